@@ -1,0 +1,253 @@
+//! Client configuration and the clock the engine reads time from.
+
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Exponential backoff: `min(base × factor^attempts, max)`, plus optional jitter (a fraction of the
+/// delay, applied symmetrically). Defaults reproduce the ancestor: 1 s, ×2, 30 s cap, no jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackoffConfig {
+    pub base_ms: u64,
+    pub factor: f64,
+    pub max_ms: u64,
+    pub jitter: f64,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        BackoffConfig {
+            base_ms: 1000,
+            factor: 2.0,
+            max_ms: 30_000,
+            jitter: 0.0,
+        }
+    }
+}
+
+/// Per-step overrides of [`BackoffConfig`] (from a step template).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackoffOverride {
+    pub base_ms: Option<u64>,
+    pub factor: Option<f64>,
+    pub max_ms: Option<u64>,
+    pub jitter: Option<f64>,
+}
+
+impl BackoffConfig {
+    pub fn with_override(self, o: &BackoffOverride) -> BackoffConfig {
+        BackoffConfig {
+            base_ms: o.base_ms.unwrap_or(self.base_ms),
+            factor: o.factor.unwrap_or(self.factor),
+            max_ms: o.max_ms.unwrap_or(self.max_ms),
+            jitter: o.jitter.unwrap_or(self.jitter),
+        }
+    }
+
+    /// Delay before the next attempt after `attempts` attempts have been made.
+    /// A handler-requested `retry_after_ms` wins, capped at `max_ms`.
+    pub fn delay_ms(&self, attempts: u32, retry_after_ms: Option<u64>) -> u64 {
+        if let Some(requested) = retry_after_ms {
+            return requested.min(self.max_ms);
+        }
+        let raw = self.base_ms as f64 * self.factor.powi(attempts.min(1024) as i32);
+        let capped = if raw.is_finite() {
+            raw.min(self.max_ms as f64)
+        } else {
+            self.max_ms as f64
+        };
+        let jittered = if self.jitter > 0.0 {
+            let spread = capped * self.jitter.min(1.0);
+            let offset: f64 = rand::random::<f64>() * 2.0 * spread - spread;
+            (capped + offset).clamp(0.0, self.max_ms as f64)
+        } else {
+            capped
+        };
+        jittered.round() as u64
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.factor.is_finite() && self.factor >= 1.0) {
+            return Err(format!("backoff factor must be >= 1, got {}", self.factor));
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(format!(
+                "backoff jitter must be within 0..=1, got {}",
+                self.jitter
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Delays (ms) used when the host queue is asked to look at a task again (ancestor's constants).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReenqueueDelays {
+    pub has_ready_steps_ms: u64,
+    pub processing_ms: u64,
+    pub waiting_for_dependencies_ms: u64,
+    pub unknown_ms: u64,
+    pub backoff_buffer_ms: u64,
+    pub max_ms: u64,
+}
+
+impl Default for ReenqueueDelays {
+    fn default() -> Self {
+        ReenqueueDelays {
+            has_ready_steps_ms: 0,
+            processing_ms: 10_000,
+            waiting_for_dependencies_ms: 45_000,
+            unknown_ms: 30_000,
+            backoff_buffer_ms: 5_000,
+            max_ms: 300_000,
+        }
+    }
+}
+
+/// Options of a client. Every field has a default; unknown keys are rejected when decoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub backoff: BackoffConfig,
+    /// How long a claim stays valid without a heartbeat.
+    pub lease_ms: u64,
+    /// How many steps one worker call claims at once.
+    pub claim_batch: u32,
+    /// How long an idle worker waits before polling again (wakeups may come sooner).
+    pub poll_interval_ms: u64,
+    /// How often a worker looks for expired leases.
+    pub lease_check_interval_ms: u64,
+    /// Maximum size of a task context or step result, as serialized JSON bytes.
+    pub max_payload_bytes: usize,
+    /// Connection pool size.
+    pub max_connections: u32,
+    /// Environment name for template `environments` overrides (default: `TASKER_ENV`).
+    pub environment: Option<String>,
+    /// When true, creating a task identical to an existing one is an error.
+    pub reject_duplicates: bool,
+    pub reenqueue: ReenqueueDelays,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            backoff: BackoffConfig::default(),
+            lease_ms: 300_000,
+            claim_batch: 1,
+            poll_interval_ms: 250,
+            lease_check_interval_ms: 1_000,
+            max_payload_bytes: 8 * 1024 * 1024,
+            max_connections: 10,
+            environment: std::env::var("TASKER_ENV").ok(),
+            reject_duplicates: false,
+            reenqueue: ReenqueueDelays::default(),
+        }
+    }
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        self.backoff.validate().map_err(crate::Error::Config)?;
+        if self.lease_ms == 0 {
+            return Err(crate::Error::Config("lease_ms must be positive".into()));
+        }
+        if self.claim_batch == 0 || self.claim_batch > 1000 {
+            return Err(crate::Error::Config(
+                "claim_batch must be within 1..=1000".into(),
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(crate::Error::Config(
+                "max_connections must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where the engine reads the time. Tests use [`ManualClock`] to show backoff without sleeping.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+    /// Wait `ms` milliseconds of this clock's time (a manual clock just advances).
+    fn sleep_ms(&self, ms: u64);
+}
+
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+    fn sleep_ms(&self, ms: u64) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+/// A clock that only moves when told to (or when the engine "sleeps" on it).
+#[derive(Debug)]
+pub struct ManualClock {
+    now: AtomicI64,
+}
+
+impl ManualClock {
+    pub fn new(start_ms: i64) -> Arc<ManualClock> {
+        Arc::new(ManualClock {
+            now: AtomicI64::new(start_ms),
+        })
+    }
+    pub fn advance_ms(&self, ms: i64) {
+        self.now.fetch_add(ms, Ordering::SeqCst);
+    }
+    pub fn set_ms(&self, ms: i64) {
+        self.now.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.now.load(Ordering::SeqCst)
+    }
+    fn sleep_ms(&self, ms: u64) {
+        self.advance_ms(ms as i64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_backoff_matches_ancestor() {
+        let b = BackoffConfig::default();
+        let delays: Vec<u64> = (1..=6).map(|a| b.delay_ms(a, None)).collect();
+        assert_eq!(delays, vec![2000, 4000, 8000, 16000, 30000, 30000]);
+    }
+
+    #[test]
+    fn retry_after_wins_and_is_capped() {
+        let b = BackoffConfig::default();
+        assert_eq!(b.delay_ms(1, Some(7000)), 7000);
+        assert_eq!(b.delay_ms(1, Some(600_000)), 30_000);
+    }
+
+    #[test]
+    fn jitter_stays_within_bounds() {
+        let b = BackoffConfig {
+            jitter: 0.5,
+            ..Default::default()
+        };
+        for _ in 0..200 {
+            let d = b.delay_ms(2, None);
+            assert!((2000..=6000).contains(&d), "{d}");
+        }
+    }
+}

@@ -1,0 +1,1258 @@
+// Included twice by database/mod.rs, once per sqlx driver (`Db`, `PG`). Keep it dialect-neutral:
+// `$N` placeholders (both drivers), TRUE/FALSE literals, RETURNING, ON CONFLICT, FILTER clauses.
+
+use super::*;
+use crate::config::{BackoffConfig, BackoffOverride};
+use crate::state_machine::{self, Entity};
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Row};
+use std::collections::HashMap;
+
+type Tx = sqlx::Transaction<'static, Db>;
+
+const STATES_ACTIVE: &str = "('pending','in_progress')";
+
+pub struct Backend {
+    pub pool: sqlx::Pool<Db>,
+    /// SQLite allows one writer: in-process writers queue here instead of spinning on SQLITE_BUSY.
+    write_lock: Option<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction; on SQLite it also holds the in-process writer lock.
+struct WriteTx<'a> {
+    tx: Tx,
+    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl Backend {
+    fn new(pool: sqlx::Pool<Db>) -> Backend {
+        Backend {
+            pool,
+            write_lock: if PG { None } else { Some(tokio::sync::Mutex::new(())) },
+        }
+    }
+
+    async fn begin(&self) -> Result<WriteTx<'_>> {
+        match &self.write_lock {
+            Some(lock) => {
+                let guard = lock.lock().await;
+                // IMMEDIATE takes the write lock up front, so a read-then-write transaction never
+                // fails on lock upgrade; other processes wait in the busy handler.
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx {
+                    tx,
+                    _guard: Some(guard),
+                })
+            }
+            None => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _guard: None,
+            }),
+        }
+    }
+
+    /// Locks the task row (PostgreSQL) and returns its state. Every write that touches a task's
+    /// steps after claim time takes this lock first, which orders them and avoids deadlocks.
+    async fn lock_task(tx: &mut Tx, task_id: i64) -> Result<State> {
+        let sql = if PG {
+            "SELECT state FROM tasker_tasks WHERE task_id = $1 FOR UPDATE"
+        } else {
+            "SELECT state FROM tasker_tasks WHERE task_id = $1"
+        };
+        let row: Option<String> = sqlx::query_scalar(sql)
+            .bind(task_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        match row {
+            Some(s) => state_of(&s),
+            None => Err(Error::TaskNotFound(task_id)),
+        }
+    }
+
+    async fn notify_ready(tx: &mut Tx) -> Result<()> {
+        if PG {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(READY_CHANNEL)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Appends a transition row (the previous one stops being `most_recent`) and records it.
+    async fn transition(
+        tx: &mut Tx,
+        rec: &mut Vec<Recorded>,
+        entity: Entity,
+        task_id: i64,
+        step: Option<(i64, &str)>,
+        from: Option<State>,
+        to: State,
+        metadata: Value,
+        now: i64,
+    ) -> Result<()> {
+        if let Some(f) = from {
+            if !state_machine::allowed(entity, f, to) {
+                return Err(Error::IllegalTransition {
+                    entity: if entity == Entity::Task { "task" } else { "step" },
+                    from: f.to_string(),
+                    to: to.to_string(),
+                });
+            }
+        }
+        let (table, col, id) = match (entity, step) {
+            (Entity::Step, Some((sid, _))) => ("tasker_workflow_step_transitions", "workflow_step_id", sid),
+            _ => ("tasker_task_transitions", "task_id", task_id),
+        };
+        let prev: Option<i64> = sqlx::query_scalar(&format!(
+            "UPDATE {table} SET most_recent = FALSE, updated_at = $2 \
+             WHERE {col} = $1 AND most_recent = TRUE RETURNING sort_key"
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {table} ({col}, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, TRUE, $6, $6)"
+        ))
+        .bind(id)
+        .bind(from.map(|s| s.as_str()))
+        .bind(to.as_str())
+        .bind(Json(&metadata))
+        .bind(prev.unwrap_or(0) + 10)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        rec.push(Recorded {
+            entity,
+            task_id,
+            step_id: step.map(|s| s.0),
+            step_name: step.map(|s| s.1.to_string()),
+            from,
+            to,
+            metadata,
+        });
+        Ok(())
+    }
+
+    /// Moves the task (locked by the caller) from `current` to `target` along legal transitions.
+    async fn drive_task(
+        tx: &mut Tx,
+        rec: &mut Vec<Recorded>,
+        task_id: i64,
+        current: State,
+        target: State,
+        metadata: Value,
+        now: i64,
+    ) -> Result<()> {
+        use State::*;
+        let path: &[State] = match (current, target) {
+            (a, b) if a == b => &[],
+            (Pending, Complete) => &[InProgress, Complete],
+            (Error, Complete) => &[Pending, InProgress, Complete],
+            (Error, InProgress) => &[Pending, InProgress],
+            _ => &[],
+        };
+        let path: Vec<State> = if path.is_empty() && current != target {
+            vec![target]
+        } else {
+            path.to_vec()
+        };
+        let mut from = current;
+        for to in path {
+            let done = to == Complete;
+            sqlx::query(
+                "UPDATE tasker_tasks SET state = $2, complete = $3, \
+                 completed_at = CASE WHEN $3 THEN $4 ELSE completed_at END, updated_at = $4 \
+                 WHERE task_id = $1",
+            )
+            .bind(task_id)
+            .bind(to.as_str())
+            .bind(done)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            Self::transition(tx, rec, Entity::Task, task_id, None, Some(from), to, metadata.clone(), now)
+                .await?;
+            from = to;
+        }
+        Ok(())
+    }
+
+    pub async fn upsert_template(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: &str,
+        description: Option<&str>,
+        configuration: &Value,
+        steps: &[(String, String, Option<String>)],
+        now: i64,
+    ) -> Result<(i64, Vec<i64>)> {
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let ns_id: i64 = sqlx::query_scalar(
+            "INSERT INTO tasker_task_namespaces (name, created_at, updated_at) VALUES ($1, $2, $2) \
+             ON CONFLICT (name) DO UPDATE SET updated_at = EXCLUDED.updated_at RETURNING task_namespace_id",
+        )
+        .bind(namespace)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
+        let named_task_id: i64 = sqlx::query_scalar(
+            "INSERT INTO tasker_named_tasks (task_namespace_id, name, version, description, configuration, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (task_namespace_id, name, version) DO UPDATE SET \
+             description = EXCLUDED.description, configuration = EXCLUDED.configuration, updated_at = EXCLUDED.updated_at \
+             RETURNING named_task_id",
+        )
+        .bind(ns_id)
+        .bind(name)
+        .bind(version)
+        .bind(description)
+        .bind(Json(configuration))
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
+        let mut systems: HashMap<&str, i64> = HashMap::new();
+        let mut ids = Vec::with_capacity(steps.len());
+        for (step_name, system, desc) in steps {
+            let sys_id = match systems.get(system.as_str()) {
+                Some(id) => *id,
+                None => {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO tasker_dependent_systems (name, created_at, updated_at) VALUES ($1, $2, $2) \
+                         ON CONFLICT (name) DO UPDATE SET updated_at = EXCLUDED.updated_at RETURNING dependent_system_id",
+                    )
+                    .bind(system)
+                    .bind(now)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    systems.insert(system.as_str(), id);
+                    id
+                }
+            };
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO tasker_named_steps (dependent_system_id, name, description, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $4) \
+                 ON CONFLICT (dependent_system_id, name) DO UPDATE SET updated_at = EXCLUDED.updated_at \
+                 RETURNING named_step_id",
+            )
+            .bind(sys_id)
+            .bind(step_name)
+            .bind(desc.as_deref())
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await?;
+            ids.push(id);
+        }
+        w.tx.commit().await?;
+        Ok((named_task_id, ids))
+    }
+
+    pub async fn template_configurations(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<(String, Value)>> {
+        let rows = sqlx::query(
+            "SELECT nt.version, nt.configuration FROM tasker_named_tasks nt \
+             JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id \
+             WHERE ns.name = $1 AND nt.name = $2",
+        )
+        .bind(namespace)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let v: String = r.try_get("version")?;
+                let c: Json<Value> = r.try_get("configuration")?;
+                Ok((v, c.0))
+            })
+            .collect()
+    }
+
+    pub async fn create_task(&self, t: &NewTask, now: i64) -> Result<(CreatedTask, Vec<Recorded>)> {
+        let mut rec = Vec::new();
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let unfinished = t.steps.iter().filter(|s| !s.bypassed).count() as i64;
+        let task_id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO tasker_tasks (named_task_id, state, complete, requested_at, initiator, source_system, reason, \
+             bypass_steps, tags, context, identity_hash, total_steps, unfinished_steps, created_at, updated_at) \
+             VALUES ($1, 'pending', FALSE, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $2, $2) \
+             ON CONFLICT (identity_hash) DO NOTHING RETURNING task_id",
+        )
+        .bind(t.named_task_id)
+        .bind(now)
+        .bind(&t.initiator)
+        .bind(&t.source_system)
+        .bind(&t.reason)
+        .bind(Json(&t.bypass_steps))
+        .bind(Json(&t.tags))
+        .bind(Json(&t.context))
+        .bind(&t.identity_hash)
+        .bind(t.steps.len() as i64)
+        .bind(unfinished)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let task_id = match task_id {
+            Some(id) => id,
+            None => {
+                let existing: i64 = sqlx::query_scalar(
+                    "SELECT task_id FROM tasker_tasks WHERE identity_hash = $1",
+                )
+                .bind(&t.identity_hash)
+                .fetch_one(&mut **tx)
+                .await?;
+                w.tx.rollback().await?;
+                return Ok((
+                    CreatedTask {
+                        task_id: existing,
+                        created: false,
+                    },
+                    rec,
+                ));
+            }
+        };
+        Self::transition(tx, &mut rec, Entity::Task, task_id, None, None, State::Pending, serde_json::json!({}), now)
+            .await?;
+
+        // Steps, in chunks (multi-row INSERT ... RETURNING; rows are matched back by name).
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(t.steps.len());
+        for chunk in t.steps.chunks(400) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "INSERT INTO tasker_workflow_steps (task_id, named_step_id, name, handler_name, handler_config, state, \
+                 retryable, retry_limit, skippable, attempts, ready_at, pending_parents, lease_ms, backoff_base_ms, \
+                 backoff_factor, backoff_max_ms, backoff_jitter, inputs, results, processed_at, created_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                let ready_at = if s.bypassed { None } else { Some(now) };
+                b.push_bind(task_id)
+                    .push_bind(s.named_step_id)
+                    .push_bind(s.name.clone())
+                    .push_bind(s.handler.clone())
+                    .push_bind(Json(s.handler_config.clone()))
+                    .push_bind(if s.bypassed { "resolved_manually" } else { "pending" })
+                    .push_bind(s.retryable)
+                    .push_bind(s.retry_limit)
+                    .push_bind(s.skippable)
+                    .push_bind(0i64)
+                    .push_bind(ready_at)
+                    .push_bind(s.pending_parents)
+                    .push_bind(s.lease_ms)
+                    .push_bind(s.backoff.base_ms.map(|v| v as i64))
+                    .push_bind(s.backoff.factor)
+                    .push_bind(s.backoff.max_ms.map(|v| v as i64))
+                    .push_bind(s.backoff.jitter)
+                    .push_bind(Json(s.inputs.clone()))
+                    .push_bind(if s.bypassed {
+                        Some(Json(serde_json::json!({"bypassed": true})))
+                    } else {
+                        None
+                    })
+                    .push_bind(if s.bypassed { Some(now) } else { None })
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            qb.push(" RETURNING workflow_step_id, name");
+            let rows = qb.build().fetch_all(&mut **tx).await?;
+            for r in rows {
+                ids.insert(r.try_get("name")?, r.try_get("workflow_step_id")?);
+            }
+        }
+        let id_of = |i: usize| -> Result<i64> {
+            ids.get(&t.steps[i].name)
+                .copied()
+                .ok_or_else(|| Error::Internal("inserted step id missing".into()))
+        };
+        let mut edge_ids = Vec::with_capacity(t.edges.len());
+        for (f, to) in &t.edges {
+            edge_ids.push((id_of(*f)?, id_of(*to)?));
+        }
+        for chunk in edge_ids.chunks(1000) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, (f, to)| {
+                b.push_bind(*f).push_bind(*to).push_bind("provides").push_bind(now).push_bind(now);
+            });
+            qb.build().execute(&mut **tx).await?;
+        }
+        // Initial transition rows: pending, or resolved_manually for bypassed steps.
+        let mut initial = Vec::with_capacity(t.steps.len());
+        for (i, s) in t.steps.iter().enumerate() {
+            initial.push((id_of(i)?, s.bypassed));
+        }
+        for chunk in initial.chunks(1000) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "INSERT INTO tasker_workflow_step_transitions (workflow_step_id, from_state, to_state, metadata, \
+                 sort_key, most_recent, created_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, (id, bypassed)| {
+                let (to, meta) = if *bypassed {
+                    ("resolved_manually", serde_json::json!({"reason": "bypassed"}))
+                } else {
+                    ("pending", serde_json::json!({}))
+                };
+                b.push_bind(*id)
+                    .push_bind(None::<String>)
+                    .push_bind(to)
+                    .push_bind(Json(meta))
+                    .push_bind(10i64)
+                    .push_bind(true)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            qb.build().execute(&mut **tx).await?;
+        }
+        for (i, s) in t.steps.iter().enumerate() {
+            if s.bypassed {
+                rec.push(Recorded {
+                    entity: Entity::Step,
+                    task_id,
+                    step_id: Some(id_of(i)?),
+                    step_name: Some(s.name.clone()),
+                    from: None,
+                    to: State::ResolvedManually,
+                    metadata: serde_json::json!({"reason": "bypassed"}),
+                });
+            }
+        }
+        if unfinished == 0 {
+            Self::drive_task(tx, &mut rec, task_id, State::Pending, State::Complete, serde_json::json!({"reason": "all_steps_bypassed"}), now).await?;
+        } else {
+            Self::notify_ready(tx).await?;
+        }
+        w.tx.commit().await?;
+        Ok((
+            CreatedTask {
+                task_id,
+                created: true,
+            },
+            rec,
+        ))
+    }
+
+    pub async fn claim(
+        &self,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+    ) -> Result<(Vec<Claimed>, Vec<Recorded>)> {
+        let filter = match scope {
+            ClaimScope::Any => "",
+            ClaimScope::Task(_) => " AND ws.task_id = $4",
+            ClaimScope::Step(_) => " AND ws.workflow_step_id = $4",
+        };
+        let scope_id = match scope {
+            ClaimScope::Any => 0,
+            ClaimScope::Task(id) | ClaimScope::Step(id) => id,
+        };
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let candidates = format!(
+            "SELECT ws.workflow_step_id, ws.state AS old_state, t.state AS task_state \
+             FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_id = ws.task_id \
+             WHERE ws.ready_at IS NOT NULL AND ws.pending_parents = 0 AND ws.ready_at <= $1 \
+             AND t.state IN {STATES_ACTIVE}{filter} \
+             ORDER BY ws.ready_at, ws.workflow_step_id LIMIT $3"
+        );
+        let set = "state = 'in_progress', attempts = s.attempts + 1, last_attempted_at = $1, claim_token = $2, \
+                   lease_expires_at = $1 + s.lease_ms, ready_at = NULL, backoff_request_ms = NULL, updated_at = $1";
+        // (step id, task id, name, attempts, old state, task state)
+        let mut claimed: Vec<(i64, i64, String, i64, String, String)> = Vec::new();
+        if PG {
+            // One statement on the real table: lock candidates, skip rows other workers hold.
+            let sql = format!(
+                "UPDATE tasker_workflow_steps s SET {set} \
+                 FROM ({candidates} FOR UPDATE OF ws SKIP LOCKED) c \
+                 WHERE s.workflow_step_id = c.workflow_step_id \
+                 RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, c.old_state, c.task_state"
+            );
+            let mut q = sqlx::query(&sql).bind(now).bind(&token).bind(limit);
+            if scope != ClaimScope::Any {
+                q = q.bind(scope_id);
+            }
+            for r in q.fetch_all(&mut **tx).await? {
+                claimed.push((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                ));
+            }
+        } else {
+            // SQLite: the IMMEDIATE transaction already excludes every other writer.
+            let mut q = sqlx::query(&candidates).bind(now).bind(&token).bind(limit);
+            if scope != ClaimScope::Any {
+                q = q.bind(scope_id);
+            }
+            let rows = q.fetch_all(&mut **tx).await?;
+            for r in rows {
+                let id: i64 = r.try_get(0)?;
+                let old_state: String = r.try_get(1)?;
+                let task_state: String = r.try_get(2)?;
+                let row = sqlx::query(&format!(
+                    "UPDATE tasker_workflow_steps AS s SET {set} WHERE s.workflow_step_id = $3 \
+                     RETURNING task_id, name, attempts"
+                ))
+                .bind(now)
+                .bind(&token)
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?;
+                claimed.push((id, row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, old_state, task_state));
+            }
+        }
+        let mut rec = Vec::new();
+        let mut out = Vec::with_capacity(claimed.len());
+        for (step_id, task_id, name, attempts, old_state, task_state) in claimed {
+            let old = state_of(&old_state)?;
+            if old == State::Error {
+                // The retry hop the ancestor never made: error -> pending, then a normal claim.
+                Self::transition(tx, &mut rec, Entity::Step, task_id, Some((step_id, &name)), Some(State::Error), State::Pending,
+                    serde_json::json!({"retry_attempt": attempts}), now).await?;
+            }
+            Self::transition(tx, &mut rec, Entity::Step, task_id, Some((step_id, &name)), Some(State::Pending), State::InProgress,
+                serde_json::json!({"attempt": attempts}), now).await?;
+            out.push(Claimed {
+                step_id,
+                task_id,
+                name,
+                attempts,
+                claim_token: token.clone(),
+                task_state: state_of(&task_state)?,
+            });
+        }
+        w.tx.commit().await?;
+        Ok((out, rec))
+    }
+
+    /// Moves a pending task to in_progress (after the claim that started it committed, so the
+    /// claim never waits on a task lock while holding step locks).
+    pub async fn start_task(&self, task_id: i64, now: i64) -> Result<Vec<Recorded>> {
+        let mut rec = Vec::new();
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let state = Self::lock_task(tx, task_id).await?;
+        if state == State::Pending {
+            Self::drive_task(tx, &mut rec, task_id, state, State::InProgress, serde_json::json!({}), now).await?;
+            w.tx.commit().await?;
+        } else {
+            w.tx.rollback().await?;
+        }
+        Ok(rec)
+    }
+
+    pub async fn load_step(&self, step_id: i64, claim_token: &str) -> Result<LoadedStep> {
+        let r = sqlx::query(
+            "SELECT s.workflow_step_id, s.name, s.handler_name, s.attempts, s.retry_limit, s.retryable, s.inputs, \
+             s.handler_config, s.lease_ms, s.backoff_base_ms, s.backoff_factor, s.backoff_max_ms, s.backoff_jitter, \
+             t.task_id, t.context, t.initiator, t.source_system, t.reason, t.tags, nt.name AS task_name, nt.version, \
+             ns.name AS namespace \
+             FROM tasker_workflow_steps s JOIN tasker_tasks t ON t.task_id = s.task_id \
+             JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id \
+             JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id \
+             WHERE s.workflow_step_id = $1",
+        )
+        .bind(step_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::StepNotFound(step_id))?;
+        let parents = sqlx::query(
+            "SELECT p.name, p.results FROM tasker_workflow_step_edges e \
+             JOIN tasker_workflow_steps p ON p.workflow_step_id = e.from_step_id \
+             WHERE e.to_step_id = $1 ORDER BY p.workflow_step_id",
+        )
+        .bind(step_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut deps = serde_json::Map::new();
+        for p in parents {
+            let results: Option<Json<Value>> = p.try_get("results")?;
+            deps.insert(p.try_get("name")?, results.map(|j| j.0).unwrap_or(Value::Null));
+        }
+        let inputs: Json<Value> = r.try_get("inputs")?;
+        let handler_config: Json<Value> = r.try_get("handler_config")?;
+        let context: Json<Value> = r.try_get("context")?;
+        let tags: Json<Value> = r.try_get("tags")?;
+        let base: Option<i64> = r.try_get("backoff_base_ms")?;
+        let max: Option<i64> = r.try_get("backoff_max_ms")?;
+        Ok(LoadedStep {
+            context: StepContext {
+                task: TaskInfo {
+                    task_id: r.try_get("task_id")?,
+                    namespace: r.try_get("namespace")?,
+                    name: r.try_get("task_name")?,
+                    version: r.try_get("version")?,
+                    context: context.0,
+                    initiator: r.try_get("initiator")?,
+                    source_system: r.try_get("source_system")?,
+                    reason: r.try_get("reason")?,
+                    tags: tags.0,
+                },
+                step: StepInfo {
+                    step_id,
+                    name: r.try_get("name")?,
+                    handler: r.try_get("handler_name")?,
+                    attempt: r.try_get("attempts")?,
+                    retry_limit: r.try_get("retry_limit")?,
+                    retryable: r.try_get("retryable")?,
+                    inputs: inputs.0,
+                    handler_config: handler_config.0,
+                },
+                dependency_results: deps,
+                claim_token: claim_token.to_string(),
+            },
+            backoff: BackoffOverride {
+                base_ms: base.map(|v| v.max(0) as u64),
+                factor: r.try_get("backoff_factor")?,
+                max_ms: max.map(|v| v.max(0) as u64),
+                jitter: r.try_get("backoff_jitter")?,
+            },
+            lease_ms: r.try_get("lease_ms")?,
+        })
+    }
+
+    pub async fn step_backoff(&self, step_id: i64) -> Result<BackoffOverride> {
+        let r = sqlx::query(
+            "SELECT backoff_base_ms, backoff_factor, backoff_max_ms, backoff_jitter FROM tasker_workflow_steps \
+             WHERE workflow_step_id = $1",
+        )
+        .bind(step_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::StepNotFound(step_id))?;
+        let base: Option<i64> = r.try_get(0)?;
+        let max: Option<i64> = r.try_get(2)?;
+        Ok(BackoffOverride {
+            base_ms: base.map(|v| v.max(0) as u64),
+            factor: r.try_get(1)?,
+            max_ms: max.map(|v| v.max(0) as u64),
+            jitter: r.try_get(3)?,
+        })
+    }
+
+    /// Finishes a claimed step whose task was cancelled meanwhile: the result is discarded.
+    async fn discard_cancelled(
+        tx: &mut Tx,
+        rec: &mut Vec<Recorded>,
+        task_id: i64,
+        step_id: i64,
+        claim_token: &str,
+        now: i64,
+    ) -> Result<()> {
+        let name: Option<String> = sqlx::query_scalar(
+            "UPDATE tasker_workflow_steps SET state = 'cancelled', claim_token = NULL, lease_expires_at = NULL, \
+             ready_at = NULL, updated_at = $3 \
+             WHERE workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress' RETURNING name",
+        )
+        .bind(step_id)
+        .bind(claim_token)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let name = name.ok_or(Error::StaleClaim(step_id))?;
+        Self::transition(tx, rec, Entity::Step, task_id, Some((step_id, &name)), Some(State::InProgress), State::Cancelled,
+            serde_json::json!({"reason": "task_cancelled", "result_discarded": true}), now).await
+    }
+
+    /// Decrements the children's parent counters and the task's unfinished counter after a step
+    /// finished (complete or resolved_manually); completes the task when nothing is left.
+    async fn after_step_finished(
+        tx: &mut Tx,
+        rec: &mut Vec<Recorded>,
+        task_id: i64,
+        task_state: State,
+        step_id: i64,
+        now: i64,
+    ) -> Result<(Vec<i64>, bool)> {
+        let rows = sqlx::query(
+            "UPDATE tasker_workflow_steps SET pending_parents = pending_parents - 1, updated_at = $2 \
+             WHERE workflow_step_id IN (SELECT to_step_id FROM tasker_workflow_step_edges WHERE from_step_id = $1) \
+             RETURNING workflow_step_id, pending_parents, ready_at",
+        )
+        .bind(step_id)
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut newly_ready = Vec::new();
+        for r in rows {
+            let pending: i64 = r.try_get(1)?;
+            let ready_at: Option<i64> = r.try_get(2)?;
+            if pending == 0 && ready_at.is_some() {
+                newly_ready.push(r.try_get::<i64, _>(0)?);
+            }
+        }
+        let unfinished: i64 = sqlx::query_scalar(
+            "UPDATE tasker_tasks SET unfinished_steps = unfinished_steps - 1, updated_at = $2 \
+             WHERE task_id = $1 RETURNING unfinished_steps",
+        )
+        .bind(task_id)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
+        let finished = unfinished == 0;
+        if finished {
+            Self::drive_task(tx, rec, task_id, task_state, State::Complete, serde_json::json!({}), now).await?;
+        } else if !newly_ready.is_empty() {
+            Self::notify_ready(tx).await?;
+        }
+        Ok((newly_ready, finished))
+    }
+
+    pub async fn complete_step(
+        &self,
+        task_id: i64,
+        step_id: i64,
+        claim_token: &str,
+        results: &Value,
+        now: i64,
+    ) -> Result<StepSettled> {
+        let mut out = StepSettled::default();
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let task_state = Self::lock_task(tx, task_id).await?;
+        if task_state == State::Cancelled {
+            Self::discard_cancelled(tx, &mut out.recorded, task_id, step_id, claim_token, now).await?;
+            w.tx.commit().await?;
+            out.discarded = true;
+            return Ok(out);
+        }
+        let row = sqlx::query(
+            "UPDATE tasker_workflow_steps SET state = 'complete', results = $3, processed_at = $4, claim_token = NULL, \
+             lease_expires_at = NULL, ready_at = NULL, updated_at = $4 \
+             WHERE workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress' \
+             RETURNING name, attempts, last_attempted_at",
+        )
+        .bind(step_id)
+        .bind(claim_token)
+        .bind(Json(results))
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::StaleClaim(step_id))?;
+        let name: String = row.try_get(0)?;
+        let attempts: i64 = row.try_get(1)?;
+        let started: Option<i64> = row.try_get(2)?;
+        Self::transition(tx, &mut out.recorded, Entity::Step, task_id, Some((step_id, &name)), Some(State::InProgress), State::Complete,
+            serde_json::json!({"attempt": attempts, "execution_duration_ms": now - started.unwrap_or(now)}), now).await?;
+        let (ready, finished) = Self::after_step_finished(tx, &mut out.recorded, task_id, task_state, step_id, now).await?;
+        out.newly_ready = ready;
+        out.task_finished = finished;
+        w.tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn fail_step(
+        &self,
+        task_id: i64,
+        step_id: i64,
+        claim_token: &str,
+        failure: &Failure,
+        backoff: &BackoffConfig,
+        now: i64,
+    ) -> Result<StepSettled> {
+        let mut out = StepSettled::default();
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let task_state = Self::lock_task(tx, task_id).await?;
+        if task_state == State::Cancelled {
+            Self::discard_cancelled(tx, &mut out.recorded, task_id, step_id, claim_token, now).await?;
+            w.tx.commit().await?;
+            out.discarded = true;
+            return Ok(out);
+        }
+        let row = sqlx::query(
+            "SELECT name, attempts, retryable, retry_limit FROM tasker_workflow_steps \
+             WHERE workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress'",
+        )
+        .bind(step_id)
+        .bind(claim_token)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::StaleClaim(step_id))?;
+        let name: String = row.try_get(0)?;
+        let attempts: i64 = row.try_get(1)?;
+        let retryable: bool = row.try_get(2)?;
+        let retry_limit: i64 = row.try_get(3)?;
+        let will_retry = retry_allowed(retryable, failure.permanent, attempts, retry_limit);
+        let delay = if will_retry {
+            Some(backoff.delay_ms(attempts.clamp(0, u32::MAX as i64) as u32, failure.retry_after_ms))
+        } else {
+            None
+        };
+        sqlx::query(
+            "UPDATE tasker_workflow_steps SET state = 'error', results = $2, claim_token = NULL, lease_expires_at = NULL, \
+             ready_at = $3, backoff_request_ms = $4, updated_at = $5 WHERE workflow_step_id = $1",
+        )
+        .bind(step_id)
+        .bind(Json(failure_json(failure, attempts, now)))
+        .bind(delay.map(|d| now + d as i64))
+        .bind(delay.map(|d| d as i64))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Self::transition(tx, &mut out.recorded, Entity::Step, task_id, Some((step_id, &name)), Some(State::InProgress), State::Error,
+            serde_json::json!({
+                "attempt": attempts,
+                "error_class": failure.class,
+                "error_message": failure.message,
+                "retry_available": will_retry,
+                "backoff_ms": delay,
+            }), now).await?;
+        out.will_retry = will_retry;
+        out.retry_delay_ms = delay;
+        if !will_retry && matches!(task_state, State::Pending | State::InProgress) {
+            Self::drive_task(tx, &mut out.recorded, task_id, task_state, State::Error,
+                serde_json::json!({"reason": "steps_in_error_state", "step_id": step_id, "step_name": name}), now).await?;
+            out.task_blocked = true;
+        } else if !will_retry {
+            out.task_blocked = true;
+        }
+        w.tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn expired_leases(&self, scope: ClaimScope, now: i64, limit: i64) -> Result<Vec<Expired>> {
+        let filter = match scope {
+            ClaimScope::Any => "",
+            ClaimScope::Task(_) => " AND task_id = $3",
+            ClaimScope::Step(_) => " AND workflow_step_id = $3",
+        };
+        let sql = format!(
+            "SELECT workflow_step_id, task_id, claim_token FROM tasker_workflow_steps \
+             WHERE state = 'in_progress' AND lease_expires_at < $1{filter} ORDER BY lease_expires_at LIMIT $2"
+        );
+        let mut q = sqlx::query(&sql).bind(now).bind(limit);
+        if let ClaimScope::Task(id) | ClaimScope::Step(id) = scope {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Expired {
+                    step_id: r.try_get(0)?,
+                    task_id: r.try_get(1)?,
+                    claim_token: r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// Extends the lease of a claim that is still current; returns the new expiry.
+    pub async fn heartbeat(&self, step_id: i64, claim_token: &str, now: i64) -> Result<i64> {
+        let expiry: Option<i64> = sqlx::query_scalar(
+            "UPDATE tasker_workflow_steps SET lease_expires_at = $3 + lease_ms, updated_at = $3 \
+             WHERE workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress' RETURNING lease_expires_at",
+        )
+        .bind(step_id)
+        .bind(claim_token)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        expiry.ok_or(Error::StaleClaim(step_id))
+    }
+
+    pub async fn cancel_task(&self, task_id: i64, now: i64) -> Result<OpOutcome> {
+        let mut out = OpOutcome::default();
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let state = Self::lock_task(tx, task_id).await?;
+        if !state_machine::check(Entity::Task, state, State::Cancelled)? {
+            w.tx.rollback().await?;
+            return Ok(out);
+        }
+        // One statement per prior state, so each transition row names its true origin.
+        for from in [State::InProgress, State::Error, State::Pending] {
+            let rows = sqlx::query(
+                "UPDATE tasker_workflow_steps SET state = 'cancelled', ready_at = NULL, claim_token = NULL, \
+                 lease_expires_at = NULL, updated_at = $3 WHERE task_id = $1 AND state = $2 \
+                 RETURNING workflow_step_id, name",
+            )
+            .bind(task_id)
+            .bind(from.as_str())
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?;
+            for r in rows {
+                let id: i64 = r.try_get(0)?;
+                let name: String = r.try_get(1)?;
+                Self::transition(tx, &mut out.recorded, Entity::Step, task_id, Some((id, &name)), Some(from), State::Cancelled,
+                    serde_json::json!({"reason": "task_cancelled"}), now).await?;
+            }
+        }
+        Self::drive_task(tx, &mut out.recorded, task_id, state, State::Cancelled, serde_json::json!({"reason": "cancelled"}), now).await?;
+        w.tx.commit().await?;
+        out.changed = true;
+        Ok(out)
+    }
+
+    async fn step_for_update(tx: &mut Tx, step_id: i64) -> Result<(i64, String, State)> {
+        let r = sqlx::query("SELECT task_id, name, state FROM tasker_workflow_steps WHERE workflow_step_id = $1")
+            .bind(step_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(Error::StepNotFound(step_id))?;
+        Ok((r.try_get(0)?, r.try_get(1)?, state_of(&r.try_get::<String, _>(2)?)?))
+    }
+
+    /// After an operator fixed a failed step: a task in error resumes when no exhausted step is left.
+    async fn maybe_resume_task(tx: &mut Tx, rec: &mut Vec<Recorded>, task_id: i64, now: i64) -> Result<()> {
+        let state = Self::lock_task(tx, task_id).await?;
+        if state != State::Error {
+            return Ok(());
+        }
+        let exhausted: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tasker_workflow_steps WHERE task_id = $1 AND state = 'error' AND ready_at IS NULL",
+        )
+        .bind(task_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        if exhausted == 0 {
+            Self::drive_task(tx, rec, task_id, state, State::Pending, serde_json::json!({"reason": "failed_steps_handled"}), now).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn resolve_step(&self, step_id: i64, results: &Value, now: i64) -> Result<OpOutcome> {
+        let mut out = OpOutcome::default();
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let task_id = Self::step_task_id_tx(tx, step_id).await?;
+        let task_state = Self::lock_task(tx, task_id).await?;
+        let (_, name, state) = Self::step_for_update(tx, step_id).await?;
+        if !state_machine::check(Entity::Step, state, State::ResolvedManually)? {
+            w.tx.rollback().await?;
+            return Ok(out);
+        }
+        if task_state == State::Cancelled {
+            return Err(Error::IllegalTransition {
+                entity: "task",
+                from: "cancelled".into(),
+                to: "resolved step".into(),
+            });
+        }
+        sqlx::query(
+            "UPDATE tasker_workflow_steps SET state = 'resolved_manually', results = $2, processed_at = $3, \
+             ready_at = NULL, claim_token = NULL, lease_expires_at = NULL, updated_at = $3 WHERE workflow_step_id = $1",
+        )
+        .bind(step_id)
+        .bind(Json(results))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Self::transition(tx, &mut out.recorded, Entity::Step, task_id, Some((step_id, &name)), Some(state), State::ResolvedManually,
+            serde_json::json!({"reason": "manual"}), now).await?;
+        let (ready, finished) = Self::after_step_finished(tx, &mut out.recorded, task_id, task_state, step_id, now).await?;
+        if !finished {
+            Self::maybe_resume_task(tx, &mut out.recorded, task_id, now).await?;
+            Self::notify_ready(tx).await?;
+        }
+        w.tx.commit().await?;
+        out.newly_ready = ready;
+        out.changed = true;
+        Ok(out)
+    }
+
+    pub async fn retry_step(&self, step_id: i64, now: i64) -> Result<OpOutcome> {
+        let mut out = OpOutcome::default();
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let task_id = Self::step_task_id_tx(tx, step_id).await?;
+        let task_state = Self::lock_task(tx, task_id).await?;
+        let (_, name, state) = Self::step_for_update(tx, step_id).await?;
+        if state != State::Error {
+            return Err(Error::IllegalTransition {
+                entity: "step",
+                from: state.to_string(),
+                to: "retry (only a step in error can be retried)".into(),
+            });
+        }
+        if task_state == State::Cancelled {
+            return Err(Error::IllegalTransition {
+                entity: "task",
+                from: "cancelled".into(),
+                to: "retried step".into(),
+            });
+        }
+        sqlx::query(
+            "UPDATE tasker_workflow_steps SET state = 'pending', attempts = 0, ready_at = $2, backoff_request_ms = NULL, \
+             updated_at = $2 WHERE workflow_step_id = $1",
+        )
+        .bind(step_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Self::transition(tx, &mut out.recorded, Entity::Step, task_id, Some((step_id, &name)), Some(State::Error), State::Pending,
+            serde_json::json!({"reason": "manual_retry", "attempts_reset": true}), now).await?;
+        Self::maybe_resume_task(tx, &mut out.recorded, task_id, now).await?;
+        Self::notify_ready(tx).await?;
+        w.tx.commit().await?;
+        out.newly_ready = vec![step_id];
+        out.changed = true;
+        Ok(out)
+    }
+
+    async fn step_task_id_tx(tx: &mut Tx, step_id: i64) -> Result<i64> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT task_id FROM tasker_workflow_steps WHERE workflow_step_id = $1")
+            .bind(step_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        id.ok_or(Error::StepNotFound(step_id))
+    }
+
+    pub async fn step_task_id(&self, step_id: i64) -> Result<i64> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT task_id FROM tasker_workflow_steps WHERE workflow_step_id = $1")
+            .bind(step_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        id.ok_or(Error::StepNotFound(step_id))
+    }
+
+    pub async fn step_status(&self, step_id: i64) -> Result<(i64, State, Option<i64>, i64)> {
+        let r = sqlx::query(
+            "SELECT task_id, state, ready_at, pending_parents FROM tasker_workflow_steps WHERE workflow_step_id = $1",
+        )
+        .bind(step_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::StepNotFound(step_id))?;
+        Ok((
+            r.try_get(0)?,
+            state_of(&r.try_get::<String, _>(1)?)?,
+            r.try_get(2)?,
+            r.try_get(3)?,
+        ))
+    }
+
+    pub async fn ready_step_ids(&self, task_id: i64, now: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT ws.workflow_step_id FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_id = ws.task_id \
+             WHERE ws.task_id = $1 AND ws.ready_at IS NOT NULL AND ws.pending_parents = 0 AND ws.ready_at <= $2 \
+             AND t.state IN {STATES_ACTIVE} ORDER BY ws.workflow_step_id"
+        ))
+        .bind(task_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn counts(&self, task_id: i64, now: i64) -> Result<(State, StepCounts)> {
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM tasker_tasks WHERE task_id = $1")
+            .bind(task_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let state = state_of(&state.ok_or(Error::TaskNotFound(task_id))?)?;
+        let r = sqlx::query(
+            "SELECT COUNT(*), \
+             COUNT(*) FILTER (WHERE state = 'pending'), \
+             COUNT(*) FILTER (WHERE state = 'in_progress'), \
+             COUNT(*) FILTER (WHERE state IN ('complete','resolved_manually')), \
+             COUNT(*) FILTER (WHERE state = 'error'), \
+             COUNT(*) FILTER (WHERE state = 'cancelled'), \
+             COUNT(*) FILTER (WHERE ready_at IS NOT NULL AND pending_parents = 0 AND ready_at <= $2), \
+             COUNT(*) FILTER (WHERE state = 'error' AND ready_at IS NULL), \
+             MIN(ready_at) FILTER (WHERE state = 'error' AND ready_at > $2), \
+             MAX(ready_at) FILTER (WHERE state = 'error' AND ready_at > $2) \
+             FROM tasker_workflow_steps WHERE task_id = $1",
+        )
+        .bind(task_id)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let ready: i64 = r.try_get(6)?;
+        Ok((
+            state,
+            StepCounts {
+                total: r.try_get(0)?,
+                pending: r.try_get(1)?,
+                in_progress: r.try_get(2)?,
+                completed: r.try_get(3)?,
+                failed: r.try_get(4)?,
+                cancelled: r.try_get(5)?,
+                // Steps of a task that is not active are not claimable.
+                ready: if matches!(state, State::Pending | State::InProgress) { ready } else { 0 },
+                exhausted: r.try_get(7)?,
+                next_retry_at: r.try_get(8)?,
+                last_retry_at: r.try_get(9)?,
+            },
+        ))
+    }
+
+    pub async fn execution_context(&self, task_id: i64, now: i64) -> Result<ExecutionContext> {
+        let (state, c) = self.counts(task_id, now).await?;
+        Ok(ExecutionContext::from_counts(task_id, state, c))
+    }
+
+    pub async fn task_view(&self, task_id: i64, now: i64) -> Result<TaskView> {
+        let execution = self.execution_context(task_id, now).await?;
+        let t = sqlx::query(
+            "SELECT t.task_id, t.state, t.complete, t.context, t.initiator, t.source_system, t.reason, t.tags, \
+             t.bypass_steps, t.identity_hash, t.requested_at, t.completed_at, nt.name, nt.version, ns.name AS namespace \
+             FROM tasker_tasks t JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id \
+             JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id WHERE t.task_id = $1",
+        )
+        .bind(task_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::TaskNotFound(task_id))?;
+        let steps = sqlx::query(
+            "SELECT workflow_step_id, name, handler_name, state, attempts, retry_limit, retryable, skippable, inputs, \
+             results, last_attempted_at, processed_at, ready_at, backoff_request_ms \
+             FROM tasker_workflow_steps WHERE task_id = $1 ORDER BY workflow_step_id",
+        )
+        .bind(task_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let edges = sqlx::query(
+            "SELECT e.to_step_id, p.name FROM tasker_workflow_step_edges e \
+             JOIN tasker_workflow_steps p ON p.workflow_step_id = e.from_step_id \
+             WHERE p.task_id = $1 ORDER BY e.to_step_id, p.workflow_step_id",
+        )
+        .bind(task_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut parents: HashMap<i64, Vec<String>> = HashMap::new();
+        for e in edges {
+            parents.entry(e.try_get(0)?).or_default().push(e.try_get(1)?);
+        }
+        let step_transitions = sqlx::query(
+            "SELECT tr.workflow_step_id, tr.from_state, tr.to_state, tr.metadata, tr.sort_key, tr.most_recent, tr.created_at \
+             FROM tasker_workflow_step_transitions tr JOIN tasker_workflow_steps s ON s.workflow_step_id = tr.workflow_step_id \
+             WHERE s.task_id = $1 ORDER BY tr.workflow_step_id, tr.sort_key",
+        )
+        .bind(task_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut st_by_step: HashMap<i64, Vec<TransitionView>> = HashMap::new();
+        for r in &step_transitions {
+            st_by_step.entry(r.try_get(0)?).or_default().push(transition_view(r, 1)?);
+        }
+        let task_transitions = sqlx::query(
+            "SELECT task_id, from_state, to_state, metadata, sort_key, most_recent, created_at \
+             FROM tasker_task_transitions WHERE task_id = $1 ORDER BY sort_key",
+        )
+        .bind(task_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut step_views = Vec::with_capacity(steps.len());
+        for s in steps {
+            let id: i64 = s.try_get("workflow_step_id")?;
+            let state = state_of(&s.try_get::<String, _>("state")?)?;
+            let ready_at: Option<i64> = s.try_get("ready_at")?;
+            let inputs: Json<Value> = s.try_get("inputs")?;
+            let results: Option<Json<Value>> = s.try_get("results")?;
+            step_views.push(StepView {
+                step_id: id,
+                name: s.try_get("name")?,
+                handler: s.try_get("handler_name")?,
+                state,
+                attempts: s.try_get("attempts")?,
+                retry_limit: s.try_get("retry_limit")?,
+                retryable: s.try_get("retryable")?,
+                skippable: s.try_get("skippable")?,
+                inputs: inputs.0,
+                results: results.map(|j| j.0),
+                last_attempted_at: s.try_get("last_attempted_at")?,
+                processed_at: s.try_get("processed_at")?,
+                next_attempt_at: ready_at,
+                backoff_request_ms: s.try_get("backoff_request_ms")?,
+                parents: parents.remove(&id).unwrap_or_default(),
+                transitions: st_by_step.remove(&id).unwrap_or_default(),
+            });
+        }
+        let context: Json<Value> = t.try_get("context")?;
+        let tags: Json<Value> = t.try_get("tags")?;
+        let bypass: Json<Value> = t.try_get("bypass_steps")?;
+        Ok(TaskView {
+            task_id,
+            namespace: t.try_get("namespace")?,
+            name: t.try_get("name")?,
+            version: t.try_get("version")?,
+            state: state_of(&t.try_get::<String, _>("state")?)?,
+            complete: t.try_get("complete")?,
+            context: context.0,
+            initiator: t.try_get("initiator")?,
+            source_system: t.try_get("source_system")?,
+            reason: t.try_get("reason")?,
+            tags: tags.0,
+            bypass_steps: bypass.0,
+            identity_hash: t.try_get("identity_hash")?,
+            requested_at: t.try_get("requested_at")?,
+            completed_at: t.try_get("completed_at")?,
+            steps: step_views,
+            transitions: task_transitions
+                .iter()
+                .map(|r| transition_view(r, 1))
+                .collect::<Result<_>>()?,
+            execution,
+        })
+    }
+
+    pub async fn health(&self, now: i64) -> Result<HealthCounts> {
+        let t = sqlx::query(
+            "SELECT COUNT(*), \
+             COUNT(*) FILTER (WHERE state = 'pending'), COUNT(*) FILTER (WHERE state = 'in_progress'), \
+             COUNT(*) FILTER (WHERE state = 'complete'), COUNT(*) FILTER (WHERE state = 'error'), \
+             COUNT(*) FILTER (WHERE state = 'cancelled'), COUNT(*) FILTER (WHERE state = 'resolved_manually') \
+             FROM tasker_tasks",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let s = sqlx::query(
+            "SELECT COUNT(*), \
+             COUNT(*) FILTER (WHERE state = 'pending'), COUNT(*) FILTER (WHERE state = 'in_progress'), \
+             COUNT(*) FILTER (WHERE state = 'complete'), COUNT(*) FILTER (WHERE state = 'error'), \
+             COUNT(*) FILTER (WHERE state = 'cancelled'), COUNT(*) FILTER (WHERE state = 'resolved_manually'), \
+             COUNT(*) FILTER (WHERE state = 'error' AND ready_at IS NOT NULL), \
+             COUNT(*) FILTER (WHERE state = 'error' AND ready_at IS NULL), \
+             COUNT(*) FILTER (WHERE state = 'error' AND ready_at > $1), \
+             COUNT(*) FILTER (WHERE state = 'in_progress' AND lease_expires_at < $1) \
+             FROM tasker_workflow_steps",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(HealthCounts {
+            total_tasks: t.try_get(0)?,
+            pending_tasks: t.try_get(1)?,
+            in_progress_tasks: t.try_get(2)?,
+            complete_tasks: t.try_get(3)?,
+            error_tasks: t.try_get(4)?,
+            cancelled_tasks: t.try_get(5)?,
+            resolved_manually_tasks: t.try_get(6)?,
+            total_steps: s.try_get(0)?,
+            pending_steps: s.try_get(1)?,
+            in_progress_steps: s.try_get(2)?,
+            complete_steps: s.try_get(3)?,
+            error_steps: s.try_get(4)?,
+            cancelled_steps: s.try_get(5)?,
+            resolved_manually_steps: s.try_get(6)?,
+            retryable_error_steps: s.try_get(7)?,
+            exhausted_retry_steps: s.try_get(8)?,
+            in_backoff_steps: s.try_get(9)?,
+            expired_lease_steps: s.try_get(10)?,
+        })
+    }
+}
+
+fn transition_view(r: &<Db as sqlx::Database>::Row, first: usize) -> Result<TransitionView> {
+    let from: Option<String> = r.try_get(first)?;
+    let to: String = r.try_get(first + 1)?;
+    let meta: Json<Value> = r.try_get(first + 2)?;
+    Ok(TransitionView {
+        from_state: from.as_deref().map(state_of).transpose()?,
+        to_state: state_of(&to)?,
+        metadata: meta.0,
+        sort_key: r.try_get(first + 3)?,
+        most_recent: r.try_get(first + 4)?,
+        created_at: r.try_get(first + 5)?,
+    })
+}

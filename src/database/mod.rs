@@ -1,0 +1,387 @@
+//! Storage: one interface over SQLite (embedded default) and PostgreSQL.
+//!
+//! The SQL is written once, in `backend.rs`, and compiled twice (`include!`) against each sqlx
+//! driver; the few dialect differences (row locks, SKIP LOCKED claims, NOTIFY, transaction start)
+//! are selected by the `PG` constant of each instantiation.
+
+use crate::config::{BackoffConfig, BackoffOverride};
+use crate::models::*;
+use crate::state_machine::Entity;
+use crate::{Error, Result};
+use serde_json::Value;
+
+/// Channel used for PostgreSQL LISTEN/NOTIFY wakeups of idle workers.
+pub const READY_CHANNEL: &str = "tasker_ready";
+
+/// A state change committed by an operation, reported so events can be published after commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub entity: Entity,
+    pub task_id: i64,
+    pub step_id: Option<i64>,
+    pub step_name: Option<String>,
+    pub from: Option<State>,
+    pub to: State,
+    pub metadata: Value,
+}
+
+/// A step to insert at task creation.
+#[derive(Debug, Clone)]
+pub struct NewStep {
+    pub named_step_id: i64,
+    pub name: String,
+    pub handler: String,
+    pub handler_config: Value,
+    pub retryable: bool,
+    pub retry_limit: i64,
+    pub skippable: bool,
+    pub lease_ms: i64,
+    pub backoff: BackoffOverride,
+    pub inputs: Value,
+    pub bypassed: bool,
+    pub pending_parents: i64,
+}
+
+/// A task to insert, with its steps and edges (indexes into `steps`).
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub named_task_id: i64,
+    pub initiator: String,
+    pub source_system: String,
+    pub reason: String,
+    pub tags: Value,
+    pub bypass_steps: Value,
+    pub context: Value,
+    pub identity_hash: String,
+    pub steps: Vec<NewStep>,
+    pub edges: Vec<(usize, usize)>,
+}
+
+/// A step claimed by a worker: it is `in_progress` under `claim_token` until its lease expires.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub step_id: i64,
+    pub task_id: i64,
+    pub name: String,
+    pub attempts: i64,
+    pub claim_token: String,
+    /// The task's state when the step was claimed (a pending task is started after the claim).
+    pub task_state: State,
+}
+
+/// Which steps a claim may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimScope {
+    Any,
+    Task(i64),
+    Step(i64),
+}
+
+/// A failed attempt as persisted in the step's results under `error`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub message: String,
+    pub class: String,
+    pub permanent: bool,
+    pub retry_after_ms: Option<u64>,
+    pub details: Value,
+}
+
+/// What completing a step changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepSettled {
+    pub recorded: Vec<Recorded>,
+    /// Children that became claimable.
+    pub newly_ready: Vec<i64>,
+    pub task_finished: bool,
+    /// The result arrived for a cancelled task and was discarded.
+    pub discarded: bool,
+    /// For failures: whether another attempt will be made, and after how long.
+    pub will_retry: bool,
+    pub retry_delay_ms: Option<u64>,
+    pub task_blocked: bool,
+}
+
+/// Everything the foundation needs to run a claimed step.
+#[derive(Debug, Clone)]
+pub struct LoadedStep {
+    pub context: StepContext,
+    pub backoff: BackoffOverride,
+    pub lease_ms: i64,
+}
+
+/// A step whose lease expired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expired {
+    pub step_id: i64,
+    pub task_id: i64,
+    pub claim_token: String,
+}
+
+/// Result of a manual operation on a task or step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpOutcome {
+    pub recorded: Vec<Recorded>,
+    pub newly_ready: Vec<i64>,
+    /// False when the operation was a no-op (already in the requested state).
+    pub changed: bool,
+}
+
+pub(crate) fn state_of(s: &str) -> Result<State> {
+    s.parse()
+}
+
+pub(crate) fn failure_json(f: &Failure, attempt: i64, now: i64) -> Value {
+    serde_json::json!({
+        "error": {
+            "message": f.message,
+            "class": f.class,
+            "permanent": f.permanent,
+            "retry_after_ms": f.retry_after_ms,
+            "details": f.details,
+            "attempt": attempt,
+            "failed_at": now,
+        }
+    })
+}
+
+/// Whether a failed attempt may be retried: retryable, not permanent, and attempts left
+/// (`retry_limit` counts all attempts; the first attempt is always made).
+pub fn retry_allowed(retryable: bool, permanent: bool, attempts: i64, retry_limit: i64) -> bool {
+    retryable && !permanent && attempts < retry_limit
+}
+
+mod pg {
+    #![allow(clippy::too_many_arguments)]
+    type Db = sqlx::Postgres;
+    const PG: bool = true;
+    include!("backend.rs");
+
+    impl Backend {
+        pub async fn connect_pg(url: &str, max_connections: u32) -> Result<Backend> {
+            use std::str::FromStr;
+            let opts = sqlx::postgres::PgConnectOptions::from_str(url)?;
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(std::time::Duration::from_secs(60))
+                .connect_with(opts)
+                .await?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            Ok(Backend::new(pool))
+        }
+    }
+}
+
+mod sqlite {
+    #![allow(clippy::too_many_arguments)]
+    type Db = sqlx::Sqlite;
+    const PG: bool = false;
+    include!("backend.rs");
+
+    impl Backend {
+        pub async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Backend> {
+            use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+            use std::str::FromStr;
+            let memory = url.contains(":memory:") || url.contains("mode=memory");
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .busy_timeout(std::time::Duration::from_secs(60));
+            // WAL lets readers proceed during a write and lets processes on one host share the file.
+            let opts = if memory {
+                opts
+            } else {
+                opts.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+            };
+            let pool_opts = sqlx::sqlite::SqlitePoolOptions::new()
+                .acquire_timeout(std::time::Duration::from_secs(60));
+            // An in-memory database lives in its one connection: never let the pool drop it.
+            let pool_opts = if memory {
+                pool_opts
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+            } else {
+                pool_opts.max_connections(max_connections)
+            };
+            let pool = pool_opts.connect_with(opts).await?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            Ok(Backend::new(pool))
+        }
+    }
+}
+
+/// The storage handle of a client: one connection pool on one backend.
+pub enum Store {
+    Postgres(pg::Backend),
+    Sqlite(sqlite::Backend),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $b:ident => $e:expr) => {
+        match $self {
+            Store::Postgres($b) => $e,
+            Store::Sqlite($b) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Connects (creating an SQLite file if missing) and applies the embedded migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(
+                pg::Backend::connect_pg(url, max_connections).await?,
+            ))
+        } else if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(
+                sqlite::Backend::connect_sqlite(url, max_connections).await?,
+            ))
+        } else {
+            Err(Error::Config(format!(
+                "unsupported database URL '{url}': use sqlite://PATH, sqlite::memory: or postgres://..."
+            )))
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
+    pub fn pg_pool(&self) -> Option<&sqlx::PgPool> {
+        match self {
+            Store::Postgres(b) => Some(&b.pool),
+            Store::Sqlite(_) => None,
+        }
+    }
+
+    pub async fn close(&self) {
+        dispatch!(self, b => b.pool.close().await)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upsert_template(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: &str,
+        description: Option<&str>,
+        configuration: &Value,
+        steps: &[(String, String, Option<String>)],
+        now: i64,
+    ) -> Result<(i64, Vec<i64>)> {
+        dispatch!(self, b => b.upsert_template(namespace, name, version, description, configuration, steps, now).await)
+    }
+
+    pub async fn template_configurations(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<(String, Value)>> {
+        dispatch!(self, b => b.template_configurations(namespace, name).await)
+    }
+
+    pub async fn create_task(
+        &self,
+        task: &NewTask,
+        now: i64,
+    ) -> Result<(CreatedTask, Vec<Recorded>)> {
+        dispatch!(self, b => b.create_task(task, now).await)
+    }
+
+    pub async fn claim(
+        &self,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+    ) -> Result<(Vec<Claimed>, Vec<Recorded>)> {
+        dispatch!(self, b => b.claim(scope, limit, now).await)
+    }
+
+    pub async fn start_task(&self, task_id: i64, now: i64) -> Result<Vec<Recorded>> {
+        dispatch!(self, b => b.start_task(task_id, now).await)
+    }
+
+    pub async fn load_step(&self, step_id: i64, claim_token: &str) -> Result<LoadedStep> {
+        dispatch!(self, b => b.load_step(step_id, claim_token).await)
+    }
+
+    pub async fn complete_step(
+        &self,
+        task_id: i64,
+        step_id: i64,
+        claim_token: &str,
+        results: &Value,
+        now: i64,
+    ) -> Result<StepSettled> {
+        dispatch!(self, b => b.complete_step(task_id, step_id, claim_token, results, now).await)
+    }
+
+    pub async fn fail_step(
+        &self,
+        task_id: i64,
+        step_id: i64,
+        claim_token: &str,
+        failure: &Failure,
+        backoff: &BackoffConfig,
+        now: i64,
+    ) -> Result<StepSettled> {
+        dispatch!(self, b => b.fail_step(task_id, step_id, claim_token, failure, backoff, now).await)
+    }
+
+    pub async fn expired_leases(
+        &self,
+        scope: ClaimScope,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<Expired>> {
+        dispatch!(self, b => b.expired_leases(scope, now, limit).await)
+    }
+
+    pub async fn step_backoff(&self, step_id: i64) -> Result<BackoffOverride> {
+        dispatch!(self, b => b.step_backoff(step_id).await)
+    }
+
+    pub async fn heartbeat(&self, step_id: i64, claim_token: &str, now: i64) -> Result<i64> {
+        dispatch!(self, b => b.heartbeat(step_id, claim_token, now).await)
+    }
+
+    pub async fn cancel_task(&self, task_id: i64, now: i64) -> Result<OpOutcome> {
+        dispatch!(self, b => b.cancel_task(task_id, now).await)
+    }
+
+    pub async fn resolve_step(&self, step_id: i64, results: &Value, now: i64) -> Result<OpOutcome> {
+        dispatch!(self, b => b.resolve_step(step_id, results, now).await)
+    }
+
+    pub async fn retry_step(&self, step_id: i64, now: i64) -> Result<OpOutcome> {
+        dispatch!(self, b => b.retry_step(step_id, now).await)
+    }
+
+    pub async fn task_view(&self, task_id: i64, now: i64) -> Result<TaskView> {
+        dispatch!(self, b => b.task_view(task_id, now).await)
+    }
+
+    pub async fn execution_context(&self, task_id: i64, now: i64) -> Result<ExecutionContext> {
+        dispatch!(self, b => b.execution_context(task_id, now).await)
+    }
+
+    pub async fn health(&self, now: i64) -> Result<HealthCounts> {
+        dispatch!(self, b => b.health(now).await)
+    }
+
+    pub async fn ready_step_ids(&self, task_id: i64, now: i64) -> Result<Vec<i64>> {
+        dispatch!(self, b => b.ready_step_ids(task_id, now).await)
+    }
+
+    pub async fn step_task_id(&self, step_id: i64) -> Result<i64> {
+        dispatch!(self, b => b.step_task_id(step_id).await)
+    }
+
+    /// The step's state and when it may next be claimed (for host-queue deliveries).
+    pub async fn step_status(&self, step_id: i64) -> Result<(i64, State, Option<i64>, i64)> {
+        dispatch!(self, b => b.step_status(step_id).await)
+    }
+}

@@ -1,0 +1,59 @@
+//! The one error type of the core. The C ABI maps each variant to a stable result code.
+
+use thiserror::Error;
+
+/// Every failure the core can report to a caller.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("invalid template: {0}")]
+    InvalidTemplate(String),
+    #[error("cycle in template '{template}': {}", cycle.join(" -> "))]
+    TemplateCycle {
+        template: String,
+        cycle: Vec<String>,
+    },
+    #[error("unknown template '{0}'")]
+    UnknownTemplate(String),
+    #[error("invalid task request: {0}")]
+    InvalidRequest(String),
+    #[error("context does not match the template's schema: {0}")]
+    SchemaValidation(String),
+    #[error("payload too large: {what} is {size} bytes, the limit is {limit}")]
+    PayloadTooLarge {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
+    #[error("duplicate task: identical to task {0}")]
+    DuplicateTask(i64),
+    #[error("task {0} not found")]
+    TaskNotFound(i64),
+    #[error("step {0} not found")]
+    StepNotFound(i64),
+    #[error("illegal {entity} transition {from} -> {to}")]
+    IllegalTransition {
+        entity: &'static str,
+        from: String,
+        to: String,
+    },
+    #[error("stale claim: step {0} is no longer held by this claim token")]
+    StaleClaim(i64),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("serialization error: {0}")]
+    Serialization(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Serialization(e.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

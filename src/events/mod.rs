@@ -1,0 +1,137 @@
+//! Lifecycle events, published to subscribers after the state they describe is committed, on
+//! the thread that made the change. A failing or panicking subscriber never affects orchestration.
+
+use crate::database::Recorded;
+use crate::state_machine;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// One lifecycle event (`task.*`, `step.*`, `workflow.*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub name: String,
+    pub task_id: i64,
+    pub step_id: Option<i64>,
+    pub step_name: Option<String>,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    /// Epoch milliseconds.
+    pub timestamp: i64,
+    pub payload: Value,
+}
+
+impl Event {
+    pub fn from_recorded(r: &Recorded, timestamp: i64) -> Option<Event> {
+        let name = state_machine::event_name(r.entity, r.from, r.to)?;
+        Some(Event {
+            name: name.to_string(),
+            task_id: r.task_id,
+            step_id: r.step_id,
+            step_name: r.step_name.clone(),
+            from_state: r.from.map(|s| s.to_string()),
+            to_state: Some(r.to.to_string()),
+            timestamp,
+            payload: r.metadata.clone(),
+        })
+    }
+
+    pub fn is_step(&self) -> bool {
+        self.step_id.is_some()
+    }
+}
+
+pub type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
+
+struct Subscription {
+    id: u64,
+    /// Exact names, or prefixes ending in `*` (`step.*`); empty means every event.
+    patterns: Vec<String>,
+    callback: Subscriber,
+}
+
+impl Subscription {
+    fn matches(&self, name: &str) -> bool {
+        self.patterns.is_empty()
+            || self.patterns.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => p == name,
+            })
+    }
+}
+
+#[derive(Default)]
+pub struct EventBus {
+    subs: RwLock<Vec<Arc<Subscription>>>,
+    next: AtomicU64,
+}
+
+impl EventBus {
+    pub fn subscribe(&self, patterns: Vec<String>, callback: Subscriber) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+        self.subs.write().push(Arc::new(Subscription {
+            id,
+            patterns,
+            callback,
+        }));
+        id
+    }
+
+    pub fn unsubscribe(&self, id: u64) -> bool {
+        let mut subs = self.subs.write();
+        let before = subs.len();
+        subs.retain(|s| s.id != id);
+        subs.len() != before
+    }
+
+    pub fn has_subscribers(&self) -> bool {
+        !self.subs.read().is_empty()
+    }
+
+    pub fn publish(&self, event: &Event) {
+        // Snapshot so a subscriber may (un)subscribe without deadlocking.
+        let subs: Vec<Arc<Subscription>> = self.subs.read().clone();
+        for s in subs.iter().filter(|s| s.matches(&event.name)) {
+            if catch_unwind(AssertUnwindSafe(|| (s.callback)(event))).is_err() {
+                tracing::warn!(event = %event.name, subscription = s.id, "event subscriber panicked; ignored");
+            }
+        }
+    }
+
+    pub fn publish_recorded(&self, recorded: &[Recorded], now: i64) {
+        if !self.has_subscribers() {
+            return;
+        }
+        for r in recorded {
+            if let Some(e) = Event::from_recorded(r, now) {
+                self.publish(&e);
+            }
+        }
+    }
+
+    pub fn publish_named(
+        &self,
+        name: &str,
+        task_id: i64,
+        step: Option<(i64, &str)>,
+        payload: Value,
+        now: i64,
+    ) {
+        if !self.has_subscribers() {
+            return;
+        }
+        self.publish(&Event {
+            name: name.to_string(),
+            task_id,
+            step_id: step.map(|s| s.0),
+            step_name: step.map(|s| s.1.to_string()),
+            from_state: None,
+            to_state: None,
+            timestamp: now,
+            payload,
+        });
+    }
+}

@@ -1,0 +1,119 @@
+//! Registries: task templates by namespace/name/version, step handlers by name.
+
+pub mod template;
+
+use crate::step_handler::StepHandler;
+use crate::{Error, Result};
+use parking_lot::RwLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+pub use template::{StepTemplate, TaskTemplate};
+
+/// A template known to storage, with the ids and graph the task factory needs.
+#[derive(Debug)]
+pub struct RegisteredTemplate {
+    pub template: TaskTemplate,
+    pub named_task_id: i64,
+    pub named_step_ids: Vec<i64>,
+    pub parents: Vec<Vec<usize>>,
+    pub edges: Vec<(usize, usize)>,
+    pub validator: Option<jsonschema::Validator>,
+}
+
+impl RegisteredTemplate {
+    pub fn new(
+        template: TaskTemplate,
+        named_task_id: i64,
+        named_step_ids: Vec<i64>,
+    ) -> Result<RegisteredTemplate> {
+        let parents = template.parents();
+        let edges = parents
+            .iter()
+            .enumerate()
+            .flat_map(|(child, ps)| ps.iter().map(move |p| (*p, child)))
+            .collect();
+        let validator = match &template.schema {
+            Some(s) => Some(
+                jsonschema::validator_for(s)
+                    .map_err(|e| Error::InvalidTemplate(format!("invalid JSON Schema: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(RegisteredTemplate {
+            template,
+            named_task_id,
+            named_step_ids,
+            parents,
+            edges,
+            validator,
+        })
+    }
+}
+
+type Versions = BTreeMap<semver::Version, Arc<RegisteredTemplate>>;
+
+#[derive(Default)]
+pub struct TemplateRegistry {
+    by_name: RwLock<HashMap<(String, String), Versions>>,
+}
+
+impl TemplateRegistry {
+    pub fn insert(&self, t: RegisteredTemplate) -> Result<Arc<RegisteredTemplate>> {
+        let version = semver::Version::parse(&t.template.version)
+            .map_err(|e| Error::InvalidTemplate(e.to_string()))?;
+        let key = (t.template.namespace_name.clone(), t.template.name.clone());
+        let t = Arc::new(t);
+        self.by_name
+            .write()
+            .entry(key)
+            .or_default()
+            .insert(version, t.clone());
+        Ok(t)
+    }
+
+    /// The template with that version, or the latest version when `version` is None.
+    pub fn get(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<Arc<RegisteredTemplate>>> {
+        let map = self.by_name.read();
+        let Some(versions) = map.get(&(namespace.to_string(), name.to_string())) else {
+            return Ok(None);
+        };
+        match version {
+            None => Ok(versions.values().next_back().cloned()),
+            Some(v) => {
+                let v = semver::Version::parse(v).map_err(|e| {
+                    Error::InvalidRequest(format!("version '{v}' is not a semantic version: {e}"))
+                })?;
+                Ok(versions.get(&v).cloned())
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct HandlerRegistry {
+    handlers: RwLock<HashMap<String, Arc<dyn StepHandler>>>,
+}
+
+impl HandlerRegistry {
+    /// Registers (or replaces) the handler for `name`.
+    pub fn register(&self, name: &str, handler: Arc<dyn StepHandler>) -> Result<()> {
+        if name.trim().is_empty() {
+            return Err(Error::Config("handler name must not be empty".into()));
+        }
+        self.handlers.write().insert(name.to_string(), handler);
+        Ok(())
+    }
+
+    pub fn unregister(&self, name: &str) -> bool {
+        self.handlers.write().remove(name).is_some()
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<dyn StepHandler>> {
+        self.handlers.read().get(name).cloned()
+    }
+}
