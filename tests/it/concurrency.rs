@@ -1,0 +1,441 @@
+//! Real parallelism: several OS processes × threads on one database, a worker killed with
+//! SIGKILL while holding claims, and fencing of stale claim tokens.
+
+use crate::common::*;
+use serde_json::json;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tasker::{State, StopHandle};
+
+const CHILD_ENV: &str = "TASKER_TEST_CHILD";
+
+fn spawn_child(url: &str, mode: &str, threads: usize, batch: u32, out: &Path) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "concurrency::child_worker_entry",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD_ENV, "1")
+        .env("TASKER_CHILD_URL", url)
+        .env("TASKER_CHILD_MODE", mode)
+        .env("TASKER_CHILD_THREADS", threads.to_string())
+        .env("TASKER_CHILD_BATCH", batch.to_string())
+        .env("TASKER_CHILD_OUT", out)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn child worker")
+}
+
+/// Entry point of child worker processes (ignored unless spawned by a test).
+#[test]
+#[ignore]
+fn child_worker_entry() {
+    if std::env::var(CHILD_ENV).is_err() {
+        return;
+    }
+    let url = std::env::var("TASKER_CHILD_URL").unwrap();
+    let mode = std::env::var("TASKER_CHILD_MODE").unwrap();
+    let threads: usize = std::env::var("TASKER_CHILD_THREADS")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let batch: u32 = std::env::var("TASKER_CHILD_BATCH")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let out = PathBuf::from(std::env::var("TASKER_CHILD_OUT").unwrap());
+    let cfg = tasker::Config {
+        claim_batch: batch,
+        poll_interval_ms: 20,
+        ..fast_config()
+    };
+    let c = tasker::Client::connect_with(&url, cfg, None).unwrap();
+    let file = Arc::new(std::sync::Mutex::new(std::fs::File::create(&out).unwrap()));
+    let hang = mode == "hang";
+    let f2 = file.clone();
+    c.register_fn("square", move |ctx| {
+        // Record before doing anything: this is the execution log the parent checks.
+        {
+            let mut f = f2.lock().unwrap();
+            writeln!(
+                f,
+                "{} {} {}",
+                ctx.step.step_id,
+                ctx.step.attempt,
+                std::process::id()
+            )
+            .unwrap();
+            f.flush().unwrap();
+        }
+        if hang {
+            std::thread::sleep(Duration::from_secs(600));
+        }
+        let base: i64 = if ctx.dependency_results.is_empty() {
+            ctx.task.context["n"].as_i64().unwrap_or(0)
+        } else {
+            ctx.dependency_results
+                .values()
+                .map(|v| v["value"].as_i64().unwrap_or(0))
+                .sum()
+        };
+        Ok(json!({"value": base % 1000 * (base % 1000)}))
+    })
+    .unwrap();
+    let stop = StopHandle::new();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let c = c.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || c.run_worker(&stop).unwrap())
+        })
+        .collect();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let h = c.health().unwrap();
+        if h.pending_tasks + h.in_progress_tasks == 0 {
+            break;
+        }
+    }
+    stop.stop();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+fn read_executions(paths: &[PathBuf]) -> Vec<(i64, i64, u32)> {
+    let mut out = Vec::new();
+    for p in paths {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        for line in text.lines() {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            out.push((
+                parts[0].parse().unwrap(),
+                parts[1].parse().unwrap(),
+                parts[2].parse().unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+fn wait_all(children: &mut [Child], limit: Duration) {
+    let start = Instant::now();
+    for ch in children.iter_mut() {
+        loop {
+            if let Some(st) = ch.try_wait().unwrap() {
+                assert!(st.success(), "child worker failed: {st}");
+                break;
+            }
+            if start.elapsed() > limit {
+                for c in children.iter_mut() {
+                    let _ = c.kill();
+                }
+                panic!("child workers did not finish within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn many_processes(backend: Backend, processes: usize, threads: usize, tasks: usize) {
+    let (c, db) = client(backend);
+    c.register_template_yaml(DIAMOND).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..tasks {
+        let t = c
+            .create_task(&tasker::TaskRequest {
+                namespace: Some("tests".into()),
+                ..req("diamond", json!({"n": i}))
+            })
+            .unwrap();
+        ids.push(t.task_id);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let outs: Vec<PathBuf> = (0..processes)
+        .map(|i| dir.path().join(format!("exec-{i}.log")))
+        .collect();
+    let mut children: Vec<Child> = outs
+        .iter()
+        .enumerate()
+        .map(|(i, out)| spawn_child(&db.url, "work", threads, 1 + (i % 3) as u32, out))
+        .collect();
+    wait_all(&mut children, Duration::from_secs(900));
+    let execs = read_executions(&outs);
+    let mut per_step: HashMap<i64, usize> = HashMap::new();
+    let mut pids = std::collections::HashSet::new();
+    for (step, attempt, pid) in &execs {
+        assert_eq!(*attempt, 1);
+        *per_step.entry(*step).or_default() += 1;
+        pids.insert(*pid);
+    }
+    assert!(pids.len() > 1, "work was shared between processes");
+    let mut total_steps = 0;
+    for id in ids {
+        let v = c.task_view(id).unwrap();
+        assert_eq!(v.state, State::Complete, "task {id}");
+        for s in &v.steps {
+            total_steps += 1;
+            assert_eq!(
+                per_step.get(&s.step_id),
+                Some(&1),
+                "step {} ran {:?} times",
+                s.step_id,
+                per_step.get(&s.step_id)
+            );
+            assert_eq!(s.attempts, 1);
+        }
+        assert_history_legal(&v);
+        // d = (b + c)^2 with b = c = (n^2 % 1000)^2 ... checked structurally: it has a value.
+        assert!(v.step("d").unwrap().results.as_ref().unwrap()["value"].is_i64());
+    }
+    assert_eq!(
+        per_step.len(),
+        total_steps,
+        "no execution of an unknown step"
+    );
+    let h = c.health().unwrap();
+    assert_eq!(h.complete_tasks as usize, tasks);
+}
+
+#[test]
+fn postgres_four_processes_by_four_threads_1000_diamonds() {
+    many_processes(Backend::Postgres, 4, 4, 1000);
+}
+
+#[test]
+fn sqlite_processes_share_one_file() {
+    many_processes(Backend::Sqlite, 2, 2, 100);
+}
+
+both_backends!(threads_in_one_process_run_each_step_once, |b| {
+    let (c, _db) = client(b);
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    c.register_template_yaml(TREE).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        ids.push(
+            c.create_task(&tasker::TaskRequest {
+                namespace: Some("tests".into()),
+                ..req("tree", json!({"n": i}))
+            })
+            .unwrap()
+            .task_id,
+        );
+    }
+    let stop = StopHandle::new();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (c, stop) = (c.clone(), stop.clone());
+            std::thread::spawn(move || c.run_worker(&stop).unwrap())
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while c.health().unwrap().complete_tasks < 40 {
+        assert!(Instant::now() < deadline, "workers did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.stop();
+    let ran: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert_eq!(ran, 40 * 8);
+    let counts = log.count_by_step();
+    assert_eq!(counts.len(), 40 * 8);
+    assert!(counts.values().all(|n| *n == 1));
+    for id in ids {
+        assert_history_legal(&c.task_view(id).unwrap());
+    }
+});
+
+both_backends!(killed_worker_claims_expire_and_others_finish, |b| {
+    let mut cfg = fast_config();
+    cfg.lease_ms = 1500;
+    let (c, db) = client_with(b, cfg, None);
+    c.register_template_yaml(LINEAR).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(
+            c.create_task(&tasker::TaskRequest {
+                namespace: Some("tests".into()),
+                ..req("linear", json!({"n": i}))
+            })
+            .unwrap()
+            .task_id,
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hang.log");
+    let mut child = spawn_child(&db.url, "hang", 1, 3, &out);
+    // Wait until the child holds its claims (it records before hanging).
+    let start = Instant::now();
+    loop {
+        let n = read_executions(std::slice::from_ref(&out)).len();
+        if n >= 1 && c.health().unwrap().in_progress_steps >= 3 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "child never claimed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let held: Vec<i64> = {
+        let h = c.health().unwrap();
+        assert_eq!(h.in_progress_steps, 3);
+        let mut v = Vec::new();
+        for id in &ids {
+            for s in c.task_view(*id).unwrap().steps {
+                if s.state == State::InProgress {
+                    v.push(s.step_id);
+                }
+            }
+        }
+        v
+    };
+    assert_eq!(held.len(), 3);
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    let stop = StopHandle::new();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (c, stop) = (c.clone(), stop.clone());
+            std::thread::spawn(move || c.run_worker(&stop).unwrap())
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while c.health().unwrap().complete_tasks < 6 {
+        assert!(Instant::now() < deadline, "survivors did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.stop();
+    for w in workers {
+        w.join().unwrap();
+    }
+    for id in &ids {
+        let v = c.task_view(*id).unwrap();
+        assert_eq!(v.state, State::Complete);
+        assert_history_legal(&v);
+        for s in &v.steps {
+            if held.contains(&s.step_id) {
+                assert_eq!(s.attempts, 2, "killed attempt counted as a failed attempt");
+                let failed = s
+                    .transitions
+                    .iter()
+                    .find(|t| t.to_state == State::Error)
+                    .unwrap();
+                assert_eq!(failed.metadata["error_class"], json!("LeaseExpired"));
+            } else {
+                assert_eq!(s.attempts, 1);
+            }
+        }
+    }
+});
+
+both_backends!(stale_claim_token_is_refused, |b| {
+    let (c, db) = client(b);
+    c.register_template_yaml(LINEAR).unwrap();
+    let t = c
+        .create_task(&tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            ..req("linear", json!({"n": 2}))
+        })
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use tasker::database::{ClaimScope, Failure, Store};
+        let store = Store::connect(&db.url, 4).await.unwrap();
+        let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
+        let (first, _) = store
+            .claim(ClaimScope::Task(t.task_id), 1, now)
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        let old = &first[0];
+        // The lease expires and a reaper records the failed attempt; another worker reclaims.
+        let lease = Failure {
+            message: "expired".into(),
+            class: "LeaseExpired".into(),
+            permanent: false,
+            retry_after_ms: None,
+            details: serde_json::Value::Null,
+        };
+        let backoff = tasker::BackoffConfig::default();
+        store
+            .fail_step(
+                t.task_id,
+                old.step_id,
+                &old.claim_token,
+                &lease,
+                &backoff,
+                now + 400_000,
+            )
+            .await
+            .unwrap();
+        let (second, _) = store
+            .claim(ClaimScope::Task(t.task_id), 1, now + 500_000)
+            .await
+            .unwrap();
+        assert_eq!(second.len(), 1);
+        let new = &second[0];
+        assert_eq!(new.step_id, old.step_id);
+        assert_ne!(new.claim_token, old.claim_token);
+        assert_eq!(new.attempts, 2);
+        // The old worker comes back: its completion, failure and heartbeat are all refused.
+        let r = store
+            .complete_step(
+                t.task_id,
+                old.step_id,
+                &old.claim_token,
+                &json!({"stale": true}),
+                now + 500_001,
+            )
+            .await;
+        assert!(
+            matches!(r, Err(tasker::Error::StaleClaim(id)) if id == old.step_id),
+            "{r:?}"
+        );
+        let r = store
+            .fail_step(
+                t.task_id,
+                old.step_id,
+                &old.claim_token,
+                &lease,
+                &backoff,
+                now + 500_001,
+            )
+            .await;
+        assert!(matches!(r, Err(tasker::Error::StaleClaim(_))), "{r:?}");
+        let r = store
+            .heartbeat(old.step_id, &old.claim_token, now + 500_001)
+            .await;
+        assert!(matches!(r, Err(tasker::Error::StaleClaim(_))), "{r:?}");
+        // The current holder's completion lands.
+        let ok = store
+            .complete_step(
+                t.task_id,
+                new.step_id,
+                &new.claim_token,
+                &json!({"value": 4}),
+                now + 500_002,
+            )
+            .await
+            .unwrap();
+        assert_eq!(ok.newly_ready.len(), 1);
+        store.close().await;
+    });
+    let v = c.task_view(t.task_id).unwrap();
+    assert_eq!(v.step("a").unwrap().results, Some(json!({"value": 4})));
+    assert_history_legal(&v);
+});

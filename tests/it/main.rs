@@ -1,0 +1,8 @@
+//! Integration tests of the core engine. Every storage test runs on SQLite and PostgreSQL.
+#![allow(clippy::field_reassign_with_default, clippy::type_complexity)]
+
+mod common;
+mod concurrency;
+mod engine;
+mod host_queue;
+mod validation;

@@ -1,0 +1,282 @@
+//! Template and request validation, identity, bad input: clear errors and nothing persisted.
+
+use crate::common::*;
+use serde_json::json;
+use tasker::{Error, State};
+
+fn assert_nothing_persisted(c: &tasker::Client) {
+    let h = c.health().unwrap();
+    assert_eq!((h.total_tasks, h.total_steps), (0, 0), "nothing persisted");
+}
+
+both_backends!(cyclic_and_invalid_templates_are_rejected, |b| {
+    let (c, _db) = client(b);
+    let err = c
+        .register_template_yaml("name: t\nstep_templates:\n  - {name: A, handler: h, depends_on_step: B}\n  - {name: B, handler: h, depends_on_step: A}\n")
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::TemplateCycle { cycle, .. } if cycle == &["A", "B", "A"]),
+        "{err}"
+    );
+    let err = c
+        .register_template_yaml("name: t\nstep_templates:\n  - {name: A, handler: h, depends_on_step: C}\n  - {name: B, handler: h, depends_on_step: A}\n  - {name: C, handler: h, depends_on_step: B}\n")
+        .unwrap_err();
+    assert_eq!(err.to_string(), "cycle in template 't': A -> C -> B -> A");
+    let err = c
+        .register_template_yaml(
+            "name: t\nstep_templates:\n  - {name: A, handler: h, depends_on_steps: [nope]}\n",
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("depends on unknown step 'nope'"),
+        "{err}"
+    );
+    let err = c
+        .register_template_yaml(
+            "name: t\nstep_templates:\n  - {name: A, handler: h}\n  - {name: A, handler: h}\n",
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("duplicate step name 'A'"), "{err}");
+    let err = c
+        .register_template_yaml(
+            "name: t\nversion: banana\nstep_templates:\n  - {name: A, handler: h}\n",
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("not a semantic version"), "{err}");
+    let err = c
+        .register_template_yaml("name: t\nstep_templates: [\n")
+        .unwrap_err();
+    assert!(err.to_string().contains("malformed YAML"), "{err}");
+    let err = c
+        .register_template_yaml(
+            "name: t\nschema: {type: 12}\nstep_templates:\n  - {name: A, handler: h}\n",
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("invalid JSON Schema"), "{err}");
+    // The template was never registered, so no task can be made from it.
+    let err = c.create_task(&req("t", json!({}))).unwrap_err();
+    assert!(matches!(err, Error::UnknownTemplate(_)), "{err}");
+    assert_nothing_persisted(&c);
+});
+
+const SCHEMA_TEMPLATE: &str = r#"
+name: order
+version: 2.0.0
+schema:
+  type: object
+  required: [order_id, items]
+  properties:
+    order_id: {type: integer}
+    items:
+      type: array
+      items:
+        type: object
+        required: [sku, qty]
+        properties:
+          sku: {type: string}
+          qty: {type: integer, minimum: 1}
+step_templates:
+  - {name: validate, handler: square}
+"#;
+
+both_backends!(context_failing_schema_is_rejected_with_path, |b| {
+    let (c, _db) = client(b);
+    c.register_template_yaml(SCHEMA_TEMPLATE).unwrap();
+    let err = c
+        .create_task(&req(
+            "order",
+            json!({"order_id": 1, "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 0}]}),
+        ))
+        .unwrap_err();
+    assert!(matches!(err, Error::SchemaValidation(_)), "{err}");
+    assert!(err.to_string().contains("/items/1/qty"), "{err}");
+    let err = c
+        .create_task(&req("order", json!({"items": []})))
+        .unwrap_err();
+    assert!(err.to_string().contains("order_id"), "{err}");
+    let err = c.create_task(&req("order", json!([1, 2]))).unwrap_err();
+    assert!(err.to_string().contains("context must be a map"), "{err}");
+    assert_nothing_persisted(&c);
+    let ok = c
+        .create_task(&req(
+            "order",
+            json!({"order_id": 1, "items": [{"sku": "a", "qty": 2}]}),
+        ))
+        .unwrap();
+    assert!(ok.created);
+});
+
+both_backends!(unknown_template_version_and_namespace, |b| {
+    let (c, _db) = client(b);
+    c.register_template_yaml(SCHEMA_TEMPLATE).unwrap();
+    c.register_template_yaml(&SCHEMA_TEMPLATE.replace("2.0.0", "10.0.0"))
+        .unwrap();
+    let e = c
+        .create_task(&tasker::TaskRequest {
+            version: Some("3.0.0".into()),
+            ..req("order", json!({"order_id": 1, "items": []}))
+        })
+        .unwrap_err();
+    assert_eq!(e.to_string(), "unknown template 'default.order@3.0.0'");
+    let e = c
+        .create_task(&tasker::TaskRequest {
+            namespace: Some("other".into()),
+            ..req("order", json!({}))
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::UnknownTemplate(_)));
+    let e = c.create_task(&req("", json!({}))).unwrap_err();
+    assert!(matches!(e, Error::InvalidRequest(_)));
+    // Latest version (semver order, not string order) is used when none is given.
+    let t = c
+        .create_task(&req("order", json!({"order_id": 1, "items": []})))
+        .unwrap();
+    assert_eq!(c.task_view(t.task_id).unwrap().version, "10.0.0");
+});
+
+both_backends!(identity_dedup, |b| {
+    let (c, _db) = client(b);
+    c.register_template_yaml(SCHEMA_TEMPLATE).unwrap();
+    let ctx1: serde_json::Value =
+        serde_json::from_str(r#"{"order_id": 7, "items": [{"sku": "x", "qty": 1}]}"#).unwrap();
+    let ctx2: serde_json::Value =
+        serde_json::from_str(r#"{"items": [{"qty": 1, "sku": "x"}], "order_id": 7}"#).unwrap();
+    let a = c.create_task(&req("order", ctx1)).unwrap();
+    let b2 = c.create_task(&req("order", ctx2)).unwrap();
+    assert!(a.created);
+    assert!(
+        !b2.created,
+        "same request in another key order is the same task"
+    );
+    assert_eq!(a.task_id, b2.task_id);
+    let other = c
+        .create_task(&req("order", json!({"order_id": 8, "items": []})))
+        .unwrap();
+    assert!(other.created);
+    assert_ne!(other.task_id, a.task_id);
+    assert_eq!(c.health().unwrap().total_tasks, 2);
+    // With reject_duplicates the same request is an error naming the existing task.
+    let cfg = tasker::Config {
+        reject_duplicates: true,
+        ..fast_config()
+    };
+    let strict = tasker::Client::connect_with(&_db.url, cfg, None).unwrap();
+    let e = strict
+        .create_task(&req("order", json!({"order_id": 8, "items": []})))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::DuplicateTask(id) if id == other.task_id),
+        "{e}"
+    );
+});
+
+both_backends!(bad_input_is_reported_cleanly, |b| {
+    let mut cfg = fast_config();
+    cfg.max_payload_bytes = 1024;
+    let (c, _db) = client_with(b, cfg, None);
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    c.register_template_yaml("name: t\nstep_templates:\n  - {name: a, handler: square}\n  - {name: b, handler: not_registered, depends_on_step: a}\n").unwrap();
+    // Oversized context: rejected, nothing written.
+    let big = "x".repeat(2000);
+    let e = c.create_task(&req("t", json!({"blob": big}))).unwrap_err();
+    assert!(
+        matches!(e, Error::PayloadTooLarge { size, limit: 1024, .. } if size > 2000),
+        "{e}"
+    );
+    assert_nothing_persisted(&c);
+    // Bypass or inputs naming unknown steps are rejected.
+    let e = c
+        .create_task(&tasker::TaskRequest {
+            bypass_steps: vec!["zzz".into()],
+            ..req("t", json!({}))
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("unknown step 'zzz'"), "{e}");
+    assert_nothing_persisted(&c);
+    // A step whose handler is not registered fails with a clear class, permanently.
+    let t = c.create_task(&req("t", json!({"n": 3}))).unwrap();
+    let ctx = c.run_task(t.task_id).unwrap();
+    assert_eq!(ctx.task_state, State::Error);
+    let v = c.task_view(t.task_id).unwrap();
+    let s = v.step("b").unwrap();
+    assert_eq!(s.attempts, 1);
+    let err = &s.results.as_ref().unwrap()["error"];
+    assert_eq!(err["class"], json!("HandlerNotFound"));
+    assert!(err["message"].as_str().unwrap().contains("not_registered"));
+    // Oversized results are a failed attempt, not a crash.
+    c.register_fn("not_registered", |_ctx| {
+        Ok(json!({"blob": "y".repeat(5000)}))
+    })
+    .unwrap();
+    c.retry_step(s.step_id).unwrap();
+    c.run_task(t.task_id).unwrap();
+    let s = c
+        .task_view(t.task_id)
+        .unwrap()
+        .steps
+        .into_iter()
+        .find(|s| s.name == "b")
+        .unwrap();
+    assert_eq!(
+        s.results.as_ref().unwrap()["error"]["class"],
+        json!("PayloadTooLarge")
+    );
+    // Unknown ids.
+    assert!(matches!(
+        c.task_view(999_999).unwrap_err(),
+        Error::TaskNotFound(999_999)
+    ));
+    assert!(matches!(
+        c.retry_step(999_999).unwrap_err(),
+        Error::StepNotFound(999_999)
+    ));
+    assert!(matches!(
+        c.handle_step(999_999).unwrap_err(),
+        Error::StepNotFound(999_999)
+    ));
+});
+
+#[test]
+fn unsupported_url_and_bad_config() {
+    let e = tasker::Client::connect("mysql://localhost/x").unwrap_err();
+    assert!(e.to_string().contains("unsupported database URL"), "{e}");
+    let cfg = tasker::Config {
+        claim_batch: 0,
+        ..Default::default()
+    };
+    let e = tasker::Client::connect_with("sqlite::memory:", cfg, None).unwrap_err();
+    assert!(e.to_string().contains("claim_batch"), "{e}");
+}
+
+#[test]
+fn in_memory_sqlite_works() {
+    let c = tasker::Client::connect_with("sqlite::memory:", fast_config(), None).unwrap();
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    c.register_template_yaml(DIAMOND).unwrap();
+    let t = c
+        .create_task(&tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            ..req("diamond", json!({"n": 2}))
+        })
+        .unwrap();
+    assert_eq!(c.run_task(t.task_id).unwrap().task_state, State::Complete);
+}
+
+both_backends!(
+    template_registered_by_another_client_is_found_in_storage,
+    |b| {
+        let (c, db) = client(b);
+        c.register_template_yaml(DIAMOND).unwrap();
+        let other = tasker::Client::connect_with(&db.url, fast_config(), None).unwrap();
+        let t = other
+            .create_task(&tasker::TaskRequest {
+                namespace: Some("tests".into()),
+                ..req("diamond", json!({"n": 1}))
+            })
+            .unwrap();
+        assert!(t.created);
+        assert_eq!(other.task_view(t.task_id).unwrap().steps.len(), 4);
+    }
+);
