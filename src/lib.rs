@@ -7,6 +7,7 @@ pub mod config;
 pub mod database;
 pub mod error;
 pub mod events;
+pub mod ffi;
 pub mod models;
 pub mod orchestration;
 pub mod queue;
@@ -18,7 +19,7 @@ pub use config::{BackoffConfig, BackoffOverride, Clock, Config, ManualClock, Sys
 pub use error::{Error, Result};
 pub use events::Event;
 pub use models::*;
-pub use orchestration::{Client, StepOutcome, StopHandle, DEFAULT_DATABASE_URL};
+pub use orchestration::{Client, StepOutcome, StopHandle, WeakClient, DEFAULT_DATABASE_URL};
 pub use queue::QueueInjector;
 pub use registry::{StepTemplate, TaskTemplate};
 pub use step_handler::{StepError, StepHandler};

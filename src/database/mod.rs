@@ -257,6 +257,14 @@ impl Store {
         }
     }
 
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Store::Postgres(b) => sqlx::migrate!("./migrations/postgres").run(&b.pool).await?,
+            Store::Sqlite(b) => sqlx::migrate!("./migrations/sqlite").run(&b.pool).await?,
+        }
+        Ok(())
+    }
+
     pub async fn close(&self) {
         dispatch!(self, b => b.pool.close().await)
     }

@@ -101,7 +101,27 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// A non-owning reference to a client (handlers use it to heartbeat without keeping the
+/// client alive).
+#[derive(Clone)]
+pub struct WeakClient(std::sync::Weak<Inner>);
+
+impl WeakClient {
+    pub fn upgrade(&self) -> Option<Client> {
+        self.0.upgrade().map(|inner| Client { inner })
+    }
+}
+
 impl Client {
+    pub fn downgrade(&self) -> WeakClient {
+        WeakClient(Arc::downgrade(&self.inner))
+    }
+
+    /// Applies the embedded migrations (already done on connect; idempotent).
+    pub fn migrate(&self) -> Result<()> {
+        self.block(self.inner.store.migrate())
+    }
+
     /// Connects with default options. `url`: `sqlite://PATH`, `sqlite::memory:` or `postgres://...`.
     pub fn connect(url: &str) -> Result<Client> {
         Client::connect_with(url, Config::default(), None)

@@ -1,0 +1,275 @@
+//! Callback plumbing: step handlers, the host queue and event subscribers implemented in C.
+
+use super::*;
+use crate::models::StepContext;
+use crate::step_handler::{StepError, StepHandler};
+use crate::WeakClient;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::time::Duration;
+
+/// Releases the host's userdata; libtasker calls it exactly once, when the registration ends.
+pub type tasker_userdata_free_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
+
+/// The `process` hook of a step handler. `context` (MessagePack, see docs/ABI.md) is borrowed for
+/// the call. Report the outcome with `tasker_step_call_set_output` or `tasker_step_call_fail`
+/// before returning; `call` is valid only during the callback. Runs on the thread that called
+/// into libtasker (worker, run_task or handle_step).
+pub type tasker_process_fn = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        call: *mut tasker_step_call,
+        context: *const u8,
+        context_len: usize,
+    ),
+>;
+
+/// The optional `process_results` hook: receives the context and the output of `process`
+/// (both MessagePack, borrowed) and reports the step's results the same way as `process`.
+pub type tasker_process_results_fn = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        call: *mut tasker_step_call,
+        context: *const u8,
+        context_len: usize,
+        output: *const u8,
+        output_len: usize,
+    ),
+>;
+
+/// Host-queue callback: enqueue a task (or a step) id after `delay_ms` milliseconds. Return 0
+/// on success, anything else on failure (the work stays ready in the database).
+pub type tasker_enqueue_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, id: i64, delay_ms: u64) -> i32>;
+
+/// Event callback: `event` is a MessagePack map (see docs/ABI.md) borrowed for the call.
+pub type tasker_event_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const u8, event_len: usize)>;
+
+/// Host userdata plus its finalizer, run exactly once on drop.
+pub(crate) struct UserData {
+    pub ptr: *mut c_void,
+    finalizer: tasker_userdata_free_fn,
+}
+
+// SAFETY: the header requires userdata to be usable from any host thread that calls in; the
+// core only touches it from such threads.
+unsafe impl Send for UserData {}
+unsafe impl Sync for UserData {}
+
+impl UserData {
+    pub fn new(ptr: *mut c_void, finalizer: tasker_userdata_free_fn) -> UserData {
+        UserData { ptr, finalizer }
+    }
+
+    /// The raw pointer (a method, so closures capture the whole `UserData`).
+    pub fn get(&self) -> *mut c_void {
+        self.ptr
+    }
+}
+
+impl Drop for UserData {
+    fn drop(&mut self) {
+        if let Some(f) = self.finalizer.take() {
+            // SAFETY: the host supplied the finalizer for this pointer.
+            let _ = catch_unwind(AssertUnwindSafe(|| unsafe { f(self.ptr) }));
+        }
+    }
+}
+
+/// The state of one callback invocation; opaque to C.
+pub struct tasker_step_call {
+    client: WeakClient,
+    step_id: i64,
+    claim_token: String,
+    outcome: RefCell<Option<Result<Value, StepError>>>,
+}
+
+impl tasker_step_call {
+    fn new(client: &WeakClient, ctx: &StepContext) -> tasker_step_call {
+        tasker_step_call {
+            client: client.clone(),
+            step_id: ctx.step.step_id,
+            claim_token: ctx.claim_token.clone(),
+            outcome: RefCell::new(None),
+        }
+    }
+
+    fn take(self, hook: &str) -> Result<Value, StepError> {
+        self.outcome.into_inner().unwrap_or_else(|| {
+            Err(StepError {
+                message: format!(
+                    "the {hook} callback returned without calling tasker_step_call_set_output or tasker_step_call_fail"
+                ),
+                class: "NoOutput".into(),
+                ..Default::default()
+            })
+        })
+    }
+}
+
+pub(crate) struct FfiHandler {
+    pub process: unsafe extern "C" fn(*mut c_void, *mut tasker_step_call, *const u8, usize),
+    pub process_results: tasker_process_results_fn,
+    pub client: WeakClient,
+    pub userdata: UserData,
+}
+
+fn encode_or_fail(v: &impl serde::Serialize, what: &str) -> Result<Vec<u8>, StepError> {
+    encode(v).map_err(|e| StepError {
+        message: format!("cannot encode the {what}: {}", e.message),
+        class: "EncodingError".into(),
+        retryable: false,
+        ..Default::default()
+    })
+}
+
+impl StepHandler for FfiHandler {
+    fn process(&self, ctx: &StepContext) -> Result<Value, StepError> {
+        let bytes = encode_or_fail(ctx, "step context")?;
+        let mut call = tasker_step_call::new(&self.client, ctx);
+        // SAFETY: registered callback; buffers outlive the call.
+        unsafe { (self.process)(self.userdata.ptr, &mut call, bytes.as_ptr(), bytes.len()) };
+        call.take("process")
+    }
+
+    fn process_results(&self, ctx: &StepContext, output: Value) -> Result<Value, StepError> {
+        let Some(cb) = self.process_results else {
+            return Ok(output);
+        };
+        let ctx_bytes = encode_or_fail(ctx, "step context")?;
+        let out_bytes = encode_or_fail(&output, "step output")?;
+        let mut call = tasker_step_call::new(&self.client, ctx);
+        // SAFETY: as above.
+        unsafe {
+            cb(
+                self.userdata.ptr,
+                &mut call,
+                ctx_bytes.as_ptr(),
+                ctx_bytes.len(),
+                out_bytes.as_ptr(),
+                out_bytes.len(),
+            )
+        };
+        call.take("process_results")
+    }
+}
+
+pub(crate) struct FfiInjector {
+    pub enqueue_task: unsafe extern "C" fn(*mut c_void, i64, u64) -> i32,
+    pub enqueue_step: unsafe extern "C" fn(*mut c_void, i64, u64) -> i32,
+    pub userdata: UserData,
+}
+
+impl crate::QueueInjector for FfiInjector {
+    fn enqueue_task(&self, task_id: i64, delay: Duration) -> Result<(), String> {
+        // SAFETY: registered callback.
+        match unsafe { (self.enqueue_task)(self.userdata.ptr, task_id, delay.as_millis() as u64) } {
+            0 => Ok(()),
+            n => Err(format!("enqueue_task callback returned {n}")),
+        }
+    }
+    fn enqueue_step(&self, step_id: i64, delay: Duration) -> Result<(), String> {
+        // SAFETY: registered callback.
+        match unsafe { (self.enqueue_step)(self.userdata.ptr, step_id, delay.as_millis() as u64) } {
+            0 => Ok(()),
+            n => Err(format!("enqueue_step callback returned {n}")),
+        }
+    }
+}
+
+/// Sets the step's output (MessagePack, copied). Call it from inside `process` (the output) or
+/// `process_results` (the persisted results). Replaces an earlier output or failure.
+///
+/// Errors: NullParameter; InvalidArgument when `data` is not a MessagePack document with string
+/// map keys (nothing is recorded then, so the callback may still report a failure).
+/// Threading: only on the thread running the callback, before it returns.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_step_call_set_output(
+    call: *mut tasker_step_call,
+    data: *const u8,
+    len: usize,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    boundary(error, || {
+        let call = call.as_ref().ok_or_else(|| FfiError::null("call"))?;
+        let value: Value = decode(slice(data, len, "data")?, "step output")?;
+        *call.outcome.borrow_mut() = Some(Ok(value));
+        Ok(())
+    })
+}
+
+/// Reports a failed attempt. `message` and `error_class` are NUL-terminated UTF-8 (NULL class:
+/// "StepError"); `retryable` false makes the failure permanent; `retry_after_seconds` < 0 means
+/// none, otherwise the delay before the next attempt (capped by the backoff maximum);
+/// `details` is an optional MessagePack document (NULL/0 for none). All inputs are copied.
+///
+/// Errors: NullParameter (call or message); InvalidArgument (bad UTF-8 or details).
+/// Threading: only on the thread running the callback, before it returns.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_step_call_fail(
+    call: *mut tasker_step_call,
+    message: *const c_char,
+    error_class: *const c_char,
+    retryable: bool,
+    retry_after_seconds: f64,
+    details: *const u8,
+    details_len: usize,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    boundary(error, || {
+        let call = call.as_ref().ok_or_else(|| FfiError::null("call"))?;
+        let message = cstr(message, "message")?.to_string();
+        let class = opt_cstr(error_class, "error_class")?
+            .unwrap_or("StepError")
+            .to_string();
+        let details: Value = if details_len == 0 {
+            Value::Null
+        } else {
+            decode(slice(details, details_len, "details")?, "error details")?
+        };
+        let retry_after = (retry_after_seconds.is_finite() && retry_after_seconds >= 0.0)
+            .then_some(retry_after_seconds);
+        *call.outcome.borrow_mut() = Some(Err(StepError {
+            message,
+            class,
+            retryable,
+            retry_after,
+            details,
+        }));
+        Ok(())
+    })
+}
+
+/// Extends the lease of the running step (for long handlers). Writes the new lease expiry
+/// (epoch milliseconds) to `expires_at_ms` when non-NULL.
+///
+/// Errors: NullParameter; StaleClaim when the step was taken over (stop working: the outcome
+/// will be refused); InvalidState when the client is gone; Database.
+/// Threading: only on the thread running the callback, before it returns.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_step_call_heartbeat(
+    call: *mut tasker_step_call,
+    expires_at_ms: *mut i64,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    boundary(error, || {
+        let call = call.as_ref().ok_or_else(|| FfiError::null("call"))?;
+        let client = call
+            .client
+            .upgrade()
+            .ok_or_else(|| FfiError::new(tasker_result::InvalidState, "the client was freed"))?;
+        let at = client.heartbeat(call.step_id, &call.claim_token)?;
+        write(expires_at_ms, at);
+        Ok(())
+    })
+}
+
+/// The id of the step this call runs. Returns 0 for NULL.
+///
+/// Threading: only on the thread running the callback.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_step_call_step_id(call: *const tasker_step_call) -> i64 {
+    call.as_ref().map(|c| c.step_id).unwrap_or(0)
+}
