@@ -1,0 +1,633 @@
+#define _DEFAULT_SOURCE /* usleep */
+/* C ABI tests: run under valgrind (SQLite) and natively (PostgreSQL) by `make test`. */
+#include <pthread.h>
+
+#include "common.h"
+
+#define MAX_STEPS 4096
+
+/* ---- handlers ------------------------------------------------------------------------- */
+
+typedef struct {
+    int executions[MAX_STEPS]; /* by step id, updated atomically */
+    int finalized;             /* times the userdata finalizer ran */
+    int fail_first;            /* flaky: attempts that fail */
+    double retry_after;        /* flaky: retry_after seconds (<0: none) */
+} handler_state;
+
+static void free_state(void *userdata) { __atomic_add_fetch(&((handler_state *)userdata)->finalized, 1, __ATOMIC_SEQ_CST); }
+
+static void output_value(tasker_step_call *call, int64_t value) {
+    mp_builder b;
+    mp_init(&b);
+    mp_map(&b, 1);
+    mp_str(&b, "value");
+    mp_int(&b, value);
+    tasker_step_call_set_output(call, (const uint8_t *)b.buf.data, b.buf.size, NULL);
+    mp_free(&b);
+}
+
+/* value = (sum of dependency values, or context.n at a root)^2 */
+static void square(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t len) {
+    handler_state *st = userdata;
+    mp_doc d;
+    doc_parse(&d, ctx, len);
+    int64_t step_id = tasker_step_call_step_id(call);
+    if (step_id > 0 && step_id < MAX_STEPS) __atomic_add_fetch(&st->executions[step_id], 1, __ATOMIC_SEQ_CST);
+    msgpack_object deps = get(d.root, "dependency_results");
+    int64_t base = 0;
+    if (deps.type == MSGPACK_OBJECT_MAP && deps.via.map.size > 0) {
+        for (uint32_t i = 0; i < deps.via.map.size; i++) base += as_int(get(deps.via.map.ptr[i].val, "value"));
+    } else {
+        base = as_int(get(get(get(d.root, "task"), "context"), "n"));
+    }
+    output_value(call, base * base);
+    doc_free(&d);
+}
+
+static void flaky(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t len) {
+    handler_state *st = userdata;
+    mp_doc d;
+    doc_parse(&d, ctx, len);
+    int64_t attempt = as_int(get(get(d.root, "step"), "attempt"));
+    doc_free(&d);
+    if (attempt <= st->fail_first) {
+        tasker_step_call_fail(call, "gateway busy", "GatewayBusy", true, st->retry_after, NULL, 0, NULL);
+        return;
+    }
+    output_value(call, attempt);
+}
+
+static void permanent(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t len) {
+    (void)userdata, (void)ctx, (void)len;
+    mp_builder b;
+    mp_init(&b);
+    mp_map(&b, 1);
+    mp_str(&b, "code");
+    mp_str(&b, "CARD_DECLINED");
+    tasker_step_call_fail(call, "card declined", "CardDeclined", false, -1, (const uint8_t *)b.buf.data, b.buf.size, NULL);
+    mp_free(&b);
+}
+
+static void silent(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t len) {
+    (void)userdata, (void)call, (void)ctx, (void)len; /* reports nothing */
+}
+
+static void heartbeating(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t len) {
+    (void)userdata, (void)ctx, (void)len;
+    int64_t expires = 0;
+    if (tasker_step_call_heartbeat(call, &expires, NULL) != TASKER_RESULT_OK || expires <= 0) {
+        tasker_step_call_fail(call, "heartbeat failed", "Heartbeat", false, -1, NULL, 0, NULL);
+        return;
+    }
+    output_value(call, 1);
+}
+
+/* process_results: wraps the output as {wrapped: <output value>, by: "process_results"} */
+static void wrap_results(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t ctx_len,
+                         const uint8_t *out, size_t out_len) {
+    (void)userdata, (void)ctx, (void)ctx_len;
+    mp_doc d;
+    doc_parse(&d, out, out_len);
+    mp_builder b;
+    mp_init(&b);
+    mp_map(&b, 2);
+    mp_str(&b, "wrapped");
+    mp_int(&b, as_int(get(d.root, "value")));
+    mp_str(&b, "by");
+    mp_str(&b, "process_results");
+    tasker_step_call_set_output(call, (const uint8_t *)b.buf.data, b.buf.size, NULL);
+    mp_free(&b);
+    doc_free(&d);
+}
+
+/* ---- fixture -------------------------------------------------------------------------- */
+
+static const char *DIAMOND =
+    "name: diamond\n"
+    "namespace_name: c_tests\n"
+    "version: 1.0.0\n"
+    "step_templates:\n"
+    "  - {name: a, handler: square}\n"
+    "  - {name: b, handler: square, depends_on_step: a}\n"
+    "  - {name: c, handler: square, depends_on_step: a}\n"
+    "  - {name: d, handler: square, depends_on_steps: [b, c]}\n";
+
+static const tasker_client *open_client(char *url, size_t n) {
+    test_url(url, n);
+    mp_builder o;
+    fast_options(&o);
+    const tasker_client *c = NULL;
+    tasker_error *err = NULL;
+    if (tasker_client_new(url, (const uint8_t *)o.buf.data, o.buf.size, &c, &err) != TASKER_RESULT_OK) {
+        fprintf(stderr, "  connect %s: %s\n", url, tasker_error_message(err));
+        tasker_error_free(err);
+        c = NULL;
+    }
+    mp_free(&o);
+    return c;
+}
+
+static int g_create_counter = 0;
+
+/* Creates a task; the tag is made unique per call so runs on a shared database never dedup. */
+static int64_t create(const tasker_client *c, const char *ns, const char *name, int64_t n, const char *tag) {
+    mp_builder r;
+    char unique[160];
+    snprintf(unique, sizeof unique, "%s-%d", tag, g_create_counter++);
+    mp_request(&r, ns, name, n, unique);
+    int64_t id = -1;
+    bool created = false;
+    tasker_error *err = NULL;
+    if (tasker_create_task(c, (const uint8_t *)r.buf.data, r.buf.size, &id, &created, &err) != TASKER_RESULT_OK) {
+        fprintf(stderr, "  create_task: %s\n", tasker_error_message(err));
+        tasker_error_free(err);
+    }
+    mp_free(&r);
+    return id;
+}
+
+static char g_tag[64];
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+static void test_version(void) {
+    CHECK(strcmp(tasker_version(), TASKER_VERSION_STRING) == 0);
+    CHECK(TASKER_VERSION_NUMBER == ((TASKER_VERSION_MAJOR << 16) | (TASKER_VERSION_MINOR << 8) | TASKER_VERSION_PATCH));
+    CHECK(strcmp(tasker_result_name(TASKER_RESULT_STALE_CLAIM), "stale_claim") == 0);
+}
+
+static void test_diamond(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    handler_state *st = calloc(1, sizeof *st);
+    OK(tasker_register_template_yaml(c, (const uint8_t *)DIAMOND, strlen(DIAMOND), E));
+    OK(tasker_register_handler(c, "square", square, NULL, st, free_state, E));
+    int64_t id = create(c, "c_tests", "diamond", 2, g_tag);
+    CHECK(id > 0);
+    tasker_bytes exec = {0};
+    OK(tasker_run_task(c, id, &exec, E));
+    mp_doc e;
+    doc_parse(&e, exec.data, exec.len);
+    CHECK(str_eq(get(e.root, "task_state"), "complete"));
+    CHECK(str_eq(get(e.root, "execution_status"), "all_complete"));
+    doc_free(&e);
+    tasker_bytes_free(&exec);
+    CHECK(exec.data == NULL);
+
+    tasker_bytes view = {0};
+    OK(tasker_task_view(c, id, &view, E));
+    mp_doc v;
+    doc_parse(&v, view.data, view.len);
+    CHECK(v.ok);
+    CHECK(str_eq(get(v.root, "state"), "complete"));
+    /* a = 4, b = c = 16, d = (16 + 16)^2 = 1024 */
+    CHECK(as_int(get(get(view_step(v.root, "a"), "results"), "value")) == 4);
+    CHECK(as_int(get(get(view_step(v.root, "b"), "results"), "value")) == 16);
+    CHECK(as_int(get(get(view_step(v.root, "d"), "results"), "value")) == 1024);
+    CHECK(as_int(get(view_step(v.root, "d"), "attempts")) == 1);
+    doc_free(&v);
+    tasker_bytes_free(&view);
+
+    /* Replacing the handler finalizes the old userdata exactly once. */
+    handler_state *st2 = calloc(1, sizeof *st2);
+    OK(tasker_register_handler(c, "square", square, wrap_results, st2, free_state, E));
+    CHECK(st->finalized == 1);
+    int64_t id2 = create(c, "c_tests", "diamond", 3, g_tag);
+    OK(tasker_run_task(c, id2, NULL, E));
+    OK(tasker_task_view(c, id2, &view, E));
+    doc_parse(&v, view.data, view.len);
+    CHECK(str_eq(get(get(view_step(v.root, "a"), "results"), "by"), "process_results"));
+    CHECK(as_int(get(get(view_step(v.root, "a"), "results"), "wrapped")) == 9);
+    doc_free(&v);
+    tasker_bytes_free(&view);
+
+    tasker_client_free(c);
+    CHECK(st2->finalized == 1);
+    free(st);
+    free(st2);
+    remove_test_db(url);
+}
+
+static void one_step_template(const tasker_client *c, const char *name, const char *handler, const char *extra) {
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, "name: %s\nnamespace_name: c_tests\nstep_templates:\n  - {name: s, handler: %s%s}\n", name,
+             handler, extra);
+    tasker_register_template_yaml(c, (const uint8_t *)yaml, strlen(yaml), NULL);
+}
+
+static void test_retry_after_permanent_and_silent(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    handler_state *st = calloc(1, sizeof *st);
+    st->fail_first = 1;
+    st->retry_after = 0.05;
+    OK(tasker_register_handler(c, "flaky", flaky, NULL, st, free_state, E));
+    OK(tasker_register_handler(c, "permanent", permanent, NULL, NULL, NULL, E));
+    OK(tasker_register_handler(c, "silent", silent, NULL, NULL, NULL, E));
+    one_step_template(c, "flaky_task", "flaky", "");
+    one_step_template(c, "permanent_task", "permanent", ", default_retry_limit: 5");
+    one_step_template(c, "silent_task", "silent", ", default_retry_limit: 1");
+
+    int64_t f = create(c, "c_tests", "flaky_task", 1, g_tag);
+    OK(tasker_run_task(c, f, NULL, E));
+    tasker_bytes view = {0};
+    OK(tasker_task_view(c, f, &view, E));
+    mp_doc v;
+    doc_parse(&v, view.data, view.len);
+    msgpack_object s = view_step(v.root, "s");
+    CHECK(str_eq(get(v.root, "state"), "complete"));
+    CHECK(as_int(get(s, "attempts")) == 2);
+    msgpack_object tr = get(s, "transitions");
+    int found = 0;
+    for (uint32_t i = 0; tr.type == MSGPACK_OBJECT_ARRAY && i < tr.via.array.size; i++) {
+        msgpack_object t = tr.via.array.ptr[i];
+        if (str_eq(get(t, "to_state"), "error")) {
+            found = 1;
+            CHECK(as_int(get(get(t, "metadata"), "backoff_ms")) == 40); /* 50 ms capped by max_ms 40 */
+            CHECK(str_eq(get(get(t, "metadata"), "error_class"), "GatewayBusy"));
+        }
+    }
+    CHECK(found);
+    doc_free(&v);
+    tasker_bytes_free(&view);
+
+    int64_t p = create(c, "c_tests", "permanent_task", 1, g_tag);
+    OK(tasker_run_task(c, p, NULL, E));
+    OK(tasker_task_view(c, p, &view, E));
+    doc_parse(&v, view.data, view.len);
+    s = view_step(v.root, "s");
+    CHECK(str_eq(get(v.root, "state"), "error"));
+    CHECK(as_int(get(s, "attempts")) == 1);
+    msgpack_object err = get(get(s, "results"), "error");
+    CHECK(str_eq(get(err, "class"), "CardDeclined"));
+    CHECK(str_eq(get(err, "message"), "card declined"));
+    CHECK(str_eq(get(get(err, "details"), "code"), "CARD_DECLINED"));
+    CHECK(get(err, "permanent").type == MSGPACK_OBJECT_BOOLEAN && get(err, "permanent").via.boolean);
+    doc_free(&v);
+    tasker_bytes_free(&view);
+
+    int64_t q = create(c, "c_tests", "silent_task", 1, g_tag);
+    OK(tasker_run_task(c, q, NULL, E));
+    OK(tasker_task_view(c, q, &view, E));
+    doc_parse(&v, view.data, view.len);
+    err = get(get(view_step(v.root, "s"), "results"), "error");
+    CHECK(str_eq(get(err, "class"), "NoOutput"));
+    CHECK(get(err, "message").type == MSGPACK_OBJECT_STR && get(err, "message").via.str.size > 20);
+    doc_free(&v);
+    tasker_bytes_free(&view);
+
+    /* Operator retry of the failed step, now with a handler that works. */
+    OK(tasker_register_handler(c, "permanent", square, NULL, st, NULL, E));
+    OK(tasker_task_view(c, p, &view, E));
+    doc_parse(&v, view.data, view.len);
+    int64_t step_id = as_int(get(view_step(v.root, "s"), "step_id"));
+    doc_free(&v);
+    tasker_bytes_free(&view);
+    OK(tasker_retry_step(c, step_id, E));
+    tasker_bytes exec = {0};
+    OK(tasker_run_task(c, p, &exec, E));
+    mp_doc e;
+    doc_parse(&e, exec.data, exec.len);
+    CHECK(str_eq(get(e.root, "task_state"), "complete"));
+    doc_free(&e);
+    tasker_bytes_free(&exec);
+
+    tasker_client_free(c);
+    CHECK(st->finalized == 1);
+    free(st);
+    remove_test_db(url);
+}
+
+static void test_heartbeat(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    OK(tasker_register_handler(c, "beat", heartbeating, NULL, NULL, NULL, E));
+    one_step_template(c, "beat_task", "beat", "");
+    int64_t id = create(c, "c_tests", "beat_task", 1, g_tag);
+    tasker_bytes exec = {0};
+    OK(tasker_run_task(c, id, &exec, E));
+    mp_doc e;
+    doc_parse(&e, exec.data, exec.len);
+    CHECK(str_eq(get(e.root, "task_state"), "complete"));
+    doc_free(&e);
+    tasker_bytes_free(&exec);
+    tasker_client_free(c);
+    remove_test_db(url);
+}
+
+/* ---- threads -------------------------------------------------------------------------- */
+
+static void *worker_thread(void *arg) {
+    tasker_worker *w = arg;
+    tasker_worker_run(w, NULL, NULL);
+    return NULL;
+}
+
+static void test_threads(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    handler_state *st = calloc(1, sizeof *st);
+    OK(tasker_register_template_yaml(c, (const uint8_t *)DIAMOND, strlen(DIAMOND), E));
+    OK(tasker_register_handler(c, "square", square, NULL, st, free_state, E));
+    enum { TASKS = 12, THREADS = 4 };
+    int64_t ids[TASKS];
+    char tag[96];
+    for (int i = 0; i < TASKS; i++) {
+        snprintf(tag, sizeof tag, "%s-threads", g_tag);
+        ids[i] = create(c, "c_tests", "diamond", i, tag);
+        CHECK(ids[i] > 0);
+    }
+    tasker_worker *workers[THREADS];
+    pthread_t threads[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        OK(tasker_worker_new(c, &workers[i], E));
+        CHECK(pthread_create(&threads[i], NULL, worker_thread, workers[i]) == 0);
+    }
+    /* Wait until every task is complete, then stop the workers from this thread. */
+    for (int tries = 0; tries < 6000; tries++) {
+        int done = 0;
+        for (int i = 0; i < TASKS; i++) {
+            tasker_bytes exec = {0};
+            if (tasker_execution_context(c, ids[i], &exec, NULL) == TASKER_RESULT_OK) {
+                mp_doc e;
+                doc_parse(&e, exec.data, exec.len);
+                done += str_eq(get(e.root, "task_state"), "complete");
+                doc_free(&e);
+                tasker_bytes_free(&exec);
+            }
+        }
+        if (done == TASKS) break;
+        usleep(20000);
+    }
+    for (int i = 0; i < THREADS; i++) tasker_worker_stop(workers[i]);
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        tasker_worker_free(workers[i]);
+    }
+    /* Every step of every task ran exactly once. */
+    for (int i = 0; i < TASKS; i++) {
+        tasker_bytes view = {0};
+        OK(tasker_task_view(c, ids[i], &view, E));
+        mp_doc v;
+        doc_parse(&v, view.data, view.len);
+        CHECK(str_eq(get(v.root, "state"), "complete"));
+        msgpack_object steps = get(v.root, "steps");
+        for (uint32_t k = 0; k < steps.via.array.size; k++) {
+            int64_t sid = as_int(get(steps.via.array.ptr[k], "step_id"));
+            CHECK(sid > 0 && sid < MAX_STEPS);
+            CHECK(st->executions[sid] == 1);
+        }
+        doc_free(&v);
+        tasker_bytes_free(&view);
+    }
+    tasker_client_free(c);
+    free(st);
+    remove_test_db(url);
+}
+
+/* ---- host queue ----------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t ids[256];
+    int kinds[256]; /* 0 task, 1 step */
+    uint64_t delays[256];
+    int head, tail, finalized;
+} queue;
+
+static int32_t enqueue_task(void *ud, int64_t id, uint64_t delay) {
+    queue *q = ud;
+    if (q->tail >= 256) return 1;
+    q->ids[q->tail] = id, q->kinds[q->tail] = 0, q->delays[q->tail++] = delay;
+    return 0;
+}
+static int32_t enqueue_step(void *ud, int64_t id, uint64_t delay) {
+    queue *q = ud;
+    if (q->tail >= 256) return 1;
+    q->ids[q->tail] = id, q->kinds[q->tail] = 1, q->delays[q->tail++] = delay;
+    return 0;
+}
+static void free_queue(void *ud) { ((queue *)ud)->finalized++; }
+
+static void test_host_queue(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    handler_state *st = calloc(1, sizeof *st);
+    queue *q = calloc(1, sizeof *q);
+    OK(tasker_register_template_yaml(c, (const uint8_t *)DIAMOND, strlen(DIAMOND), E));
+    OK(tasker_register_handler(c, "square", square, NULL, st, free_state, E));
+    OK(tasker_set_queue_injector(c, enqueue_task, enqueue_step, q, free_queue, E));
+    int64_t id = create(c, "c_tests", "diamond", 2, g_tag);
+    CHECK(q->tail == 1 && q->kinds[0] == 1 && q->delays[0] == 0);
+    int completed = 0, skipped = 0;
+    while (q->head < q->tail) {
+        int i = q->head++;
+        tasker_bytes out = {0};
+        if (q->kinds[i] == 1) {
+            OK(tasker_handle_step(c, q->ids[i], &out, E));
+            mp_doc d;
+            doc_parse(&d, out.data, out.len);
+            completed += str_eq(get(d.root, "outcome"), "completed");
+            skipped += str_eq(get(d.root, "outcome"), "skipped");
+            doc_free(&d);
+        } else {
+            OK(tasker_handle_task(c, q->ids[i], &out, E));
+        }
+        tasker_bytes_free(&out);
+    }
+    CHECK(completed == 4);
+    tasker_bytes exec = {0};
+    OK(tasker_execution_context(c, id, &exec, E));
+    mp_doc e;
+    doc_parse(&e, exec.data, exec.len);
+    CHECK(str_eq(get(e.root, "task_state"), "complete"));
+    doc_free(&e);
+    tasker_bytes_free(&exec);
+    /* Removing the injector finalizes its userdata once. */
+    OK(tasker_set_queue_injector(c, NULL, NULL, NULL, NULL, E));
+    CHECK(q->finalized == 1);
+    tasker_client_free(c);
+    CHECK(q->finalized == 1);
+    free(q);
+    free(st);
+    remove_test_db(url);
+}
+
+/* ---- events --------------------------------------------------------------------------- */
+
+typedef struct {
+    char names[64][40];
+    int count, finalized;
+} event_log;
+
+static void on_event(void *ud, const uint8_t *data, size_t len) {
+    event_log *log = ud;
+    mp_doc d;
+    doc_parse(&d, data, len);
+    msgpack_object name = get(d.root, "name");
+    if (log->count < 64 && name.type == MSGPACK_OBJECT_STR && name.via.str.size < 40) {
+        memcpy(log->names[log->count], name.via.str.ptr, name.via.str.size);
+        log->names[log->count][name.via.str.size] = 0;
+        log->count++;
+    }
+    doc_free(&d);
+}
+static void free_log(void *ud) { ((event_log *)ud)->finalized++; }
+
+static void test_events(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    handler_state *st = calloc(1, sizeof *st);
+    event_log *log = calloc(1, sizeof *log);
+    OK(tasker_register_template_yaml(c, (const uint8_t *)DIAMOND, strlen(DIAMOND), E));
+    OK(tasker_register_handler(c, "square", square, NULL, st, free_state, E));
+    tasker_subscription *sub = NULL;
+    OK(tasker_subscribe(c, "task.start_requested, task.completed,step.completed", on_event, log, free_log, &sub, E));
+    int64_t id = create(c, "c_tests", "diamond", 1, g_tag);
+    OK(tasker_run_task(c, id, NULL, E));
+    CHECK(log->count == 6);
+    CHECK(strcmp(log->names[0], "task.start_requested") == 0);
+    for (int i = 1; i <= 4; i++) CHECK(strcmp(log->names[i], "step.completed") == 0);
+    CHECK(strcmp(log->names[5], "task.completed") == 0);
+    tasker_subscription_free(sub);
+    CHECK(log->finalized == 1);
+    int64_t id2 = create(c, "c_tests", "diamond", 5, g_tag);
+    OK(tasker_run_task(c, id2, NULL, E));
+    CHECK(log->count == 6); /* unsubscribed */
+    tasker_client_free(c);
+    CHECK(log->finalized == 1);
+    free(log);
+    free(st);
+    remove_test_db(url);
+}
+
+/* ---- bad input ------------------------------------------------------------------------ */
+
+#define EXPECT_CODE(expected, call_with_err)                                                       \
+    do {                                                                                           \
+        tasker_error *err_ = NULL;                                                                 \
+        tasker_result rc_ = call_with_err;                                                         \
+        if (rc_ != (expected) || !err_ || tasker_error_code(err_) != (expected) ||                 \
+            strlen(tasker_error_message(err_)) == 0) {                                             \
+            fprintf(stderr, "  %s:%d: %s -> %s (%s), expected %s\n", __FILE__, __LINE__,           \
+                    #call_with_err, tasker_result_name(rc_), tasker_error_message(err_),           \
+                    tasker_result_name(expected));                                                 \
+            tasker_error_free(err_);                                                               \
+            g_failures++;                                                                          \
+            return;                                                                                \
+        }                                                                                          \
+        tasker_error_free(err_);                                                                   \
+    } while (0)
+
+static void test_bad_input(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    int64_t id = 0;
+    bool created = false;
+    tasker_bytes out = {0};
+    const uint8_t garbage[] = {0xc1, 0x00, 0x01};
+    const uint8_t truncated[] = {0x82, 0xa4, 'n', 'a', 'm', 'e'};
+    /* NULL handles and pointers */
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_create_task(NULL, garbage, 3, &id, &created, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_create_task(c, NULL, 10, &id, &created, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_task_view(c, 1, NULL, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_register_handler(c, NULL, square, NULL, NULL, NULL, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_register_handler(c, "x", NULL, NULL, NULL, NULL, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_register_template_yaml(c, NULL, 5, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_client_new(NULL, NULL, 0, NULL, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_step_call_set_output(NULL, garbage, 3, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_set_queue_injector(c, enqueue_task, NULL, NULL, NULL, E));
+    /* malformed, truncated and mistyped MessagePack */
+    EXPECT_CODE(TASKER_RESULT_INVALID_ARGUMENT, tasker_create_task(c, garbage, sizeof garbage, &id, &created, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_ARGUMENT, tasker_create_task(c, truncated, sizeof truncated, &id, &created, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_ARGUMENT, tasker_create_task(c, garbage, 0, &id, &created, E));
+    mp_builder b;
+    mp_init(&b);
+    mp_map(&b, 1);
+    mp_str(&b, "name");
+    mp_int(&b, 42); /* wrong type */
+    EXPECT_CODE(TASKER_RESULT_INVALID_ARGUMENT, tasker_create_task(c, (const uint8_t *)b.buf.data, b.buf.size, &id, &created, E));
+    mp_free(&b);
+    EXPECT_CODE(TASKER_RESULT_INVALID_ARGUMENT, tasker_client_new(url, garbage, sizeof garbage, (const tasker_client **)&out.data, E));
+    CHECK(out.data == NULL); /* outputs untouched on failure */
+    EXPECT_CODE(TASKER_RESULT_INVALID_ARGUMENT, tasker_register_template_msgpack(c, truncated, sizeof truncated, E));
+    const char bad_utf8[] = {'n', (char)0xff, 0};
+    EXPECT_CODE(TASKER_RESULT_INVALID_ARGUMENT, tasker_register_handler(c, bad_utf8, square, NULL, NULL, NULL, E));
+    /* unknown template, cyclic template, bad URL, unknown ids */
+    mp_builder r;
+    mp_request(&r, "nowhere", "nothing", 1, g_tag);
+    EXPECT_CODE(TASKER_RESULT_UNKNOWN_TEMPLATE, tasker_create_task(c, (const uint8_t *)r.buf.data, r.buf.size, &id, &created, E));
+    mp_free(&r);
+    const char *cyclic = "name: cyc\nstep_templates:\n  - {name: A, handler: h, depends_on_step: B}\n  - {name: B, handler: h, depends_on_step: A}\n";
+    EXPECT_CODE(TASKER_RESULT_TEMPLATE_CYCLE, tasker_register_template_yaml(c, (const uint8_t *)cyclic, strlen(cyclic), E));
+    const char *malformed = "name: [oops";
+    EXPECT_CODE(TASKER_RESULT_INVALID_TEMPLATE, tasker_register_template_yaml(c, (const uint8_t *)malformed, strlen(malformed), E));
+    const tasker_client *nc = NULL;
+    EXPECT_CODE(TASKER_RESULT_CONFIG, tasker_client_new("mysql://nope", NULL, 0, &nc, E));
+    CHECK(nc == NULL);
+    EXPECT_CODE(TASKER_RESULT_TASK_NOT_FOUND, tasker_task_view(c, 987654321, &out, E));
+    EXPECT_CODE(TASKER_RESULT_STEP_NOT_FOUND, tasker_retry_step(c, 987654321, E));
+    CHECK(out.data == NULL);
+    /* unknown handler: the step fails with a clear class */
+    const char *orphan = "name: orphan\nnamespace_name: c_tests\nstep_templates:\n  - {name: s, handler: nobody_home}\n";
+    OK(tasker_register_template_yaml(c, (const uint8_t *)orphan, strlen(orphan), E));
+    id = create(c, "c_tests", "orphan", 1, g_tag);
+    OK(tasker_run_task(c, id, NULL, E));
+    OK(tasker_task_view(c, id, &out, E));
+    mp_doc v;
+    doc_parse(&v, out.data, out.len);
+    CHECK(str_eq(get(get(get(view_step(v.root, "s"), "results"), "error"), "class"), "HandlerNotFound"));
+    doc_free(&v);
+    tasker_bytes_free(&out);
+    /* NULL-tolerant frees */
+    tasker_client_free(NULL);
+    tasker_worker_free(NULL);
+    tasker_subscription_free(NULL);
+    tasker_error_free(NULL);
+    tasker_bytes_free(NULL);
+    tasker_bytes_free(&out);
+    tasker_client_free(c);
+    remove_test_db(url);
+}
+
+/* ---- main ----------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    void (*fn)(void);
+} test_case;
+
+int main(void) {
+    snprintf(g_tag, sizeof g_tag, "run-%d", (int)getpid());
+    test_case tests[] = {
+        {"version", test_version},
+        {"diamond_with_c_handlers", test_diamond},
+        {"retry_after_permanent_and_silent", test_retry_after_permanent_and_silent},
+        {"heartbeat", test_heartbeat},
+        {"four_threads", test_threads},
+        {"host_queue", test_host_queue},
+        {"events", test_events},
+        {"bad_input", test_bad_input},
+    };
+    int n = (int)(sizeof tests / sizeof tests[0]), passed = 0, failed = 0;
+    for (int i = 0; i < n; i++) {
+        int before = g_failures;
+        tests[i].fn();
+        if (g_failures == before) {
+            passed++;
+            printf("test %s ... ok\n", tests[i].name);
+        } else {
+            failed++;
+            printf("test %s ... FAILED\n", tests[i].name);
+        }
+    }
+    printf("c-abi: %d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
