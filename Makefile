@@ -1,35 +1,71 @@
-# libtasker — the front door. `make demo` and `make test` work on a fresh machine.
-CARGO ?= cargo
-SHELL := bash
+# libtasker — the front door. `make demo` and `make test` work on a fresh Debian machine.
+CARGO   ?= cargo
+PREFIX  ?= /usr/local
+# Cargo profile whose libtasker.so is staged, demoed and installed (debug or release).
+PROFILE ?= debug
+SHELL   := bash
 .SHELLFLAGS := -eo pipefail -c
-LOGS := target/test-logs
 
-.PHONY: all setup build demo test test-rust lint fmt clean
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+CLIB    := target/clib/$(PROFILE)
+CFLAGS_STRICT := -std=c11 -Wall -Wextra -Wpedantic -Werror -g
+CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
+
+.PHONY: all setup build lib header check-header demo demo-rust test lint install clean fmt
 
 all: build
 
+## Checks and installs what the build and tests need (Rust, PostgreSQL, cbindgen, msgpack-c, valgrind).
 setup:
 	@scripts/setup.sh
 
-build: setup
-	$(CARGO) build --release
+build: setup lib
 
-## Runs the order-fulfillment workflow end to end on the embedded SQLite default
-## (set TASKER_DATABASE_URL=postgres://... to use PostgreSQL).
-demo: setup
+## libtasker.so (SONAME libtasker.so.$(VERSION)) staged in target/clib/$(PROFILE)/.
+lib:
+	$(CARGO) build --lib $(CARGO_PROFILE_FLAG)
+	@mkdir -p $(CLIB)
+	@cp target/$(PROFILE)/libtasker.so $(CLIB)/libtasker.so.$(VERSION)
+	@ln -sf libtasker.so.$(VERSION) $(CLIB)/libtasker.so
+
+## Regenerates include/tasker.h with the pinned cbindgen.
+header:
+	cbindgen --quiet --config cbindgen.toml --output include/tasker.h .
+
+## Fails when the checked-in header differs from what cbindgen generates.
+check-header:
+	@tmp=$$(mktemp); cbindgen --quiet --config cbindgen.toml --output $$tmp . ; \
+	if ! cmp -s $$tmp include/tasker.h; then diff -u include/tasker.h $$tmp | head -40; rm -f $$tmp; \
+	  echo "include/tasker.h is stale: run 'make header' and commit it" >&2; exit 1; fi; rm -f $$tmp; \
+	echo "include/tasker.h is up to date"
+
+## The order-fulfillment workflow through the C ABI on the embedded SQLite default
+## (tasker.db in the current directory; TASKER_DATABASE_URL=postgres://... for PostgreSQL).
+demo: setup lib
+	@gcc $(CFLAGS_STRICT) -Iinclude examples/c/order_fulfillment.c -o target/order_fulfillment_c \
+	  -L$(CLIB) -ltasker $$(pkg-config --libs msgpack) -Wl,-rpath,$(abspath $(CLIB))
+	@target/order_fulfillment_c
+
+## The same workflow from Rust.
+demo-rust: setup
 	$(CARGO) run --quiet --example order_fulfillment
 
-## Everything: formatting, lints, Rust unit and integration tests on SQLite and PostgreSQL.
-test: setup lint test-rust
-	@scripts/summarize.sh $(LOGS)/*.log
+## Everything: lints, header freshness, Rust tests (SQLite + PostgreSQL), C ABI tests under
+## valgrind (SQLite) and on PostgreSQL, and an install checked with pkg-config.
+test: setup
+	@scripts/test-all.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-test-rust:
-	@mkdir -p $(LOGS) && rm -f $(LOGS)/*.log
-	RUST_BACKTRACE=0 $(CARGO) test --lib --tests 2>&1 | tee $(LOGS)/rust.log
+## Installs lib/libtasker.so*, include/tasker.h and lib/pkgconfig/tasker.pc under PREFIX.
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 0755 $(CLIB)/libtasker.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libtasker.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtasker.so
+	install -m 0644 include/tasker.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tasker.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tasker.pc
 
 fmt:
 	$(CARGO) fmt --all

@@ -34,6 +34,20 @@ if [ -z "${TASKER_TEST_DATABASE_URL:-}" ] && ! have_pg; then
     exit 1
   }
 fi
+# C toolchain pieces for the ABI tests and the demo: msgpack-c, pkg-config, valgrind.
+if ! pkg-config --exists msgpack 2>/dev/null || ! command -v valgrind >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
+  apt_install libmsgpack-dev pkg-config valgrind gcc libc6-dev || {
+    echo "setup: the C tests need gcc, pkg-config, valgrind and msgpack-c (Debian: libmsgpack-dev)." >&2
+    exit 1
+  }
+fi
+# cbindgen, pinned: the header check compares against this exact version's output.
+CBINDGEN_VERSION=0.29.4
+if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]; then
+  echo "setup: installing cbindgen $CBINDGEN_VERSION (cargo install)"
+  cargo install cbindgen --version "$CBINDGEN_VERSION" --locked --quiet || {
+    echo "setup: cannot install cbindgen $CBINDGEN_VERSION" >&2; exit 1; }
+fi
 if [ "$(id -u)" = 0 ] && [ -z "${TASKER_TEST_DATABASE_URL:-}" ]; then
   # As root the test server runs as the postgres user (initdb refuses root).
   id postgres >/dev/null 2>&1 || { echo "setup: running as root needs a 'postgres' user (from the postgresql package)." >&2; exit 1; }

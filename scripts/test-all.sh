@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# `make test`: every suite, one throwaway PostgreSQL shared by all of them, a summary at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+LOGS=target/test-logs
+rm -rf "$LOGS" && mkdir -p "$LOGS"
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+failed_suites=()
+declare -A status
+
+run_suite() { # name command...
+  local name=$1; shift
+  echo "=== $name"
+  if "$@" 2>&1 | tee "$LOGS/$name.log"; then status[$name]=passed; else status[$name]=FAILED; failed_suites+=("$name"); fi
+}
+
+PGDIR=""
+cleanup() { [ -n "$PGDIR" ] && { scripts/pg-test-server.sh stop "$PGDIR"; rm -rf "$PGDIR"; }; }
+trap cleanup EXIT
+if [ -z "${TASKER_TEST_DATABASE_URL:-}" ]; then
+  PGDIR=$(mktemp -d /tmp/tasker-pg.XXXXXX)
+  TASKER_TEST_DATABASE_URL=$(scripts/pg-test-server.sh start "$PGDIR") || { echo "cannot start PostgreSQL" >&2; exit 1; }
+  export TASKER_TEST_DATABASE_URL
+fi
+pg_db() { # a fresh database on the test server
+  local name="t_$1_$$"
+  if [ -n "$PGDIR" ]; then scripts/pg-test-server.sh createdb "$PGDIR" "$name"; else
+    psql "$TASKER_TEST_DATABASE_URL" -qc "CREATE DATABASE $name" >/dev/null && echo "${TASKER_TEST_DATABASE_URL%/*}/$name"; fi
+}
+
+run_suite lint make --no-print-directory lint
+run_suite header make --no-print-directory check-header
+run_suite rust env RUST_BACKTRACE=0 cargo test --lib --tests
+
+# C ABI: build the library and the tests, run under valgrind on SQLite and natively on PostgreSQL.
+make --no-print-directory lib >/dev/null
+CLIB=target/clib/debug
+c_abi() {
+  gcc -std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Iffi-tests/c ffi-tests/c/test_abi.c \
+    -o target/test_abi -L$CLIB -ltasker $(pkg-config --libs msgpack) -lpthread -Wl,-rpath,"$PWD/$CLIB"
+}
+run_suite c-build c_abi
+if [ "${status[c-build]}" = passed ]; then
+  run_suite c-abi-sqlite-valgrind valgrind -q --error-exitcode=99 --leak-check=full \
+    --errors-for-leak-kinds=definite --show-leak-kinds=definite target/test_abi
+  C_PG_URL=$(pg_db c_abi)
+  run_suite c-abi-postgres env TASKER_C_TEST_DATABASE_URL="$C_PG_URL" target/test_abi
+fi
+
+# Install into a temporary prefix and build a program against it with pkg-config.
+install_check() {
+  local prefix; prefix=$(mktemp -d)
+  make --no-print-directory install PREFIX="$prefix" >/dev/null &&
+  PKG_CONFIG_PATH="$prefix/lib/pkgconfig" gcc -std=c11 -Wall -Wextra -Werror ffi-tests/c/installed_smoke.c \
+    -o target/installed_smoke $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs tasker) &&
+  [ "$(readelf -d "$prefix/lib/libtasker.so.$VERSION" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')" = "libtasker.so.$VERSION" ] &&
+  LD_LIBRARY_PATH="$prefix/lib" target/installed_smoke
+  local rc=$?; rm -rf "$prefix"; return $rc
+}
+run_suite install install_check
+
+echo
+echo "suite                      result"
+for s in lint header rust c-build c-abi-sqlite-valgrind c-abi-postgres install; do
+  [ -n "${status[$s]:-}" ] && printf '%-26s %s\n' "$s" "${status[$s]}"
+done
+passed=0; failed=0
+while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
+  cat "$LOGS"/*.log | sed -n -e 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' \
+                             -e 's/^[a-z-]*: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p')
+if [ ${#failed_suites[@]} -gt 0 ]; then
+  echo "failed suites: ${failed_suites[*]}"
+  failed=$((failed > 0 ? failed : ${#failed_suites[@]}))
+fi
+echo "make test: ${passed} passed, ${failed} failed"
+[ ${#failed_suites[@]} -eq 0 ]
