@@ -2,6 +2,7 @@
 # Checks (and where possible installs) what `make test` and `make demo` need.
 # Prints a clear message and fails when something is missing and cannot be installed.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 missing=()
 need() { command -v "$1" >/dev/null 2>&1 || missing+=("$1"); }
@@ -48,6 +49,15 @@ if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]; then
   cargo install cbindgen --version "$CBINDGEN_VERSION" --locked --quiet || {
     echo "setup: cannot install cbindgen $CBINDGEN_VERSION" >&2; exit 1; }
 fi
+# Python msgpack converts the JSON conformance scenarios for the C runner.
+if ! python3 -c 'import msgpack' 2>/dev/null; then
+  python3 -m pip install --quiet msgpack || { echo "setup: cannot install the Python msgpack package (pip install msgpack)" >&2; exit 1; }
+fi
+# Each language wrapper checks or installs its own toolchain and packages.
+for w in wrappers/*/setup.sh; do
+  [ -x "$w" ] || continue
+  "$w" || { echo "setup: $w failed" >&2; exit 1; }
+done
 if [ "$(id -u)" = 0 ] && [ -z "${TASKER_TEST_DATABASE_URL:-}" ]; then
   # As root the test server runs as the postgres user (initdb refuses root).
   id postgres >/dev/null 2>&1 || { echo "setup: running as root needs a 'postgres' user (from the postgresql package)." >&2; exit 1; }

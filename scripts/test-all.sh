@@ -48,6 +48,27 @@ if [ "${status[c-build]}" = passed ]; then
   run_suite c-abi-postgres env TASKER_C_TEST_DATABASE_URL="$C_PG_URL" target/test_abi
 fi
 
+# Conformance: the C runner over every scenario, on SQLite and PostgreSQL.
+conformance_c() {
+  gcc -std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude ffi-tests/conformance/c/runner.c \
+    -o target/conformance_c -L$CLIB -ltasker $(pkg-config --libs msgpack) -lpthread -Wl,-rpath,"$PWD/$CLIB" &&
+  rm -rf target/conformance && mkdir -p target/conformance/sqlite &&
+  python3 scripts/scenarios-to-msgpack.py target/conformance/msgpack >/dev/null
+}
+run_suite c-conformance-build conformance_c
+if [ "${status[c-conformance-build]}" = passed ]; then
+  run_suite c-conformance-sqlite target/conformance_c sqlite target/conformance/sqlite target/conformance/msgpack/*.msgpack
+  run_suite c-conformance-postgres target/conformance_c postgres "$(pg_db conf_c)" target/conformance/msgpack/*.msgpack
+fi
+
+# Language wrappers: each provides run-tests.sh (own suite + conformance on both backends).
+for lang in python ruby go; do
+  if [ -x "wrappers/$lang/run-tests.sh" ]; then
+    run_suite "$lang" env TASKER_LIB_DIR="$PWD/$CLIB" TASKER_CONFORMANCE_PG_URL="$(pg_db "conf_$lang")" \
+      "wrappers/$lang/run-tests.sh"
+  fi
+done
+
 # Install into a temporary prefix and build a program against it with pkg-config.
 install_check() {
   local prefix; prefix=$(mktemp -d)
@@ -62,8 +83,20 @@ run_suite install install_check
 
 echo
 echo "suite                      result"
-for s in lint header rust c-build c-abi-sqlite-valgrind c-abi-postgres install; do
+for s in lint header rust c-build c-abi-sqlite-valgrind c-abi-postgres c-conformance-build \
+         c-conformance-sqlite c-conformance-postgres python ruby go install; do
   [ -n "${status[$s]:-}" ] && printf '%-26s %s\n' "$s" "${status[$s]}"
+done
+echo
+echo "conformance   sqlite            postgres"
+for lang in c python ruby go; do
+  row=$(printf '%-13s' "$lang")
+  for backend in sqlite postgres; do
+    line=$(grep -h "^$lang-conformance-$backend: " "$LOGS"/*.log 2>/dev/null | tail -1)
+    cell=${line#*: }
+    printf -v row '%s %-17s' "$row" "${cell:-not run}"
+  done
+  echo "$row"
 done
 passed=0; failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
