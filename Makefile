@@ -11,7 +11,7 @@ CLIB    := target/clib/$(PROFILE)
 CFLAGS_STRICT := -std=c11 -Wall -Wextra -Wpedantic -Werror -g
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: all setup build lib header check-header demo demo-rust test lint install clean fmt
+.PHONY: all setup build lib header check-header demo demo-rust demo-python demo-ruby demo-go test lint install clean fmt
 
 all: build
 
@@ -49,6 +49,10 @@ demo: setup lib
 ## The same workflow from Rust.
 demo-rust: setup
 	$(CARGO) run --quiet --example order_fulfillment
+
+## The same workflow from each language wrapper.
+demo-python demo-ruby demo-go: demo-%: setup lib
+	@TASKER_LIB_DIR=$(abspath $(CLIB)) wrappers/$*/demo.sh
 
 ## Everything: lints, header freshness, Rust tests (SQLite + PostgreSQL), C ABI tests under
 ## valgrind (SQLite) and on PostgreSQL, and an install checked with pkg-config.
