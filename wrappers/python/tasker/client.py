@@ -1,0 +1,629 @@
+"""The Client, its Worker and Subscription handles."""
+from __future__ import annotations
+
+import atexit
+import ctypes
+import logging
+import os
+import threading
+import weakref
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union, cast
+
+from . import _bindings, _slab
+from ._bindings import TaskerBytes
+from ._lib import finish, lib, pack, stash_fatal, take_bytes, thread_state, unpack
+from .errors import InvalidStateError, StepNotFoundError
+from .handler import NO_PROCESS_RESULTS, NO_RELEASE, PROCESS, PROCESS_RESULTS, RELEASE, HandlerLike, StepHandler, as_handler
+from .types import CreatedTask, Event, ExecutionContext, Health, QueueInjector, StepOutcome, TaskView
+
+__all__ = ["Client", "Worker", "Subscription"]
+
+log = logging.getLogger("tasker")
+
+TemplateSource = Union[str, bytes, "os.PathLike[str]", Mapping[str, Any]]
+EventCallback = Callable[[Event], Any]
+
+
+def _inside() -> dict[int, int]:
+    tls = thread_state()
+    inside = getattr(tls, "inside", None)
+    if inside is None:
+        inside = tls.inside = {}
+    return inside
+
+
+class _Managed:
+    """A native handle: an idempotent close(), `with` support, __del__ as a fallback, calls that
+    raise InvalidStateError after close, and a close that waits for calls in flight."""
+
+    _kind = "handle"
+
+    def __init__(self) -> None:
+        self._ptr: Optional[int] = None
+        self._cond = threading.Condition()
+        self._inflight = 0
+        self._closing = False
+
+    @property
+    def closed(self) -> bool:
+        return self._ptr is None or self._closing
+
+    def _acquire(self) -> int:
+        with self._cond:
+            if self._ptr is None or self._closing:
+                raise InvalidStateError.make(f"the {self._kind} is closed")
+            self._inflight += 1
+            ptr = self._ptr
+        inside = _inside()
+        inside[id(self)] = inside.get(id(self), 0) + 1
+        return ptr
+
+    def _release(self) -> None:
+        inside = _inside()
+        depth = inside.get(id(self), 1) - 1
+        if depth:
+            inside[id(self)] = depth
+        else:
+            inside.pop(id(self), None)
+        with self._cond:
+            self._inflight -= 1
+            if not self._inflight:
+                self._cond.notify_all()
+
+    def _free(self, ptr: int) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _detach(self, timeout: Optional[float]) -> Optional[int]:
+        """Marks the handle closing, waits for calls in flight, returns the pointer to free."""
+        with self._cond:
+            if self._ptr is None:
+                return None
+            if _inside().get(id(self)):
+                raise InvalidStateError.make(f"cannot close the {self._kind} from inside a call on it (e.g. a handler)")
+            self._closing = True
+            if not self._cond.wait_for(lambda: self._inflight == 0, timeout):
+                self._closing = False
+                raise TimeoutError(f"calls on the {self._kind} still running after {timeout} s")
+            ptr, self._ptr = self._ptr, None
+            self._closing = False
+            return ptr
+
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Frees the native handle (idempotent). Waits for calls in flight on other threads."""
+        ptr = self._detach(timeout)
+        if ptr is not None:
+            self._free(ptr)
+
+    def __del__(self) -> None:
+        ptr = getattr(self, "_ptr", None)
+        if ptr is not None:
+            self._ptr = None
+            try:
+                self._free(ptr)
+            except Exception:  # noqa: BLE001 - interpreter shutdown
+                pass
+
+
+class Client(_Managed):
+    """A connection to one database (SQLite file or PostgreSQL) with its handlers and templates.
+
+    `url`: "sqlite://PATH", "sqlite::memory:" or "postgres://..."; None means TASKER_DATABASE_URL,
+    else the embedded default "sqlite://tasker.db". Keyword options are the client options of
+    docs/ABI.md (backoff={...}, lease_ms=..., poll_interval_ms=..., reject_duplicates=True, ...).
+    Thread-safe. Use it as a context manager or call close().
+    """
+
+    _kind = "client"
+
+    def __init__(self, url: Optional[str] = None, **options: Any) -> None:
+        super().__init__()
+        self._handlers: dict[str, StepHandler] = {}
+        self._subscriptions: set[Subscription] = set()
+        self._workers: set[Worker] = set()
+        self._injector: Any = None
+        opts = pack(options) if options else None
+        out = ctypes.c_void_p()
+        err = ctypes.c_void_p()
+        rc = lib.tasker_client_new(
+            os.fspath(url).encode() if url is not None else None,
+            opts, len(opts) if opts else 0, ctypes.byref(out), ctypes.byref(err),
+        )
+        finish(rc, err)
+        self._ptr = out.value
+        self.url = url
+        _live_clients.add(self)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<tasker.Client url={self.url!r}{' closed' if self.closed else ''}>"
+
+    def _free(self, ptr: int) -> None:
+        lib.tasker_client_free(ptr)
+
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Stops and joins this client's workers, closes its subscriptions, then frees the client
+        (waiting for calls in flight on other threads). Idempotent."""
+        if self._ptr is None:
+            return
+        if _inside().get(id(self)):
+            raise InvalidStateError.make("cannot close the client from inside a call on it (e.g. a handler)")
+        for worker in list(self._workers):
+            worker.close(timeout)
+        for sub in list(self._subscriptions):
+            sub.close()
+        super().close(timeout)
+
+    # -- calls -------------------------------------------------------------------------------------
+    def _call(self, fn: Any, *args: Any) -> None:
+        ptr = self._acquire()
+        err = ctypes.c_void_p()
+        try:
+            rc = fn(ptr, *args, ctypes.byref(err))
+        finally:
+            self._release()
+        finish(rc, err)
+
+    def _call_doc(self, fn: Any, *args: Any) -> Any:
+        buf = TaskerBytes()
+        self._call(fn, *args, ctypes.byref(buf))
+        return unpack(take_bytes(buf))
+
+    def migrate(self) -> None:
+        """Applies the embedded migrations again (they already ran at connect)."""
+        self._call(lib.tasker_migrate)
+
+    # -- templates ---------------------------------------------------------------------------------
+    def load_template(self, source: TemplateSource) -> None:
+        """Registers a template: a mapping (the YAML structure), a path to a YAML file (str or
+        PathLike), or YAML text (str/bytes). Raises InvalidTemplateError / TemplateCycleError."""
+        if isinstance(source, Mapping):
+            data = pack(dict(source))
+            self._call(lib.tasker_register_template_msgpack, data, len(data))
+        elif isinstance(source, os.PathLike) or (
+            isinstance(source, str) and "\n" not in source
+            and (source.endswith((".yaml", ".yml", ".json")) or os.path.isfile(source))
+        ):
+            self._call(lib.tasker_register_template_file, os.fsencode(source))
+        elif isinstance(source, (str, bytes)):
+            text = source.encode("utf-8") if isinstance(source, str) else source
+            self._call(lib.tasker_register_template_yaml, text, len(text))
+        else:
+            raise TypeError(f"a template is a mapping, a path or YAML text, not {type(source).__name__}")
+
+    # -- handlers ----------------------------------------------------------------------------------
+    def register_handler(self, name: str, handler: HandlerLike) -> StepHandler:
+        """Registers (or replaces) the handler called `name`: a StepHandler instance or subclass,
+        or a function taking a StepContext and returning the output."""
+        instance, has_results = as_handler(handler)
+        key = _slab.add((instance, name))
+        try:
+            self._call(lib.tasker_register_handler, name.encode("utf-8"), PROCESS,
+                       PROCESS_RESULTS if has_results else NO_PROCESS_RESULTS, key, RELEASE)
+        except BaseException:
+            _slab.remove(key)  # on error libtasker does not run the finalizer
+            raise
+        self._handlers[name] = instance
+        return instance
+
+    def handler(self, name: str) -> Callable[[Any], Any]:
+        """Decorator form of register_handler: `@client.handler("validate")`."""
+        def decorate(fn: Any) -> Any:
+            self.register_handler(name, fn)
+            return fn
+        return decorate
+
+    def unregister_handler(self, name: str) -> bool:
+        """Removes the handler called `name`; returns whether one was registered."""
+        removed = ctypes.c_bool()
+        self._call(lib.tasker_unregister_handler, name.encode("utf-8"), ctypes.byref(removed))
+        self._handlers.pop(name, None)
+        return bool(removed.value)
+
+    # -- tasks -------------------------------------------------------------------------------------
+    def create_task(
+        self,
+        name: Union[str, Mapping[str, Any]],
+        context: Optional[Mapping[str, Any]] = None,
+        *,
+        namespace: Optional[str] = None,
+        version: Optional[str] = None,
+        initiator: Optional[str] = None,
+        source_system: Optional[str] = None,
+        reason: Optional[str] = None,
+        tags: Optional[Sequence[str]] = None,
+        bypass_steps: Optional[Sequence[str]] = None,
+        step_inputs: Optional[Mapping[str, Any]] = None,
+    ) -> CreatedTask:
+        """Creates a task (or returns the identical existing one with created=False). `name` may
+        also be a whole task request mapping (docs/ABI.md)."""
+        if isinstance(name, Mapping):
+            request: dict[str, Any] = dict(name)
+        else:
+            request = {"name": name}
+            fields = {
+                "context": context, "namespace": namespace, "version": version, "initiator": initiator,
+                "source_system": source_system, "reason": reason, "tags": tags,
+                "bypass_steps": bypass_steps, "step_inputs": step_inputs,
+            }
+            for key, value in fields.items():
+                if value is not None:
+                    request[key] = list(value) if key in ("tags", "bypass_steps") else value
+        data = pack(request)
+        task_id = ctypes.c_int64()
+        created = ctypes.c_bool()
+        self._call(lib.tasker_create_task, data, len(data), ctypes.byref(task_id), ctypes.byref(created))
+        return CreatedTask(int(task_id.value), bool(created.value))
+
+    def run_task(self, task_id: int) -> ExecutionContext:
+        """Runs the task to the end on this thread (handlers and subscribers run here); returns
+        the final execution context (complete, blocked, cancelled or unable to progress)."""
+        return cast(ExecutionContext, self._call_doc(lib.tasker_run_task, task_id))
+
+    def worker(self, threads: int = 1) -> Worker:
+        """A Worker over this client (see Worker)."""
+        return Worker(self, threads)
+
+    # -- host queue --------------------------------------------------------------------------------
+    def set_queue_injector(
+        self,
+        injector: Optional[QueueInjector] = None,
+        *,
+        enqueue_task: Optional[Callable[[int, int], Any]] = None,
+        enqueue_step: Optional[Callable[[int, int], Any]] = None,
+    ) -> None:
+        """Installs host-queue hooks: an object with enqueue_task(task_id, delay_ms) and
+        enqueue_step(step_id, delay_ms), or the two callables; None (nothing given) removes them.
+        A hook that raises is logged and reported to libtasker as a failed enqueue (the work
+        stays ready in the database)."""
+        if injector is not None:
+            enqueue_task, enqueue_step = injector.enqueue_task, injector.enqueue_step
+        if enqueue_task is None and enqueue_step is None:
+            self._call(lib.tasker_set_queue_injector, _NO_ENQUEUE, _NO_ENQUEUE, None, NO_RELEASE)
+            self._injector = None
+            return
+        if enqueue_task is None or enqueue_step is None:
+            raise TypeError("both enqueue_task and enqueue_step are required")
+        key = _slab.add(_Injector(enqueue_task, enqueue_step))
+        try:
+            self._call(lib.tasker_set_queue_injector, _ENQUEUE_TASK, _ENQUEUE_STEP, key, RELEASE)
+        except BaseException:
+            _slab.remove(key)
+            raise
+        self._injector = injector or (enqueue_task, enqueue_step)
+
+    def handle_step(self, step_id: int) -> StepOutcome:
+        """Host-queue delivery of a step: runs its lifecycle on this thread. Stale, early and
+        duplicate deliveries are harmless (outcome "skipped")."""
+        return cast(StepOutcome, self._call_doc(lib.tasker_handle_step, step_id))
+
+    def handle_task(self, task_id: int) -> ExecutionContext:
+        """Host-queue delivery of a task: expired leases fail, ready steps are enqueued."""
+        return cast(ExecutionContext, self._call_doc(lib.tasker_handle_task, task_id))
+
+    # -- events ------------------------------------------------------------------------------------
+    def subscribe(self, patterns: Union[str, Iterable[str], None], callback: EventCallback) -> Subscription:
+        """Calls `callback(event)` for every lifecycle event matching `patterns` (names or
+        "prefix.*"; None for all), after commit, on the thread whose call caused it. Returns a
+        Subscription; close it (or the client) to unsubscribe. Exceptions raised by the callback
+        are logged and kept in `subscription.errors`; they change nothing."""
+        return Subscription(self, patterns, callback)
+
+    # -- inspection and operations -----------------------------------------------------------------
+    def task_view(self, task_id: int) -> TaskView:
+        """The task with its steps (states, attempts, results, transitions) and execution context."""
+        return cast(TaskView, self._call_doc(lib.tasker_task_view, task_id))
+
+    def execution_context(self, task_id: int) -> ExecutionContext:
+        return cast(ExecutionContext, self._call_doc(lib.tasker_execution_context, task_id))
+
+    def health(self) -> Health:
+        return cast(Health, self._call_doc(lib.tasker_health))
+
+    def step_id(self, task_id: int, step_name: str) -> int:
+        """The id of the task's step called `step_name` (StepNotFoundError if none)."""
+        for step in self.task_view(task_id).get("steps", []):
+            if step.get("name") == step_name:
+                return int(step["step_id"])
+        raise StepNotFoundError.make(f"task {task_id} has no step named {step_name!r}")
+
+    def cancel_task(self, task_id: int) -> bool:
+        """Cancels every unfinished step; returns False when the task was already cancelled."""
+        changed = ctypes.c_bool()
+        self._call(lib.tasker_cancel_task, task_id, ctypes.byref(changed))
+        return bool(changed.value)
+
+    def resolve_step(self, step_id: int, results: Optional[Mapping[str, Any]] = None) -> bool:
+        """Resolves a pending or failed step by hand with `results`; its dependents proceed."""
+        data = pack(dict(results)) if results is not None else None
+        changed = ctypes.c_bool()
+        self._call(lib.tasker_resolve_step, step_id, data, len(data) if data else 0, ctypes.byref(changed))
+        return bool(changed.value)
+
+    def retry_step(self, step_id: int) -> None:
+        """Retries a failed step (attempts reset to 0); a blocked task resumes."""
+        self._call(lib.tasker_retry_step, step_id)
+
+
+class _Injector:
+    __slots__ = ("enqueue_task", "enqueue_step")
+
+    def __init__(self, enqueue_task: Callable[[int, int], Any], enqueue_step: Callable[[int, int], Any]) -> None:
+        self.enqueue_task = enqueue_task
+        self.enqueue_step = enqueue_step
+
+
+def _enqueue(kind: str, userdata: Optional[int], ident: int, delay_ms: int) -> int:
+    try:
+        injector = _slab.get(userdata)
+        if injector is None:
+            return 1
+        getattr(injector, kind)(int(ident), int(delay_ms))
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - nothing may unwind into C
+        try:
+            log.error("tasker: %s(%s, %s) raised %r", kind, ident, delay_ms, exc)
+            if not isinstance(exc, Exception):
+                stash_fatal(exc)
+        except BaseException:  # noqa: BLE001
+            pass
+        return 1
+
+
+_ENQUEUE_TASK = _bindings.tasker_enqueue_fn(lambda ud, ident, delay: _enqueue("enqueue_task", ud, ident, delay))
+_NO_ENQUEUE = _bindings.tasker_enqueue_fn()
+_ENQUEUE_STEP = _bindings.tasker_enqueue_fn(lambda ud, ident, delay: _enqueue("enqueue_step", ud, ident, delay))
+
+
+# -- events ------------------------------------------------------------------------------------------
+class _SubscriptionState:
+    __slots__ = ("callback", "errors", "active")
+
+    def __init__(self, callback: EventCallback) -> None:
+        self.callback = callback
+        self.errors: list[BaseException] = []
+        self.active = True
+
+
+def _on_event(userdata: Optional[int], data: Optional[int], length: int) -> None:
+    state: Optional[_SubscriptionState] = None
+    delivering: set[int] = set()
+    try:
+        state = _slab.get(userdata)
+        if state is None or not state.active:
+            return
+        tls = thread_state()
+        delivering = getattr(tls, "delivering", None) or set()
+        tls.delivering = delivering
+        delivering.add(userdata or 0)
+        state.callback(unpack(ctypes.string_at(data, length) if data and length else b""))
+    except BaseException as exc:  # noqa: BLE001 - a failing subscriber changes nothing
+        try:
+            if state is not None:
+                if len(state.errors) < 100:
+                    state.errors.append(exc)
+            log.error("tasker: event subscriber raised %r", exc)
+            if not isinstance(exc, Exception):
+                stash_fatal(exc)
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        delivering.discard(userdata or 0)
+
+
+_EVENT = _bindings.tasker_event_fn(_on_event)
+
+
+class Subscription(_Managed):
+    """An event subscription. close() (or leaving `with`) unsubscribes; exceptions raised by the
+    callback are collected in `errors`."""
+
+    _kind = "subscription"
+
+    def __init__(self, client: Client, patterns: Union[str, Iterable[str], None], callback: EventCallback) -> None:
+        super().__init__()
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        if patterns is None:
+            text = ""
+        elif isinstance(patterns, str):
+            text = patterns
+        else:
+            text = ",".join(patterns)
+        self.patterns = text
+        self._client = client
+        self._state = _SubscriptionState(callback)
+        self._key = _slab.add(self._state)
+        out = ctypes.c_void_p()
+        try:
+            client._call(lib.tasker_subscribe, text.encode("utf-8"), _EVENT, self._key, RELEASE, ctypes.byref(out))
+        except BaseException:
+            _slab.remove(self._key)
+            raise
+        self._ptr = out.value
+        client._subscriptions.add(self)
+
+    @property
+    def errors(self) -> list[BaseException]:
+        return self._state.errors
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self, timeout: Optional[float] = None) -> None:
+        if self._ptr is not None and self._key in (getattr(thread_state(), "delivering", None) or ()):
+            raise InvalidStateError.make("cannot close a subscription from inside its own callback")
+        self._state.active = False
+        super().close(timeout)
+        self._client._subscriptions.discard(self)
+
+    def _free(self, ptr: int) -> None:
+        lib.tasker_subscription_free(ptr)
+
+
+# -- workers -----------------------------------------------------------------------------------------
+class Worker:
+    """Runs ready steps of any task with libtasker's built-in worker.
+
+    `start()` runs it on `threads` new host threads; `stop()` (any thread) asks them to return
+    after their current step, `join()` waits and re-raises a thread's error. `run()` runs it on
+    the current thread until `stop()`; `run_once()` runs one batch. A stopped worker stays
+    stopped until `reset()`. Use it as a context manager: leaving `with` stops, joins and frees.
+    """
+
+    def __init__(self, client: Client, threads: int = 1) -> None:
+        if threads < 1:
+            raise ValueError("threads must be >= 1")
+        self.client = client
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._running: set[int] = set()
+        self._threads: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
+        self._stopped = False
+        self._closed = False
+        self._steps = 0
+        self._once: Optional[int] = None
+        self._once_lock = threading.Lock()
+        client._workers.add(self)
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def steps_run(self) -> int:
+        """Steps run by finished run() calls and threads of this worker."""
+        return self._steps
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads) or bool(self._running)
+
+    def _new_native(self) -> int:
+        if self._closed:
+            raise InvalidStateError.make("the worker is closed")
+        out = ctypes.c_void_p()
+        self.client._call(lib.tasker_worker_new, ctypes.byref(out))
+        return int(out.value or 0)
+
+    def run(self) -> int:
+        """Runs steps on this thread until stop() is called; returns how many ran."""
+        ptr = self._new_native()
+        with self._lock:
+            self._running.add(ptr)
+            if self._stopped or self._closed:
+                lib.tasker_worker_stop(ptr)
+        tls = thread_state()
+        previous = getattr(tls, "worker", None)
+        tls.worker = ptr
+        ran = ctypes.c_uint64()
+        err = ctypes.c_void_p()
+        try:
+            rc = lib.tasker_worker_run(ptr, ctypes.byref(ran), ctypes.byref(err))
+        finally:
+            tls.worker = previous
+            with self._lock:
+                self._running.discard(ptr)
+                self._steps += int(ran.value)
+            lib.tasker_worker_free(ptr)
+        finish(rc, err)
+        return int(ran.value)
+
+    def run_once(self) -> int:
+        """Claims up to claim_batch ready steps, runs them on this thread; returns how many ran."""
+        with self._once_lock:
+            if self._once is None:
+                self._once = self._new_native()
+            ran = ctypes.c_uint64()
+            err = ctypes.c_void_p()
+            rc = lib.tasker_worker_run_once(self._once, ctypes.byref(ran), ctypes.byref(err))
+            finish(rc, err)
+            self._steps += int(ran.value)
+            return int(ran.value)
+
+    def start(self) -> Worker:
+        """Starts `threads` host threads, each running its own native worker."""
+        if self._closed:
+            raise InvalidStateError.make("the worker is closed")
+        for i in range(self.threads):
+            thread = threading.Thread(target=self._thread_main, name=f"tasker-worker-{i}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        return self
+
+    def _thread_main(self) -> None:
+        try:
+            self.run()
+        except BaseException as exc:  # noqa: BLE001 - surfaced by join()
+            self._errors.append(exc)
+
+    def stop(self) -> None:
+        """Asks every running loop of this worker to return after its current step."""
+        with self._lock:
+            self._stopped = True
+            for ptr in self._running:
+                lib.tasker_worker_stop(ptr)
+
+    def reset(self) -> None:
+        """Re-arms a stopped worker."""
+        with self._lock:
+            self._stopped = False
+
+    def join(self, timeout: Optional[float] = None) -> int:
+        """Waits for the threads started by start(); returns the steps run; re-raises the first
+        error of a thread. Raises TimeoutError if they are still running after `timeout`."""
+        for thread in list(self._threads):
+            thread.join(timeout)
+            if thread.is_alive():
+                raise TimeoutError(f"{thread.name} still running after {timeout} s")
+        self._threads = [t for t in self._threads if t.is_alive()]
+        if self._errors:
+            raise self._errors.pop(0)
+        return self._steps
+
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Stops, joins and frees the worker (idempotent)."""
+        if self._closed:
+            return
+        self.stop()
+        if threading.current_thread() not in self._threads:
+            self.join(timeout)
+        self._closed = True
+        with self._once_lock:
+            if self._once is not None:
+                lib.tasker_worker_free(self._once)
+                self._once = None
+        self.client._workers.discard(self)
+
+    def __del__(self) -> None:
+        once = getattr(self, "_once", None)
+        if once is not None:
+            self._once = None
+            try:
+                lib.tasker_worker_free(once)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+# -- interpreter exit --------------------------------------------------------------------------------
+_live_clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Stops workers and frees clients while the interpreter can still run finalizer callbacks."""
+    for client in list(_live_clients):
+        try:
+            client.close(timeout=10)
+        except BaseException:  # noqa: BLE001
+            pass
