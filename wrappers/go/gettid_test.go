@@ -1,0 +1,5 @@
+package tasker
+
+import "syscall"
+
+func gettid() int { return syscall.Gettid() }

@@ -1,0 +1,111 @@
+package tasker
+
+/*
+#include <stdlib.h>
+#include "tasker.h"
+#include "shims.h"
+*/
+import "C"
+
+import (
+	"time"
+	"unsafe"
+)
+
+// StepContext is what a handler receives: the task, the step, the results of the step's
+// dependencies and the claim token. It is valid only during the call.
+type StepContext struct {
+	Task              TaskInfo       `msgpack:"task"`
+	Step              StepInfo       `msgpack:"step"`
+	DependencyResults map[string]any `msgpack:"dependency_results"`
+	ClaimToken        string         `msgpack:"claim_token"`
+
+	call *C.tasker_step_call
+}
+
+func (sc *StepContext) normalize() {
+	sc.Task.Context = normMap(sc.Task.Context)
+	sc.Step.Inputs = normMap(sc.Step.Inputs)
+	sc.Step.HandlerConfig = normMap(sc.Step.HandlerConfig)
+	sc.DependencyResults = normMap(sc.DependencyResults)
+	if sc.DependencyResults == nil {
+		sc.DependencyResults = map[string]any{}
+	}
+}
+
+// Dependency returns the results of the named dependency as a map (nil when absent).
+func (sc *StepContext) Dependency(name string) map[string]any {
+	m, _ := sc.DependencyResults[name].(map[string]any)
+	return m
+}
+
+// Heartbeat extends the lease of the running step and returns the new expiry. ErrStaleClaim
+// means the step was taken over: stop working. Only valid during the handler call.
+func (sc *StepContext) Heartbeat() (time.Time, error) {
+	if sc.call == nil {
+		return time.Time{}, &Error{Code: CodeInvalidState, Name: CodeInvalidState.String(),
+			Message: "step context used after its handler returned"}
+	}
+	var exp C.int64_t
+	var cerr *C.tasker_error
+	if err := check(C.tasker_step_call_heartbeat(sc.call, &exp, &cerr), cerr); err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(int64(exp)), nil
+}
+
+// Handler processes one step. The returned value (a map, struct or any document) becomes the
+// step's output. A returned error is a failed attempt: wrap it with Retryable or Permanent,
+// or return a *StepError, to control retries; other errors are retryable. A panic is
+// recovered and recorded as a retryable failure with the panic value's type name as class.
+type Handler interface {
+	Process(ctx *StepContext) (any, error)
+}
+
+// ResultsProcessor is an optional second hook: when a Handler implements it, it receives the
+// output of Process and returns the results to persist.
+type ResultsProcessor interface {
+	ProcessResults(ctx *StepContext, output any) (any, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx *StepContext) (any, error)
+
+// Process calls f(ctx).
+func (f HandlerFunc) Process(ctx *StepContext) (any, error) { return f(ctx) }
+
+type handlerEntry struct {
+	h  Handler
+	rp ResultsProcessor
+}
+
+// RegisterHandler registers (or replaces) the step handler called name. Handlers run on the
+// goroutine that called into libtasker (a worker goroutine, RunTask, HandleStep) and may run
+// concurrently on several goroutines.
+func (c *Client) RegisterHandler(name string, h Handler) error {
+	if h == nil {
+		return errHandlerNil
+	}
+	e := &handlerEntry{h: h}
+	withResults := C.int(0)
+	if rp, ok := h.(ResultsProcessor); ok {
+		e.rp = rp
+		withResults = 1
+	}
+	hd := newHandle(e)
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	err := c.call(func(p *C.tasker_client) error {
+		var cerr *C.tasker_error
+		return check(C.tasker_go_register_handler(p, cname, withResults, C.uintptr_t(hd), &cerr), cerr)
+	})
+	if err != nil {
+		deleteHandle(hd) // libtasker did not take the userdata
+	}
+	return err
+}
+
+// RegisterFunc registers a function as the handler called name.
+func (c *Client) RegisterFunc(name string, f func(ctx *StepContext) (any, error)) error {
+	return c.RegisterHandler(name, HandlerFunc(f))
+}
