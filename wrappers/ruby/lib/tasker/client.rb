@@ -1,0 +1,314 @@
+# frozen_string_literal: true
+
+require "pathname"
+
+module Tasker
+  # A connection to one libtasker database (SQLite file or PostgreSQL) with its templates,
+  # handlers, queue hooks and subscribers. Thread-safe: share one client between threads.
+  #
+  #   Tasker::Client.open("sqlite://orders.db") do |client|
+  #     client.load_template("order_fulfillment.yaml")
+  #     client.register_handler("validate_order", ValidateOrder)
+  #     task = client.create_task("order_fulfillment", namespace: "ecommerce", context: {...})
+  #     client.run_task(task)
+  #   end
+  #
+  # Close it with #close (or use the block form); the GC releases it otherwise.
+  class Client
+    # url: "sqlite://PATH", "sqlite::memory:", "postgres://..."; nil means $TASKER_DATABASE_URL,
+    # else "sqlite://tasker.db". options: client options (docs/ABI.md), e.g.
+    # `backoff: {base_ms: 500}, lease_ms: 60_000, reject_duplicates: true`.
+    def initialize(url = nil, **options)
+      mem, len = Native.buffer(options.empty? ? nil : Codec.encode(options))
+      out = FFI::MemoryPointer.new(:pointer)
+      CallScope.enter { Native.check!(:tasker_client_new, url&.to_s, mem, len, out) }
+      @ptr = FFI::AutoPointer.new(out.read_pointer, Native::Release.method(:client))
+      @url = url
+      @poll_interval = (options[:poll_interval_ms] || options["poll_interval_ms"] || 250).to_f / 1000
+      @lock = Mutex.new
+      @idle = ConditionVariable.new
+      @inflight = 0
+      @closed = false
+    end
+
+    # Opens a client, yields it and closes it afterwards; returns the block's value.
+    def self.open(url = nil, **options)
+      client = new(url, **options)
+      return client unless block_given?
+
+      begin
+        yield client
+      ensure
+        client.close
+      end
+    end
+
+    attr_reader :url
+
+    def closed? = @closed
+
+    # Releases the client. Waits for calls other threads are making on it; workers and
+    # subscriptions created from it keep working until they are closed. Idempotent.
+    def close
+      if CallScope.state.clients[self].positive?
+        raise InvalidStateError, "cannot close a client from inside one of its own callbacks"
+      end
+
+      ptr = @lock.synchronize do
+        return nil if @closed
+
+        @closed = true
+        @idle.wait(@lock) while @inflight.positive?
+        p = @ptr
+        @ptr = nil
+        p
+      end
+      CallScope.enter { ptr.free }
+      nil
+    end
+
+    # Registers a task template: a file path (String or Pathname), YAML text, or a Hash with the
+    # YAML structure. Returns self.
+    def load_template(source)
+      case source
+      when Hash
+        mem, len = Native.buffer(Codec.encode(source))
+        call { |c| Native.check!(:tasker_register_template_msgpack, c, mem, len) }
+      when Pathname
+        call { |c| Native.check!(:tasker_register_template_file, c, source.to_s) }
+      when String
+        # One line that names a file, or has no "key: value" in it, is a path.
+        if !source.include?("\n") && (File.file?(source) || !source.include?(":"))
+          call { |c| Native.check!(:tasker_register_template_file, c, source) }
+        else
+          mem, len = Native.buffer(source.b)
+          call { |c| Native.check!(:tasker_register_template_yaml, c, mem, len) }
+        end
+      else
+        raise ArgumentError, "load_template expects a path, YAML text or a Hash, got #{source.class}"
+      end
+      self
+    end
+
+    # Registers (or replaces) the handler called `name`: a Tasker::StepHandler instance or
+    # subclass, any object with process(context) (and optionally process_results), or a block.
+    # The handler runs on whichever thread drives the step (worker, run_task, handle_step).
+    def register_handler(name, handler = nil, &block)
+      handler = resolve_handler(name, handler, block)
+      entry = Callbacks::HandlerEntry.new(name.to_s, handler)
+      id, userdata = Callbacks.add(entry)
+      results_fn = StepHandler.process_results?(handler) ? Callbacks::PROCESS_RESULTS : nil
+      begin
+        call do |c|
+          Native.check!(:tasker_register_handler, c, name.to_s, Callbacks::PROCESS, results_fn, userdata,
+                        Callbacks::USERDATA_FREE)
+        end
+      rescue Exception # rubocop:disable Lint/RescueException -- libtasker did not take userdata
+        Callbacks.remove(id)
+        raise
+      end
+      handler
+    end
+
+    # Removes the handler called `name`; returns whether one was registered.
+    def unregister_handler(name)
+      out = FFI::MemoryPointer.new(:uint8)
+      call { |c| Native.check!(:tasker_unregister_handler, c, name.to_s, out) }
+      out.read_uint8 != 0
+    end
+
+    # Creates a task. `name` plus any of: namespace, version, context, initiator, source_system,
+    # reason, tags, bypass_steps, step_inputs (docs/ABI.md "Task request"). Returns a TaskRef
+    # (task_id, created?): an identical request returns the existing task with created? false.
+    def create_task(name = nil, **request)
+      request[:name] = name if name
+      raise ArgumentError, "create_task needs a template name" unless request[:name] || request["name"]
+
+      mem, len = Native.buffer(Codec.encode(request))
+      id = FFI::MemoryPointer.new(:int64)
+      created = FFI::MemoryPointer.new(:uint8)
+      call { |c| Native.check!(:tasker_create_task, c, mem, len, id, created) }
+      TaskRef.new(id.read_int64, created.read_uint8 != 0)
+    end
+
+    # Runs one task to the end on this thread (its handlers run here, backoffs are waited out) and
+    # returns the final execution context (a Hash) when it is complete, blocked or cancelled.
+    def run_task(task)
+      id = Tasker.id_of(task, :task_id)
+      begin
+        document_call { |c, buf| Native.check!(:tasker_run_task, c, id, buf) }
+      rescue PanicError => e
+        # Workaround for a libtasker 0.1.0 bug: while another worker holds one of the task's
+        # steps, tasker_run_task builds a tokio sleep outside its runtime and panics ("there is no
+        # reactor running"). Nothing was changed by the failed call: wait the poll interval here
+        # and resume driving the task.
+        raise unless e.message.include?("no reactor running")
+
+        sleep(@poll_interval)
+        retry
+      end
+    end
+
+    # Host-queue delivery of a step: runs its lifecycle on this thread and enqueues what became
+    # ready. Returns the outcome Hash ("outcome" => "completed" | "failed" | "skipped" | ...).
+    def handle_step(step)
+      document_call { |c, buf| Native.check!(:tasker_handle_step, c, Tasker.id_of(step, :step_id), buf) }
+    end
+
+    # Host-queue delivery of a task (expired leases, ready steps, re-enqueue). Returns the
+    # execution context Hash.
+    def handle_task(task)
+      document_call { |c, buf| Native.check!(:tasker_handle_task, c, Tasker.id_of(task, :task_id), buf) }
+    end
+
+    # Installs the host-queue hooks (an object with enqueue_task(id, delay) and
+    # enqueue_step(id, delay), see Tasker::QueueInjector), or removes them with nil.
+    def queue_injector=(injector)
+      if injector.nil?
+        call { |c| Native.check!(:tasker_set_queue_injector, c, nil, nil, nil, nil) }
+        @queue_injector = nil
+        return
+      end
+      unless injector.respond_to?(:enqueue_task) && injector.respond_to?(:enqueue_step)
+        raise ArgumentError, "a queue injector needs enqueue_task(id, delay) and enqueue_step(id, delay)"
+      end
+
+      id, userdata = Callbacks.add(Callbacks::InjectorEntry.new(injector))
+      begin
+        call do |c|
+          Native.check!(:tasker_set_queue_injector, c, Callbacks::ENQUEUE_TASK, Callbacks::ENQUEUE_STEP, userdata,
+                        Callbacks::USERDATA_FREE)
+        end
+      rescue Exception # rubocop:disable Lint/RescueException
+        Callbacks.remove(id)
+        raise
+      end
+      @queue_injector = injector
+    end
+
+    attr_reader :queue_injector
+
+    # Subscribes to lifecycle events: patterns are event names or prefixes ending in "*"
+    # ("step.*", "task.completed"); none means every event. The block receives a Tasker::Event
+    # after commit, on the thread whose call caused it; an exception in it is only logged.
+    # Returns a Tasker::Subscription (close it to unsubscribe).
+    def subscribe(*patterns, &block)
+      raise ArgumentError, "subscribe needs a block" unless block
+
+      patterns = patterns.flatten.map(&:to_s)
+      sink = Subscription::Sink.new(block)
+      id, userdata = Callbacks.add(sink)
+      out = FFI::MemoryPointer.new(:pointer)
+      begin
+        call do |c|
+          Native.check!(:tasker_subscribe, c, patterns.join(","), Callbacks::EVENT, userdata, Callbacks::USERDATA_FREE,
+                        out)
+        end
+      rescue Exception # rubocop:disable Lint/RescueException
+        Callbacks.remove(id)
+        raise
+      end
+      Subscription.new(self, patterns, sink, out.read_pointer)
+    end
+
+    # The task view: task, steps (states, attempts, results, transitions) and execution context.
+    def task_view(task)
+      TaskView.new(document_call { |c, buf| Native.check!(:tasker_task_view, c, Tasker.id_of(task, :task_id), buf) })
+    end
+
+    # The execution context Hash: counts, execution_status, recommended_action, health, ...
+    def execution_context(task)
+      document_call { |c, buf| Native.check!(:tasker_execution_context, c, Tasker.id_of(task, :task_id), buf) }
+    end
+
+    # System health counts (tasks and steps by state, retryable, exhausted, in backoff, ...).
+    def health
+      document_call { |c, buf| Native.check!(:tasker_health, c, buf) }
+    end
+
+    # Cancels the task (every unfinished step; late results are discarded). Returns false when it
+    # was already cancelled; raises IllegalTransitionError for a finished task.
+    def cancel_task(task)
+      out = FFI::MemoryPointer.new(:uint8)
+      call { |c| Native.check!(:tasker_cancel_task, c, Tasker.id_of(task, :task_id), out) }
+      out.read_uint8 != 0
+    end
+
+    # Resolves a pending or failed step by hand with `results`; dependents proceed.
+    def resolve_step(step, results = {})
+      mem, len = Native.buffer(Codec.encode(results || {}))
+      out = FFI::MemoryPointer.new(:uint8)
+      call { |c| Native.check!(:tasker_resolve_step, c, Tasker.id_of(step, :step_id), mem, len, out) }
+      out.read_uint8 != 0
+    end
+
+    # Retries a failed step (its attempts restart); a blocked task resumes.
+    def retry_step(step)
+      call { |c| Native.check!(:tasker_retry_step, c, Tasker.id_of(step, :step_id)) }
+      true
+    end
+
+    # Applies the embedded migrations again (idempotent; they already ran at connect).
+    def migrate
+      call { |c| Native.check!(:tasker_migrate, c) }
+      self
+    end
+
+    # A Tasker::Worker running `threads` Ruby threads over this client (not started yet).
+    def worker(threads: 1) = Worker.new(self, threads: threads)
+
+    def inspect = "#<Tasker::Client #{@url.inspect}#{@closed ? ' closed' : ''}>"
+
+    # @api private — runs the block with the native handle, counted as a call in flight so that
+    # #close waits for it.
+    def call
+      @lock.synchronize do
+        raise ClosedError, "the client is closed" if @closed
+
+        @inflight += 1
+      end
+      clients = CallScope.state.clients
+      clients[self] += 1
+      begin
+        CallScope.enter { yield @ptr }
+      ensure
+        clients[self] -= 1
+        clients.delete(self) if clients[self].zero?
+        @lock.synchronize do
+          @inflight -= 1
+          @idle.broadcast if @inflight.zero?
+        end
+      end
+    end
+
+    private
+
+    def document_call
+      buf = Native::Bytes.new
+      call { |c| yield c, buf }
+      Native.take_document(buf)
+    end
+
+    def resolve_handler(name, handler, block)
+      raise ArgumentError, "give a handler or a block for #{name.inspect}, not both" if handler && block
+
+      handler = BlockHandler.new(block) if block
+      handler = handler.new if handler.is_a?(Class)
+      handler = BlockHandler.new(handler) if handler.is_a?(Proc) || handler.is_a?(Method)
+      unless handler.respond_to?(:process)
+        raise ArgumentError, "handler for #{name.inspect} must respond to process(context)"
+      end
+
+      handler
+    end
+  end
+
+  # Accepts an Integer id or an object with the given id method (TaskRef, Event, ...).
+  def self.id_of(value, method)
+    return value if value.is_a?(Integer)
+    return value.public_send(method) if value.respond_to?(method)
+    return value.to_int if value.respond_to?(:to_int)
+
+    raise ArgumentError, "expected an id, got #{value.inspect}"
+  end
+end

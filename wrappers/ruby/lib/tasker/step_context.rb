@@ -1,0 +1,52 @@
+# frozen_string_literal: true
+
+module Tasker
+  # What a step handler receives: the task, the step, the results of the step's dependencies and
+  # the claim. The underlying document (see docs/ABI.md "Step context") is available as #to_h.
+  # Valid during the handler call; #heartbeat only works while the handler runs.
+  class StepContext
+    attr_reader :task, :step, :dependency_results, :claim_token
+
+    def initialize(document, call = nil)
+      @doc = document || {}
+      @task = @doc["task"] || {}
+      @step = @doc["step"] || {}
+      @dependency_results = @doc["dependency_results"] || {}
+      @claim_token = @doc["claim_token"]
+      @call = call
+    end
+
+    def task_id = @task["task_id"]
+    # The task's context document (the `context` given to create_task).
+    def task_context = @task["context"] || {}
+    def step_id = @step["step_id"]
+    def step_name = @step["name"]
+    def handler_name = @step["handler"]
+    # 1 on the first attempt.
+    def attempt = @step["attempt"]
+    def retry_limit = @step["retry_limit"]
+    def retryable? = @step["retryable"] != false
+    def last_attempt? = !retryable? || attempt.to_i >= retry_limit.to_i
+    def inputs = @step["inputs"] || {}
+    def handler_config = @step["handler_config"] || {}
+    def dependency_result(name) = @dependency_results[name.to_s]
+    def [](key) = @doc[key.to_s]
+    def to_h = @doc
+
+    # Extends the lease of the running step; returns the new expiry as a Time. Raises
+    # Tasker::StaleClaimError when the step was taken over (stop working: the outcome will be
+    # refused) and Tasker::InvalidStateError outside the handler call.
+    def heartbeat
+      raise InvalidStateError, "heartbeat outside the handler call" unless @call
+
+      out = FFI::MemoryPointer.new(:int64)
+      Native.check!(:tasker_step_call_heartbeat, @call, out)
+      Time.at(out.read_int64 / 1000.0)
+    end
+
+    def inspect = "#<Tasker::StepContext task=#{task_id} step=#{step_name.inspect} attempt=#{attempt}>"
+
+    # Called when the callback returns: the native call object is gone.
+    def finish! = (@call = nil)
+  end
+end

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs or checks what the Ruby binding's suite needs: Ruby with the ffi, msgpack and minitest
+# libraries, from Debian packages (ruby, ruby-ffi, ruby-msgpack, ruby-minitest). Idempotent and
+# quiet when everything is there; exits non-zero with a message when something cannot be installed.
+set -euo pipefail
+
+check() {
+  command -v ruby >/dev/null 2>&1 &&
+    ruby -e 'require "ffi"; require "msgpack"; require "minitest"' >/dev/null 2>&1
+}
+check && exit 0
+
+pkgs=(ruby ruby-ffi ruby-msgpack ruby-minitest)
+if [ "$(id -u)" != 0 ]; then
+  echo "wrappers/ruby/setup.sh: Ruby with ffi, msgpack and minitest is missing; run as root or install: apt-get install ${pkgs[*]}" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "wrappers/ruby/setup.sh: no apt-get; install Ruby >= 3.0 with the ffi, msgpack and minitest gems" >&2
+  exit 1
+fi
+echo "wrappers/ruby/setup.sh: installing ${pkgs[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y -qq "${pkgs[@]}" >/dev/null 2>&1; then
+  apt-get update -qq >/dev/null 2>&1 || true
+  if ! apt-get install -y -qq "${pkgs[@]}" >/dev/null; then
+    echo "wrappers/ruby/setup.sh: apt-get install ${pkgs[*]} failed" >&2
+    exit 1
+  fi
+fi
+if ! check; then
+  echo "wrappers/ruby/setup.sh: Ruby still cannot load ffi, msgpack and minitest after installing ${pkgs[*]}" >&2
+  exit 1
+fi
