@@ -88,13 +88,13 @@ for s in lint header rust c-build c-abi-sqlite-valgrind c-abi-postgres c-conform
   [ -n "${status[$s]:-}" ] && printf '%-26s %s\n' "$s" "${status[$s]}"
 done
 echo
-echo "conformance   sqlite            postgres"
+printf '%-13s %-22s %s\n' conformance sqlite postgres
 for lang in c python ruby go; do
   row=$(printf '%-13s' "$lang")
   for backend in sqlite postgres; do
     line=$(grep -h "^$lang-conformance-$backend: " "$LOGS"/*.log 2>/dev/null | tail -1)
     cell=${line#*: }
-    printf -v row '%s %-17s' "$row" "${cell:-not run}"
+    printf -v row '%s %-22s' "$row" "${cell:-not run}"
   done
   echo "$row"
 done
