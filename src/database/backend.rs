@@ -18,6 +18,16 @@ pub struct Backend {
     write_lock: Option<tokio::sync::Mutex<()>>,
 }
 
+/// One transition row to append: `id` is the task id or the step id, depending on the entity.
+struct TransitionRow {
+    task_id: i64,
+    id: i64,
+    step_name: Option<String>,
+    from: Option<State>,
+    to: State,
+    metadata: Value,
+}
+
 /// A write transaction; on SQLite it also holds the in-process writer lock.
 struct WriteTx<'a> {
     tx: Tx,
@@ -91,48 +101,112 @@ impl Backend {
         metadata: Value,
         now: i64,
     ) -> Result<()> {
-        if let Some(f) = from {
-            if !state_machine::allowed(entity, f, to) {
-                return Err(Error::IllegalTransition {
-                    entity: if entity == Entity::Task { "task" } else { "step" },
-                    from: f.to_string(),
-                    to: to.to_string(),
-                });
-            }
-        }
-        let (table, col, id) = match (entity, step) {
-            (Entity::Step, Some((sid, _))) => ("tasker_workflow_step_transitions", "workflow_step_id", sid),
-            _ => ("tasker_task_transitions", "task_id", task_id),
+        let id = match (entity, step) {
+            (Entity::Step, Some((sid, _))) => sid,
+            _ => task_id,
         };
-        let prev: Option<i64> = sqlx::query_scalar(&format!(
-            "UPDATE {table} SET most_recent = FALSE, updated_at = $2 \
-             WHERE {col} = $1 AND most_recent = TRUE RETURNING sort_key"
-        ))
-        .bind(id)
-        .bind(now)
-        .fetch_optional(&mut **tx)
-        .await?;
-        sqlx::query(&format!(
-            "INSERT INTO {table} ({col}, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, TRUE, $6, $6)"
-        ))
-        .bind(id)
-        .bind(from.map(|s| s.as_str()))
-        .bind(to.as_str())
-        .bind(Json(&metadata))
-        .bind(prev.unwrap_or(0) + 10)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        rec.push(Recorded {
-            entity,
+        let row = TransitionRow {
             task_id,
-            step_id: step.map(|s| s.0),
+            id,
             step_name: step.map(|s| s.1.to_string()),
             from,
             to,
             metadata,
-        });
+        };
+        Self::transitions(tx, rec, entity, &[row], now).await
+    }
+
+    /// Appends one transition row for each of several distinct entities in ONE statement (one
+    /// round trip instead of two per row: the flag flip of the previous `most_recent` row and the
+    /// insert of the new one travel together). An entity may appear only once per call.
+    async fn transitions(
+        tx: &mut Tx,
+        rec: &mut Vec<Recorded>,
+        entity: Entity,
+        rows: &[TransitionRow],
+        now: i64,
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for r in rows {
+            if let Some(f) = r.from {
+                if !state_machine::allowed(entity, f, r.to) {
+                    return Err(Error::IllegalTransition {
+                        entity: if entity == Entity::Task { "task" } else { "step" },
+                        from: f.to_string(),
+                        to: r.to.to_string(),
+                    });
+                }
+            }
+        }
+        let (table, col) = match entity {
+            Entity::Step => ("tasker_workflow_step_transitions", "workflow_step_id"),
+            Entity::Task => ("tasker_task_transitions", "task_id"),
+        };
+        let mut qb: QueryBuilder<Db> = QueryBuilder::new("");
+        if PG {
+            // A data-modifying CTE: `prev` flips the old row; reading its RETURNING (for the
+            // sort key) makes it run before the insert, so the partial unique index on
+            // most_recent never sees two current rows.
+            qb.push("WITH v (id, from_state, to_state, metadata) AS (");
+            qb.push_values(rows, |mut b, r| {
+                b.push_bind(r.id)
+                    .push_bind(r.from.map(|s| s.as_str()))
+                    .push_bind(r.to.as_str())
+                    .push_bind(Json(&r.metadata));
+            });
+            qb.push(format!(
+                "), prev AS (UPDATE {table} SET most_recent = FALSE, updated_at = "
+            ));
+            qb.push_bind(now);
+            qb.push(format!(
+                " WHERE {col} IN (SELECT id FROM v) AND most_recent = TRUE RETURNING {col} AS id, sort_key) \
+                 INSERT INTO {table} ({col}, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) \
+                 SELECT v.id, v.from_state, v.to_state, v.metadata, COALESCE(prev.sort_key, 0) + 10, TRUE, "
+            ));
+            qb.push_bind(now);
+            qb.push(", ");
+            qb.push_bind(now);
+            qb.push(" FROM v LEFT JOIN prev ON prev.id = v.id");
+        } else {
+            // SQLite runs several statements of one query string in order, in one call to its
+            // connection thread; `$N` parameters are shared by position.
+            qb.push(format!("UPDATE {table} SET most_recent = FALSE, updated_at = "));
+            qb.push_bind(now);
+            qb.push(format!(" WHERE most_recent = TRUE AND {col} IN ("));
+            let mut ids = qb.separated(", ");
+            for r in rows {
+                ids.push_bind(r.id);
+            }
+            qb.push(format!(
+                "); INSERT INTO {table} ({col}, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) "
+            ));
+            qb.push_values(rows, |mut b, r| {
+                b.push_bind(r.id)
+                    .push_bind(r.from.map(|s| s.as_str()))
+                    .push_bind(r.to.as_str())
+                    .push_bind(Json(&r.metadata))
+                    .push(format!("(SELECT COALESCE(MAX(sort_key), 0) + 10 FROM {table} WHERE {col} = "))
+                    .push_bind_unseparated(r.id)
+                    .push_unseparated(")")
+                    .push("TRUE")
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+        }
+        qb.build().execute(&mut **tx).await?;
+        for r in rows {
+            rec.push(Recorded {
+                entity,
+                task_id: r.task_id,
+                step_id: (entity == Entity::Step).then_some(r.id),
+                step_name: r.step_name.clone(),
+                from: r.from,
+                to: r.to,
+                metadata: r.metadata.clone(),
+            });
+        }
         Ok(())
     }
 
@@ -442,6 +516,107 @@ impl Backend {
         limit: i64,
         now: i64,
     ) -> Result<(Vec<Claimed>, Vec<Recorded>)> {
+        let mut rec = Vec::new();
+        let mut w = self.begin().await?;
+        let claimed = Self::claim_scoped(&mut w.tx, &mut rec, scope, limit, now).await?;
+        w.tx.commit().await?;
+        Ok((claimed, rec))
+    }
+
+    /// Claims like [`Backend::claim`] and, in the same transaction, loads what each claimed step
+    /// needs to run (task, step, dependency results): the foundation then needs no further
+    /// connection checkout or round trip before calling the handler.
+    pub async fn claim_loaded(
+        &self,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+    ) -> Result<(Vec<ClaimedStep>, Vec<Recorded>)> {
+        let mut rec = Vec::new();
+        let mut w = self.begin().await?;
+        let claimed = Self::claim_scoped(&mut w.tx, &mut rec, scope, limit, now).await?;
+        let loaded = Self::load_claimed(&mut w.tx, &claimed).await?;
+        w.tx.commit().await?;
+        Ok((claimed.into_iter().zip(loaded).collect(), rec))
+    }
+
+    /// A claim inside `tx`, starting the claimed steps' pending tasks in the same transaction
+    /// (instead of a separate one after commit). For one task (inline runs) the task row is
+    /// locked FIRST — the documented lock order, task then steps. Other scopes never wait for a
+    /// task lock: they only start tasks whose row is free (the caller starts the rest).
+    async fn claim_scoped(
+        tx: &mut Tx,
+        rec: &mut Vec<Recorded>,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+    ) -> Result<Vec<Claimed>> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let ClaimScope::Task(task_id) = scope else {
+            let mut step_rec = Vec::new();
+            let mut claimed = Self::claim_in(tx, &mut step_rec, scope, limit, now, &token).await?;
+            // Start pending tasks here too, saving their own transaction (and WAL flush), but
+            // only those whose row can be locked without waiting (SKIP LOCKED): this claim
+            // already holds step locks, so it must never wait for a task lock. A task skipped
+            // here is started by the caller after commit (`start_task`), as before.
+            let mut pending: Vec<i64> = claimed
+                .iter()
+                .filter(|c| c.task_state == State::Pending)
+                .map(|c| c.task_id)
+                .collect();
+            pending.sort_unstable();
+            pending.dedup();
+            if !pending.is_empty() {
+                let list = (1..=pending.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                let sql = format!(
+                    "SELECT task_id FROM tasker_tasks WHERE task_id IN ({list}) AND state = 'pending' ORDER BY task_id{}",
+                    if PG { " FOR UPDATE SKIP LOCKED" } else { "" }
+                );
+                let mut q = sqlx::query_scalar::<_, i64>(&sql);
+                for id in &pending {
+                    q = q.bind(*id);
+                }
+                for id in q.fetch_all(&mut **tx).await? {
+                    Self::drive_task(tx, rec, id, State::Pending, State::InProgress, serde_json::json!({}), now).await?;
+                    for c in claimed.iter_mut().filter(|c| c.task_id == id) {
+                        c.task_state = State::InProgress;
+                    }
+                }
+            }
+            // Task events first, as when tasks were started in their own transaction.
+            rec.append(&mut step_rec);
+            return Ok(claimed);
+        };
+        let state = match Self::lock_task(tx, task_id).await {
+            Ok(s) => s,
+            Err(Error::TaskNotFound(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        if !matches!(state, State::Pending | State::InProgress) {
+            return Ok(Vec::new());
+        }
+        let mut step_rec = Vec::new();
+        let mut claimed = Self::claim_in(tx, &mut step_rec, scope, limit, now, &token).await?;
+        if state == State::Pending && !claimed.is_empty() {
+            // Task events first, as when the task was started in its own transaction.
+            Self::drive_task(tx, rec, task_id, state, State::InProgress, serde_json::json!({}), now).await?;
+            for c in &mut claimed {
+                c.task_state = State::InProgress;
+            }
+        }
+        rec.append(&mut step_rec);
+        Ok(claimed)
+    }
+
+    /// The claim statement(s) inside `tx`: no task lock taken or awaited.
+    async fn claim_in(
+        tx: &mut Tx,
+        rec: &mut Vec<Recorded>,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+        token: &str,
+    ) -> Result<Vec<Claimed>> {
         let filter = match scope {
             ClaimScope::Any => "",
             ClaimScope::Task(_) => " AND ws.task_id = $4",
@@ -451,9 +626,6 @@ impl Backend {
             ClaimScope::Any => 0,
             ClaimScope::Task(id) | ClaimScope::Step(id) => id,
         };
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        let mut w = self.begin().await?;
-        let tx = &mut w.tx;
         let candidates = format!(
             "SELECT ws.workflow_step_id, ws.state AS old_state, t.state AS task_state \
              FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_id = ws.task_id \
@@ -473,7 +645,7 @@ impl Backend {
                  WHERE s.workflow_step_id = c.workflow_step_id \
                  RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, c.old_state, c.task_state"
             );
-            let mut q = sqlx::query(&sql).bind(now).bind(&token).bind(limit);
+            let mut q = sqlx::query(&sql).bind(now).bind(token).bind(limit);
             if scope != ClaimScope::Any {
                 q = q.bind(scope_id);
             }
@@ -489,49 +661,173 @@ impl Backend {
             }
         } else {
             // SQLite: the IMMEDIATE transaction already excludes every other writer.
-            let mut q = sqlx::query(&candidates).bind(now).bind(&token).bind(limit);
+            let mut q = sqlx::query(&candidates).bind(now).bind(token).bind(limit);
             if scope != ClaimScope::Any {
                 q = q.bind(scope_id);
             }
             let rows = q.fetch_all(&mut **tx).await?;
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            // One UPDATE for the whole batch (was one per step).
+            let ids: Vec<i64> = rows.iter().map(|r| r.try_get(0)).collect::<std::result::Result<_, _>>()?;
+            let list = (0..ids.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "UPDATE tasker_workflow_steps AS s SET {set} WHERE s.workflow_step_id IN ({list}) \
+                 RETURNING workflow_step_id, task_id, name, attempts"
+            );
+            let mut q = sqlx::query(&sql).bind(now).bind(token);
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            let mut updated: HashMap<i64, (i64, String, i64)> = HashMap::with_capacity(ids.len());
+            for r in q.fetch_all(&mut **tx).await? {
+                updated.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+            }
             for r in rows {
                 let id: i64 = r.try_get(0)?;
-                let old_state: String = r.try_get(1)?;
-                let task_state: String = r.try_get(2)?;
-                let row = sqlx::query(&format!(
-                    "UPDATE tasker_workflow_steps AS s SET {set} WHERE s.workflow_step_id = $3 \
-                     RETURNING task_id, name, attempts"
-                ))
-                .bind(now)
-                .bind(&token)
-                .bind(id)
-                .fetch_one(&mut **tx)
-                .await?;
-                claimed.push((id, row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, old_state, task_state));
+                let (task_id, name, attempts) = updated
+                    .remove(&id)
+                    .ok_or_else(|| Error::Internal("claimed step vanished".into()))?;
+                claimed.push((id, task_id, name, attempts, r.try_get(1)?, r.try_get(2)?));
             }
         }
-        let mut rec = Vec::new();
+        // Transition rows for the whole batch: the retry hops the ancestor never made
+        // (error -> pending) first, then every pending -> in_progress, one statement each.
+        let mut hops = Vec::new();
+        let mut starts = Vec::with_capacity(claimed.len());
         let mut out = Vec::with_capacity(claimed.len());
         for (step_id, task_id, name, attempts, old_state, task_state) in claimed {
-            let old = state_of(&old_state)?;
-            if old == State::Error {
-                // The retry hop the ancestor never made: error -> pending, then a normal claim.
-                Self::transition(tx, &mut rec, Entity::Step, task_id, Some((step_id, &name)), Some(State::Error), State::Pending,
-                    serde_json::json!({"retry_attempt": attempts}), now).await?;
+            if state_of(&old_state)? == State::Error {
+                hops.push(TransitionRow {
+                    task_id,
+                    id: step_id,
+                    step_name: Some(name.clone()),
+                    from: Some(State::Error),
+                    to: State::Pending,
+                    metadata: serde_json::json!({"retry_attempt": attempts}),
+                });
             }
-            Self::transition(tx, &mut rec, Entity::Step, task_id, Some((step_id, &name)), Some(State::Pending), State::InProgress,
-                serde_json::json!({"attempt": attempts}), now).await?;
+            starts.push(TransitionRow {
+                task_id,
+                id: step_id,
+                step_name: Some(name.clone()),
+                from: Some(State::Pending),
+                to: State::InProgress,
+                metadata: serde_json::json!({"attempt": attempts}),
+            });
             out.push(Claimed {
                 step_id,
                 task_id,
                 name,
                 attempts,
-                claim_token: token.clone(),
+                claim_token: token.to_string(),
                 task_state: state_of(&task_state)?,
             });
         }
-        w.tx.commit().await?;
-        Ok((out, rec))
+        Self::transitions(tx, rec, Entity::Step, &hops, now).await?;
+        Self::transitions(tx, rec, Entity::Step, &starts, now).await?;
+        Ok(out)
+    }
+
+    /// Loads the run context of freshly claimed steps inside the claim's transaction: one query
+    /// for steps and tasks, and one for dependency results only when some step has parents.
+    async fn load_claimed(tx: &mut Tx, claimed: &[Claimed]) -> Result<Vec<LoadedStep>> {
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = (1..=claimed.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT s.workflow_step_id, s.handler_name, s.retry_limit, s.retryable, s.inputs, s.handler_config, \
+             s.lease_ms, s.backoff_base_ms, s.backoff_factor, s.backoff_max_ms, s.backoff_jitter, \
+             t.task_id, t.context, t.initiator, t.source_system, t.reason, t.tags, nt.name AS task_name, nt.version, \
+             ns.name AS namespace, \
+             CASE WHEN EXISTS (SELECT 1 FROM tasker_workflow_step_edges e WHERE e.to_step_id = s.workflow_step_id) \
+             THEN 1 ELSE 0 END AS has_parents \
+             FROM tasker_workflow_steps s JOIN tasker_tasks t ON t.task_id = s.task_id \
+             JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id \
+             JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id \
+             WHERE s.workflow_step_id IN ({list})"
+        );
+        let mut q = sqlx::query(&sql);
+        for c in claimed {
+            q = q.bind(c.step_id);
+        }
+        let rows = q.fetch_all(&mut **tx).await?;
+        let mut by_id = HashMap::with_capacity(rows.len());
+        let mut with_parents = Vec::new();
+        for r in rows {
+            let id: i64 = r.try_get("workflow_step_id")?;
+            if r.try_get::<i32, _>("has_parents")? != 0 {
+                with_parents.push(id);
+            }
+            by_id.insert(id, r);
+        }
+        let mut deps: HashMap<i64, serde_json::Map<String, Value>> = HashMap::new();
+        if !with_parents.is_empty() {
+            let list = (1..=with_parents.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "SELECT e.to_step_id, p.name, p.results FROM tasker_workflow_step_edges e \
+                 JOIN tasker_workflow_steps p ON p.workflow_step_id = e.from_step_id \
+                 WHERE e.to_step_id IN ({list}) ORDER BY e.to_step_id, p.workflow_step_id"
+            );
+            let mut q = sqlx::query(&sql);
+            for id in &with_parents {
+                q = q.bind(*id);
+            }
+            for p in q.fetch_all(&mut **tx).await? {
+                let results: Option<Json<Value>> = p.try_get(2)?;
+                deps.entry(p.try_get(0)?)
+                    .or_default()
+                    .insert(p.try_get(1)?, results.map(|j| j.0).unwrap_or(Value::Null));
+            }
+        }
+        claimed
+            .iter()
+            .map(|c| {
+                let r = by_id.get(&c.step_id).ok_or(Error::StepNotFound(c.step_id))?;
+                let inputs: Json<Value> = r.try_get("inputs")?;
+                let handler_config: Json<Value> = r.try_get("handler_config")?;
+                let context: Json<Value> = r.try_get("context")?;
+                let tags: Json<Value> = r.try_get("tags")?;
+                let base: Option<i64> = r.try_get("backoff_base_ms")?;
+                let max: Option<i64> = r.try_get("backoff_max_ms")?;
+                Ok(LoadedStep {
+                    context: StepContext {
+                        task: TaskInfo {
+                            task_id: r.try_get("task_id")?,
+                            namespace: r.try_get("namespace")?,
+                            name: r.try_get("task_name")?,
+                            version: r.try_get("version")?,
+                            context: context.0,
+                            initiator: r.try_get("initiator")?,
+                            source_system: r.try_get("source_system")?,
+                            reason: r.try_get("reason")?,
+                            tags: tags.0,
+                        },
+                        step: StepInfo {
+                            step_id: c.step_id,
+                            name: c.name.clone(),
+                            handler: r.try_get("handler_name")?,
+                            attempt: c.attempts,
+                            retry_limit: r.try_get("retry_limit")?,
+                            retryable: r.try_get("retryable")?,
+                            inputs: inputs.0,
+                            handler_config: handler_config.0,
+                        },
+                        dependency_results: deps.remove(&c.step_id).unwrap_or_default(),
+                        claim_token: c.claim_token.clone(),
+                    },
+                    backoff: BackoffOverride {
+                        base_ms: base.map(|v| v.max(0) as u64),
+                        factor: r.try_get("backoff_factor")?,
+                        max_ms: max.map(|v| v.max(0) as u64),
+                        jitter: r.try_get("backoff_jitter")?,
+                    },
+                    lease_ms: r.try_get("lease_ms")?,
+                })
+            })
+            .collect()
     }
 
     /// Moves a pending task to in_progress (after the claim that started it committed, so the
@@ -715,13 +1011,274 @@ impl Backend {
         results: &Value,
         now: i64,
     ) -> Result<StepSettled> {
-        let mut out = StepSettled::default();
+        let mut w = self.begin().await?;
+        let out = Self::complete_in(&mut w.tx, task_id, step_id, claim_token, results, now).await?;
+        if !out.task_finished && !out.newly_ready.is_empty() {
+            Self::notify_ready(&mut w.tx).await?;
+        }
+        w.tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Completes a step and, in the SAME transaction, claims (and loads) up to `limit` ready
+    /// steps of its task — typically the children this completion just released. An inline run
+    /// thereby pays one commit per step instead of two. The completion is exactly that of
+    /// [`Backend::complete_step`] (fenced, children and task completion included); the task row
+    /// is already locked by it, so the claim respects the lock order. Other workers are woken
+    /// only for released steps this claim did not take. Returns the completion, the new claims
+    /// and the claims' transition records.
+    pub async fn complete_step_and_claim(
+        &self,
+        task_id: i64,
+        step_id: i64,
+        claim_token: &str,
+        results: &Value,
+        now: i64,
+        limit: i64,
+    ) -> Result<(StepSettled, Vec<ClaimedStep>, Vec<Recorded>)> {
         let mut w = self.begin().await?;
         let tx = &mut w.tx;
-        let task_state = Self::lock_task(tx, task_id).await?;
+        let out = Self::complete_in(tx, task_id, step_id, claim_token, results, now).await?;
+        let mut rec = Vec::new();
+        let mut next = Vec::new();
+        if !out.discarded && !out.task_finished && limit > 0 {
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            let claimed = Self::claim_in(tx, &mut rec, ClaimScope::Task(task_id), limit, now, &token).await?;
+            let loaded = Self::load_claimed(tx, &claimed).await?;
+            next = claimed.into_iter().zip(loaded).collect::<Vec<_>>();
+        }
+        if !out.task_finished && out.newly_ready.iter().any(|id| !next.iter().any(|(c, _)| c.step_id == *id)) {
+            Self::notify_ready(tx).await?;
+        }
+        w.tx.commit().await?;
+        Ok((out, next, rec))
+    }
+
+    /// Completes several claimed steps in ONE transaction (a worker's batch: one commit, and so
+    /// one WAL flush, for the group instead of one per step). Each step's outcome, children and
+    /// task completion are written exactly as by [`Backend::complete_step`], fenced by its own
+    /// claim token; a stale claim only drops that step's outcome (`Err(StaleClaim)` in its slot,
+    /// nothing written for it), the others still commit. Task rows are locked first, in task-id
+    /// order, so two groups (or a group and any single-task transaction) cannot deadlock.
+    pub async fn complete_steps(&self, items: &[Completion], now: i64) -> Result<Vec<Result<StepSettled>>> {
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let mut task_ids: Vec<i64> = items.iter().map(|i| i.task_id).collect();
+        task_ids.sort_unstable();
+        task_ids.dedup();
+        let list = (1..=task_ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT task_id, state FROM tasker_tasks WHERE task_id IN ({list}) ORDER BY task_id{}",
+            if PG { " FOR UPDATE" } else { "" }
+        );
+        let mut q = sqlx::query(&sql);
+        for id in &task_ids {
+            q = q.bind(*id);
+        }
+        let mut states: HashMap<i64, State> = HashMap::with_capacity(task_ids.len());
+        for r in q.fetch_all(&mut **tx).await? {
+            states.insert(r.try_get(0)?, state_of(&r.try_get::<String, _>(1)?)?);
+        }
+
+        // Results by item index; None until settled.
+        let mut out: Vec<Option<Result<StepSettled>>> = (0..items.len()).map(|_| None).collect();
+        let mut wake = false;
+        // Steps of cancelled tasks take the (rare) one-by-one discard path.
+        let mut batch = Vec::with_capacity(items.len());
+        for (n, i) in items.iter().enumerate() {
+            let state = *states.get(&i.task_id).ok_or(Error::TaskNotFound(i.task_id))?;
+            if state == State::Cancelled {
+                out[n] = Some(match Self::complete_locked(tx, i.task_id, state, None, i.step_id, &i.claim_token, &i.results, now).await {
+                    Err(Error::StaleClaim(id)) => Err(Error::StaleClaim(id)),
+                    Err(e) => return Err(e),
+                    Ok(settled) => Ok(settled),
+                });
+            } else {
+                batch.push(n);
+            }
+        }
+        if !batch.is_empty() {
+            // 1. The fenced outcomes, all in one statement: a row comes back only where the claim
+            //    token still matches; the others are stale and nothing is written for them.
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "UPDATE tasker_workflow_steps AS s SET state = 'complete', results = v.results, processed_at = ",
+            );
+            qb.push_bind(now);
+            qb.push(", claim_token = NULL, lease_expires_at = NULL, ready_at = NULL, updated_at = ");
+            qb.push_bind(now);
+            qb.push(" FROM (");
+            for (k, n) in batch.iter().enumerate() {
+                let i = &items[*n];
+                qb.push(if k == 0 { "SELECT " } else { " UNION ALL SELECT " });
+                qb.push_bind(i.step_id);
+                qb.push(" AS id, ");
+                qb.push_bind(i.claim_token.as_str());
+                qb.push(" AS token, ");
+                qb.push_bind(Json(&i.results));
+                qb.push(" AS results");
+            }
+            qb.push(
+                ") AS v WHERE s.workflow_step_id = v.id AND s.claim_token = v.token AND s.state = 'in_progress' \
+                 RETURNING workflow_step_id, name, attempts, last_attempted_at",
+            );
+            let mut done: HashMap<i64, (String, i64, Option<i64>)> = HashMap::with_capacity(batch.len());
+            for r in qb.build().fetch_all(&mut **tx).await? {
+                done.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+            }
+            // 2. Their transition rows, one statement.
+            let mut rows = Vec::with_capacity(done.len());
+            let mut completed = Vec::with_capacity(done.len());
+            for n in &batch {
+                let i = &items[*n];
+                match done.get(&i.step_id) {
+                    None => out[*n] = Some(Err(Error::StaleClaim(i.step_id))),
+                    Some((name, attempts, started)) => {
+                        completed.push(*n);
+                        rows.push(TransitionRow {
+                            task_id: i.task_id,
+                            id: i.step_id,
+                            step_name: Some(name.clone()),
+                            from: Some(State::InProgress),
+                            to: State::Complete,
+                            metadata: serde_json::json!({"attempt": attempts, "execution_duration_ms": now - started.unwrap_or(now)}),
+                        });
+                    }
+                }
+            }
+            let mut step_rec = Vec::with_capacity(rows.len());
+            Self::transitions(tx, &mut step_rec, Entity::Step, &rows, now).await?;
+            let mut settled: Vec<StepSettled> = step_rec
+                .into_iter()
+                .map(|r| StepSettled { recorded: vec![r], ..Default::default() })
+                .collect();
+            if !completed.is_empty() {
+                // 3. Children of every completed step, one statement (a child with two parents
+                //    in the group loses two).
+                let list = (2..completed.len() + 2).map(|k| format!("${k}")).collect::<Vec<_>>().join(", ");
+                let sql = format!(
+                    "UPDATE tasker_workflow_steps AS s SET pending_parents = s.pending_parents - c.n, updated_at = $1 \
+                     FROM (SELECT to_step_id, COUNT(*) AS n FROM tasker_workflow_step_edges \
+                     WHERE from_step_id IN ({list}) GROUP BY to_step_id) AS c \
+                     WHERE s.workflow_step_id = c.to_step_id RETURNING workflow_step_id, pending_parents, ready_at"
+                );
+                let mut q = sqlx::query(&sql).bind(now);
+                for n in &completed {
+                    q = q.bind(items[*n].step_id);
+                }
+                let mut ready = Vec::new();
+                for r in q.fetch_all(&mut **tx).await? {
+                    let pending: i64 = r.try_get(1)?;
+                    let ready_at: Option<i64> = r.try_get(2)?;
+                    if pending == 0 && ready_at.is_some() {
+                        ready.push(r.try_get::<i64, _>(0)?);
+                    }
+                }
+                // (Which parent released a child only matters for waking workers: all go to the
+                // first completion of the group.)
+                settled[0].newly_ready = ready;
+                // 4. The tasks' unfinished counters, one statement.
+                let mut per_task: Vec<(i64, i64)> = Vec::new();
+                for n in &completed {
+                    match per_task.iter_mut().find(|(t, _)| *t == items[*n].task_id) {
+                        Some((_, c)) => *c += 1,
+                        None => per_task.push((items[*n].task_id, 1)),
+                    }
+                }
+                let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                    "UPDATE tasker_tasks AS t SET unfinished_steps = t.unfinished_steps - c.n, updated_at = ",
+                );
+                qb.push_bind(now);
+                qb.push(" FROM (");
+                for (k, (task_id, n)) in per_task.iter().enumerate() {
+                    qb.push(if k == 0 { "SELECT " } else { " UNION ALL SELECT " });
+                    qb.push_bind(*task_id);
+                    qb.push(" AS tid, ");
+                    qb.push_bind(*n);
+                    qb.push(" AS n");
+                }
+                // (RETURNING names are unqualified and unambiguous: SQLite accepts no alias there.)
+                qb.push(") AS c WHERE t.task_id = c.tid RETURNING task_id, unfinished_steps");
+                let mut finished = Vec::new();
+                for r in qb.build().fetch_all(&mut **tx).await? {
+                    if r.try_get::<i64, _>(1)? == 0 {
+                        finished.push(r.try_get::<i64, _>(0)?);
+                    }
+                }
+                // 5. Tasks with nothing left complete, in the same transaction; their events
+                //    follow their last step's.
+                finished.sort_unstable();
+                for task_id in finished {
+                    let k = completed
+                        .iter()
+                        .rposition(|n| items[*n].task_id == task_id)
+                        .ok_or_else(|| Error::Internal("finished task without a completion".into()))?;
+                    let state = states[&task_id];
+                    Self::drive_task(tx, &mut settled[k].recorded, task_id, state, State::Complete, serde_json::json!({}), now).await?;
+                    settled[k].task_finished = true;
+                    states.insert(task_id, State::Complete);
+                }
+                // Released children belong to tasks that did not finish.
+                wake |= !settled[0].newly_ready.is_empty();
+            }
+            for (n, s) in completed.into_iter().zip(settled) {
+                out[n] = Some(Ok(s));
+            }
+        }
+        if wake {
+            Self::notify_ready(tx).await?;
+        }
+        w.tx.commit().await?;
+        out.into_iter()
+            .map(|o| o.ok_or_else(|| Error::Internal("completion left unsettled".into())))
+            .collect()
+    }
+
+    /// The completion inside `tx` (no NOTIFY: the callers decide).
+    async fn complete_in(
+        tx: &mut Tx,
+        task_id: i64,
+        step_id: i64,
+        claim_token: &str,
+        results: &Value,
+        now: i64,
+    ) -> Result<StepSettled> {
+        // Locks the task row first (the lock order) AND counts this step as finished in one
+        // statement (was a SELECT ... FOR UPDATE and a later UPDATE). If the claim turns out to be
+        // stale below, the error rolls the whole transaction back, the decrement included; the
+        // `= 0` guard only keeps such a doomed statement from tripping the CHECK constraint.
+        let row = sqlx::query(
+            "UPDATE tasker_tasks SET \
+             unfinished_steps = unfinished_steps - CASE WHEN state = 'cancelled' OR unfinished_steps = 0 THEN 0 ELSE 1 END, \
+             updated_at = CASE WHEN state = 'cancelled' THEN updated_at ELSE $2 END \
+             WHERE task_id = $1 RETURNING state, unfinished_steps",
+        )
+        .bind(task_id)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::TaskNotFound(task_id))?;
+        let task_state = state_of(&row.try_get::<String, _>(0)?)?;
+        let unfinished: i64 = row.try_get(1)?;
+        Self::complete_locked(tx, task_id, task_state, Some(unfinished), step_id, claim_token, results, now).await
+    }
+
+    /// A completion once its task row is locked (`task_state` read under that lock). With
+    /// `counted = Some(n)` the caller already decremented the task's unfinished counter to `n`;
+    /// otherwise it is decremented here, last. A stale claim returns `StaleClaim` before
+    /// anything is written for this step.
+    async fn complete_locked(
+        tx: &mut Tx,
+        task_id: i64,
+        task_state: State,
+        counted: Option<i64>,
+        step_id: i64,
+        claim_token: &str,
+        results: &Value,
+        now: i64,
+    ) -> Result<StepSettled> {
+        let mut out = StepSettled::default();
         if task_state == State::Cancelled {
             Self::discard_cancelled(tx, &mut out.recorded, task_id, step_id, claim_token, now).await?;
-            w.tx.commit().await?;
             out.discarded = true;
             return Ok(out);
         }
@@ -743,10 +1300,39 @@ impl Backend {
         let started: Option<i64> = row.try_get(2)?;
         Self::transition(tx, &mut out.recorded, Entity::Step, task_id, Some((step_id, &name)), Some(State::InProgress), State::Complete,
             serde_json::json!({"attempt": attempts, "execution_duration_ms": now - started.unwrap_or(now)}), now).await?;
-        let (ready, finished) = Self::after_step_finished(tx, &mut out.recorded, task_id, task_state, step_id, now).await?;
-        out.newly_ready = ready;
-        out.task_finished = finished;
-        w.tx.commit().await?;
+        let rows = sqlx::query(
+            "UPDATE tasker_workflow_steps SET pending_parents = pending_parents - 1, updated_at = $2 \
+             WHERE workflow_step_id IN (SELECT to_step_id FROM tasker_workflow_step_edges WHERE from_step_id = $1) \
+             RETURNING workflow_step_id, pending_parents, ready_at",
+        )
+        .bind(step_id)
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?;
+        for r in rows {
+            let pending: i64 = r.try_get(1)?;
+            let ready_at: Option<i64> = r.try_get(2)?;
+            if pending == 0 && ready_at.is_some() {
+                out.newly_ready.push(r.try_get::<i64, _>(0)?);
+            }
+        }
+        let unfinished = match counted {
+            Some(n) => n,
+            None => {
+                sqlx::query_scalar(
+                    "UPDATE tasker_tasks SET unfinished_steps = unfinished_steps - 1, updated_at = $2 \
+                     WHERE task_id = $1 RETURNING unfinished_steps",
+                )
+                .bind(task_id)
+                .bind(now)
+                .fetch_one(&mut **tx)
+                .await?
+            }
+        };
+        if unfinished == 0 {
+            Self::drive_task(tx, &mut out.recorded, task_id, task_state, State::Complete, serde_json::json!({}), now).await?;
+            out.task_finished = true;
+        }
         Ok(out)
     }
 
@@ -823,7 +1409,10 @@ impl Backend {
     pub async fn expired_leases(&self, scope: ClaimScope, now: i64, limit: i64) -> Result<Vec<Expired>> {
         let filter = match scope {
             ClaimScope::Any => "",
-            ClaimScope::Task(_) => " AND task_id = $3",
+            // `+task_id` keeps the planners (SQLite's in particular) off the (task_id, name)
+            // index, which would visit every step of a large task; the partial lease index holds
+            // only running steps.
+            ClaimScope::Task(_) => " AND +task_id = $3",
             ClaimScope::Step(_) => " AND workflow_step_id = $3",
         };
         let sql = format!(

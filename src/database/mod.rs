@@ -69,6 +69,18 @@ pub struct Claimed {
     pub task_state: State,
 }
 
+/// A successful step outcome to persist as part of a group (`Store::complete_steps`).
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub task_id: i64,
+    pub step_id: i64,
+    pub claim_token: String,
+    pub results: Value,
+}
+
+/// A claimed step with what it needs to run, loaded in the claim's transaction.
+pub type ClaimedStep = (Claimed, LoadedStep);
+
 /// Which steps a claim may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimScope {
@@ -164,6 +176,11 @@ mod pg {
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(std::time::Duration::from_secs(60))
+                // sqlx pings every idle connection before handing it out by default: one extra
+                // round trip per checkout, and a step used several checkouts. A broken connection
+                // now surfaces as an error of the statement itself (the worker retries after its
+                // poll interval) and is then dropped by the pool.
+                .test_before_acquire(false)
                 .connect_with(opts)
                 .await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -195,7 +212,10 @@ mod sqlite {
                     .synchronous(SqliteSynchronous::Normal)
             };
             let pool_opts = sqlx::sqlite::SqlitePoolOptions::new()
-                .acquire_timeout(std::time::Duration::from_secs(60));
+                .acquire_timeout(std::time::Duration::from_secs(60))
+                // No ping per checkout (a message to the connection's thread and back): a local
+                // file does not go away behind our back.
+                .test_before_acquire(false);
             // An in-memory database lives in its one connection: never let the pool drop it.
             let pool_opts = if memory {
                 pool_opts
@@ -308,6 +328,29 @@ impl Store {
         dispatch!(self, b => b.claim(scope, limit, now).await)
     }
 
+    /// Claims and loads the claimed steps' contexts in one transaction (see `Backend::claim_loaded`).
+    pub async fn claim_loaded(
+        &self,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+    ) -> Result<(Vec<ClaimedStep>, Vec<Recorded>)> {
+        dispatch!(self, b => b.claim_loaded(scope, limit, now).await)
+    }
+
+    /// Completes a step and claims up to `limit` ready steps of its task in the same transaction.
+    pub async fn complete_step_and_claim(
+        &self,
+        task_id: i64,
+        step_id: i64,
+        claim_token: &str,
+        results: &Value,
+        now: i64,
+        limit: i64,
+    ) -> Result<(StepSettled, Vec<ClaimedStep>, Vec<Recorded>)> {
+        dispatch!(self, b => b.complete_step_and_claim(task_id, step_id, claim_token, results, now, limit).await)
+    }
+
     pub async fn start_task(&self, task_id: i64, now: i64) -> Result<Vec<Recorded>> {
         dispatch!(self, b => b.start_task(task_id, now).await)
     }
@@ -325,6 +368,15 @@ impl Store {
         now: i64,
     ) -> Result<StepSettled> {
         dispatch!(self, b => b.complete_step(task_id, step_id, claim_token, results, now).await)
+    }
+
+    /// Completes several claimed steps in one transaction; one result per item, in order.
+    pub async fn complete_steps(
+        &self,
+        items: &[Completion],
+        now: i64,
+    ) -> Result<Vec<Result<StepSettled>>> {
+        dispatch!(self, b => b.complete_steps(items, now).await)
     }
 
     pub async fn fail_step(

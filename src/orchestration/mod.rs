@@ -9,7 +9,9 @@ pub use identity::identity_hash;
 pub use worker::StopHandle;
 
 use crate::config::{Clock, Config, SystemClock};
-use crate::database::{ClaimScope, Claimed, Failure, Recorded, StepSettled, Store};
+use crate::database::{
+    ClaimScope, Claimed, ClaimedStep, Completion, Failure, LoadedStep, Recorded, StepSettled, Store,
+};
 use crate::events::{Event, EventBus, Subscriber};
 use crate::models::*;
 use crate::queue::{reenqueue_delay, QueueInjector};
@@ -23,6 +25,11 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
+
+/// How long a worker may hold a successful outcome of its batch for a group commit before it
+/// writes the group (checked between handlers). Small: it bounds how much later than strictly
+/// necessary dependents become ready; no-op-sized handlers still form whole groups.
+const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(5);
 
 /// The embedded default database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tasker.db";
@@ -458,20 +465,29 @@ impl Client {
 
     // ---- the step handler foundation ---------------------------------------------------------
 
-    fn claim(&self, scope: ClaimScope, limit: i64) -> Result<Vec<Claimed>> {
-        let (claimed, recorded) = self.block(self.inner.store.claim(scope, limit, self.now()))?;
-        if !claimed.is_empty() {
+    /// Claims up to `limit` steps with their run contexts (one transaction), then publishes and
+    /// starts pending tasks (see `after_claim`).
+    fn claim(&self, scope: ClaimScope, limit: i64) -> Result<Vec<ClaimedStep>> {
+        let (claimed, recorded) =
+            self.block(self.inner.store.claim_loaded(scope, limit, self.now()))?;
+        self.after_claim(&claimed, recorded)?;
+        Ok(claimed)
+    }
+
+    fn after_claim(&self, claimed: &[ClaimedStep], recorded: Vec<Recorded>) -> Result<()> {
+        if let Some((first, _)) = claimed.first() {
             self.inner.events.publish_named(
                 "workflow.viable_steps_discovered",
-                claimed[0].task_id,
+                first.task_id,
                 None,
-                serde_json::json!({"step_ids": claimed.iter().map(|c| c.step_id).collect::<Vec<_>>()}),
+                serde_json::json!({"step_ids": claimed.iter().map(|(c, _)| c.step_id).collect::<Vec<_>>()}),
                 self.now(),
             );
         }
-        // A claim never waits on a task lock; pending tasks are started right after it.
+        // A claim never waits on a task lock; pending tasks are started right after it (an
+        // inline run's claim locks its task first and has already started it).
         let mut started = Vec::new();
-        for c in &claimed {
+        for (c, _) in claimed {
             if c.task_state == State::Pending && !started.contains(&c.task_id) {
                 started.push(c.task_id);
                 let rec = self.block(self.inner.store.start_task(c.task_id, self.now()))?;
@@ -479,23 +495,68 @@ impl Client {
             }
         }
         self.publish(&recorded);
-        Ok(claimed)
+        Ok(())
     }
 
     /// Runs one claimed step through its hooks and persists the outcome (fenced by the token).
-    fn execute(&self, c: &Claimed) -> Result<(StepOutcome, StepSettled)> {
+    /// With `claim_next > 0`, a completion also claims up to that many ready steps of the same
+    /// task in its transaction (inline runs: one commit per step instead of two); those come
+    /// back as `Some`.
+    fn execute(
+        &self,
+        c: &Claimed,
+        loaded: LoadedStep,
+        claim_next: i64,
+    ) -> Result<(StepOutcome, StepSettled, Option<Vec<ClaimedStep>>)> {
+        let store = &self.inner.store;
+        let result = self.run_hooks(c, &loaded);
+        let span = tracing::info_span!("tasker.step", task_id = c.task_id, step_id = c.step_id);
+        let _enter = span.enter();
+        let now = self.now();
+        let mut next = None;
+        let settled = match result {
+            Ok(results) if claim_next > 0 => self
+                .block(store.complete_step_and_claim(
+                    c.task_id,
+                    c.step_id,
+                    &c.claim_token,
+                    &results,
+                    now,
+                    claim_next,
+                ))
+                .map(|(settled, claimed, recorded)| {
+                    next = Some((claimed, recorded));
+                    settled
+                }),
+            Ok(results) => {
+                self.block(store.complete_step(c.task_id, c.step_id, &c.claim_token, &results, now))
+            }
+            Err(e) => self.persist_failure(c, &loaded, e),
+        };
+        let (outcome, settled) = self.settle(c.task_id, c.step_id, settled)?;
+        // The claims' events follow the completion's, as separate transactions would order them.
+        let next = match next {
+            Some((claimed, recorded)) => {
+                self.after_claim(&claimed, recorded)?;
+                Some(claimed)
+            }
+            None => None,
+        };
+        Ok((outcome, settled, next))
+    }
+
+    /// The foundation's middle: `step.before_handle`, the handler's hooks (panics caught), the
+    /// size limit on results. Nothing is persisted here.
+    fn run_hooks(&self, c: &Claimed, loaded: &LoadedStep) -> std::result::Result<Value, StepError> {
         let span = tracing::info_span!("tasker.step", task_id = c.task_id, step_id = c.step_id, step = %c.name, attempt = c.attempts);
         let _enter = span.enter();
-        let store = &self.inner.store;
-        let loaded = self.block(store.load_step(c.step_id, &c.claim_token))?;
         let ctx = &loaded.context;
-        let now = self.now();
         self.inner.events.publish_named(
             "step.before_handle",
             c.task_id,
             Some((c.step_id, &c.name)),
             serde_json::json!({"attempt": c.attempts, "handler": ctx.step.handler}),
-            now,
+            self.now(),
         );
         let result = match self.inner.handlers.get(&ctx.step.handler) {
             None => Err(StepError {
@@ -509,7 +570,13 @@ impl Client {
             }),
             Some(h) => run_hooks(h.as_ref(), ctx),
         };
-        let result = result.and_then(|v| {
+        match &result {
+            Ok(_) => tracing::debug!("step completed"),
+            Err(e) => {
+                tracing::info!(class = %e.class, message = %e.message, "step attempt failed")
+            }
+        }
+        result.and_then(|v| {
             let size = serde_json::to_vec(&v)
                 .map(|b| b.len())
                 .unwrap_or(usize::MAX);
@@ -526,34 +593,54 @@ impl Client {
             } else {
                 Ok(v)
             }
-        });
-        let now = self.now();
-        let settled = match result {
-            Ok(results) => {
-                tracing::debug!("step completed");
-                self.block(store.complete_step(c.task_id, c.step_id, &c.claim_token, &results, now))
-            }
-            Err(e) => {
-                tracing::info!(class = %e.class, message = %e.message, "step attempt failed");
-                let failure = Failure {
-                    message: e.message.clone(),
-                    class: e.class.clone(),
-                    permanent: !e.retryable,
-                    retry_after_ms: e.retry_after_ms(),
-                    details: e.details.clone(),
-                };
-                let backoff = self.inner.config.backoff.with_override(&loaded.backoff);
-                self.block(store.fail_step(
-                    c.task_id,
-                    c.step_id,
-                    &c.claim_token,
-                    &failure,
-                    &backoff,
-                    now,
-                ))
-            }
+        })
+    }
+
+    /// Writes a failed attempt (retry with backoff, or block the task), fenced by the token.
+    fn persist_failure(
+        &self,
+        c: &Claimed,
+        loaded: &LoadedStep,
+        e: StepError,
+    ) -> Result<StepSettled> {
+        let failure = Failure {
+            message: e.message.clone(),
+            class: e.class.clone(),
+            permanent: !e.retryable,
+            retry_after_ms: e.retry_after_ms(),
+            details: e.details.clone(),
         };
-        self.settle(c.task_id, c.step_id, settled)
+        let backoff = self.inner.config.backoff.with_override(&loaded.backoff);
+        self.block(self.inner.store.fail_step(
+            c.task_id,
+            c.step_id,
+            &c.claim_token,
+            &failure,
+            &backoff,
+            self.now(),
+        ))
+    }
+
+    /// Persists a group of successful outcomes in one transaction (see `run_once`), then
+    /// publishes each step's events in order.
+    fn commit_group(&self, group: &mut Vec<(Claimed, Value)>) -> Result<()> {
+        if group.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<Completion> = group
+            .iter_mut()
+            .map(|(c, results)| Completion {
+                task_id: c.task_id,
+                step_id: c.step_id,
+                claim_token: c.claim_token.clone(),
+                results: std::mem::take(results),
+            })
+            .collect();
+        let settled = self.block(self.inner.store.complete_steps(&items, self.now()))?;
+        for ((c, _), s) in group.drain(..).zip(settled) {
+            self.settle(c.task_id, c.step_id, s)?;
+        }
+        Ok(())
     }
 
     fn settle(
@@ -667,13 +754,40 @@ impl Client {
 
     /// Claims up to `claim_batch` ready steps of any task, runs them on this thread and commits
     /// their outcomes. Returns how many steps ran.
+    ///
+    /// With a batch, successful outcomes are committed as a group (one transaction, one WAL
+    /// flush) when the batch ends, or before the next handler starts once the oldest held
+    /// outcome is `GROUP_COMMIT_WINDOW` old. A failed attempt is written at once, on its own.
     pub fn run_once(&self) -> Result<usize> {
         self.reap_expired(ClaimScope::Any)?;
         let claimed = self.claim(ClaimScope::Any, self.inner.config.claim_batch as i64)?;
-        for c in &claimed {
-            self.execute(c)?;
+        let n = claimed.len();
+        if n == 1 {
+            for (c, loaded) in claimed {
+                self.execute(&c, loaded, 0)?;
+            }
+            return Ok(n);
         }
-        Ok(claimed.len())
+        let mut group: Vec<(Claimed, Value)> = Vec::with_capacity(n);
+        let mut oldest: Option<std::time::Instant> = None;
+        for (c, loaded) in claimed {
+            if oldest.is_some_and(|t| t.elapsed() >= GROUP_COMMIT_WINDOW) {
+                self.commit_group(&mut group)?;
+                oldest = None;
+            }
+            match self.run_hooks(&c, &loaded) {
+                Ok(results) => {
+                    group.push((c, results));
+                    oldest.get_or_insert_with(std::time::Instant::now);
+                }
+                Err(e) => {
+                    let settled = self.persist_failure(&c, &loaded, e);
+                    self.settle(c.task_id, c.step_id, settled)?;
+                }
+            }
+        }
+        self.commit_group(&mut group)?;
+        Ok(n)
     }
 
     /// Runs steps until `stop` is signalled (from any thread). Idle waits end early on
@@ -739,7 +853,10 @@ impl Client {
                                     match l.recv().await {
                                         Ok(_) => ready.notify_waiters(),
                                         Err(e) => {
-                                            tracing::warn!(error = %e, "LISTEN connection lost");
+                                            // A closed pool is the client going away, not news.
+                                            if !pool.is_closed() {
+                                                tracing::warn!(error = %e, "LISTEN connection lost");
+                                            }
                                             break;
                                         }
                                     }
@@ -766,16 +883,36 @@ impl Client {
     pub fn run_task(&self, task_id: i64) -> Result<ExecutionContext> {
         let span = tracing::info_span!("tasker.task", task_id);
         let _enter = span.enter();
+        let batch = self.inner.config.claim_batch as i64;
+        let mut queue: std::collections::VecDeque<ClaimedStep> = Default::default();
+        // True when the last completion already claimed on our behalf (an empty answer then
+        // means nothing is claimable right now; no second claim is needed to learn that).
+        let mut claimed_already = false;
         loop {
-            self.reap_expired(ClaimScope::Task(task_id))?;
-            let claimed = self.claim(
-                ClaimScope::Task(task_id),
-                self.inner.config.claim_batch as i64,
-            )?;
-            if !claimed.is_empty() {
-                for c in &claimed {
-                    self.execute(c)?;
+            if queue.is_empty() && !claimed_already {
+                queue.extend(self.claim(ClaimScope::Task(task_id), batch)?);
+            }
+            claimed_already = false;
+            if let Some((c, loaded)) = queue.pop_front() {
+                // The last step of a batch claims the next batch in its completion transaction.
+                let claim_next = if queue.is_empty() { batch } else { 0 };
+                let (outcome, _, next) = self.execute(&c, loaded, claim_next)?;
+                if let StepOutcome::Completed {
+                    task_completed: true,
+                    ..
+                } = outcome
+                {
+                    return self.execution_context(task_id);
                 }
+                if let Some(next) = next {
+                    queue.extend(next);
+                    claimed_already = true;
+                }
+                continue;
+            }
+            // Nothing claimable now. Expired leases become failed attempts (that may be retried
+            // at once): looked for only here, not before every claim.
+            if self.reap_expired(ClaimScope::Task(task_id))? > 0 {
                 continue;
             }
             let now = self.now();
@@ -787,7 +924,10 @@ impl Client {
                 ExecutionStatus::HasReadySteps => continue,
                 ExecutionStatus::Processing => {
                     let poll = self.inner.config.poll_interval_ms.max(1);
-                    self.block(tokio::time::sleep(Duration::from_millis(poll)));
+                    // Create the timer inside the runtime: a Sleep made outside panics (no reactor).
+                    self.block(
+                        async move { tokio::time::sleep(Duration::from_millis(poll)).await },
+                    );
                 }
                 ExecutionStatus::WaitingForDependencies => match ctx.next_retry_at {
                     Some(at) if at > now => self.inner.clock.sleep_ms((at - now) as u64),
@@ -844,7 +984,7 @@ impl Client {
     pub fn handle_step(&self, step_id: i64) -> Result<StepOutcome> {
         self.reap_expired(ClaimScope::Step(step_id))?;
         let claimed = self.claim(ClaimScope::Step(step_id), 1)?;
-        let Some(c) = claimed.first() else {
+        let Some((c, loaded)) = claimed.into_iter().next() else {
             let (task_id, state, ready_at, pending_parents) =
                 self.block(self.inner.store.step_status(step_id))?;
             let now = self.now();
@@ -863,7 +1003,7 @@ impl Client {
             };
             return Ok(StepOutcome::Skipped { step_id, reason });
         };
-        let (outcome, settled) = self.execute(c)?;
+        let (outcome, settled, _) = self.execute(&c, loaded, 0)?;
         match &outcome {
             StepOutcome::Completed {
                 task_id,
