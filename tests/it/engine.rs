@@ -698,3 +698,33 @@ both_backends!(health_counts, |b| {
     );
     let _: Value = serde_json::to_value(&h).unwrap();
 });
+
+both_backends!(inline_run_waits_for_steps_held_by_another_worker, |b| {
+    let (c, _db) = client(b);
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    c.register_template_yaml(&one_step("sleep", ", handler_config: {ms: 400}"))
+        .unwrap();
+    let t = c.create_task(&req("one", json!({}))).unwrap();
+    let worker = {
+        let c = c.clone();
+        std::thread::spawn(move || c.run_once().unwrap())
+    };
+    // Wait until the other worker holds the step, then run the task inline: it must wait.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while c.execution_context(t.task_id).unwrap().in_progress_steps == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never claimed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let ctx = c.run_task(t.task_id).unwrap();
+    assert_eq!(ctx.task_state, State::Complete);
+    assert_eq!(worker.join().unwrap(), 1);
+    assert_eq!(
+        log.len(),
+        1,
+        "the inline run did not run the held step again"
+    );
+});
