@@ -11,7 +11,7 @@ CLIB    := target/clib/$(PROFILE)
 CFLAGS_STRICT := -std=c11 -Wall -Wextra -Wpedantic -Werror -g
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: all setup build lib header check-header demo demo-rust demo-python demo-ruby demo-go test lint install clean fmt
+.PHONY: all setup build lib header check-header demo demo-rust demo-python demo-ruby demo-go test lint install clean fmt bench
 
 all: build
 
@@ -58,6 +58,11 @@ demo-python demo-ruby demo-go: demo-%: setup lib
 ## valgrind (SQLite) and on PostgreSQL, and an install checked with pkg-config.
 test: setup
 	@scripts/test-all.sh
+
+## libtasker against the database's own limits (pgbench -N, SQLite UPDATE rate), one table:
+## release build, a throwaway PostgreSQL with fsync on, an SQLite file. See docs/PERFORMANCE.md.
+bench: setup
+	@scripts/bench.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
