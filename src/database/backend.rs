@@ -1061,6 +1061,18 @@ impl Backend {
     /// nothing written for it), the others still commit. Task rows are locked first, in task-id
     /// order, so two groups (or a group and any single-task transaction) cannot deadlock.
     pub async fn complete_steps(&self, items: &[Completion], now: i64) -> Result<Vec<Result<StepSettled>>> {
+        Ok(self.complete_steps_and_claim(items, now, None).await?.0)
+    }
+
+    /// [`Backend::complete_steps`], then — with `claim = Some((task_id, limit))`, the task being
+    /// one of the group's — claims and loads up to `limit` ready steps of that task in the same
+    /// transaction (an inline run's batch: its children come back without another commit).
+    pub async fn complete_steps_and_claim(
+        &self,
+        items: &[Completion],
+        now: i64,
+        claim: Option<(i64, i64)>,
+    ) -> Result<(Vec<Result<StepSettled>>, Vec<ClaimedStep>, Vec<Recorded>)> {
         let mut w = self.begin().await?;
         let tx = &mut w.tx;
         let mut task_ids: Vec<i64> = items.iter().map(|i| i.task_id).collect();
@@ -1082,7 +1094,8 @@ impl Backend {
 
         // Results by item index; None until settled.
         let mut out: Vec<Option<Result<StepSettled>>> = (0..items.len()).map(|_| None).collect();
-        let mut wake = false;
+        // Children this group released (woken workers take them unless our own claim does).
+        let mut released: Vec<i64> = Vec::new();
         // Steps of cancelled tasks take the (rare) one-by-one discard path.
         let mut batch = Vec::with_capacity(items.len());
         for (n, i) in items.iter().enumerate() {
@@ -1091,7 +1104,10 @@ impl Backend {
                 out[n] = Some(match Self::complete_locked(tx, i.task_id, state, None, i.step_id, &i.claim_token, &i.results, now).await {
                     Err(Error::StaleClaim(id)) => Err(Error::StaleClaim(id)),
                     Err(e) => return Err(e),
-                    Ok(settled) => Ok(settled),
+                    Ok(settled) => {
+                        released.extend(settled.newly_ready.iter().copied());
+                        Ok(settled)
+                    }
                 });
             } else {
                 batch.push(n);
@@ -1175,6 +1191,7 @@ impl Backend {
                 }
                 // (Which parent released a child only matters for waking workers: all go to the
                 // first completion of the group.)
+                released.extend(ready.iter().copied());
                 settled[0].newly_ready = ready;
                 // 4. The tasks' unfinished counters, one statement.
                 let mut per_task: Vec<(i64, i64)> = Vec::new();
@@ -1217,20 +1234,31 @@ impl Backend {
                     settled[k].task_finished = true;
                     states.insert(task_id, State::Complete);
                 }
-                // Released children belong to tasks that did not finish.
-                wake |= !settled[0].newly_ready.is_empty();
             }
             for (n, s) in completed.into_iter().zip(settled) {
                 out[n] = Some(Ok(s));
             }
         }
-        if wake {
+        let mut claim_rec = Vec::new();
+        let mut next: Vec<ClaimedStep> = Vec::new();
+        if let Some((task_id, limit)) = claim {
+            // Only a task this transaction has locked (lock order) and that is still active.
+            if limit > 0 && matches!(states.get(&task_id), Some(State::Pending | State::InProgress)) {
+                let token = uuid::Uuid::new_v4().simple().to_string();
+                let claimed = Self::claim_in(tx, &mut claim_rec, ClaimScope::Task(task_id), limit, now, &token).await?;
+                let loaded = Self::load_claimed(tx, &claimed).await?;
+                next = claimed.into_iter().zip(loaded).collect();
+            }
+        }
+        if released.iter().any(|id| !next.iter().any(|(c, _)| c.step_id == *id)) {
             Self::notify_ready(tx).await?;
         }
         w.tx.commit().await?;
-        out.into_iter()
+        let out = out
+            .into_iter()
             .map(|o| o.ok_or_else(|| Error::Internal("completion left unsettled".into())))
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok((out, next, claim_rec))
     }
 
     /// The completion inside `tx` (no NOTIFY: the callers decide).

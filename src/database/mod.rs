@@ -379,6 +379,17 @@ impl Store {
         dispatch!(self, b => b.complete_steps(items, now).await)
     }
 
+    /// Completes several claimed steps and claims up to `limit` ready steps of one of their
+    /// tasks, in one transaction.
+    pub async fn complete_steps_and_claim(
+        &self,
+        items: &[Completion],
+        now: i64,
+        claim: Option<(i64, i64)>,
+    ) -> Result<(Vec<Result<StepSettled>>, Vec<ClaimedStep>, Vec<Recorded>)> {
+        dispatch!(self, b => b.complete_steps_and_claim(items, now, claim).await)
+    }
+
     pub async fn fail_step(
         &self,
         task_id: i64,

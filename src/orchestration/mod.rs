@@ -622,10 +622,16 @@ impl Client {
     }
 
     /// Persists a group of successful outcomes in one transaction (see `run_once`), then
-    /// publishes each step's events in order.
-    fn commit_group(&self, group: &mut Vec<(Claimed, Value)>) -> Result<()> {
+    /// publishes each step's events in order. With `claim = Some((task_id, limit))` the same
+    /// transaction also claims that task's next ready steps (inline runs); they come back as
+    /// `Some`, with their events published after the group's.
+    fn commit_group(
+        &self,
+        group: &mut Vec<(Claimed, Value)>,
+        claim: Option<(i64, i64)>,
+    ) -> Result<(Vec<StepOutcome>, Option<Vec<ClaimedStep>>)> {
         if group.is_empty() {
-            return Ok(());
+            return Ok((Vec::new(), None));
         }
         let items: Vec<Completion> = group
             .iter_mut()
@@ -636,11 +642,72 @@ impl Client {
                 results: std::mem::take(results),
             })
             .collect();
-        let settled = self.block(self.inner.store.complete_steps(&items, self.now()))?;
+        let (settled, next, recorded) = self.block(self.inner.store.complete_steps_and_claim(
+            &items,
+            self.now(),
+            claim,
+        ))?;
+        let mut outcomes = Vec::with_capacity(settled.len());
         for ((c, _), s) in group.drain(..).zip(settled) {
-            self.settle(c.task_id, c.step_id, s)?;
+            outcomes.push(self.settle(c.task_id, c.step_id, s)?.0);
         }
-        Ok(())
+        let next = match claim {
+            Some(_) => {
+                self.after_claim(&next, recorded)?;
+                Some(next)
+            }
+            None => None,
+        };
+        Ok((outcomes, next))
+    }
+
+    /// An inline run's batch (steps of `task_id`): handlers run in order, successes are
+    /// committed as a group that also claims the task's next ready steps (one commit for the
+    /// batch; the children's counters move once per group, not once per step). A batch of one
+    /// takes the single-step path. Returns whether the task completed, and the next claims.
+    fn run_inline_batch(
+        &self,
+        task_id: i64,
+        steps: Vec<ClaimedStep>,
+        batch: i64,
+    ) -> Result<(bool, Option<Vec<ClaimedStep>>)> {
+        let finished = |o: &StepOutcome| {
+            matches!(
+                o,
+                StepOutcome::Completed {
+                    task_completed: true,
+                    ..
+                }
+            )
+        };
+        if steps.len() == 1 {
+            let Some((c, loaded)) = steps.into_iter().next() else {
+                return Ok((false, None));
+            };
+            let (outcome, _, next) = self.execute(&c, loaded, batch)?;
+            return Ok((finished(&outcome), next));
+        }
+        let mut done = false;
+        let mut group: Vec<(Claimed, Value)> = Vec::with_capacity(steps.len());
+        let mut oldest: Option<std::time::Instant> = None;
+        for (c, loaded) in steps {
+            if oldest.is_some_and(|t| t.elapsed() >= GROUP_COMMIT_WINDOW) {
+                done |= self.commit_group(&mut group, None)?.0.iter().any(finished);
+                oldest = None;
+            }
+            match self.run_hooks(&c, &loaded) {
+                Ok(results) => {
+                    group.push((c, results));
+                    oldest.get_or_insert_with(std::time::Instant::now);
+                }
+                Err(e) => {
+                    let settled = self.persist_failure(&c, &loaded, e);
+                    done |= finished(&self.settle(c.task_id, c.step_id, settled)?.0);
+                }
+            }
+        }
+        let (outcomes, next) = self.commit_group(&mut group, Some((task_id, batch)))?;
+        Ok((done || outcomes.iter().any(finished), next))
     }
 
     fn settle(
@@ -772,7 +839,7 @@ impl Client {
         let mut oldest: Option<std::time::Instant> = None;
         for (c, loaded) in claimed {
             if oldest.is_some_and(|t| t.elapsed() >= GROUP_COMMIT_WINDOW) {
-                self.commit_group(&mut group)?;
+                self.commit_group(&mut group, None)?;
                 oldest = None;
             }
             match self.run_hooks(&c, &loaded) {
@@ -786,7 +853,7 @@ impl Client {
                 }
             }
         }
-        self.commit_group(&mut group)?;
+        self.commit_group(&mut group, None)?;
         Ok(n)
     }
 
@@ -893,15 +960,10 @@ impl Client {
                 queue.extend(self.claim(ClaimScope::Task(task_id), batch)?);
             }
             claimed_already = false;
-            if let Some((c, loaded)) = queue.pop_front() {
-                // The last step of a batch claims the next batch in its completion transaction.
-                let claim_next = if queue.is_empty() { batch } else { 0 };
-                let (outcome, _, next) = self.execute(&c, loaded, claim_next)?;
-                if let StepOutcome::Completed {
-                    task_completed: true,
-                    ..
-                } = outcome
-                {
+            if !queue.is_empty() {
+                let steps: Vec<ClaimedStep> = queue.drain(..).collect();
+                let (done, next) = self.run_inline_batch(task_id, steps, batch)?;
+                if done {
                     return self.execution_context(task_id);
                 }
                 if let Some(next) = next {
