@@ -12,6 +12,136 @@ type Tx = sqlx::Transaction<'static, Db>;
 
 const STATES_ACTIVE: &str = "('pending','in_progress')";
 
+/// Run-context columns of a step (alias `s`), then of its task (`t`, `nt`, `ns`).
+const LOAD_STEP_COLUMNS: &str = "s.handler_name, s.retry_limit, s.retryable, s.inputs, s.handler_config, s.lease_ms, \
+     s.backoff_base_ms, s.backoff_factor, s.backoff_max_ms, s.backoff_jitter";
+const LOAD_TASK_COLUMNS: &str = "t.context, t.initiator, t.source_system, t.reason, t.tags, nt.name AS task_name, \
+     nt.version, ns.name AS namespace";
+/// Joins for `LOAD_TASK_COLUMNS`; `{step}` is the alias of the row carrying the step's task_id.
+const LOAD_TASK_JOINS: &str = " JOIN tasker_tasks t ON t.task_id = {step}.task_id \
+     JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id \
+     JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id";
+/// A step's parents (`p`) through its incoming edges (`e`).
+const DEPS_FROM: &str =
+    "FROM tasker_workflow_step_edges e JOIN tasker_workflow_steps p ON p.workflow_step_id = e.from_step_id";
+
+/// Arguments of a hand-numbered query: each push returns its placeholder (`$1`, `$2`, ... in
+/// push order). One call can then carry several statements that share parameters by number
+/// (sqlx-sqlite binds `$N` by number in every statement of a multi-statement call).
+#[derive(Default)]
+struct NumberedArgs(Vec<Arg>);
+
+enum Arg {
+    Int(i64),
+    Text(String),
+    Json(Value),
+}
+
+impl NumberedArgs {
+    fn push(&mut self, a: Arg) -> String {
+        self.0.push(a);
+        format!("${}", self.0.len())
+    }
+    fn int(&mut self, v: i64) -> String {
+        self.push(Arg::Int(v))
+    }
+    fn text(&mut self, v: &str) -> String {
+        self.push(Arg::Text(v.to_string()))
+    }
+    fn json(&mut self, v: Value) -> String {
+        self.push(Arg::Json(v))
+    }
+    fn bind<'q>(
+        self,
+        mut q: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>,
+    ) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
+        for a in self.0 {
+            q = match a {
+                Arg::Int(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::Json(v) => q.bind(Json(v)),
+            };
+        }
+        q
+    }
+}
+
+/// SQLite statements appending one step transition `from -> to` per row (step id, metadata):
+/// flip the current rows, then insert the new ones (sort key = the step's highest + 10).
+fn sqlite_step_transitions_sql(args: &mut NumberedArgs, rows: &[(i64, Value)], from: &str, to: &str, now: &str) -> String {
+    let ids: Vec<String> = rows.iter().map(|(id, _)| args.int(*id)).collect();
+    let values = rows
+        .iter()
+        .zip(&ids)
+        .map(|((_, m), id)| {
+            let m = args.json(m.clone());
+            format!(
+                "({id}, '{from}', '{to}', {m}, (SELECT COALESCE(MAX(sort_key), 0) + 10 \
+                 FROM tasker_workflow_step_transitions WHERE workflow_step_id = {id}), TRUE, {now}, {now})"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "UPDATE tasker_workflow_step_transitions SET most_recent = FALSE, updated_at = {now} \
+         WHERE most_recent = TRUE AND workflow_step_id IN ({}); \
+         INSERT INTO tasker_workflow_step_transitions \
+         (workflow_step_id, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) VALUES {values}",
+        ids.join(", ")
+    )
+}
+
+/// A claimed step's run context from a row carrying `LOAD_STEP_COLUMNS`, `LOAD_TASK_COLUMNS`,
+/// `task_id` and `deps` (the parents' results as one JSON object, or NULL).
+fn loaded_from_row(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> Result<LoadedStep> {
+    let inputs: Json<Value> = r.try_get("inputs")?;
+    let handler_config: Json<Value> = r.try_get("handler_config")?;
+    let context: Json<Value> = r.try_get("context")?;
+    let tags: Json<Value> = r.try_get("tags")?;
+    let base: Option<i64> = r.try_get("backoff_base_ms")?;
+    let max: Option<i64> = r.try_get("backoff_max_ms")?;
+    let deps: Option<Json<Value>> = r.try_get("deps")?;
+    let dependency_results = match deps.map(|j| j.0) {
+        Some(Value::Object(m)) => m,
+        None | Some(Value::Null) => Default::default(),
+        Some(other) => return Err(Error::Internal(format!("dependency results are not an object: {other}"))),
+    };
+    Ok(LoadedStep {
+        context: StepContext {
+            task: TaskInfo {
+                task_id: r.try_get("task_id")?,
+                namespace: r.try_get("namespace")?,
+                name: r.try_get("task_name")?,
+                version: r.try_get("version")?,
+                context: context.0,
+                initiator: r.try_get("initiator")?,
+                source_system: r.try_get("source_system")?,
+                reason: r.try_get("reason")?,
+                tags: tags.0,
+            },
+            step: StepInfo {
+                step_id: c.step_id,
+                name: c.name.clone(),
+                handler: r.try_get("handler_name")?,
+                attempt: c.attempts,
+                retry_limit: r.try_get("retry_limit")?,
+                retryable: r.try_get("retryable")?,
+                inputs: inputs.0,
+                handler_config: handler_config.0,
+            },
+            dependency_results,
+            claim_token: c.claim_token.clone(),
+        },
+        backoff: BackoffOverride {
+            base_ms: base.map(|v| v.max(0) as u64),
+            factor: r.try_get("backoff_factor")?,
+            max_ms: max.map(|v| v.max(0) as u64),
+            jitter: r.try_get("backoff_jitter")?,
+        },
+        lease_ms: r.try_get("lease_ms")?,
+    })
+}
+
 pub struct Backend {
     pub pool: sqlx::Pool<Db>,
     /// SQLite allows one writer: in-process writers queue here instead of spinning on SQLITE_BUSY.
@@ -233,22 +363,54 @@ impl Backend {
         } else {
             path.to_vec()
         };
+        // Each hop is ONE round trip: the task row and its transition row (a data-modifying CTE
+        // on PostgreSQL, one multi-statement call on SQLite).
+        let update = "UPDATE tasker_tasks SET state = $2, complete = $3, \
+                      completed_at = CASE WHEN $3 THEN $4 ELSE completed_at END, updated_at = $4 WHERE task_id = $1";
+        let cols = "(task_id, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at)";
+        let sql = if PG {
+            format!(
+                "WITH up AS ({update} RETURNING task_id), \
+                 prev AS (UPDATE tasker_task_transitions SET most_recent = FALSE, updated_at = $4 \
+                 WHERE task_id IN (SELECT task_id FROM up) AND most_recent = TRUE RETURNING sort_key) \
+                 INSERT INTO tasker_task_transitions {cols} \
+                 SELECT task_id, $5, $2, $6, COALESCE((SELECT sort_key FROM prev), 0) + 10, TRUE, $4, $4 FROM up"
+            )
+        } else {
+            format!(
+                "{update}; \
+                 UPDATE tasker_task_transitions SET most_recent = FALSE, updated_at = $4 WHERE task_id = $1 AND most_recent = TRUE; \
+                 INSERT INTO tasker_task_transitions {cols} VALUES ($1, $5, $2, $6, \
+                 (SELECT COALESCE(MAX(sort_key), 0) + 10 FROM tasker_task_transitions WHERE task_id = $1), TRUE, $4, $4)"
+            )
+        };
         let mut from = current;
         for to in path {
-            let done = to == Complete;
-            sqlx::query(
-                "UPDATE tasker_tasks SET state = $2, complete = $3, \
-                 completed_at = CASE WHEN $3 THEN $4 ELSE completed_at END, updated_at = $4 \
-                 WHERE task_id = $1",
-            )
-            .bind(task_id)
-            .bind(to.as_str())
-            .bind(done)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-            Self::transition(tx, rec, Entity::Task, task_id, None, Some(from), to, metadata.clone(), now)
+            if !state_machine::allowed(Entity::Task, from, to) {
+                return Err(crate::error::Error::IllegalTransition {
+                    entity: "task",
+                    from: from.to_string(),
+                    to: to.to_string(),
+                });
+            }
+            sqlx::query(&sql)
+                .bind(task_id)
+                .bind(to.as_str())
+                .bind(to == Complete)
+                .bind(now)
+                .bind(from.as_str())
+                .bind(Json(&metadata))
+                .execute(&mut **tx)
                 .await?;
+            rec.push(Recorded {
+                entity: Entity::Task,
+                task_id,
+                step_id: None,
+                step_name: None,
+                from: Some(from),
+                to,
+                metadata: metadata.clone(),
+            });
             from = to;
         }
         Ok(())
@@ -518,7 +680,7 @@ impl Backend {
     ) -> Result<(Vec<Claimed>, Vec<Recorded>)> {
         let mut rec = Vec::new();
         let mut w = self.begin().await?;
-        let claimed = Self::claim_scoped(&mut w.tx, &mut rec, scope, limit, now).await?;
+        let (claimed, _) = Self::claim_scoped(&mut w.tx, &mut rec, scope, limit, now, false).await?;
         w.tx.commit().await?;
         Ok((claimed, rec))
     }
@@ -534,8 +696,7 @@ impl Backend {
     ) -> Result<(Vec<ClaimedStep>, Vec<Recorded>)> {
         let mut rec = Vec::new();
         let mut w = self.begin().await?;
-        let claimed = Self::claim_scoped(&mut w.tx, &mut rec, scope, limit, now).await?;
-        let loaded = Self::load_claimed(&mut w.tx, &claimed).await?;
+        let (claimed, loaded) = Self::claim_scoped(&mut w.tx, &mut rec, scope, limit, now, true).await?;
         w.tx.commit().await?;
         Ok((claimed.into_iter().zip(loaded).collect(), rec))
     }
@@ -550,11 +711,12 @@ impl Backend {
         scope: ClaimScope,
         limit: i64,
         now: i64,
-    ) -> Result<Vec<Claimed>> {
+        load: bool,
+    ) -> Result<(Vec<Claimed>, Vec<LoadedStep>)> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let ClaimScope::Task(task_id) = scope else {
             let mut step_rec = Vec::new();
-            let mut claimed = Self::claim_in(tx, &mut step_rec, scope, limit, now, &token).await?;
+            let (mut claimed, loaded) = Self::claim_in(tx, &mut step_rec, scope, limit, now, &token, load).await?;
             // Start pending tasks here too, saving their own transaction (and WAL flush), but
             // only those whose row can be locked without waiting (SKIP LOCKED): this claim
             // already holds step locks, so it must never wait for a task lock. A task skipped
@@ -585,18 +747,18 @@ impl Backend {
             }
             // Task events first, as when tasks were started in their own transaction.
             rec.append(&mut step_rec);
-            return Ok(claimed);
+            return Ok((claimed, loaded));
         };
         let state = match Self::lock_task(tx, task_id).await {
             Ok(s) => s,
-            Err(Error::TaskNotFound(_)) => return Ok(Vec::new()),
+            Err(Error::TaskNotFound(_)) => return Ok((Vec::new(), Vec::new())),
             Err(e) => return Err(e),
         };
         if !matches!(state, State::Pending | State::InProgress) {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let mut step_rec = Vec::new();
-        let mut claimed = Self::claim_in(tx, &mut step_rec, scope, limit, now, &token).await?;
+        let (mut claimed, loaded) = Self::claim_in(tx, &mut step_rec, scope, limit, now, &token, load).await?;
         if state == State::Pending && !claimed.is_empty() {
             // Task events first, as when the task was started in its own transaction.
             Self::drive_task(tx, rec, task_id, state, State::InProgress, serde_json::json!({}), now).await?;
@@ -605,10 +767,17 @@ impl Backend {
             }
         }
         rec.append(&mut step_rec);
-        Ok(claimed)
+        Ok((claimed, loaded))
     }
 
-    /// The claim statement(s) inside `tx`: no task lock taken or awaited.
+    /// The claim statement(s) inside `tx`: no task lock taken or awaited. With `load`, the run
+    /// context of every claimed step comes back too (second vector, same order): the foundation
+    /// then needs no further round trip before calling the handler.
+    ///
+    /// Round trips: PostgreSQL ONE statement (a data-modifying CTE: lock + update the
+    /// candidates, flip and append their transition rows, return the run contexts); SQLite two
+    /// calls (pick the candidates, then one multi-statement call that updates them, appends
+    /// the transitions and selects the run contexts).
     async fn claim_in(
         tx: &mut Tx,
         rec: &mut Vec<Recorded>,
@@ -616,7 +785,8 @@ impl Backend {
         limit: i64,
         now: i64,
         token: &str,
-    ) -> Result<Vec<Claimed>> {
+        load: bool,
+    ) -> Result<(Vec<Claimed>, Vec<LoadedStep>)> {
         let filter = match scope {
             ClaimScope::Any => "",
             ClaimScope::Task(_) => " AND ws.task_id = $4",
@@ -627,7 +797,8 @@ impl Backend {
             ClaimScope::Task(id) | ClaimScope::Step(id) => id,
         };
         let candidates = format!(
-            "SELECT ws.workflow_step_id, ws.state AS old_state, t.state AS task_state \
+            "SELECT ws.workflow_step_id, ws.state AS old_state, t.state AS task_state, ws.task_id, ws.name, \
+             ws.attempts, ws.ready_at AS claim_order \
              FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_id = ws.task_id \
              WHERE ws.ready_at IS NOT NULL AND ws.pending_parents = 0 AND ws.ready_at <= $1 \
              AND t.state IN {STATES_ACTIVE}{filter} \
@@ -635,15 +806,44 @@ impl Backend {
         );
         let set = "state = 'in_progress', attempts = s.attempts + 1, last_attempted_at = $1, claim_token = $2, \
                    lease_expires_at = $1 + s.lease_ms, ready_at = NULL, backoff_request_ms = NULL, updated_at = $1";
-        // (step id, task id, name, attempts, old state, task state)
+        // The claimed rows in claim order: (step id, task id, name, attempts after the claim,
+        // old state, task state) and, with `load`, the row carrying the run context.
         let mut claimed: Vec<(i64, i64, String, i64, String, String)> = Vec::new();
+        let mut load_rows: Vec<<Db as sqlx::Database>::Row> = Vec::new();
         if PG {
-            // One statement on the real table: lock candidates, skip rows other workers hold.
+            let (load_cols, load_join) = if load {
+                (
+                    format!(", {LOAD_TASK_COLUMNS}, (SELECT jsonb_object_agg(p.name, p.results) {DEPS_FROM} \
+                     WHERE e.to_step_id = cl.workflow_step_id) AS deps"),
+                    LOAD_TASK_JOINS.replace("{step}", "cl"),
+                )
+            } else {
+                (String::new(), String::new())
+            };
+            // `prev` flips the current transition rows; `ins` reads them (for the sort key), so
+            // each flip happens before its insert and the partial unique index on most_recent
+            // never sees two current rows. A retried step (old state error) gets the
+            // error -> pending hop the ancestor never made, then pending -> in_progress.
             let sql = format!(
-                "UPDATE tasker_workflow_steps s SET {set} \
+                "WITH cl AS (UPDATE tasker_workflow_steps s SET {set} \
                  FROM ({candidates} FOR UPDATE OF ws SKIP LOCKED) c \
                  WHERE s.workflow_step_id = c.workflow_step_id \
-                 RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, c.old_state, c.task_state"
+                 RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, c.old_state, c.task_state, c.claim_order, \
+                 {LOAD_STEP_COLUMNS}), \
+                 prev AS (UPDATE tasker_workflow_step_transitions tr SET most_recent = FALSE, updated_at = $1 FROM cl \
+                 WHERE tr.workflow_step_id = cl.workflow_step_id AND tr.most_recent = TRUE \
+                 RETURNING tr.workflow_step_id AS id, tr.sort_key), \
+                 ins AS (INSERT INTO tasker_workflow_step_transitions \
+                 (workflow_step_id, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) \
+                 SELECT cl.workflow_step_id, x.from_state, x.to_state, x.metadata, COALESCE(prev.sort_key, 0) + x.k, \
+                 x.most_recent, $1, $1 FROM cl LEFT JOIN prev ON prev.id = cl.workflow_step_id \
+                 CROSS JOIN LATERAL (VALUES \
+                 ('error', 'pending', jsonb_build_object('retry_attempt', cl.attempts), 10, FALSE), \
+                 ('pending', 'in_progress', jsonb_build_object('attempt', cl.attempts), \
+                 CASE WHEN cl.old_state = 'error' THEN 20 ELSE 10 END, TRUE)) \
+                 AS x(from_state, to_state, metadata, k, most_recent) \
+                 WHERE x.to_state = 'in_progress' OR cl.old_state = 'error') \
+                 SELECT cl.*{load_cols} FROM cl{load_join} ORDER BY cl.claim_order, cl.workflow_step_id"
             );
             let mut q = sqlx::query(&sql).bind(now).bind(token).bind(limit);
             if scope != ClaimScope::Any {
@@ -658,64 +858,83 @@ impl Backend {
                     r.try_get(4)?,
                     r.try_get(5)?,
                 ));
+                if load {
+                    load_rows.push(r);
+                }
             }
         } else {
-            // SQLite: the IMMEDIATE transaction already excludes every other writer.
+            // SQLite: the IMMEDIATE transaction already excludes every other writer, so what the
+            // candidates query read stays true until this transaction ends.
             let mut q = sqlx::query(&candidates).bind(now).bind(token).bind(limit);
             if scope != ClaimScope::Any {
                 q = q.bind(scope_id);
             }
             let rows = q.fetch_all(&mut **tx).await?;
             if rows.is_empty() {
-                return Ok(Vec::new());
+                return Ok((Vec::new(), Vec::new()));
             }
-            // One UPDATE for the whole batch (was one per step).
-            let ids: Vec<i64> = rows.iter().map(|r| r.try_get(0)).collect::<std::result::Result<_, _>>()?;
-            let list = (0..ids.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
-            let sql = format!(
-                "UPDATE tasker_workflow_steps AS s SET {set} WHERE s.workflow_step_id IN ({list}) \
-                 RETURNING workflow_step_id, task_id, name, attempts"
-            );
-            let mut q = sqlx::query(&sql).bind(now).bind(token);
-            for id in &ids {
-                q = q.bind(*id);
+            for r in &rows {
+                let attempts: i64 = r.try_get(5)?;
+                claimed.push((r.try_get(0)?, r.try_get(3)?, r.try_get(4)?, attempts + 1, r.try_get(1)?, r.try_get(2)?));
             }
-            let mut updated: HashMap<i64, (i64, String, i64)> = HashMap::with_capacity(ids.len());
-            for r in q.fetch_all(&mut **tx).await? {
-                updated.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+            // One call: the update, the transition rows (hops, then starts), the run contexts.
+            // Explicit `$N` placeholders only: sqlx-sqlite shares them by number across the
+            // statements of one call.
+            let mut args = NumberedArgs::default();
+            // `set` refers to the time as $1 and the token as $2: pushed first, in that order.
+            let now_p = args.int(now);
+            args.text(token);
+            let ids = claimed.iter().map(|c| args.int(c.0)).collect::<Vec<_>>().join(", ");
+            let mut sql = format!("UPDATE tasker_workflow_steps AS s SET {set} WHERE s.workflow_step_id IN ({ids})");
+            let hops: Vec<(i64, Value)> = claimed
+                .iter()
+                .filter(|c| c.4 == "error")
+                .map(|c| (c.0, serde_json::json!({"retry_attempt": c.3})))
+                .collect();
+            let starts: Vec<(i64, Value)> =
+                claimed.iter().map(|c| (c.0, serde_json::json!({"attempt": c.3}))).collect();
+            for (rows, from, to) in [(&hops, "error", "pending"), (&starts, "pending", "in_progress")] {
+                if !rows.is_empty() {
+                    sql.push_str("; ");
+                    sql.push_str(&sqlite_step_transitions_sql(&mut args, rows, from, to, &now_p));
+                }
             }
-            for r in rows {
-                let id: i64 = r.try_get(0)?;
-                let (task_id, name, attempts) = updated
-                    .remove(&id)
-                    .ok_or_else(|| Error::Internal("claimed step vanished".into()))?;
-                claimed.push((id, task_id, name, attempts, r.try_get(1)?, r.try_get(2)?));
+            if load {
+                sql.push_str(&format!(
+                    "; SELECT s.workflow_step_id, s.task_id, {LOAD_STEP_COLUMNS}, {LOAD_TASK_COLUMNS}, \
+                     (SELECT json_group_object(p.name, json(p.results)) {DEPS_FROM} \
+                     WHERE e.to_step_id = s.workflow_step_id) AS deps \
+                     FROM tasker_workflow_steps s{} WHERE s.workflow_step_id IN ({ids})",
+                    LOAD_TASK_JOINS.replace("{step}", "s")
+                ));
+            }
+            let mut by_id: HashMap<i64, <Db as sqlx::Database>::Row> = HashMap::new();
+            for r in args.bind(sqlx::query(&sql)).fetch_all(&mut **tx).await? {
+                by_id.insert(r.try_get("workflow_step_id")?, r);
+            }
+            if load {
+                for c in &claimed {
+                    load_rows.push(by_id.remove(&c.0).ok_or(Error::StepNotFound(c.0))?);
+                }
             }
         }
-        // Transition rows for the whole batch: the retry hops the ancestor never made
-        // (error -> pending) first, then every pending -> in_progress, one statement each.
-        let mut hops = Vec::new();
-        let mut starts = Vec::with_capacity(claimed.len());
+        // Transition records for the whole batch: the retry hops first, then every start.
         let mut out = Vec::with_capacity(claimed.len());
+        let mut starts = Vec::with_capacity(claimed.len());
         for (step_id, task_id, name, attempts, old_state, task_state) in claimed {
-            if state_of(&old_state)? == State::Error {
-                hops.push(TransitionRow {
-                    task_id,
-                    id: step_id,
-                    step_name: Some(name.clone()),
-                    from: Some(State::Error),
-                    to: State::Pending,
-                    metadata: serde_json::json!({"retry_attempt": attempts}),
-                });
-            }
-            starts.push(TransitionRow {
+            let step = |from, to, metadata| Recorded {
+                entity: Entity::Step,
                 task_id,
-                id: step_id,
+                step_id: Some(step_id),
                 step_name: Some(name.clone()),
-                from: Some(State::Pending),
-                to: State::InProgress,
-                metadata: serde_json::json!({"attempt": attempts}),
-            });
+                from: Some(from),
+                to,
+                metadata,
+            };
+            if state_of(&old_state)? == State::Error {
+                rec.push(step(State::Error, State::Pending, serde_json::json!({"retry_attempt": attempts})));
+            }
+            starts.push(step(State::Pending, State::InProgress, serde_json::json!({"attempt": attempts})));
             out.push(Claimed {
                 step_id,
                 task_id,
@@ -725,109 +944,13 @@ impl Backend {
                 task_state: state_of(&task_state)?,
             });
         }
-        Self::transitions(tx, rec, Entity::Step, &hops, now).await?;
-        Self::transitions(tx, rec, Entity::Step, &starts, now).await?;
-        Ok(out)
-    }
-
-    /// Loads the run context of freshly claimed steps inside the claim's transaction: one query
-    /// for steps and tasks, and one for dependency results only when some step has parents.
-    async fn load_claimed(tx: &mut Tx, claimed: &[Claimed]) -> Result<Vec<LoadedStep>> {
-        if claimed.is_empty() {
-            return Ok(Vec::new());
-        }
-        let list = (1..=claimed.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-        let sql = format!(
-            "SELECT s.workflow_step_id, s.handler_name, s.retry_limit, s.retryable, s.inputs, s.handler_config, \
-             s.lease_ms, s.backoff_base_ms, s.backoff_factor, s.backoff_max_ms, s.backoff_jitter, \
-             t.task_id, t.context, t.initiator, t.source_system, t.reason, t.tags, nt.name AS task_name, nt.version, \
-             ns.name AS namespace, \
-             CASE WHEN EXISTS (SELECT 1 FROM tasker_workflow_step_edges e WHERE e.to_step_id = s.workflow_step_id) \
-             THEN 1 ELSE 0 END AS has_parents \
-             FROM tasker_workflow_steps s JOIN tasker_tasks t ON t.task_id = s.task_id \
-             JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id \
-             JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id \
-             WHERE s.workflow_step_id IN ({list})"
-        );
-        let mut q = sqlx::query(&sql);
-        for c in claimed {
-            q = q.bind(c.step_id);
-        }
-        let rows = q.fetch_all(&mut **tx).await?;
-        let mut by_id = HashMap::with_capacity(rows.len());
-        let mut with_parents = Vec::new();
-        for r in rows {
-            let id: i64 = r.try_get("workflow_step_id")?;
-            if r.try_get::<i32, _>("has_parents")? != 0 {
-                with_parents.push(id);
-            }
-            by_id.insert(id, r);
-        }
-        let mut deps: HashMap<i64, serde_json::Map<String, Value>> = HashMap::new();
-        if !with_parents.is_empty() {
-            let list = (1..=with_parents.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-            let sql = format!(
-                "SELECT e.to_step_id, p.name, p.results FROM tasker_workflow_step_edges e \
-                 JOIN tasker_workflow_steps p ON p.workflow_step_id = e.from_step_id \
-                 WHERE e.to_step_id IN ({list}) ORDER BY e.to_step_id, p.workflow_step_id"
-            );
-            let mut q = sqlx::query(&sql);
-            for id in &with_parents {
-                q = q.bind(*id);
-            }
-            for p in q.fetch_all(&mut **tx).await? {
-                let results: Option<Json<Value>> = p.try_get(2)?;
-                deps.entry(p.try_get(0)?)
-                    .or_default()
-                    .insert(p.try_get(1)?, results.map(|j| j.0).unwrap_or(Value::Null));
-            }
-        }
-        claimed
+        rec.append(&mut starts);
+        let loaded = load_rows
             .iter()
-            .map(|c| {
-                let r = by_id.get(&c.step_id).ok_or(Error::StepNotFound(c.step_id))?;
-                let inputs: Json<Value> = r.try_get("inputs")?;
-                let handler_config: Json<Value> = r.try_get("handler_config")?;
-                let context: Json<Value> = r.try_get("context")?;
-                let tags: Json<Value> = r.try_get("tags")?;
-                let base: Option<i64> = r.try_get("backoff_base_ms")?;
-                let max: Option<i64> = r.try_get("backoff_max_ms")?;
-                Ok(LoadedStep {
-                    context: StepContext {
-                        task: TaskInfo {
-                            task_id: r.try_get("task_id")?,
-                            namespace: r.try_get("namespace")?,
-                            name: r.try_get("task_name")?,
-                            version: r.try_get("version")?,
-                            context: context.0,
-                            initiator: r.try_get("initiator")?,
-                            source_system: r.try_get("source_system")?,
-                            reason: r.try_get("reason")?,
-                            tags: tags.0,
-                        },
-                        step: StepInfo {
-                            step_id: c.step_id,
-                            name: c.name.clone(),
-                            handler: r.try_get("handler_name")?,
-                            attempt: c.attempts,
-                            retry_limit: r.try_get("retry_limit")?,
-                            retryable: r.try_get("retryable")?,
-                            inputs: inputs.0,
-                            handler_config: handler_config.0,
-                        },
-                        dependency_results: deps.remove(&c.step_id).unwrap_or_default(),
-                        claim_token: c.claim_token.clone(),
-                    },
-                    backoff: BackoffOverride {
-                        base_ms: base.map(|v| v.max(0) as u64),
-                        factor: r.try_get("backoff_factor")?,
-                        max_ms: max.map(|v| v.max(0) as u64),
-                        jitter: r.try_get("backoff_jitter")?,
-                    },
-                    lease_ms: r.try_get("lease_ms")?,
-                })
-            })
-            .collect()
+            .zip(&out)
+            .map(|(r, c)| loaded_from_row(r, c))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((out, loaded))
     }
 
     /// Moves a pending task to in_progress (after the claim that started it committed, so the
@@ -1043,8 +1166,7 @@ impl Backend {
         let mut next = Vec::new();
         if !out.discarded && !out.task_finished && limit > 0 {
             let token = uuid::Uuid::new_v4().simple().to_string();
-            let claimed = Self::claim_in(tx, &mut rec, ClaimScope::Task(task_id), limit, now, &token).await?;
-            let loaded = Self::load_claimed(tx, &claimed).await?;
+            let (claimed, loaded) = Self::claim_in(tx, &mut rec, ClaimScope::Task(task_id), limit, now, &token, true).await?;
             next = claimed.into_iter().zip(loaded).collect::<Vec<_>>();
         }
         if !out.task_finished && out.newly_ready.iter().any(|id| !next.iter().any(|(c, _)| c.step_id == *id)) {
@@ -1245,8 +1367,8 @@ impl Backend {
             // Only a task this transaction has locked (lock order) and that is still active.
             if limit > 0 && matches!(states.get(&task_id), Some(State::Pending | State::InProgress)) {
                 let token = uuid::Uuid::new_v4().simple().to_string();
-                let claimed = Self::claim_in(tx, &mut claim_rec, ClaimScope::Task(task_id), limit, now, &token).await?;
-                let loaded = Self::load_claimed(tx, &claimed).await?;
+                let (claimed, loaded) =
+                    Self::claim_in(tx, &mut claim_rec, ClaimScope::Task(task_id), limit, now, &token, true).await?;
                 next = claimed.into_iter().zip(loaded).collect();
             }
         }
@@ -1310,40 +1432,77 @@ impl Backend {
             out.discarded = true;
             return Ok(out);
         }
-        let row = sqlx::query(
-            "UPDATE tasker_workflow_steps SET state = 'complete', results = $3, processed_at = $4, claim_token = NULL, \
-             lease_expires_at = NULL, ready_at = NULL, updated_at = $4 \
-             WHERE workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress' \
-             RETURNING name, attempts, last_attempted_at",
-        )
-        .bind(step_id)
-        .bind(claim_token)
-        .bind(Json(results))
-        .bind(now)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(Error::StaleClaim(step_id))?;
-        let name: String = row.try_get(0)?;
-        let attempts: i64 = row.try_get(1)?;
-        let started: Option<i64> = row.try_get(2)?;
-        Self::transition(tx, &mut out.recorded, Entity::Step, task_id, Some((step_id, &name)), Some(State::InProgress), State::Complete,
-            serde_json::json!({"attempt": attempts, "execution_duration_ms": now - started.unwrap_or(now)}), now).await?;
-        let rows = sqlx::query(
-            "UPDATE tasker_workflow_steps SET pending_parents = pending_parents - 1, updated_at = $2 \
-             WHERE workflow_step_id IN (SELECT to_step_id FROM tasker_workflow_step_edges WHERE from_step_id = $1) \
-             RETURNING workflow_step_id, pending_parents, ready_at",
-        )
-        .bind(step_id)
-        .bind(now)
-        .fetch_all(&mut **tx)
-        .await?;
+        // The outcome (fenced by the claim token), its transition row and the children's parent
+        // counters in ONE round trip: a data-modifying CTE on PostgreSQL, one multi-statement
+        // call on SQLite. Rows: kind 0 = this step (attempts, started at, name), kind 1 = a child
+        // (pending parents, ready_at). On SQLite the later statements run even when the claim
+        // is stale; the StaleClaim error below makes every caller roll the transaction back.
+        let done_set = "state = 'complete', results = $3, processed_at = $4, claim_token = NULL, \
+                        lease_expires_at = NULL, ready_at = NULL, updated_at = $4";
+        let done_where = "workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress'";
+        let sql = if PG {
+            format!(
+                "WITH done AS (UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
+                 RETURNING workflow_step_id, name, attempts, last_attempted_at), \
+                 prev AS (UPDATE tasker_workflow_step_transitions SET most_recent = FALSE, updated_at = $4 \
+                 WHERE workflow_step_id IN (SELECT workflow_step_id FROM done) AND most_recent = TRUE RETURNING sort_key), \
+                 ins AS (INSERT INTO tasker_workflow_step_transitions \
+                 (workflow_step_id, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) \
+                 SELECT d.workflow_step_id, 'in_progress', 'complete', jsonb_build_object('attempt', d.attempts, \
+                 'execution_duration_ms', $4 - COALESCE(d.last_attempted_at, $4)), \
+                 COALESCE((SELECT sort_key FROM prev), 0) + 10, TRUE, $4, $4 FROM done d), \
+                 rel AS (UPDATE tasker_workflow_steps SET pending_parents = pending_parents - 1, updated_at = $4 \
+                 WHERE workflow_step_id IN (SELECT e.to_step_id FROM tasker_workflow_step_edges e \
+                 JOIN done d ON e.from_step_id = d.workflow_step_id) \
+                 RETURNING workflow_step_id, pending_parents, ready_at) \
+                 SELECT 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name FROM done \
+                 UNION ALL SELECT 1, workflow_step_id, pending_parents, ready_at, NULL FROM rel"
+            )
+        } else {
+            format!(
+                "UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
+                 RETURNING 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name; \
+                 UPDATE tasker_workflow_step_transitions SET most_recent = FALSE, updated_at = $4 \
+                 WHERE workflow_step_id = $1 AND most_recent = TRUE; \
+                 INSERT INTO tasker_workflow_step_transitions \
+                 (workflow_step_id, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) \
+                 SELECT workflow_step_id, 'in_progress', 'complete', json_object('attempt', attempts, \
+                 'execution_duration_ms', $4 - COALESCE(last_attempted_at, $4)), \
+                 (SELECT COALESCE(MAX(sort_key), 0) + 10 FROM tasker_workflow_step_transitions WHERE workflow_step_id = $1), \
+                 TRUE, $4, $4 FROM tasker_workflow_steps WHERE workflow_step_id = $1 AND state = 'complete'; \
+                 UPDATE tasker_workflow_steps SET pending_parents = pending_parents - 1, updated_at = $4 \
+                 WHERE workflow_step_id IN (SELECT to_step_id FROM tasker_workflow_step_edges WHERE from_step_id = $1) \
+                 RETURNING 1 AS kind, workflow_step_id, pending_parents AS n, ready_at AS at, NULL AS name"
+            )
+        };
+        let rows = sqlx::query(&sql)
+            .bind(step_id)
+            .bind(claim_token)
+            .bind(Json(results))
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?;
+        let mut done: Option<(i64, Option<i64>, String)> = None;
         for r in rows {
-            let pending: i64 = r.try_get(1)?;
-            let ready_at: Option<i64> = r.try_get(2)?;
-            if pending == 0 && ready_at.is_some() {
-                out.newly_ready.push(r.try_get::<i64, _>(0)?);
+            let kind: i32 = r.try_get("kind")?;
+            let n: i64 = r.try_get("n")?;
+            let at: Option<i64> = r.try_get("at")?;
+            if kind == 0 {
+                done = Some((n, at, r.try_get::<Option<String>, _>("name")?.unwrap_or_default()));
+            } else if n == 0 && at.is_some() {
+                out.newly_ready.push(r.try_get("workflow_step_id")?);
             }
         }
+        let (attempts, started, name) = done.ok_or(Error::StaleClaim(step_id))?;
+        out.recorded.push(Recorded {
+            entity: Entity::Step,
+            task_id,
+            step_id: Some(step_id),
+            step_name: Some(name),
+            from: Some(State::InProgress),
+            to: State::Complete,
+            metadata: serde_json::json!({"attempt": attempts, "execution_duration_ms": now - started.unwrap_or(now)}),
+        });
         let unfinished = match counted {
             Some(n) => n,
             None => {
@@ -1662,11 +1821,7 @@ impl Backend {
     }
 
     async fn counts(&self, task_id: i64, now: i64) -> Result<(State, StepCounts)> {
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM tasker_tasks WHERE task_id = $1")
-            .bind(task_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let state = state_of(&state.ok_or(Error::TaskNotFound(task_id))?)?;
+        // The task's state rides along as a scalar subquery: one round trip (NULL = no such task).
         let r = sqlx::query(
             "SELECT COUNT(*), \
              COUNT(*) FILTER (WHERE state = 'pending'), \
@@ -1677,13 +1832,16 @@ impl Backend {
              COUNT(*) FILTER (WHERE ready_at IS NOT NULL AND pending_parents = 0 AND ready_at <= $2), \
              COUNT(*) FILTER (WHERE state = 'error' AND ready_at IS NULL), \
              MIN(ready_at) FILTER (WHERE state = 'error' AND ready_at > $2), \
-             MAX(ready_at) FILTER (WHERE state = 'error' AND ready_at > $2) \
+             MAX(ready_at) FILTER (WHERE state = 'error' AND ready_at > $2), \
+             (SELECT state FROM tasker_tasks WHERE task_id = $1) \
              FROM tasker_workflow_steps WHERE task_id = $1",
         )
         .bind(task_id)
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
+        let state: Option<String> = r.try_get(10)?;
+        let state = state_of(&state.ok_or(Error::TaskNotFound(task_id))?)?;
         let ready: i64 = r.try_get(6)?;
         Ok((
             state,
