@@ -728,3 +728,72 @@ both_backends!(inline_run_waits_for_steps_held_by_another_worker, |b| {
         "the inline run did not run the held step again"
     );
 });
+
+/// The planner statistics of PostgreSQL's step table (-1 until the table was first analyzed).
+fn pg_step_table_reltuples(url: &str) -> f32 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(
+            "SELECT reltuples FROM pg_class WHERE oid = 'tasker_workflow_steps'::regclass",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+    })
+}
+
+/// PostgreSQL: a task of 1,000+ steps that is a large part of the step table refreshes the
+/// planner statistics at creation (its own run is then planned for the table it is in); a
+/// small task does not. The wide task then runs to completion with every step's result.
+#[test]
+fn large_task_refreshes_planner_statistics_on_postgres() {
+    let config = tasker::Config {
+        claim_batch: 50,
+        ..fast_config()
+    };
+    let (c, db) = client_with(Backend::Postgres, config, None);
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    let mut wide = String::from(
+        "name: wide\nnamespace_name: tests\nversion: 1.0.0\nstep_templates:\n- {name: root, handler: square}\n",
+    );
+    for i in 0..1000 {
+        wide.push_str(&format!(
+            "- {{name: s{i}, handler: square, depends_on_step: root}}\n"
+        ));
+    }
+    c.register_template_yaml(&wide).unwrap();
+    c.register_template_yaml(
+        "name: small\nnamespace_name: tests\nversion: 1.0.0\nstep_templates:\n- {name: a, handler: square}\n",
+    )
+    .unwrap();
+    let small = |name: &str| tasker::TaskRequest {
+        namespace: Some("tests".into()),
+        ..req(name, json!({"n": 2}))
+    };
+    c.create_task(&small("small")).unwrap();
+    assert!(
+        pg_step_table_reltuples(&db.url) < 0.0,
+        "a one-step task must not trigger ANALYZE"
+    );
+    let t = c.create_task(&small("wide")).unwrap();
+    let estimate = pg_step_table_reltuples(&db.url);
+    assert!(
+        estimate >= 1000.0,
+        "step table not analyzed after a 1,001-step task (reltuples {estimate})"
+    );
+    let ctx = c.run_task(t.task_id).unwrap();
+    assert_eq!(ctx.task_state, State::Complete);
+    assert_eq!(log.len(), 1001);
+    let view = c.task_view(t.task_id).unwrap();
+    assert!(view
+        .steps
+        .iter()
+        .all(|s| s.results.as_ref().map(|r| r["value"].clone())
+            == Some(json!(if s.name == "root" { 4 } else { 16 }))));
+}
