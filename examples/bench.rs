@@ -542,8 +542,13 @@ fn fanout(env: &Env, backend: Backend, n: usize) -> Res<Vec<f64>> {
     Ok(out)
 }
 
-/// The Rust-native twin of benches/ffi_bench.c: same template, same 1 KB context, same loop.
-fn ffi_rust(env: &Env, runs: usize) -> Res<Vec<f64>> {
+fn ffi_calls() -> usize {
+    env_usize("TASKER_BENCH_CALLS", 20_000)
+}
+
+/// The Rust-native twin of benches/ffi_bench.c: same template, same 1 KB context, same loops.
+/// Per run: (µs per one-step task, µs per direct handler call without the database).
+fn ffi_rust(env: &Env, runs: usize) -> Res<Vec<(f64, f64)>> {
     let steps = ffi_steps();
     let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ffi_bench.yaml");
     let mut out = Vec::new();
@@ -576,10 +581,39 @@ fn ffi_rust(env: &Env, runs: usize) -> Res<Vec<f64>> {
             for id in &ids[warm..] {
                 client.run_task(*id)?;
             }
-            out.push(t0.elapsed().as_secs_f64() * 1e6 / steps as f64);
+            let per_step = t0.elapsed().as_secs_f64() * 1e6 / steps as f64;
             if seen.load(Ordering::SeqCst) < ((steps + warm) * 1000) as u64 {
                 return Err("the Rust handler did not see the 1 KB context".into());
             }
+            // The handler call alone (no database), as tasker_call_handler makes it.
+            let ctx = tasker::StepContext {
+                task: tasker::TaskInfo {
+                    context: json!({"i": 0, "payload": payload}),
+                    ..Default::default()
+                },
+                step: tasker::StepInfo {
+                    handler: "noop".into(),
+                    name: "noop".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let calls = ffi_calls();
+            seen.store(0, Ordering::SeqCst);
+            let mut t1 = Instant::now();
+            for i in 0..calls + 200 {
+                if i == 200 {
+                    t1 = Instant::now();
+                }
+                client
+                    .call_handler(&ctx)
+                    .map_err(|e| format!("direct call failed: {}", e.message))?;
+            }
+            let per_call = t1.elapsed().as_secs_f64() * 1e6 / calls as f64;
+            if seen.load(Ordering::SeqCst) < ((calls + 200) * 1000) as u64 {
+                return Err("direct calls did not see the 1 KB context".into());
+            }
+            out.push((per_step, per_call));
         }
         env.drop_db(&url);
     }
@@ -587,8 +621,13 @@ fn ffi_rust(env: &Env, runs: usize) -> Res<Vec<f64>> {
 }
 
 /// Runs an external FFI runner (the C program or wrappers/<lang>/bench.sh) `runs` times;
-/// each prints `ffi_us_per_step=<float>`.
-fn ffi_external(env: &Env, program: &Path, label: &str, runs: usize) -> Res<Vec<f64>> {
+/// each prints `ffi_us_per_step=<float>` and, optionally, `ffi_us_per_call=<float>`.
+fn ffi_external(
+    env: &Env,
+    program: &Path,
+    label: &str,
+    runs: usize,
+) -> Res<Vec<(f64, Option<f64>)>> {
     let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ffi_bench.yaml");
     let mut out = Vec::new();
     for _ in 0..runs {
@@ -598,6 +637,7 @@ fn ffi_external(env: &Env, program: &Path, label: &str, runs: usize) -> Res<Vec<
         cmd.env("TASKER_BENCH_DATABASE_URL", &url)
             .env("TASKER_BENCH_TEMPLATE", &template)
             .env("TASKER_BENCH_STEPS", &steps)
+            .env("TASKER_BENCH_CALLS", ffi_calls().to_string())
             // The wrappers' own knobs: step count and the (release) library to load; their
             // scratch databases go to the benchmark's directory.
             .env("TASKER_BENCH_N", &steps)
@@ -609,13 +649,14 @@ fn ffi_external(env: &Env, program: &Path, label: &str, runs: usize) -> Res<Vec<
         let result = cmd.output()?;
         env.drop_db(&url);
         let text = String::from_utf8_lossy(&result.stdout);
-        let v = text
-            .lines()
-            .rev()
-            .find_map(|l| l.trim().strip_prefix("ffi_us_per_step="))
-            .and_then(|v| v.trim().parse::<f64>().ok());
-        match v {
-            Some(v) if result.status.success() => out.push(v),
+        let value = |key: &str| {
+            text.lines()
+                .rev()
+                .find_map(|l| l.trim().strip_prefix(key))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        match value("ffi_us_per_step=") {
+            Some(v) if result.status.success() => out.push((v, value("ffi_us_per_call="))),
             _ => {
                 return Err(format!(
                     "{} printed no ffi_us_per_step= line (exit {}): {}{}",
@@ -1015,53 +1056,100 @@ fn run(args: &BTreeMap<String, String>) -> Res<()> {
         }
         // Rounds: the Rust-native run, then every runner, `runs` times; ratios are taken within
         // a round, so slow phases of a shared machine hit both sides of a ratio alike.
-        let mut rust = Vec::new();
-        let mut per_runner: Vec<(Vec<f64>, Vec<f64>, Option<String>)> = runners
+        // Per runner: steps, step ratios, direct calls, call ratios, failure.
+        struct Runner {
+            steps: Vec<f64>,
+            step_ratios: Vec<f64>,
+            calls: Vec<f64>,
+            call_ratios: Vec<f64>,
+            failed: Option<String>,
+        }
+        let mut rust: Vec<(f64, f64)> = Vec::new();
+        let mut per_runner: Vec<Runner> = runners
             .iter()
-            .map(|_| (Vec::new(), Vec::new(), None))
+            .map(|_| Runner {
+                steps: Vec::new(),
+                step_ratios: Vec::new(),
+                calls: Vec::new(),
+                call_ratios: Vec::new(),
+                failed: None,
+            })
             .collect();
         for round in 0..env.runs {
             progress(&format!("FFI round {}: Rust-native handler", round + 1));
-            let r = ffi_rust(&env, 1)?[0];
-            rust.push(r);
-            for ((lang, program), (v, ratios, failed)) in runners.iter().zip(per_runner.iter_mut())
-            {
-                if failed.is_some() {
+            let (r_step, r_call) = ffi_rust(&env, 1)?[0];
+            rust.push((r_step, r_call));
+            for ((lang, program), st) in runners.iter().zip(per_runner.iter_mut()) {
+                if st.failed.is_some() {
                     continue;
                 }
                 progress(&format!("FFI round {}: {lang}", round + 1));
                 match ffi_external(&env, program, lang, 1) {
                     Ok(x) => {
-                        v.push(x[0]);
-                        ratios.push(x[0] / r);
+                        st.steps.push(x[0].0);
+                        st.step_ratios.push(x[0].0 / r_step);
+                        if let Some(c) = x[0].1 {
+                            st.calls.push(c);
+                            st.call_ratios.push(c / r_call);
+                        }
                     }
-                    Err(e) => *failed = Some(e.to_string()),
+                    Err(e) => st.failed = Some(e.to_string()),
                 }
             }
         }
+        let rust_steps: Vec<f64> = rust.iter().map(|r| r.0).collect();
+        let rust_calls: Vec<f64> = rust.iter().map(|r| r.1).collect();
+        // The callback round trip alone (tasker_call_handler, no database): the FFI figure.
         rows.push(row(
-            "no-op step, 1 KB context, Rust-native handler",
-            "sqlite",
-            "us/step",
-            &rust,
+            "handler call, 1 KB context, Rust-native (no database)",
+            "-",
+            "us/call",
+            &rust_calls,
             "(baseline)".into(),
             String::new(),
         ));
-        for ((lang, _), (v, ratios, failed)) in runners.iter().zip(per_runner) {
-            if let Some(e) = failed {
+        for ((lang, _), st) in runners.iter().zip(&per_runner) {
+            if st.failed.is_some() || st.calls.len() != rust_calls.len() {
+                continue;
+            }
+            let m = stat(&st.calls).median;
+            rows.push(row(
+                &format!("handler call, 1 KB context, {lang} via FFI (no database)"),
+                "-",
+                "us/call",
+                &st.calls,
+                format!(
+                    "{:.1}x Rust ({:+.1} us)",
+                    stat(&st.call_ratios).median,
+                    m - stat(&rust_calls).median
+                ),
+                format!("< 1,000 us: {}", verdict(m < 1000.0)),
+            ));
+        }
+        // Whole one-step tasks: the same handlers inside the engine, database included.
+        rows.push(row(
+            "one-step task, 1 KB context, Rust-native handler",
+            "sqlite",
+            "us/step",
+            &rust_steps,
+            "(baseline)".into(),
+            String::new(),
+        ));
+        for ((lang, _), st) in runners.iter().zip(per_runner) {
+            if let Some(e) = st.failed {
                 eprintln!("FFI runner for {lang} failed, row skipped: {e}");
                 continue;
             }
-            let m = stat(&v).median;
+            let m = stat(&st.steps).median;
             rows.push(row(
-                &format!("no-op step, 1 KB context, {lang} handler via FFI"),
+                &format!("one-step task, 1 KB context, {lang} handler via FFI"),
                 "sqlite",
                 "us/step",
-                &v,
+                &st.steps,
                 format!(
                     "{:.2}x Rust ({:+.1} us)",
-                    stat(&ratios).median,
-                    m - stat(&rust).median
+                    stat(&st.step_ratios).median,
+                    m - stat(&rust_steps).median
                 ),
                 String::new(),
             ));

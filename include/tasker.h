@@ -391,6 +391,29 @@ tasker_result tasker_run_task(const struct tasker_client *client,
                               struct tasker_error **error);
 
 /**
+ * Calls the handler named by the context's `step.handler` once, on this thread, as the step
+ * foundation would (`process`, then `process_results`, panics caught, the results' size
+ * limit) but WITHOUT the database: nothing is claimed, written or published, and a heartbeat
+ * from inside the handler fails with StaleClaim. For testing handlers in isolation and for
+ * measuring the callback round trip (`make bench`).
+ *
+ * `context` is a MessagePack StepContext document, the one handlers receive (docs/ABI.md);
+ * missing fields take defaults (0, "", nil, empty map). On success `outcome` receives a
+ * MessagePack map (free with tasker_bytes_free): `{"status": "completed", "results": any}`
+ * or `{"status": "failed", "error": {message, class, retryable, retry_after, details}}` — a
+ * handler's failure (including HandlerNotFound, NoOutput, a panic, PayloadTooLarge) is an
+ * outcome, not an error of this call.
+ *
+ * Errors: NullParameter (client, context, outcome); InvalidArgument (malformed context).
+ * Threading: any thread; the handler's callbacks run on this thread.
+ */
+tasker_result tasker_call_handler(const struct tasker_client *client,
+                                  const uint8_t *context,
+                                  size_t context_len,
+                                  struct tasker_bytes *outcome,
+                                  struct tasker_error **error);
+
+/**
  * Creates a worker for `client` (the worker keeps the client alive). Free it with
  * `tasker_worker_free` once it is not running.
  *

@@ -597,6 +597,75 @@ static void test_bad_input(void) {
     remove_test_db(url);
 }
 
+/* tasker_call_handler: one handler call without the database, outcome as a document. */
+static void call_outcome(const tasker_client *c, const char *handler, int64_t n, mp_doc *out, tasker_bytes *bytes) {
+    mp_builder b;
+    mp_init(&b);
+    mp_map(&b, 2);
+    mp_str(&b, "task");
+    mp_map(&b, 1);
+    mp_str(&b, "context");
+    mp_map(&b, 1);
+    mp_str(&b, "n");
+    mp_int(&b, n);
+    mp_str(&b, "step");
+    mp_map(&b, 1);
+    mp_str(&b, "handler");
+    mp_str(&b, handler);
+    OK(tasker_call_handler(c, (const uint8_t *)b.buf.data, b.buf.size, bytes, E));
+    mp_free(&b);
+    doc_parse(out, bytes->data, bytes->len);
+}
+
+static void test_call_handler(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    handler_state *st = calloc(1, sizeof *st);
+    st->fail_first = 100;
+    st->retry_after = -1;
+    OK(tasker_register_handler(c, "square", square, wrap_results, st, free_state, E));
+    OK(tasker_register_handler(c, "flaky", flaky, NULL, st, NULL, E));
+    tasker_bytes out = {0};
+    mp_doc d;
+    /* process and process_results both run: {"by": "process_results", "wrapped": 3^2} */
+    call_outcome(c, "square", 3, &d, &out);
+    CHECK(str_eq(get(d.root, "status"), "completed"));
+    CHECK(as_int(get(get(d.root, "results"), "wrapped")) == 9);
+    CHECK(str_eq(get(get(d.root, "results"), "by"), "process_results"));
+    doc_free(&d);
+    tasker_bytes_free(&out);
+    /* a handler's failure is an outcome, not an error of the call */
+    call_outcome(c, "flaky", 0, &d, &out);
+    CHECK(str_eq(get(d.root, "status"), "failed"));
+    CHECK(str_eq(get(get(d.root, "error"), "class"), "GatewayBusy"));
+    CHECK(get(get(d.root, "error"), "retryable").type == MSGPACK_OBJECT_BOOLEAN);
+    doc_free(&d);
+    tasker_bytes_free(&out);
+    call_outcome(c, "nobody", 0, &d, &out);
+    CHECK(str_eq(get(d.root, "status"), "failed"));
+    CHECK(str_eq(get(get(d.root, "error"), "class"), "HandlerNotFound"));
+    doc_free(&d);
+    tasker_bytes_free(&out);
+    /* bad arguments */
+    const uint8_t garbage[] = {0xc1, 0x00, 0x01};
+    const uint8_t empty_map[] = {0x80};
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_call_handler(NULL, empty_map, 1, &out, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_call_handler(c, NULL, 1, &out, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_call_handler(c, empty_map, 1, NULL, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_ARGUMENT, tasker_call_handler(c, garbage, sizeof garbage, &out, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_ARGUMENT, tasker_call_handler(c, empty_map, 0, &out, E));
+    CHECK(out.data == NULL);
+    /* no step ran in the database */
+    tasker_bytes health = {0};
+    OK(tasker_health(c, &health, E));
+    tasker_bytes_free(&health);
+    tasker_client_free(c);
+    CHECK(st->finalized == 1);
+    free(st);
+    remove_test_db(url);
+}
+
 /* ---- main ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -615,6 +684,7 @@ int main(void) {
         {"host_queue", test_host_queue},
         {"events", test_events},
         {"bad_input", test_bad_input},
+        {"call_handler", test_call_handler},
     };
     int n = (int)(sizeof tests / sizeof tests[0]), passed = 0, failed = 0;
     for (int i = 0; i < n; i++) {

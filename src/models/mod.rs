@@ -88,7 +88,8 @@ pub struct CreatedTask {
 }
 
 /// What a handler sees about its task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TaskInfo {
     pub task_id: i64,
     pub namespace: String,
@@ -102,7 +103,8 @@ pub struct TaskInfo {
 }
 
 /// What a handler sees about its step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StepInfo {
     pub step_id: i64,
     pub name: String,
@@ -116,8 +118,10 @@ pub struct StepInfo {
 }
 
 /// The context document passed to `process`: task, step, and the results of the step's direct
-/// dependencies keyed by step name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// dependencies keyed by step name. Missing fields decode to their defaults (so a caller of
+/// `call_handler` may pass only what its handler reads).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StepContext {
     pub task: TaskInfo,
     pub step: StepInfo,

@@ -558,6 +558,22 @@ impl Client {
             serde_json::json!({"attempt": c.attempts, "handler": ctx.step.handler}),
             self.now(),
         );
+        let result = self.call_handler(ctx);
+        match &result {
+            Ok(_) => tracing::debug!("step completed"),
+            Err(e) => {
+                tracing::info!(class = %e.class, message = %e.message, "step attempt failed")
+            }
+        }
+        result
+    }
+
+    /// Runs the handler named by `ctx.step.handler` once, on this thread, exactly as the step
+    /// foundation calls it (`process`, then `process_results`, panics caught, the results'
+    /// size limit) but without the database: nothing is claimed, written or published, and a
+    /// heartbeat from the handler fails (there is no claim). For testing handlers in
+    /// isolation, and for measuring the callback round trip (`make bench`).
+    pub fn call_handler(&self, ctx: &StepContext) -> std::result::Result<Value, StepError> {
         let result = match self.inner.handlers.get(&ctx.step.handler) {
             None => Err(StepError {
                 message: format!(
@@ -570,12 +586,7 @@ impl Client {
             }),
             Some(h) => run_hooks(h.as_ref(), ctx),
         };
-        match &result {
-            Ok(_) => tracing::debug!("step completed"),
-            Err(e) => {
-                tracing::info!(class = %e.class, message = %e.message, "step attempt failed")
-            }
-        }
+        // Results above the size limit are a permanent failure.
         result.and_then(|v| {
             let size = serde_json::to_vec(&v)
                 .map(|b| b.len())

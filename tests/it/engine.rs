@@ -797,3 +797,43 @@ fn large_task_refreshes_planner_statistics_on_postgres() {
         .all(|s| s.results.as_ref().map(|r| r["value"].clone())
             == Some(json!(if s.name == "root" { 4 } else { 16 }))));
 }
+
+/// `call_handler` runs a registered handler once, as the foundation does (errors, panics and
+/// the results' size limit become failures), without touching the database.
+#[test]
+fn call_handler_runs_a_handler_without_the_database() {
+    let config = tasker::Config {
+        max_payload_bytes: 64,
+        ..fast_config()
+    };
+    let (c, _db) = client_with(Backend::Sqlite, config, None);
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    c.register_fn("big", |_| Ok(json!({"blob": "x".repeat(100)})))
+        .unwrap();
+    c.register_fn("boom", |_| -> Result<Value, tasker::StepError> {
+        panic!("kaboom")
+    })
+    .unwrap();
+    let ctx = |handler: &str| tasker::StepContext {
+        task: tasker::TaskInfo {
+            context: json!({"n": 3}),
+            ..Default::default()
+        },
+        step: tasker::StepInfo {
+            handler: handler.into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let out = c.call_handler(&ctx("square")).unwrap();
+    assert_eq!(out["value"], json!(9));
+    assert_eq!(log.len(), 1);
+    let class = |h: &str| c.call_handler(&ctx(h)).unwrap_err().class;
+    assert_eq!(class("nobody"), "HandlerNotFound");
+    assert_eq!(class("big"), "PayloadTooLarge");
+    assert!(!class("boom").is_empty());
+    // Nothing reached the database.
+    let h = c.health().unwrap();
+    assert_eq!(h.total_tasks, 0);
+}
