@@ -224,6 +224,25 @@ type StepOutcome struct {
 	Reason        string `msgpack:"reason"`
 }
 
+// CallOutcome is the result of CallHandler: Status is "completed" (Results holds what the
+// handler's hooks returned, an empty map for a nil output) or "failed" (Error says why).
+type CallOutcome struct {
+	Status  string       `msgpack:"status"`  // completed, failed
+	Results any          `msgpack:"results"` // completed only
+	Error   *CallFailure `msgpack:"error"`   // failed only
+}
+
+// CallFailure is the failure of a CallHandler call: the handler's error (as it would be
+// recorded for a step), or libtasker's own class for HandlerNotFound, NoOutput,
+// PayloadTooLarge, a panic's type name.
+type CallFailure struct {
+	Message    string   `msgpack:"message"`
+	Class      string   `msgpack:"class"`
+	Retryable  bool     `msgpack:"retryable"`
+	RetryAfter *float64 `msgpack:"retry_after"` // seconds; nil: the template's backoff
+	Details    any      `msgpack:"details"`
+}
+
 // Event is a lifecycle event delivered to subscribers after commit.
 type Event struct {
 	Name      string         `msgpack:"name"`

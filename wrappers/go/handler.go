@@ -8,6 +8,8 @@ package tasker
 import "C"
 
 import (
+	"fmt"
+	"runtime"
 	"time"
 	"unsafe"
 )
@@ -108,4 +110,51 @@ func (c *Client) RegisterHandler(name string, h Handler) error {
 // RegisterFunc registers a function as the handler called name.
 func (c *Client) RegisterFunc(name string, f func(ctx *StepContext) (any, error)) error {
 	return c.RegisterHandler(name, HandlerFunc(f))
+}
+
+// CallHandler calls the handler named by ctx["step"]["handler"] once, on the calling
+// goroutine (its OS thread is locked for the duration), exactly as a worker would (Process,
+// then ProcessResults, panics recovered, the results' size limit) but without the database:
+// nothing is claimed, written or published, and Heartbeat from inside the handler fails with
+// ErrStaleClaim. For testing handlers in isolation.
+//
+// ctx has the shape of a StepContext document: {"task": {task_id, namespace, name, version,
+// context, initiator, source_system, reason, tags}, "step": {step_id, name, handler,
+// attempt, retry_limit, retryable, inputs, handler_config}, "dependency_results": {...},
+// "claim_token": "..."}; missing fields take defaults (0, "", nil, empty map) and nil is an
+// empty context. A handler's failure (including an unknown handler, class
+// "HandlerNotFound") is a "failed" outcome, not an error; the error is for the call itself
+// (ErrInvalidArgument for a malformed context, ErrClosed after Close).
+func (c *Client) CallHandler(ctx map[string]any) (*CallOutcome, error) {
+	if ctx == nil {
+		ctx = map[string]any{}
+	}
+	b, err := encode(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("tasker: encoding step context: %w", err)
+	}
+	var o CallOutcome
+	err = c.call(func(p *C.tasker_client) error {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var out C.tasker_bytes
+		var cerr *C.tasker_error
+		rc := C.tasker_call_handler(p, bufPtr(b), C.size_t(len(b)), &out, &cerr)
+		runtime.KeepAlive(b)
+		if err := check(rc, cerr); err != nil {
+			return err
+		}
+		if err := decode(takeBytes(&out), &o); err != nil {
+			return fmt.Errorf("tasker: decoding call outcome: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	o.Results = Normalize(o.Results)
+	if o.Error != nil {
+		o.Error.Details = Normalize(o.Error.Details)
+	}
+	return &o, nil
 }

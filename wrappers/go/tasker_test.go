@@ -914,3 +914,137 @@ func TestWorkerLifecycle(t *testing.T) {
 		t.Errorf("Ran() = %d, want 12", w.Ran())
 	}
 }
+
+// CallHandler runs one handler without the database; its failures are outcomes.
+func TestCallHandler(t *testing.T) {
+	c := openTemp(t)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen *StepContext
+	var hbErr error
+	var tid, callerTid int
+	must(c.RegisterFunc("reader", func(ctx *StepContext) (any, error) {
+		seen = ctx
+		tid = gettid()
+		_, hbErr = ctx.Heartbeat()
+		payload, _ := ctx.Task.Context["payload"].(string)
+		return map[string]any{"len": len(payload), "handler": ctx.Step.Handler}, nil
+	}))
+	must(c.RegisterFunc("refuser", func(*StepContext) (any, error) {
+		return nil, &StepError{Err: errors.New("declined"), Class: "CardDeclined", Permanent: true,
+			RetryAfter: 0, Details: map[string]any{"code": 51}}
+	}))
+	must(c.RegisterFunc("busy", func(*StepContext) (any, error) {
+		return nil, Retryable(&gatewayError{429}, 1500*time.Millisecond)
+	}))
+	must(c.RegisterFunc("panicker", func(*StepContext) (any, error) { panic(&ConformanceError{Message: "boom"}) }))
+	must(c.RegisterHandler("pr", resultsHandler{}))
+
+	// (a) the handler reads the context it was given; results come back decoded.
+	runtime.LockOSThread()
+	callerTid = gettid()
+	o, err := c.CallHandler(map[string]any{
+		"task":               map[string]any{"task_id": 7, "name": "t", "context": map[string]any{"payload": strings.Repeat("x", 1234)}},
+		"step":               map[string]any{"handler": "reader", "name": "read", "attempt": 2, "inputs": map[string]any{"k": "v"}},
+		"dependency_results": map[string]any{"up": map[string]any{"value": 3}},
+		"claim_token":        "tok",
+	})
+	runtime.UnlockOSThread()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Status != "completed" || o.Error != nil {
+		t.Fatalf("outcome %+v", o)
+	}
+	res, _ := o.Results.(map[string]any)
+	if res["len"] != int64(1234) || res["handler"] != "reader" || len(res) != 2 {
+		t.Errorf("results %#v", o.Results)
+	}
+	if seen.Task.TaskID != 7 || seen.Task.Name != "t" || seen.Step.Name != "read" || seen.Step.Attempt != 2 ||
+		seen.Step.Inputs["k"] != "v" || seen.Dependency("up")["value"] != int64(3) || seen.ClaimToken != "tok" {
+		t.Errorf("handler saw %+v", seen)
+	}
+	if tid != callerTid {
+		t.Errorf("handler ran on thread %d, caller on %d", tid, callerTid)
+	}
+	if !errors.Is(hbErr, ErrStaleClaim) {
+		t.Errorf("heartbeat without a claim: %v", hbErr)
+	}
+
+	// Missing fields take defaults; ProcessResults runs after Process.
+	o, err = c.CallHandler(map[string]any{"task": map[string]any{"context": map[string]any{"x": 21}}, "step": map[string]any{"handler": "pr"}})
+	if err != nil || o.Status != "completed" {
+		t.Fatalf("pr: %+v %v", o, err)
+	}
+	if res, _ := o.Results.(map[string]any); res["doubled"] != int64(42) || res["raw"] != int64(21) {
+		t.Errorf("pr results %#v", o.Results)
+	}
+
+	// (b) a handler's error is a failed outcome with its class, retryability and details.
+	o, err = c.CallHandler(map[string]any{"step": map[string]any{"handler": "refuser"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Status != "failed" || o.Error == nil || o.Results != nil {
+		t.Fatalf("refuser outcome %+v", o)
+	}
+	if f := o.Error; f.Class != "CardDeclined" || f.Message != "declined" || f.Retryable || f.RetryAfter != nil {
+		t.Errorf("refuser failure %+v", f)
+	}
+	if d, _ := o.Error.Details.(map[string]any); d["code"] != int64(51) {
+		t.Errorf("refuser details %#v", o.Error.Details)
+	}
+	o, err = c.CallHandler(map[string]any{"step": map[string]any{"handler": "busy"}})
+	if err != nil || o.Status != "failed" || o.Error == nil {
+		t.Fatalf("busy: %+v %v", o, err)
+	}
+	if f := o.Error; f.Class != "gatewayError" || f.Message != "gateway busy (429)" || !f.Retryable ||
+		f.RetryAfter == nil || *f.RetryAfter != 1.5 {
+		t.Errorf("busy failure %+v", f)
+	}
+	o, err = c.CallHandler(map[string]any{"step": map[string]any{"handler": "panicker"}})
+	if err != nil || o.Status != "failed" || o.Error == nil {
+		t.Fatalf("panicker: %+v %v", o, err)
+	}
+	if f := o.Error; f.Class != "ConformanceError" || f.Message != "boom" || !f.Retryable {
+		t.Errorf("panic failure %+v", f)
+	}
+
+	// (c) an unknown handler is a failed outcome too, not an error of the call.
+	for _, ctx := range []map[string]any{{"step": map[string]any{"handler": "nobody"}}, nil} {
+		o, err = c.CallHandler(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Status != "failed" || o.Error == nil || o.Error.Class != "HandlerNotFound" || o.Error.Retryable {
+			t.Errorf("unknown handler (ctx %v): %+v", ctx, o)
+		}
+	}
+
+	// (d) a context of the wrong shape is the call's error.
+	for _, ctx := range []map[string]any{
+		{"step": "reader"},
+		{"step": map[string]any{"handler": "reader", "attempt": "second"}},
+		{"dependency_results": []any{1, 2}},
+		{"claim_token": 5},
+	} {
+		o, err = c.CallHandler(ctx)
+		var te *Error
+		if !errors.Is(err, ErrInvalidArgument) || !errors.As(err, &te) || te.Message == "" || o != nil {
+			t.Errorf("malformed context %v: %+v %v", ctx, o, err)
+		}
+	}
+
+	// Nothing reached the database.
+	if h, err := c.Health(); err != nil || h.TotalTasks != 0 || h.TotalSteps != 0 {
+		t.Errorf("health %+v %v", h, err)
+	}
+	c.Close()
+	if _, err := c.CallHandler(nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: %v", err)
+	}
+}

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Prints `ffi_us_per_step=<float>`: N (BENCH_N, default 2000) one-step tasks with a ~1 KB context
 # and a no-op Python handler, run inline through the binding on a SQLite file, time / N.
+# Then `ffi_us_per_call=<float>`: TASKER_BENCH_CALLS (default 20000) client.call_handler calls of a
+# no-op handler with the same ~1 KB context, no database, time / calls.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)

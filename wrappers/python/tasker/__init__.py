@@ -16,8 +16,8 @@ from .client import Client, Subscription, Worker
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .handler import StepContext, StepHandler
-from .types import (CreatedTask, Event, ExecutionContext, Health, QueueInjector, StepOutcome,
-                    StepView, TaskView, Transition)
+from .types import (CreatedTask, Event, ExecutionContext, HandlerFailure, HandlerOutcome, Health,
+                    QueueInjector, StepOutcome, StepView, TaskView, Transition)
 
 __version__ = "0.1.0"
 
@@ -35,7 +35,7 @@ def init_logging() -> None:
 __all__ = [
     "Client", "Worker", "Subscription", "StepHandler", "StepContext",
     "CreatedTask", "Event", "ExecutionContext", "Health", "QueueInjector", "StepOutcome",
-    "StepView", "TaskView", "Transition",
+    "HandlerOutcome", "HandlerFailure", "StepView", "TaskView", "Transition",
     "version", "init_logging", "library_path", "result_name",
     *_errors_all,
 ]

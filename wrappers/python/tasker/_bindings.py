@@ -73,6 +73,7 @@ FUNCTIONS: dict[str, tuple[Any, list[Any]]] = {
     "tasker_unregister_handler": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_bool), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_create_task": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_bool), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_run_task": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
+    "tasker_call_handler": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_worker_new": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_worker_run_once": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_worker_run": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_void_p)]),

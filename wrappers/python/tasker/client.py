@@ -14,7 +14,8 @@ from ._bindings import TaskerBytes
 from ._lib import finish, lib, pack, stash_fatal, take_bytes, thread_state, unpack
 from .errors import InvalidStateError, StepNotFoundError
 from .handler import NO_PROCESS_RESULTS, NO_RELEASE, PROCESS, PROCESS_RESULTS, RELEASE, HandlerLike, StepHandler, as_handler
-from .types import CreatedTask, Event, ExecutionContext, Health, QueueInjector, StepOutcome, TaskView
+from .types import (CreatedTask, Event, ExecutionContext, HandlerOutcome, Health, QueueInjector, StepOutcome,
+                    TaskView)
 
 __all__ = ["Client", "Worker", "Subscription"]
 
@@ -170,7 +171,13 @@ class Client(_Managed):
 
     def _call_doc(self, fn: Any, *args: Any) -> Any:
         buf = TaskerBytes()
-        self._call(fn, *args, ctypes.byref(buf))
+        try:
+            self._call(fn, *args, ctypes.byref(buf))
+        except BaseException:
+            # e.g. a KeyboardInterrupt re-raised after a successful call: still free the document
+            if buf.data:
+                lib.tasker_bytes_free(ctypes.byref(buf))
+            raise
         return unpack(take_bytes(buf))
 
     def migrate(self) -> None:
@@ -223,6 +230,20 @@ class Client(_Managed):
         self._call(lib.tasker_unregister_handler, name.encode("utf-8"), ctypes.byref(removed))
         self._handlers.pop(name, None)
         return bool(removed.value)
+
+    def call_handler(self, context: Mapping[str, Any]) -> HandlerOutcome:
+        """Calls the handler named by context["step"]["handler"] once, on this thread, as a step
+        would run it (process, then process_results) but without the database: nothing is claimed,
+        written or published, and ctx.heartbeat() raises StaleClaimError. `context` is a StepContext
+        document ({"task": {...}, "step": {...}, "dependency_results": {...}, "claim_token": ...});
+        missing fields take defaults. Returns {"status": "completed", "results": ...} or
+        {"status": "failed", "error": {"message", "class", "retryable", "retry_after", "details"}}:
+        a failing handler (also "HandlerNotFound", too large results) is an outcome, not an
+        exception. Raises InvalidArgumentError for a context libtasker cannot decode."""
+        if not isinstance(context, Mapping):
+            raise TypeError(f"call_handler expects a mapping (a StepContext document), not {type(context).__name__}")
+        data = pack(dict(context))
+        return cast(HandlerOutcome, self._call_doc(lib.tasker_call_handler, data, len(data)))
 
     # -- tasks -------------------------------------------------------------------------------------
     def create_task(

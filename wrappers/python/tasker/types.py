@@ -5,7 +5,7 @@ from typing import Any, NamedTuple, Optional, Protocol, TypedDict, runtime_check
 
 __all__ = [
     "CreatedTask", "ExecutionContext", "StepView", "Transition", "TaskView", "Health",
-    "StepOutcome", "Event", "QueueInjector",
+    "StepOutcome", "HandlerOutcome", "HandlerFailure", "Event", "QueueInjector",
 ]
 
 
@@ -114,6 +114,21 @@ class StepOutcome(TypedDict, total=False):
     retry_delay_ms: Optional[int]
     task_blocked: bool
     reason: str
+
+
+# The error of a failed Client.call_handler ("class" is a Python keyword, hence the functional
+# form): the exception's class name or StepError.error_class, or "HandlerNotFound", "NoOutput", ...
+HandlerFailure = TypedDict("HandlerFailure", {
+    "message": str, "class": str, "retryable": bool, "retry_after": Optional[float], "details": Any,
+}, total=False)
+
+
+class HandlerOutcome(TypedDict, total=False):
+    """Result of Client.call_handler."""
+
+    status: str  # completed | failed
+    results: Any  # when completed
+    error: HandlerFailure  # when failed
 
 
 class Event(TypedDict, total=False):

@@ -161,6 +161,26 @@ module Tasker
       document_call { |c, buf| Native.check!(:tasker_handle_task, c, Tasker.id_of(task, :task_id), buf) }
     end
 
+    # Calls the handler named by context["step"]["handler"] once, on this thread, as a worker
+    # would (process, then process_results), but without the database: nothing is claimed,
+    # written or published, and ctx.heartbeat raises StaleClaimError. `context` is a StepContext
+    # Hash ("task", "step", "dependency_results", "claim_token"; String or Symbol keys); missing
+    # fields take defaults. Returns {"status" => "completed", "results" => ...} or
+    # {"status" => "failed", "error" => {"message", "class", "retryable", "retry_after", "details"}}:
+    # a failing handler (also "HandlerNotFound", a panic, too large results) is an outcome, not an
+    # exception. Raises InvalidArgumentError for a context libtasker cannot decode, and
+    # Tasker::Error when the loaded libtasker predates tasker_call_handler.
+    def call_handler(context = {})
+      context = {} if context.nil?
+      raise ArgumentError, "call_handler expects a Hash, got #{context.class}" unless context.is_a?(Hash)
+      unless Native.call_handler?
+        raise Error, "#{Native::LIBRARY_PATH} has no tasker_call_handler (an older libtasker build; rebuild it)"
+      end
+
+      mem, len = Native.buffer(Codec.encode(context))
+      document_call { |c, buf| Native.check!(:tasker_call_handler, c, mem, len, buf) }
+    end
+
     # Installs the host-queue hooks (an object with enqueue_task(id, delay) and
     # enqueue_step(id, delay), see Tasker::QueueInjector), or removes them with nil.
     def queue_injector=(injector)

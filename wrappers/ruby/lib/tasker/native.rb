@@ -89,6 +89,18 @@ module Tasker
     attach_function :tasker_handle_step, [:pointer, :int64, Bytes.by_ref, :pointer], :uint32, blocking: true
     attach_function :tasker_handle_task, [:pointer, :int64, Bytes.by_ref, :pointer], :uint32, blocking: true
 
+    # One handler call without the database (tests, benchmarks); the handler runs on this thread.
+    # Newer than the first 0.1.0 builds, so it is optional: a library without it still loads and
+    # Client#call_handler raises (see call_handler?).
+    begin
+      attach_function :tasker_call_handler, [:pointer, :pointer, :size_t, Bytes.by_ref, :pointer], :uint32,
+                      blocking: true
+    rescue FFI::NotFoundError
+      nil
+    end
+
+    def self.call_handler? = respond_to?(:tasker_call_handler)
+
     # Events.
     attach_function :tasker_subscribe, %i[pointer string tasker_event_fn pointer tasker_userdata_free_fn pointer pointer],
                     :uint32, blocking: true
