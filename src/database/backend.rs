@@ -94,8 +94,18 @@ fn sqlite_step_transitions_sql(args: &mut NumberedArgs, rows: &[(i64, Value)], f
     )
 }
 
+/// The parents' results of the step aliased `step`, as one JSON object (or NULL): a column.
+fn deps_column(step: &str) -> String {
+    let agg = if PG {
+        "jsonb_object_agg(p.name, p.results)"
+    } else {
+        "json_group_object(p.name, json(p.results))"
+    };
+    format!("(SELECT {agg} {DEPS_FROM} WHERE e.to_step_id = {step}.workflow_step_id) AS deps")
+}
+
 /// A claimed step's run context from a row carrying `LOAD_STEP_COLUMNS`, `LOAD_TASK_COLUMNS`,
-/// `task_id` and `deps` (the parents' results as one JSON object, or NULL).
+/// `task_id` and `deps` (see `deps_column`).
 fn loaded_from_row(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> Result<LoadedStep> {
     let inputs: Json<Value> = r.try_get("inputs")?;
     let handler_config: Json<Value> = r.try_get("handler_config")?;
@@ -843,8 +853,7 @@ impl Backend {
         if PG {
             let (load_cols, load_join) = if load {
                 (
-                    format!(", {LOAD_TASK_COLUMNS}, (SELECT jsonb_object_agg(p.name, p.results) {DEPS_FROM} \
-                     WHERE e.to_step_id = cl.workflow_step_id) AS deps"),
+                    format!(", {LOAD_TASK_COLUMNS}, {}", deps_column("cl")),
                     LOAD_TASK_JOINS.replace("{step}", "cl"),
                 )
             } else {
@@ -931,10 +940,9 @@ impl Backend {
             }
             if load {
                 sql.push_str(&format!(
-                    "; SELECT s.workflow_step_id, s.task_id, {LOAD_STEP_COLUMNS}, {LOAD_TASK_COLUMNS}, \
-                     (SELECT json_group_object(p.name, json(p.results)) {DEPS_FROM} \
-                     WHERE e.to_step_id = s.workflow_step_id) AS deps \
+                    "; SELECT s.workflow_step_id, s.task_id, {LOAD_STEP_COLUMNS}, {LOAD_TASK_COLUMNS}, {} \
                      FROM tasker_workflow_steps s{} WHERE s.workflow_step_id IN ({ids})",
+                    deps_column("s"),
                     LOAD_TASK_JOINS.replace("{step}", "s")
                 ));
             }
@@ -1000,73 +1008,27 @@ impl Backend {
     }
 
     pub async fn load_step(&self, step_id: i64, claim_token: &str) -> Result<LoadedStep> {
-        let r = sqlx::query(
-            "SELECT s.workflow_step_id, s.name, s.handler_name, s.attempts, s.retry_limit, s.retryable, s.inputs, \
-             s.handler_config, s.lease_ms, s.backoff_base_ms, s.backoff_factor, s.backoff_max_ms, s.backoff_jitter, \
-             t.task_id, t.context, t.initiator, t.source_system, t.reason, t.tags, nt.name AS task_name, nt.version, \
-             ns.name AS namespace \
-             FROM tasker_workflow_steps s JOIN tasker_tasks t ON t.task_id = s.task_id \
-             JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id \
-             JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id \
-             WHERE s.workflow_step_id = $1",
-        )
-        .bind(step_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(Error::StepNotFound(step_id))?;
-        let parents = sqlx::query(
-            "SELECT p.name, p.results FROM tasker_workflow_step_edges e \
-             JOIN tasker_workflow_steps p ON p.workflow_step_id = e.from_step_id \
-             WHERE e.to_step_id = $1 ORDER BY p.workflow_step_id",
-        )
-        .bind(step_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut deps = serde_json::Map::new();
-        for p in parents {
-            let results: Option<Json<Value>> = p.try_get("results")?;
-            deps.insert(p.try_get("name")?, results.map(|j| j.0).unwrap_or(Value::Null));
-        }
-        let inputs: Json<Value> = r.try_get("inputs")?;
-        let handler_config: Json<Value> = r.try_get("handler_config")?;
-        let context: Json<Value> = r.try_get("context")?;
-        let tags: Json<Value> = r.try_get("tags")?;
-        let base: Option<i64> = r.try_get("backoff_base_ms")?;
-        let max: Option<i64> = r.try_get("backoff_max_ms")?;
-        Ok(LoadedStep {
-            context: StepContext {
-                task: TaskInfo {
-                    task_id: r.try_get("task_id")?,
-                    namespace: r.try_get("namespace")?,
-                    name: r.try_get("task_name")?,
-                    version: r.try_get("version")?,
-                    context: context.0,
-                    initiator: r.try_get("initiator")?,
-                    source_system: r.try_get("source_system")?,
-                    reason: r.try_get("reason")?,
-                    tags: tags.0,
-                },
-                step: StepInfo {
-                    step_id,
-                    name: r.try_get("name")?,
-                    handler: r.try_get("handler_name")?,
-                    attempt: r.try_get("attempts")?,
-                    retry_limit: r.try_get("retry_limit")?,
-                    retryable: r.try_get("retryable")?,
-                    inputs: inputs.0,
-                    handler_config: handler_config.0,
-                },
-                dependency_results: deps,
-                claim_token: claim_token.to_string(),
-            },
-            backoff: BackoffOverride {
-                base_ms: base.map(|v| v.max(0) as u64),
-                factor: r.try_get("backoff_factor")?,
-                max_ms: max.map(|v| v.max(0) as u64),
-                jitter: r.try_get("backoff_jitter")?,
-            },
-            lease_ms: r.try_get("lease_ms")?,
-        })
+        let sql = format!(
+            "SELECT s.workflow_step_id, s.task_id, s.name, s.attempts, {LOAD_STEP_COLUMNS}, {LOAD_TASK_COLUMNS}, {} \
+             FROM tasker_workflow_steps s{} WHERE s.workflow_step_id = $1",
+            deps_column("s"),
+            LOAD_TASK_JOINS.replace("{step}", "s")
+        );
+        let r = sqlx::query(&sql)
+            .bind(step_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::StepNotFound(step_id))?;
+        let c = Claimed {
+            step_id,
+            task_id: r.try_get("task_id")?,
+            name: r.try_get("name")?,
+            attempts: r.try_get("attempts")?,
+            claim_token: claim_token.to_string(),
+            // Not read by `loaded_from_row`.
+            task_state: State::InProgress,
+        };
+        loaded_from_row(&r, &c)
     }
 
     pub async fn step_backoff(&self, step_id: i64) -> Result<BackoffOverride> {

@@ -672,15 +672,16 @@ impl Client {
         Ok((outcomes, next))
     }
 
-    /// An inline run's batch (steps of `task_id`): handlers run in order, successes are
-    /// committed as a group that also claims the task's next ready steps (one commit for the
-    /// batch; the children's counters move once per group, not once per step). A batch of one
-    /// takes the single-step path. Returns whether the task completed, and the next claims.
-    fn run_inline_batch(
+    /// Runs a claimed batch: handlers in order, successes committed as a group (one commit for
+    /// the batch; a group is written early once its oldest outcome is `GROUP_COMMIT_WINDOW`
+    /// old), failures written at once, alone. With `claim = Some((task_id, limit))` (inline
+    /// runs) the last group's transaction also claims up to `limit` ready steps of that task,
+    /// returned as `Some`. A batch of one takes the single-step path. Returns whether a task
+    /// completed, and the next claims.
+    fn run_batch(
         &self,
-        task_id: i64,
         steps: Vec<ClaimedStep>,
-        batch: i64,
+        claim: Option<(i64, i64)>,
     ) -> Result<(bool, Option<Vec<ClaimedStep>>)> {
         let finished = |o: &StepOutcome| {
             matches!(
@@ -695,7 +696,8 @@ impl Client {
             let Some((c, loaded)) = steps.into_iter().next() else {
                 return Ok((false, None));
             };
-            let (outcome, _, next) = self.execute(&c, loaded, batch)?;
+            let (outcome, _, next) =
+                self.execute(&c, loaded, claim.map_or(0, |(_, limit)| limit))?;
             return Ok((finished(&outcome), next));
         }
         let mut done = false;
@@ -717,7 +719,7 @@ impl Client {
                 }
             }
         }
-        let (outcomes, next) = self.commit_group(&mut group, Some((task_id, batch)))?;
+        let (outcomes, next) = self.commit_group(&mut group, claim)?;
         Ok((done || outcomes.iter().any(finished), next))
     }
 
@@ -840,31 +842,9 @@ impl Client {
         self.reap_expired(ClaimScope::Any)?;
         let claimed = self.claim(ClaimScope::Any, self.inner.config.claim_batch as i64)?;
         let n = claimed.len();
-        if n == 1 {
-            for (c, loaded) in claimed {
-                self.execute(&c, loaded, 0)?;
-            }
-            return Ok(n);
+        if n > 0 {
+            self.run_batch(claimed, None)?;
         }
-        let mut group: Vec<(Claimed, Value)> = Vec::with_capacity(n);
-        let mut oldest: Option<std::time::Instant> = None;
-        for (c, loaded) in claimed {
-            if oldest.is_some_and(|t| t.elapsed() >= GROUP_COMMIT_WINDOW) {
-                self.commit_group(&mut group, None)?;
-                oldest = None;
-            }
-            match self.run_hooks(&c, &loaded) {
-                Ok(results) => {
-                    group.push((c, results));
-                    oldest.get_or_insert_with(std::time::Instant::now);
-                }
-                Err(e) => {
-                    let settled = self.persist_failure(&c, &loaded, e);
-                    self.settle(c.task_id, c.step_id, settled)?;
-                }
-            }
-        }
-        self.commit_group(&mut group, None)?;
         Ok(n)
     }
 
@@ -973,7 +953,7 @@ impl Client {
             claimed_already = false;
             if !queue.is_empty() {
                 let steps: Vec<ClaimedStep> = queue.drain(..).collect();
-                let (done, next) = self.run_inline_batch(task_id, steps, batch)?;
+                let (done, next) = self.run_batch(steps, Some((task_id, batch)))?;
                 if done {
                     return self.execution_context(task_id);
                 }
