@@ -1,8 +1,9 @@
 //! Storage: one interface over SQLite (embedded default) and PostgreSQL.
 //!
-//! The SQL is written once, in `backend.rs`, and compiled twice (`include!`) against each sqlx
-//! driver; the few dialect differences (row locks, SKIP LOCKED claims, NOTIFY, transaction start)
-//! are selected by the `PG` constant of each instantiation.
+//! The SQL is written once, in the concept files under `backend/`, and compiled twice as child
+//! modules of `pg.rs` and `sqlite.rs` (one per sqlx driver). Statements that differ per dialect
+//! are named constants in `pg_sql.rs` / `sqlite_sql.rs`; the few code paths that differ are
+//! selected by the `PG` constant of each instantiation.
 
 use crate::config::{BackoffConfig, BackoffOverride};
 use crate::models::*;
@@ -163,75 +164,8 @@ pub fn retry_allowed(retryable: bool, permanent: bool, attempts: i64, retry_limi
     retryable && !permanent && attempts < retry_limit
 }
 
-mod pg {
-    #![allow(clippy::too_many_arguments)]
-    type Db = sqlx::Postgres;
-    const PG: bool = true;
-    include!("backend.rs");
-
-    impl Backend {
-        pub async fn connect_pg(url: &str, max_connections: u32) -> Result<Backend> {
-            use std::str::FromStr;
-            let opts = sqlx::postgres::PgConnectOptions::from_str(url)?;
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(max_connections)
-                .acquire_timeout(std::time::Duration::from_secs(60))
-                // sqlx pings every idle connection before handing it out by default: one extra
-                // round trip per checkout, and a step used several checkouts. A broken connection
-                // now surfaces as an error of the statement itself (the worker retries after its
-                // poll interval) and is then dropped by the pool.
-                .test_before_acquire(false)
-                .connect_with(opts)
-                .await?;
-            migrator(PG_MIGRATIONS).await?.run(&pool).await?;
-            Ok(Backend::new(pool))
-        }
-    }
-}
-
-mod sqlite {
-    #![allow(clippy::too_many_arguments)]
-    type Db = sqlx::Sqlite;
-    const PG: bool = false;
-    include!("backend.rs");
-
-    impl Backend {
-        pub async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Backend> {
-            use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-            use std::str::FromStr;
-            let memory = url.contains(":memory:") || url.contains("mode=memory");
-            let opts = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
-                .foreign_keys(true)
-                .busy_timeout(std::time::Duration::from_secs(60));
-            // WAL lets readers proceed during a write and lets processes on one host share the file.
-            let opts = if memory {
-                opts
-            } else {
-                opts.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-            };
-            let pool_opts = sqlx::sqlite::SqlitePoolOptions::new()
-                .acquire_timeout(std::time::Duration::from_secs(60))
-                // No ping per checkout (a message to the connection's thread and back): a local
-                // file does not go away behind our back.
-                .test_before_acquire(false);
-            // An in-memory database lives in its one connection: never let the pool drop it.
-            let pool_opts = if memory {
-                pool_opts
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-            } else {
-                pool_opts.max_connections(max_connections)
-            };
-            let pool = pool_opts.connect_with(opts).await?;
-            migrator(SQLITE_MIGRATIONS).await?.run(&pool).await?;
-            Ok(Backend::new(pool))
-        }
-    }
-}
+mod pg;
+mod sqlite;
 
 /// The schema migrations, embedded in the library: (version, description, SQL). `sqlx::migrate!`
 /// did the same but needs sqlx's proc macros, which compile sqlx and SQLite a second time for the

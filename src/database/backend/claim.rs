@@ -1,0 +1,384 @@
+//! ViableStepDiscovery: finding the claimable steps and claiming them (with their run context).
+
+use super::*;
+use crate::config::BackoffOverride;
+use crate::state_machine::Entity;
+use sqlx::Row;
+use std::collections::HashMap;
+
+impl Backend {
+    pub async fn claim(
+        &self,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+    ) -> Result<(Vec<Claimed>, Vec<Recorded>)> {
+        let mut rec = Vec::new();
+        let mut w = self.begin().await?;
+        let (claimed, _) =
+            Self::claim_scoped(&mut w.tx, &mut rec, scope, limit, now, false).await?;
+        w.tx.commit().await?;
+        Ok((claimed, rec))
+    }
+
+    /// Claims like [`Backend::claim`] and, in the same transaction, loads what each claimed step
+    /// needs to run (task, step, dependency results): the foundation then needs no further
+    /// connection checkout or round trip before calling the handler.
+    pub async fn claim_loaded(
+        &self,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+    ) -> Result<(Vec<ClaimedStep>, Vec<Recorded>)> {
+        let mut rec = Vec::new();
+        let mut w = self.begin().await?;
+        let (claimed, loaded) =
+            Self::claim_scoped(&mut w.tx, &mut rec, scope, limit, now, true).await?;
+        w.tx.commit().await?;
+        Ok((claimed.into_iter().zip(loaded).collect(), rec))
+    }
+
+    /// A claim inside `tx`, starting the claimed steps' pending tasks in the same transaction
+    /// (instead of a separate one after commit). For one task (inline runs) the task row is
+    /// locked FIRST — the documented lock order, task then steps. Other scopes never wait for a
+    /// task lock: they only start tasks whose row is free (the caller starts the rest).
+    pub(super) async fn claim_scoped(
+        tx: &mut Tx,
+        rec: &mut Vec<Recorded>,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+        load: bool,
+    ) -> Result<(Vec<Claimed>, Vec<LoadedStep>)> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let ClaimScope::Task(task_id) = scope else {
+            let mut step_rec = Vec::new();
+            let (mut claimed, loaded) =
+                Self::claim_in(tx, &mut step_rec, scope, limit, now, &token, load).await?;
+            // Start pending tasks here too, saving their own transaction (and WAL flush), but
+            // only those whose row can be locked without waiting (SKIP LOCKED): this claim
+            // already holds step locks, so it must never wait for a task lock. A task skipped
+            // here is started by the caller after commit (`start_task`), as before.
+            let mut pending: Vec<i64> = claimed
+                .iter()
+                .filter(|c| c.task_state == State::Pending)
+                .map(|c| c.task_id)
+                .collect();
+            pending.sort_unstable();
+            pending.dedup();
+            if !pending.is_empty() {
+                let list = (1..=pending.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "SELECT task_id FROM tasker_tasks WHERE task_id IN ({list}) AND state = 'pending' ORDER BY task_id{}",
+                    sql::LOCK_FREE_ROWS
+                );
+                let mut q = sqlx::query_scalar::<_, i64>(&sql);
+                for id in &pending {
+                    q = q.bind(*id);
+                }
+                for id in q.fetch_all(&mut **tx).await? {
+                    Self::drive_task(
+                        tx,
+                        rec,
+                        id,
+                        State::Pending,
+                        State::InProgress,
+                        serde_json::json!({}),
+                        now,
+                    )
+                    .await?;
+                    for c in claimed.iter_mut().filter(|c| c.task_id == id) {
+                        c.task_state = State::InProgress;
+                    }
+                }
+            }
+            // Task events first, as when tasks were started in their own transaction.
+            rec.append(&mut step_rec);
+            return Ok((claimed, loaded));
+        };
+        let state = match Self::lock_task(tx, task_id).await {
+            Ok(s) => s,
+            Err(Error::TaskNotFound(_)) => return Ok((Vec::new(), Vec::new())),
+            Err(e) => return Err(e),
+        };
+        if !matches!(state, State::Pending | State::InProgress) {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let mut step_rec = Vec::new();
+        let (mut claimed, loaded) =
+            Self::claim_in(tx, &mut step_rec, scope, limit, now, &token, load).await?;
+        if state == State::Pending && !claimed.is_empty() {
+            // Task events first, as when the task was started in its own transaction.
+            Self::drive_task(
+                tx,
+                rec,
+                task_id,
+                state,
+                State::InProgress,
+                serde_json::json!({}),
+                now,
+            )
+            .await?;
+            for c in &mut claimed {
+                c.task_state = State::InProgress;
+            }
+        }
+        rec.append(&mut step_rec);
+        Ok((claimed, loaded))
+    }
+
+    /// The claim statement(s) inside `tx`: no task lock taken or awaited. With `load`, the run
+    /// context of every claimed step comes back too (second vector, same order): the foundation
+    /// then needs no further round trip before calling the handler.
+    ///
+    /// Round trips: PostgreSQL ONE statement (a data-modifying CTE: lock + update the
+    /// candidates, flip and append their transition rows, return the run contexts); SQLite two
+    /// calls (pick the candidates, then one multi-statement call that updates them, appends
+    /// the transitions and selects the run contexts).
+    pub(super) async fn claim_in(
+        tx: &mut Tx,
+        rec: &mut Vec<Recorded>,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+        token: &str,
+        load: bool,
+    ) -> Result<(Vec<Claimed>, Vec<LoadedStep>)> {
+        let filter = match scope {
+            ClaimScope::Any => "",
+            ClaimScope::Task(_) => " AND ws.task_id = $4",
+            ClaimScope::Step(_) => " AND ws.workflow_step_id = $4",
+        };
+        let scope_id = match scope {
+            ClaimScope::Any => 0,
+            ClaimScope::Task(id) | ClaimScope::Step(id) => id,
+        };
+        let candidates = format!(
+            "SELECT ws.workflow_step_id, ws.state AS old_state, t.state AS task_state, ws.task_id, ws.name, \
+             ws.attempts, ws.ready_at AS claim_order \
+             FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_id = ws.task_id \
+             WHERE ws.ready_at IS NOT NULL AND ws.pending_parents = 0 AND ws.ready_at <= $1 \
+             AND t.state IN {STATES_ACTIVE}{filter} \
+             ORDER BY ws.ready_at, ws.workflow_step_id LIMIT $3"
+        );
+        let set = "state = 'in_progress', attempts = s.attempts + 1, last_attempted_at = $1, claim_token = $2, \
+                   lease_expires_at = $1 + s.lease_ms, ready_at = NULL, backoff_request_ms = NULL, updated_at = $1";
+        // The claimed rows in claim order: (step id, task id, name, attempts after the claim,
+        // old state, task state) and, with `load`, the row carrying the run context.
+        let mut claimed: Vec<(i64, i64, String, i64, String, String)> = Vec::new();
+        let mut load_rows: Vec<<Db as sqlx::Database>::Row> = Vec::new();
+        if PG {
+            let (load_cols, load_join) = if load {
+                (
+                    format!(", {LOAD_TASK_COLUMNS}, {}", deps_column("cl")),
+                    LOAD_TASK_JOINS.replace("{step}", "cl"),
+                )
+            } else {
+                (String::new(), String::new())
+            };
+            // `prev` flips the current transition rows; `ins` reads them (for the sort key), so
+            // each flip happens before its insert and the partial unique index on most_recent
+            // never sees two current rows. A retried step (old state error) gets the
+            // error -> pending hop the ancestor never made, then pending -> in_progress.
+            let sql = format!(
+                "WITH cl AS (UPDATE tasker_workflow_steps s SET {set} \
+                 FROM ({candidates} FOR UPDATE OF ws SKIP LOCKED) c \
+                 WHERE s.workflow_step_id = c.workflow_step_id \
+                 RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, c.old_state, c.task_state, c.claim_order, \
+                 {LOAD_STEP_COLUMNS}), \
+                 prev AS (UPDATE tasker_workflow_step_transitions tr SET most_recent = FALSE, updated_at = $1 FROM cl \
+                 WHERE tr.workflow_step_id = cl.workflow_step_id AND tr.most_recent = TRUE \
+                 RETURNING tr.workflow_step_id AS id, tr.sort_key), \
+                 ins AS (INSERT INTO tasker_workflow_step_transitions \
+                 (workflow_step_id, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) \
+                 SELECT cl.workflow_step_id, x.from_state, x.to_state, x.metadata, COALESCE(prev.sort_key, 0) + x.k, \
+                 x.most_recent, $1, $1 FROM cl LEFT JOIN prev ON prev.id = cl.workflow_step_id \
+                 CROSS JOIN LATERAL (VALUES \
+                 ('error', 'pending', jsonb_build_object('retry_attempt', cl.attempts), 10, FALSE), \
+                 ('pending', 'in_progress', jsonb_build_object('attempt', cl.attempts), \
+                 CASE WHEN cl.old_state = 'error' THEN 20 ELSE 10 END, TRUE)) \
+                 AS x(from_state, to_state, metadata, k, most_recent) \
+                 WHERE x.to_state = 'in_progress' OR cl.old_state = 'error') \
+                 SELECT cl.*{load_cols} FROM cl{load_join} ORDER BY cl.claim_order, cl.workflow_step_id"
+            );
+            let mut q = sqlx::query(&sql).bind(now).bind(token).bind(limit);
+            if scope != ClaimScope::Any {
+                q = q.bind(scope_id);
+            }
+            for r in q.fetch_all(&mut **tx).await? {
+                claimed.push((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                ));
+                if load {
+                    load_rows.push(r);
+                }
+            }
+        } else {
+            // SQLite: the IMMEDIATE transaction already excludes every other writer, so what the
+            // candidates query read stays true until this transaction ends.
+            let mut q = sqlx::query(&candidates).bind(now).bind(token).bind(limit);
+            if scope != ClaimScope::Any {
+                q = q.bind(scope_id);
+            }
+            let rows = q.fetch_all(&mut **tx).await?;
+            if rows.is_empty() {
+                return Ok((Vec::new(), Vec::new()));
+            }
+            for r in &rows {
+                let attempts: i64 = r.try_get(5)?;
+                claimed.push((
+                    r.try_get(0)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    attempts + 1,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                ));
+            }
+            // One call: the update, the transition rows (hops, then starts), the run contexts.
+            // Explicit `$N` placeholders only: sqlx-sqlite shares them by number across the
+            // statements of one call.
+            let mut args = NumberedArgs::default();
+            // `set` refers to the time as $1 and the token as $2: pushed first, in that order.
+            let now_p = args.int(now);
+            args.text(token);
+            let ids = claimed
+                .iter()
+                .map(|c| args.int(c.0))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut sql = format!(
+                "UPDATE tasker_workflow_steps AS s SET {set} WHERE s.workflow_step_id IN ({ids})"
+            );
+            let hops: Vec<(i64, Value)> = claimed
+                .iter()
+                .filter(|c| c.4 == "error")
+                .map(|c| (c.0, serde_json::json!({"retry_attempt": c.3})))
+                .collect();
+            let starts: Vec<(i64, Value)> = claimed
+                .iter()
+                .map(|c| (c.0, serde_json::json!({"attempt": c.3})))
+                .collect();
+            for (rows, from, to) in [
+                (&hops, "error", "pending"),
+                (&starts, "pending", "in_progress"),
+            ] {
+                if !rows.is_empty() {
+                    sql.push_str("; ");
+                    sql.push_str(&sqlite_step_transitions_sql(
+                        &mut args, rows, from, to, &now_p,
+                    ));
+                }
+            }
+            if load {
+                sql.push_str(&format!(
+                    "; SELECT s.workflow_step_id, s.task_id, {LOAD_STEP_COLUMNS}, {LOAD_TASK_COLUMNS}, {} \
+                     FROM tasker_workflow_steps s{} WHERE s.workflow_step_id IN ({ids})",
+                    deps_column("s"),
+                    LOAD_TASK_JOINS.replace("{step}", "s")
+                ));
+            }
+            let mut by_id: HashMap<i64, <Db as sqlx::Database>::Row> = HashMap::new();
+            for r in args.bind(sqlx::query(&sql)).fetch_all(&mut **tx).await? {
+                by_id.insert(r.try_get("workflow_step_id")?, r);
+            }
+            if load {
+                for c in &claimed {
+                    load_rows.push(by_id.remove(&c.0).ok_or(Error::StepNotFound(c.0))?);
+                }
+            }
+        }
+        // Transition records for the whole batch: the retry hops first, then every start.
+        let mut out = Vec::with_capacity(claimed.len());
+        let mut starts = Vec::with_capacity(claimed.len());
+        for (step_id, task_id, name, attempts, old_state, task_state) in claimed {
+            let step = |from, to, metadata| Recorded {
+                entity: Entity::Step,
+                task_id,
+                step_id: Some(step_id),
+                step_name: Some(name.clone()),
+                from: Some(from),
+                to,
+                metadata,
+            };
+            if state_of(&old_state)? == State::Error {
+                rec.push(step(
+                    State::Error,
+                    State::Pending,
+                    serde_json::json!({"retry_attempt": attempts}),
+                ));
+            }
+            starts.push(step(
+                State::Pending,
+                State::InProgress,
+                serde_json::json!({"attempt": attempts}),
+            ));
+            out.push(Claimed {
+                step_id,
+                task_id,
+                name,
+                attempts,
+                claim_token: token.to_string(),
+                task_state: state_of(&task_state)?,
+            });
+        }
+        rec.append(&mut starts);
+        let loaded = load_rows
+            .iter()
+            .zip(&out)
+            .map(|(r, c)| loaded_from_row(r, c))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((out, loaded))
+    }
+
+    pub async fn load_step(&self, step_id: i64, claim_token: &str) -> Result<LoadedStep> {
+        let sql = format!(
+            "SELECT s.workflow_step_id, s.task_id, s.name, s.attempts, {LOAD_STEP_COLUMNS}, {LOAD_TASK_COLUMNS}, {} \
+             FROM tasker_workflow_steps s{} WHERE s.workflow_step_id = $1",
+            deps_column("s"),
+            LOAD_TASK_JOINS.replace("{step}", "s")
+        );
+        let r = sqlx::query(&sql)
+            .bind(step_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::StepNotFound(step_id))?;
+        let c = Claimed {
+            step_id,
+            task_id: r.try_get("task_id")?,
+            name: r.try_get("name")?,
+            attempts: r.try_get("attempts")?,
+            claim_token: claim_token.to_string(),
+            // Not read by `loaded_from_row`.
+            task_state: State::InProgress,
+        };
+        loaded_from_row(&r, &c)
+    }
+
+    pub async fn step_backoff(&self, step_id: i64) -> Result<BackoffOverride> {
+        let r = sqlx::query(
+            "SELECT backoff_base_ms, backoff_factor, backoff_max_ms, backoff_jitter FROM tasker_workflow_steps \
+             WHERE workflow_step_id = $1",
+        )
+        .bind(step_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::StepNotFound(step_id))?;
+        let base: Option<i64> = r.try_get(0)?;
+        let max: Option<i64> = r.try_get(2)?;
+        Ok(BackoffOverride {
+            base_ms: base.map(|v| v.max(0) as u64),
+            factor: r.try_get(1)?,
+            max_ms: max.map(|v| v.max(0) as u64),
+            jitter: r.try_get(3)?,
+        })
+    }
+}

@@ -1,0 +1,223 @@
+//! What every concept file of a dialect shares: the `Backend` handle, write transactions, the
+//! task lock, NOTIFY, hand-numbered arguments and the row decoders. Compiled once per dialect
+//! (see `database/pg.rs`, `database/sqlite.rs`): `Db` and `PG` come from there.
+
+use super::*;
+use crate::config::BackoffOverride;
+use sqlx::types::Json;
+use sqlx::Row;
+
+pub(super) type Tx = sqlx::Transaction<'static, Db>;
+
+pub(super) const STATES_ACTIVE: &str = "('pending','in_progress')";
+
+/// Run-context columns of a step (alias `s`), then of its task (`t`, `nt`, `ns`).
+pub(super) const LOAD_STEP_COLUMNS: &str =
+    "s.handler_name, s.retry_limit, s.retryable, s.inputs, s.handler_config, s.lease_ms, \
+     s.backoff_base_ms, s.backoff_factor, s.backoff_max_ms, s.backoff_jitter";
+pub(super) const LOAD_TASK_COLUMNS: &str =
+    "t.context, t.initiator, t.source_system, t.reason, t.tags, nt.name AS task_name, \
+     nt.version, ns.name AS namespace";
+/// Joins for `LOAD_TASK_COLUMNS`; `{step}` is the alias of the row carrying the step's task_id.
+pub(super) const LOAD_TASK_JOINS: &str = " JOIN tasker_tasks t ON t.task_id = {step}.task_id \
+     JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id \
+     JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id";
+/// A step's parents (`p`) through its incoming edges (`e`).
+pub(super) const DEPS_FROM: &str =
+    "FROM tasker_workflow_step_edges e JOIN tasker_workflow_steps p ON p.workflow_step_id = e.from_step_id";
+
+/// Arguments of a hand-numbered query: each push returns its placeholder (`$1`, `$2`, ... in
+/// push order). One call can then carry several statements that share parameters by number
+/// (sqlx-sqlite binds `$N` by number in every statement of a multi-statement call).
+#[derive(Default)]
+pub(super) struct NumberedArgs(Vec<Arg>);
+
+pub(super) enum Arg {
+    Int(i64),
+    Text(String),
+    Json(Value),
+}
+
+impl NumberedArgs {
+    pub(super) fn push(&mut self, a: Arg) -> String {
+        self.0.push(a);
+        format!("${}", self.0.len())
+    }
+    pub(super) fn int(&mut self, v: i64) -> String {
+        self.push(Arg::Int(v))
+    }
+    pub(super) fn text(&mut self, v: &str) -> String {
+        self.push(Arg::Text(v.to_string()))
+    }
+    pub(super) fn json(&mut self, v: Value) -> String {
+        self.push(Arg::Json(v))
+    }
+    pub(super) fn bind<'q>(
+        self,
+        mut q: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>,
+    ) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
+        for a in self.0 {
+            q = match a {
+                Arg::Int(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::Json(v) => q.bind(Json(v)),
+            };
+        }
+        q
+    }
+}
+
+/// The parents' results of the step aliased `step`, as one JSON object (or NULL): a column.
+pub(super) fn deps_column(step: &str) -> String {
+    let agg = sql::DEPS_AGG;
+    format!("(SELECT {agg} {DEPS_FROM} WHERE e.to_step_id = {step}.workflow_step_id) AS deps")
+}
+
+/// A claimed step's run context from a row carrying `LOAD_STEP_COLUMNS`, `LOAD_TASK_COLUMNS`,
+/// `task_id` and `deps` (see `deps_column`).
+pub(super) fn loaded_from_row(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> Result<LoadedStep> {
+    let inputs: Json<Value> = r.try_get("inputs")?;
+    let handler_config: Json<Value> = r.try_get("handler_config")?;
+    let context: Json<Value> = r.try_get("context")?;
+    let tags: Json<Value> = r.try_get("tags")?;
+    let base: Option<i64> = r.try_get("backoff_base_ms")?;
+    let max: Option<i64> = r.try_get("backoff_max_ms")?;
+    let deps: Option<Json<Value>> = r.try_get("deps")?;
+    let dependency_results = match deps.map(|j| j.0) {
+        Some(Value::Object(m)) => m,
+        None | Some(Value::Null) => Default::default(),
+        Some(other) => {
+            return Err(Error::Internal(format!(
+                "dependency results are not an object: {other}"
+            )))
+        }
+    };
+    Ok(LoadedStep {
+        context: StepContext {
+            task: TaskInfo {
+                task_id: r.try_get("task_id")?,
+                namespace: r.try_get("namespace")?,
+                name: r.try_get("task_name")?,
+                version: r.try_get("version")?,
+                context: context.0,
+                initiator: r.try_get("initiator")?,
+                source_system: r.try_get("source_system")?,
+                reason: r.try_get("reason")?,
+                tags: tags.0,
+            },
+            step: StepInfo {
+                step_id: c.step_id,
+                name: c.name.clone(),
+                handler: r.try_get("handler_name")?,
+                attempt: c.attempts,
+                retry_limit: r.try_get("retry_limit")?,
+                retryable: r.try_get("retryable")?,
+                inputs: inputs.0,
+                handler_config: handler_config.0,
+            },
+            dependency_results,
+            claim_token: c.claim_token.clone(),
+        },
+        backoff: BackoffOverride {
+            base_ms: base.map(|v| v.max(0) as u64),
+            factor: r.try_get("backoff_factor")?,
+            max_ms: max.map(|v| v.max(0) as u64),
+            jitter: r.try_get("backoff_jitter")?,
+        },
+        lease_ms: r.try_get("lease_ms")?,
+    })
+}
+
+pub struct Backend {
+    pub pool: sqlx::Pool<Db>,
+    /// SQLite allows one writer: in-process writers queue here instead of spinning on SQLITE_BUSY.
+    write_lock: Option<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction; on SQLite it also holds the in-process writer lock.
+pub(super) struct WriteTx<'a> {
+    pub(super) tx: Tx,
+    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl Backend {
+    pub(super) fn new(pool: sqlx::Pool<Db>) -> Backend {
+        Backend {
+            pool,
+            write_lock: if PG {
+                None
+            } else {
+                Some(tokio::sync::Mutex::new(()))
+            },
+        }
+    }
+
+    pub(super) async fn begin(&self) -> Result<WriteTx<'_>> {
+        match &self.write_lock {
+            Some(lock) => {
+                let guard = lock.lock().await;
+                // IMMEDIATE takes the write lock up front, so a read-then-write transaction never
+                // fails on lock upgrade; other processes wait in the busy handler.
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx {
+                    tx,
+                    _guard: Some(guard),
+                })
+            }
+            None => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _guard: None,
+            }),
+        }
+    }
+
+    /// Locks the task row (PostgreSQL) and returns its state. Every write that touches a task's
+    /// steps after claim time takes this lock first, which orders them and avoids deadlocks.
+    pub(super) async fn lock_task(tx: &mut Tx, task_id: i64) -> Result<State> {
+        let row: Option<String> = sqlx::query_scalar(sql::LOCK_TASK)
+            .bind(task_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        match row {
+            Some(s) => state_of(&s),
+            None => Err(Error::TaskNotFound(task_id)),
+        }
+    }
+
+    pub(super) async fn notify_ready(tx: &mut Tx) -> Result<()> {
+        if let Some(notify) = sql::NOTIFY_READY {
+            sqlx::query(notify)
+                .bind(READY_CHANNEL)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn step_task_id_tx(tx: &mut Tx, step_id: i64) -> Result<i64> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT task_id FROM tasker_workflow_steps WHERE workflow_step_id = $1",
+        )
+        .bind(step_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        id.ok_or(Error::StepNotFound(step_id))
+    }
+}
+
+pub(super) fn transition_view(
+    r: &<Db as sqlx::Database>::Row,
+    first: usize,
+) -> Result<TransitionView> {
+    let from: Option<String> = r.try_get(first)?;
+    let to: String = r.try_get(first + 1)?;
+    let meta: Json<Value> = r.try_get(first + 2)?;
+    Ok(TransitionView {
+        from_state: from.as_deref().map(state_of).transpose()?,
+        to_state: state_of(&to)?,
+        metadata: meta.0,
+        sort_key: r.try_get(first + 3)?,
+        most_recent: r.try_get(first + 4)?,
+        created_at: r.try_get(first + 5)?,
+    })
+}

@@ -1,0 +1,509 @@
+//! TaskFinalizer: completing claimed steps (one or a group), releasing their children and
+//! completing their tasks when nothing is left.
+
+use super::*;
+use crate::state_machine::Entity;
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Row};
+use std::collections::HashMap;
+
+impl Backend {
+    pub async fn complete_step(
+        &self,
+        task_id: i64,
+        step_id: i64,
+        claim_token: &str,
+        results: &Value,
+        now: i64,
+    ) -> Result<StepSettled> {
+        let mut w = self.begin().await?;
+        let out = Self::complete_in(&mut w.tx, task_id, step_id, claim_token, results, now).await?;
+        if !out.task_finished && !out.newly_ready.is_empty() {
+            Self::notify_ready(&mut w.tx).await?;
+        }
+        w.tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Completes a step and, in the SAME transaction, claims (and loads) up to `limit` ready
+    /// steps of its task — typically the children this completion just released. An inline run
+    /// thereby pays one commit per step instead of two. The completion is exactly that of
+    /// [`Backend::complete_step`] (fenced, children and task completion included); the task row
+    /// is already locked by it, so the claim respects the lock order. Other workers are woken
+    /// only for released steps this claim did not take. Returns the completion, the new claims
+    /// and the claims' transition records.
+    pub async fn complete_step_and_claim(
+        &self,
+        task_id: i64,
+        step_id: i64,
+        claim_token: &str,
+        results: &Value,
+        now: i64,
+        limit: i64,
+    ) -> Result<(StepSettled, Vec<ClaimedStep>, Vec<Recorded>)> {
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let out = Self::complete_in(tx, task_id, step_id, claim_token, results, now).await?;
+        let mut rec = Vec::new();
+        let mut next = Vec::new();
+        if !out.discarded && !out.task_finished && limit > 0 {
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            let (claimed, loaded) = Self::claim_in(
+                tx,
+                &mut rec,
+                ClaimScope::Task(task_id),
+                limit,
+                now,
+                &token,
+                true,
+            )
+            .await?;
+            next = claimed.into_iter().zip(loaded).collect::<Vec<_>>();
+        }
+        if !out.task_finished
+            && out
+                .newly_ready
+                .iter()
+                .any(|id| !next.iter().any(|(c, _)| c.step_id == *id))
+        {
+            Self::notify_ready(tx).await?;
+        }
+        w.tx.commit().await?;
+        Ok((out, next, rec))
+    }
+
+    /// Completes several claimed steps in ONE transaction (a worker's batch: one commit, and so
+    /// one WAL flush, for the group instead of one per step). Each step's outcome, children and
+    /// task completion are written exactly as by [`Backend::complete_step`], fenced by its own
+    /// claim token; a stale claim only drops that step's outcome (`Err(StaleClaim)` in its slot,
+    /// nothing written for it), the others still commit. Task rows are locked first, in task-id
+    /// order, so two groups (or a group and any single-task transaction) cannot deadlock.
+    pub async fn complete_steps(
+        &self,
+        items: &[Completion],
+        now: i64,
+    ) -> Result<Vec<Result<StepSettled>>> {
+        Ok(self.complete_steps_and_claim(items, now, None).await?.0)
+    }
+
+    /// [`Backend::complete_steps`], then — with `claim = Some((task_id, limit))`, the task being
+    /// one of the group's — claims and loads up to `limit` ready steps of that task in the same
+    /// transaction (an inline run's batch: its children come back without another commit).
+    pub async fn complete_steps_and_claim(
+        &self,
+        items: &[Completion],
+        now: i64,
+        claim: Option<(i64, i64)>,
+    ) -> Result<(Vec<Result<StepSettled>>, Vec<ClaimedStep>, Vec<Recorded>)> {
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let mut task_ids: Vec<i64> = items.iter().map(|i| i.task_id).collect();
+        task_ids.sort_unstable();
+        task_ids.dedup();
+        let list = (1..=task_ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT task_id, state FROM tasker_tasks WHERE task_id IN ({list}) ORDER BY task_id{}",
+            sql::LOCK_ROWS
+        );
+        let mut q = sqlx::query(&sql);
+        for id in &task_ids {
+            q = q.bind(*id);
+        }
+        let mut states: HashMap<i64, State> = HashMap::with_capacity(task_ids.len());
+        for r in q.fetch_all(&mut **tx).await? {
+            states.insert(r.try_get(0)?, state_of(&r.try_get::<String, _>(1)?)?);
+        }
+
+        // Results by item index; None until settled.
+        let mut out: Vec<Option<Result<StepSettled>>> = (0..items.len()).map(|_| None).collect();
+        // Children this group released (woken workers take them unless our own claim does).
+        let mut released: Vec<i64> = Vec::new();
+        // Steps of cancelled tasks take the (rare) one-by-one discard path.
+        let mut batch = Vec::with_capacity(items.len());
+        for (n, i) in items.iter().enumerate() {
+            let state = *states
+                .get(&i.task_id)
+                .ok_or(Error::TaskNotFound(i.task_id))?;
+            if state == State::Cancelled {
+                out[n] = Some(
+                    match Self::complete_locked(
+                        tx,
+                        i.task_id,
+                        state,
+                        None,
+                        i.step_id,
+                        &i.claim_token,
+                        &i.results,
+                        now,
+                    )
+                    .await
+                    {
+                        Err(Error::StaleClaim(id)) => Err(Error::StaleClaim(id)),
+                        Err(e) => return Err(e),
+                        Ok(settled) => {
+                            released.extend(settled.newly_ready.iter().copied());
+                            Ok(settled)
+                        }
+                    },
+                );
+            } else {
+                batch.push(n);
+            }
+        }
+        if !batch.is_empty() {
+            // 1. The fenced outcomes, all in one statement: a row comes back only where the claim
+            //    token still matches; the others are stale and nothing is written for them.
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "UPDATE tasker_workflow_steps AS s SET state = 'complete', results = v.results, processed_at = ",
+            );
+            qb.push_bind(now);
+            qb.push(
+                ", claim_token = NULL, lease_expires_at = NULL, ready_at = NULL, updated_at = ",
+            );
+            qb.push_bind(now);
+            qb.push(" FROM (");
+            for (k, n) in batch.iter().enumerate() {
+                let i = &items[*n];
+                qb.push(if k == 0 {
+                    "SELECT "
+                } else {
+                    " UNION ALL SELECT "
+                });
+                qb.push_bind(i.step_id);
+                qb.push(" AS id, ");
+                qb.push_bind(i.claim_token.as_str());
+                qb.push(" AS token, ");
+                qb.push_bind(Json(&i.results));
+                qb.push(" AS results");
+            }
+            qb.push(
+                ") AS v WHERE s.workflow_step_id = v.id AND s.claim_token = v.token AND s.state = 'in_progress' \
+                 RETURNING workflow_step_id, name, attempts, last_attempted_at",
+            );
+            let mut done: HashMap<i64, (String, i64, Option<i64>)> =
+                HashMap::with_capacity(batch.len());
+            for r in qb.build().fetch_all(&mut **tx).await? {
+                done.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+            }
+            // 2. Their transition rows, one statement.
+            let mut rows = Vec::with_capacity(done.len());
+            let mut completed = Vec::with_capacity(done.len());
+            for n in &batch {
+                let i = &items[*n];
+                match done.get(&i.step_id) {
+                    None => out[*n] = Some(Err(Error::StaleClaim(i.step_id))),
+                    Some((name, attempts, started)) => {
+                        completed.push(*n);
+                        rows.push(TransitionRow {
+                            task_id: i.task_id,
+                            id: i.step_id,
+                            step_name: Some(name.clone()),
+                            from: Some(State::InProgress),
+                            to: State::Complete,
+                            metadata: serde_json::json!({"attempt": attempts, "execution_duration_ms": now - started.unwrap_or(now)}),
+                        });
+                    }
+                }
+            }
+            let mut step_rec = Vec::with_capacity(rows.len());
+            Self::transitions(tx, &mut step_rec, Entity::Step, &rows, now).await?;
+            let mut settled: Vec<StepSettled> = step_rec
+                .into_iter()
+                .map(|r| StepSettled {
+                    recorded: vec![r],
+                    ..Default::default()
+                })
+                .collect();
+            if !completed.is_empty() {
+                // 3. Children of every completed step, one statement (a child with two parents
+                //    in the group loses two).
+                let list = (2..completed.len() + 2)
+                    .map(|k| format!("${k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "UPDATE tasker_workflow_steps AS s SET pending_parents = s.pending_parents - c.n, updated_at = $1 \
+                     FROM (SELECT to_step_id, COUNT(*) AS n FROM tasker_workflow_step_edges \
+                     WHERE from_step_id IN ({list}) GROUP BY to_step_id) AS c \
+                     WHERE s.workflow_step_id = c.to_step_id RETURNING workflow_step_id, pending_parents, ready_at"
+                );
+                let mut q = sqlx::query(&sql).bind(now);
+                for n in &completed {
+                    q = q.bind(items[*n].step_id);
+                }
+                let mut ready = Vec::new();
+                for r in q.fetch_all(&mut **tx).await? {
+                    let pending: i64 = r.try_get(1)?;
+                    let ready_at: Option<i64> = r.try_get(2)?;
+                    if pending == 0 && ready_at.is_some() {
+                        ready.push(r.try_get::<i64, _>(0)?);
+                    }
+                }
+                // (Which parent released a child only matters for waking workers: all go to the
+                // first completion of the group.)
+                released.extend(ready.iter().copied());
+                settled[0].newly_ready = ready;
+                // 4. The tasks' unfinished counters, one statement.
+                let mut per_task: Vec<(i64, i64)> = Vec::new();
+                for n in &completed {
+                    match per_task.iter_mut().find(|(t, _)| *t == items[*n].task_id) {
+                        Some((_, c)) => *c += 1,
+                        None => per_task.push((items[*n].task_id, 1)),
+                    }
+                }
+                let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                    "UPDATE tasker_tasks AS t SET unfinished_steps = t.unfinished_steps - c.n, updated_at = ",
+                );
+                qb.push_bind(now);
+                qb.push(" FROM (");
+                for (k, (task_id, n)) in per_task.iter().enumerate() {
+                    qb.push(if k == 0 {
+                        "SELECT "
+                    } else {
+                        " UNION ALL SELECT "
+                    });
+                    qb.push_bind(*task_id);
+                    qb.push(" AS tid, ");
+                    qb.push_bind(*n);
+                    qb.push(" AS n");
+                }
+                // (RETURNING names are unqualified and unambiguous: SQLite accepts no alias there.)
+                qb.push(") AS c WHERE t.task_id = c.tid RETURNING task_id, unfinished_steps");
+                let mut finished = Vec::new();
+                for r in qb.build().fetch_all(&mut **tx).await? {
+                    if r.try_get::<i64, _>(1)? == 0 {
+                        finished.push(r.try_get::<i64, _>(0)?);
+                    }
+                }
+                // 5. Tasks with nothing left complete, in the same transaction; their events
+                //    follow their last step's.
+                finished.sort_unstable();
+                for task_id in finished {
+                    let k = completed
+                        .iter()
+                        .rposition(|n| items[*n].task_id == task_id)
+                        .ok_or_else(|| {
+                            Error::Internal("finished task without a completion".into())
+                        })?;
+                    let state = states[&task_id];
+                    Self::drive_task(
+                        tx,
+                        &mut settled[k].recorded,
+                        task_id,
+                        state,
+                        State::Complete,
+                        serde_json::json!({}),
+                        now,
+                    )
+                    .await?;
+                    settled[k].task_finished = true;
+                    states.insert(task_id, State::Complete);
+                }
+            }
+            for (n, s) in completed.into_iter().zip(settled) {
+                out[n] = Some(Ok(s));
+            }
+        }
+        let mut claim_rec = Vec::new();
+        let mut next: Vec<ClaimedStep> = Vec::new();
+        if let Some((task_id, limit)) = claim {
+            // Only a task this transaction has locked (lock order) and that is still active.
+            if limit > 0
+                && matches!(
+                    states.get(&task_id),
+                    Some(State::Pending | State::InProgress)
+                )
+            {
+                let token = uuid::Uuid::new_v4().simple().to_string();
+                let (claimed, loaded) = Self::claim_in(
+                    tx,
+                    &mut claim_rec,
+                    ClaimScope::Task(task_id),
+                    limit,
+                    now,
+                    &token,
+                    true,
+                )
+                .await?;
+                next = claimed.into_iter().zip(loaded).collect();
+            }
+        }
+        if released
+            .iter()
+            .any(|id| !next.iter().any(|(c, _)| c.step_id == *id))
+        {
+            Self::notify_ready(tx).await?;
+        }
+        w.tx.commit().await?;
+        let out = out
+            .into_iter()
+            .map(|o| o.ok_or_else(|| Error::Internal("completion left unsettled".into())))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((out, next, claim_rec))
+    }
+
+    /// The completion inside `tx` (no NOTIFY: the callers decide).
+    pub(super) async fn complete_in(
+        tx: &mut Tx,
+        task_id: i64,
+        step_id: i64,
+        claim_token: &str,
+        results: &Value,
+        now: i64,
+    ) -> Result<StepSettled> {
+        // Locks the task row first (the lock order) AND counts this step as finished in one
+        // statement (was a SELECT ... FOR UPDATE and a later UPDATE). If the claim turns out to be
+        // stale below, the error rolls the whole transaction back, the decrement included; the
+        // `= 0` guard only keeps such a doomed statement from tripping the CHECK constraint.
+        let row = sqlx::query(
+            "UPDATE tasker_tasks SET \
+             unfinished_steps = unfinished_steps - CASE WHEN state = 'cancelled' OR unfinished_steps = 0 THEN 0 ELSE 1 END, \
+             updated_at = CASE WHEN state = 'cancelled' THEN updated_at ELSE $2 END \
+             WHERE task_id = $1 RETURNING state, unfinished_steps",
+        )
+        .bind(task_id)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::TaskNotFound(task_id))?;
+        let task_state = state_of(&row.try_get::<String, _>(0)?)?;
+        let unfinished: i64 = row.try_get(1)?;
+        Self::complete_locked(
+            tx,
+            task_id,
+            task_state,
+            Some(unfinished),
+            step_id,
+            claim_token,
+            results,
+            now,
+        )
+        .await
+    }
+
+    /// A completion once its task row is locked (`task_state` read under that lock). With
+    /// `counted = Some(n)` the caller already decremented the task's unfinished counter to `n`;
+    /// otherwise it is decremented here, last. A stale claim returns `StaleClaim` before
+    /// anything is written for this step.
+    pub(super) async fn complete_locked(
+        tx: &mut Tx,
+        task_id: i64,
+        task_state: State,
+        counted: Option<i64>,
+        step_id: i64,
+        claim_token: &str,
+        results: &Value,
+        now: i64,
+    ) -> Result<StepSettled> {
+        let mut out = StepSettled::default();
+        if task_state == State::Cancelled {
+            Self::discard_cancelled(tx, &mut out.recorded, task_id, step_id, claim_token, now)
+                .await?;
+            out.discarded = true;
+            return Ok(out);
+        }
+        // The outcome (fenced by the claim token), its transition row and the children's parent
+        // counters in ONE round trip: a data-modifying CTE on PostgreSQL, one multi-statement
+        // call on SQLite. Rows: kind 0 = this step (attempts, started at, name), kind 1 = a child
+        // (pending parents, ready_at). On SQLite the later statements run even when the claim
+        // is stale; the StaleClaim error below makes every caller roll the transaction back.
+        let done_set = "state = 'complete', results = $3, processed_at = $4, claim_token = NULL, \
+                        lease_expires_at = NULL, ready_at = NULL, updated_at = $4";
+        let done_where = "workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress'";
+        let sql = if PG {
+            format!(
+                "WITH done AS (UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
+                 RETURNING workflow_step_id, name, attempts, last_attempted_at), \
+                 prev AS (UPDATE tasker_workflow_step_transitions SET most_recent = FALSE, updated_at = $4 \
+                 WHERE workflow_step_id IN (SELECT workflow_step_id FROM done) AND most_recent = TRUE RETURNING sort_key), \
+                 ins AS (INSERT INTO tasker_workflow_step_transitions \
+                 (workflow_step_id, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) \
+                 SELECT d.workflow_step_id, 'in_progress', 'complete', jsonb_build_object('attempt', d.attempts, \
+                 'execution_duration_ms', $4 - COALESCE(d.last_attempted_at, $4)), \
+                 COALESCE((SELECT sort_key FROM prev), 0) + 10, TRUE, $4, $4 FROM done d), \
+                 rel AS (UPDATE tasker_workflow_steps SET pending_parents = pending_parents - 1, updated_at = $4 \
+                 WHERE workflow_step_id IN (SELECT e.to_step_id FROM tasker_workflow_step_edges e \
+                 JOIN done d ON e.from_step_id = d.workflow_step_id) \
+                 RETURNING workflow_step_id, pending_parents, ready_at) \
+                 SELECT 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name FROM done \
+                 UNION ALL SELECT 1, workflow_step_id, pending_parents, ready_at, NULL FROM rel"
+            )
+        } else {
+            format!(
+                "UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
+                 RETURNING 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name; \
+                 UPDATE tasker_workflow_step_transitions SET most_recent = FALSE, updated_at = $4 \
+                 WHERE workflow_step_id = $1 AND most_recent = TRUE; \
+                 INSERT INTO tasker_workflow_step_transitions \
+                 (workflow_step_id, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) \
+                 SELECT workflow_step_id, 'in_progress', 'complete', json_object('attempt', attempts, \
+                 'execution_duration_ms', $4 - COALESCE(last_attempted_at, $4)), \
+                 (SELECT COALESCE(MAX(sort_key), 0) + 10 FROM tasker_workflow_step_transitions WHERE workflow_step_id = $1), \
+                 TRUE, $4, $4 FROM tasker_workflow_steps WHERE workflow_step_id = $1 AND state = 'complete'; \
+                 UPDATE tasker_workflow_steps SET pending_parents = pending_parents - 1, updated_at = $4 \
+                 WHERE workflow_step_id IN (SELECT to_step_id FROM tasker_workflow_step_edges WHERE from_step_id = $1) \
+                 RETURNING 1 AS kind, workflow_step_id, pending_parents AS n, ready_at AS at, NULL AS name"
+            )
+        };
+        let rows = sqlx::query(&sql)
+            .bind(step_id)
+            .bind(claim_token)
+            .bind(Json(results))
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?;
+        let mut done: Option<(i64, Option<i64>, String)> = None;
+        for r in rows {
+            let kind: i32 = r.try_get("kind")?;
+            let n: i64 = r.try_get("n")?;
+            let at: Option<i64> = r.try_get("at")?;
+            if kind == 0 {
+                done = Some((
+                    n,
+                    at,
+                    r.try_get::<Option<String>, _>("name")?.unwrap_or_default(),
+                ));
+            } else if n == 0 && at.is_some() {
+                out.newly_ready.push(r.try_get("workflow_step_id")?);
+            }
+        }
+        let (attempts, started, name) = done.ok_or(Error::StaleClaim(step_id))?;
+        out.recorded.push(Recorded {
+            entity: Entity::Step,
+            task_id,
+            step_id: Some(step_id),
+            step_name: Some(name),
+            from: Some(State::InProgress),
+            to: State::Complete,
+            metadata: serde_json::json!({"attempt": attempts, "execution_duration_ms": now - started.unwrap_or(now)}),
+        });
+        let unfinished = match counted {
+            Some(n) => n,
+            None => sqlx::query_scalar(
+                "UPDATE tasker_tasks SET unfinished_steps = unfinished_steps - 1, updated_at = $2 \
+                     WHERE task_id = $1 RETURNING unfinished_steps",
+            )
+            .bind(task_id)
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await?,
+        };
+        if unfinished == 0 {
+            Self::drive_task(
+                tx,
+                &mut out.recorded,
+                task_id,
+                task_state,
+                State::Complete,
+                serde_json::json!({}),
+                now,
+            )
+            .await?;
+            out.task_finished = true;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,127 @@
+//! Failed attempts and results that arrive for a cancelled task.
+
+use super::*;
+use crate::config::BackoffConfig;
+use crate::state_machine::Entity;
+use sqlx::types::Json;
+use sqlx::Row;
+
+impl Backend {
+    /// Finishes a claimed step whose task was cancelled meanwhile: the result is discarded.
+    pub(super) async fn discard_cancelled(
+        tx: &mut Tx,
+        rec: &mut Vec<Recorded>,
+        task_id: i64,
+        step_id: i64,
+        claim_token: &str,
+        now: i64,
+    ) -> Result<()> {
+        let name: Option<String> = sqlx::query_scalar(
+            "UPDATE tasker_workflow_steps SET state = 'cancelled', claim_token = NULL, lease_expires_at = NULL, \
+             ready_at = NULL, updated_at = $3 \
+             WHERE workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress' RETURNING name",
+        )
+        .bind(step_id)
+        .bind(claim_token)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let name = name.ok_or(Error::StaleClaim(step_id))?;
+        Self::transition(
+            tx,
+            rec,
+            Entity::Step,
+            task_id,
+            Some((step_id, &name)),
+            Some(State::InProgress),
+            State::Cancelled,
+            serde_json::json!({"reason": "task_cancelled", "result_discarded": true}),
+            now,
+        )
+        .await
+    }
+
+    pub async fn fail_step(
+        &self,
+        task_id: i64,
+        step_id: i64,
+        claim_token: &str,
+        failure: &Failure,
+        backoff: &BackoffConfig,
+        now: i64,
+    ) -> Result<StepSettled> {
+        let mut out = StepSettled::default();
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let task_state = Self::lock_task(tx, task_id).await?;
+        if task_state == State::Cancelled {
+            Self::discard_cancelled(tx, &mut out.recorded, task_id, step_id, claim_token, now)
+                .await?;
+            w.tx.commit().await?;
+            out.discarded = true;
+            return Ok(out);
+        }
+        let row = sqlx::query(
+            "SELECT name, attempts, retryable, retry_limit FROM tasker_workflow_steps \
+             WHERE workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress'",
+        )
+        .bind(step_id)
+        .bind(claim_token)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::StaleClaim(step_id))?;
+        let name: String = row.try_get(0)?;
+        let attempts: i64 = row.try_get(1)?;
+        let retryable: bool = row.try_get(2)?;
+        let retry_limit: i64 = row.try_get(3)?;
+        let will_retry = retry_allowed(retryable, failure.permanent, attempts, retry_limit);
+        let delay = if will_retry {
+            Some(backoff.delay_ms(
+                attempts.clamp(0, u32::MAX as i64) as u32,
+                failure.retry_after_ms,
+            ))
+        } else {
+            None
+        };
+        sqlx::query(
+            "UPDATE tasker_workflow_steps SET state = 'error', results = $2, claim_token = NULL, lease_expires_at = NULL, \
+             ready_at = $3, backoff_request_ms = $4, updated_at = $5 WHERE workflow_step_id = $1",
+        )
+        .bind(step_id)
+        .bind(Json(failure_json(failure, attempts, now)))
+        .bind(delay.map(|d| now + d as i64))
+        .bind(delay.map(|d| d as i64))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Self::transition(
+            tx,
+            &mut out.recorded,
+            Entity::Step,
+            task_id,
+            Some((step_id, &name)),
+            Some(State::InProgress),
+            State::Error,
+            serde_json::json!({
+                "attempt": attempts,
+                "error_class": failure.class,
+                "error_message": failure.message,
+                "retry_available": will_retry,
+                "backoff_ms": delay,
+            }),
+            now,
+        )
+        .await?;
+        out.will_retry = will_retry;
+        out.retry_delay_ms = delay;
+        if !will_retry && matches!(task_state, State::Pending | State::InProgress) {
+            Self::drive_task(tx, &mut out.recorded, task_id, task_state, State::Error,
+                serde_json::json!({"reason": "steps_in_error_state", "step_id": step_id, "step_name": name}), now).await?;
+            out.task_blocked = true;
+        } else if !will_retry {
+            out.task_blocked = true;
+        }
+        w.tx.commit().await?;
+        Ok(out)
+    }
+}

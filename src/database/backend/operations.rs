@@ -1,0 +1,262 @@
+//! Operator actions: cancel a task, resolve or retry a step.
+
+use super::*;
+use crate::state_machine::{self, Entity};
+use sqlx::types::Json;
+use sqlx::Row;
+
+impl Backend {
+    /// Decrements the children's parent counters and the task's unfinished counter after a step
+    /// finished (complete or resolved_manually); completes the task when nothing is left.
+    pub(super) async fn after_step_finished(
+        tx: &mut Tx,
+        rec: &mut Vec<Recorded>,
+        task_id: i64,
+        task_state: State,
+        step_id: i64,
+        now: i64,
+    ) -> Result<(Vec<i64>, bool)> {
+        let rows = sqlx::query(
+            "UPDATE tasker_workflow_steps SET pending_parents = pending_parents - 1, updated_at = $2 \
+             WHERE workflow_step_id IN (SELECT to_step_id FROM tasker_workflow_step_edges WHERE from_step_id = $1) \
+             RETURNING workflow_step_id, pending_parents, ready_at",
+        )
+        .bind(step_id)
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut newly_ready = Vec::new();
+        for r in rows {
+            let pending: i64 = r.try_get(1)?;
+            let ready_at: Option<i64> = r.try_get(2)?;
+            if pending == 0 && ready_at.is_some() {
+                newly_ready.push(r.try_get::<i64, _>(0)?);
+            }
+        }
+        let unfinished: i64 = sqlx::query_scalar(
+            "UPDATE tasker_tasks SET unfinished_steps = unfinished_steps - 1, updated_at = $2 \
+             WHERE task_id = $1 RETURNING unfinished_steps",
+        )
+        .bind(task_id)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
+        let finished = unfinished == 0;
+        if finished {
+            Self::drive_task(
+                tx,
+                rec,
+                task_id,
+                task_state,
+                State::Complete,
+                serde_json::json!({}),
+                now,
+            )
+            .await?;
+        } else if !newly_ready.is_empty() {
+            Self::notify_ready(tx).await?;
+        }
+        Ok((newly_ready, finished))
+    }
+
+    pub async fn cancel_task(&self, task_id: i64, now: i64) -> Result<OpOutcome> {
+        let mut out = OpOutcome::default();
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let state = Self::lock_task(tx, task_id).await?;
+        if !state_machine::check(Entity::Task, state, State::Cancelled)? {
+            w.tx.rollback().await?;
+            return Ok(out);
+        }
+        // One statement per prior state, so each transition row names its true origin.
+        for from in [State::InProgress, State::Error, State::Pending] {
+            let rows = sqlx::query(
+                "UPDATE tasker_workflow_steps SET state = 'cancelled', ready_at = NULL, claim_token = NULL, \
+                 lease_expires_at = NULL, updated_at = $3 WHERE task_id = $1 AND state = $2 \
+                 RETURNING workflow_step_id, name",
+            )
+            .bind(task_id)
+            .bind(from.as_str())
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?;
+            for r in rows {
+                let id: i64 = r.try_get(0)?;
+                let name: String = r.try_get(1)?;
+                Self::transition(
+                    tx,
+                    &mut out.recorded,
+                    Entity::Step,
+                    task_id,
+                    Some((id, &name)),
+                    Some(from),
+                    State::Cancelled,
+                    serde_json::json!({"reason": "task_cancelled"}),
+                    now,
+                )
+                .await?;
+            }
+        }
+        Self::drive_task(
+            tx,
+            &mut out.recorded,
+            task_id,
+            state,
+            State::Cancelled,
+            serde_json::json!({"reason": "cancelled"}),
+            now,
+        )
+        .await?;
+        w.tx.commit().await?;
+        out.changed = true;
+        Ok(out)
+    }
+
+    pub(super) async fn step_for_update(tx: &mut Tx, step_id: i64) -> Result<(i64, String, State)> {
+        let r = sqlx::query(
+            "SELECT task_id, name, state FROM tasker_workflow_steps WHERE workflow_step_id = $1",
+        )
+        .bind(step_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::StepNotFound(step_id))?;
+        Ok((
+            r.try_get(0)?,
+            r.try_get(1)?,
+            state_of(&r.try_get::<String, _>(2)?)?,
+        ))
+    }
+
+    /// After an operator fixed a failed step: a task in error resumes when no exhausted step is left.
+    pub(super) async fn maybe_resume_task(
+        tx: &mut Tx,
+        rec: &mut Vec<Recorded>,
+        task_id: i64,
+        now: i64,
+    ) -> Result<()> {
+        let state = Self::lock_task(tx, task_id).await?;
+        if state != State::Error {
+            return Ok(());
+        }
+        let exhausted: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tasker_workflow_steps WHERE task_id = $1 AND state = 'error' AND ready_at IS NULL",
+        )
+        .bind(task_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        if exhausted == 0 {
+            Self::drive_task(
+                tx,
+                rec,
+                task_id,
+                state,
+                State::Pending,
+                serde_json::json!({"reason": "failed_steps_handled"}),
+                now,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn resolve_step(&self, step_id: i64, results: &Value, now: i64) -> Result<OpOutcome> {
+        let mut out = OpOutcome::default();
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let task_id = Self::step_task_id_tx(tx, step_id).await?;
+        let task_state = Self::lock_task(tx, task_id).await?;
+        let (_, name, state) = Self::step_for_update(tx, step_id).await?;
+        if !state_machine::check(Entity::Step, state, State::ResolvedManually)? {
+            w.tx.rollback().await?;
+            return Ok(out);
+        }
+        if task_state == State::Cancelled {
+            return Err(Error::IllegalTransition {
+                entity: "task",
+                from: "cancelled".into(),
+                to: "resolved step".into(),
+            });
+        }
+        sqlx::query(
+            "UPDATE tasker_workflow_steps SET state = 'resolved_manually', results = $2, processed_at = $3, \
+             ready_at = NULL, claim_token = NULL, lease_expires_at = NULL, updated_at = $3 WHERE workflow_step_id = $1",
+        )
+        .bind(step_id)
+        .bind(Json(results))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Self::transition(
+            tx,
+            &mut out.recorded,
+            Entity::Step,
+            task_id,
+            Some((step_id, &name)),
+            Some(state),
+            State::ResolvedManually,
+            serde_json::json!({"reason": "manual"}),
+            now,
+        )
+        .await?;
+        let (ready, finished) =
+            Self::after_step_finished(tx, &mut out.recorded, task_id, task_state, step_id, now)
+                .await?;
+        if !finished {
+            Self::maybe_resume_task(tx, &mut out.recorded, task_id, now).await?;
+            Self::notify_ready(tx).await?;
+        }
+        w.tx.commit().await?;
+        out.newly_ready = ready;
+        out.changed = true;
+        Ok(out)
+    }
+
+    pub async fn retry_step(&self, step_id: i64, now: i64) -> Result<OpOutcome> {
+        let mut out = OpOutcome::default();
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let task_id = Self::step_task_id_tx(tx, step_id).await?;
+        let task_state = Self::lock_task(tx, task_id).await?;
+        let (_, name, state) = Self::step_for_update(tx, step_id).await?;
+        if state != State::Error {
+            return Err(Error::IllegalTransition {
+                entity: "step",
+                from: state.to_string(),
+                to: "retry (only a step in error can be retried)".into(),
+            });
+        }
+        if task_state == State::Cancelled {
+            return Err(Error::IllegalTransition {
+                entity: "task",
+                from: "cancelled".into(),
+                to: "retried step".into(),
+            });
+        }
+        sqlx::query(
+            "UPDATE tasker_workflow_steps SET state = 'pending', attempts = 0, ready_at = $2, backoff_request_ms = NULL, \
+             updated_at = $2 WHERE workflow_step_id = $1",
+        )
+        .bind(step_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Self::transition(
+            tx,
+            &mut out.recorded,
+            Entity::Step,
+            task_id,
+            Some((step_id, &name)),
+            Some(State::Error),
+            State::Pending,
+            serde_json::json!({"reason": "manual_retry", "attempts_reset": true}),
+            now,
+        )
+        .await?;
+        Self::maybe_resume_task(tx, &mut out.recorded, task_id, now).await?;
+        Self::notify_ready(tx).await?;
+        w.tx.commit().await?;
+        out.newly_ready = vec![step_id];
+        out.changed = true;
+        Ok(out)
+    }
+}

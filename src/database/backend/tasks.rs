@@ -1,0 +1,257 @@
+//! Creating a task with its steps, edges and initial transitions; starting it.
+
+use super::*;
+use crate::state_machine::Entity;
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Row};
+use std::collections::HashMap;
+
+/// Tasks with at least this many steps may refresh the planner statistics (PostgreSQL).
+pub(super) const BULK_ANALYZE_STEPS: usize = 1000;
+
+impl Backend {
+    pub async fn create_task(&self, t: &NewTask, now: i64) -> Result<(CreatedTask, Vec<Recorded>)> {
+        let mut rec = Vec::new();
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let unfinished = t.steps.iter().filter(|s| !s.bypassed).count() as i64;
+        let task_id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO tasker_tasks (named_task_id, state, complete, requested_at, initiator, source_system, reason, \
+             bypass_steps, tags, context, identity_hash, total_steps, unfinished_steps, created_at, updated_at) \
+             VALUES ($1, 'pending', FALSE, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $2, $2) \
+             ON CONFLICT (identity_hash) DO NOTHING RETURNING task_id",
+        )
+        .bind(t.named_task_id)
+        .bind(now)
+        .bind(&t.initiator)
+        .bind(&t.source_system)
+        .bind(&t.reason)
+        .bind(Json(&t.bypass_steps))
+        .bind(Json(&t.tags))
+        .bind(Json(&t.context))
+        .bind(&t.identity_hash)
+        .bind(t.steps.len() as i64)
+        .bind(unfinished)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let task_id = match task_id {
+            Some(id) => id,
+            None => {
+                let existing: i64 =
+                    sqlx::query_scalar("SELECT task_id FROM tasker_tasks WHERE identity_hash = $1")
+                        .bind(&t.identity_hash)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                w.tx.rollback().await?;
+                return Ok((
+                    CreatedTask {
+                        task_id: existing,
+                        created: false,
+                    },
+                    rec,
+                ));
+            }
+        };
+        Self::transition(
+            tx,
+            &mut rec,
+            Entity::Task,
+            task_id,
+            None,
+            None,
+            State::Pending,
+            serde_json::json!({}),
+            now,
+        )
+        .await?;
+
+        // Steps, in chunks (multi-row INSERT ... RETURNING; rows are matched back by name).
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(t.steps.len());
+        for chunk in t.steps.chunks(400) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "INSERT INTO tasker_workflow_steps (task_id, named_step_id, name, handler_name, handler_config, state, \
+                 retryable, retry_limit, skippable, attempts, ready_at, pending_parents, lease_ms, backoff_base_ms, \
+                 backoff_factor, backoff_max_ms, backoff_jitter, inputs, results, processed_at, created_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                let ready_at = if s.bypassed { None } else { Some(now) };
+                b.push_bind(task_id)
+                    .push_bind(s.named_step_id)
+                    .push_bind(s.name.clone())
+                    .push_bind(s.handler.clone())
+                    .push_bind(Json(s.handler_config.clone()))
+                    .push_bind(if s.bypassed {
+                        "resolved_manually"
+                    } else {
+                        "pending"
+                    })
+                    .push_bind(s.retryable)
+                    .push_bind(s.retry_limit)
+                    .push_bind(s.skippable)
+                    .push_bind(0i64)
+                    .push_bind(ready_at)
+                    .push_bind(s.pending_parents)
+                    .push_bind(s.lease_ms)
+                    .push_bind(s.backoff.base_ms.map(|v| v as i64))
+                    .push_bind(s.backoff.factor)
+                    .push_bind(s.backoff.max_ms.map(|v| v as i64))
+                    .push_bind(s.backoff.jitter)
+                    .push_bind(Json(s.inputs.clone()))
+                    .push_bind(if s.bypassed {
+                        Some(Json(serde_json::json!({"bypassed": true})))
+                    } else {
+                        None
+                    })
+                    .push_bind(if s.bypassed { Some(now) } else { None })
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            qb.push(" RETURNING workflow_step_id, name");
+            let rows = qb.build().fetch_all(&mut **tx).await?;
+            for r in rows {
+                ids.insert(r.try_get("name")?, r.try_get("workflow_step_id")?);
+            }
+        }
+        let id_of = |i: usize| -> Result<i64> {
+            ids.get(&t.steps[i].name)
+                .copied()
+                .ok_or_else(|| Error::Internal("inserted step id missing".into()))
+        };
+        let mut edge_ids = Vec::with_capacity(t.edges.len());
+        for (f, to) in &t.edges {
+            edge_ids.push((id_of(*f)?, id_of(*to)?));
+        }
+        for chunk in edge_ids.chunks(1000) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, (f, to)| {
+                b.push_bind(*f)
+                    .push_bind(*to)
+                    .push_bind("provides")
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            qb.build().execute(&mut **tx).await?;
+        }
+        // Initial transition rows: pending, or resolved_manually for bypassed steps.
+        let mut initial = Vec::with_capacity(t.steps.len());
+        for (i, s) in t.steps.iter().enumerate() {
+            initial.push((id_of(i)?, s.bypassed));
+        }
+        for chunk in initial.chunks(1000) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "INSERT INTO tasker_workflow_step_transitions (workflow_step_id, from_state, to_state, metadata, \
+                 sort_key, most_recent, created_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, (id, bypassed)| {
+                let (to, meta) = if *bypassed {
+                    (
+                        "resolved_manually",
+                        serde_json::json!({"reason": "bypassed"}),
+                    )
+                } else {
+                    ("pending", serde_json::json!({}))
+                };
+                b.push_bind(*id)
+                    .push_bind(None::<String>)
+                    .push_bind(to)
+                    .push_bind(Json(meta))
+                    .push_bind(10i64)
+                    .push_bind(true)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            qb.build().execute(&mut **tx).await?;
+        }
+        for (i, s) in t.steps.iter().enumerate() {
+            if s.bypassed {
+                rec.push(Recorded {
+                    entity: Entity::Step,
+                    task_id,
+                    step_id: Some(id_of(i)?),
+                    step_name: Some(s.name.clone()),
+                    from: None,
+                    to: State::ResolvedManually,
+                    metadata: serde_json::json!({"reason": "bypassed"}),
+                });
+            }
+        }
+        if unfinished == 0 {
+            Self::drive_task(
+                tx,
+                &mut rec,
+                task_id,
+                State::Pending,
+                State::Complete,
+                serde_json::json!({"reason": "all_steps_bypassed"}),
+                now,
+            )
+            .await?;
+        } else {
+            Self::notify_ready(tx).await?;
+        }
+        w.tx.commit().await?;
+        if PG && t.steps.len() >= BULK_ANALYZE_STEPS {
+            self.analyze_after_bulk_insert(t.steps.len()).await;
+        }
+        Ok((
+            CreatedTask {
+                task_id,
+                created: true,
+            },
+            rec,
+        ))
+    }
+
+    /// After a task of many steps (PostgreSQL): when its rows are a tenth or more of the step
+    /// table (what autovacuum's analyze threshold waits for, but autovacuum only looks once a
+    /// minute), refresh the planner statistics of the step tables now. Without them the
+    /// batched claim and completion statements of the task's own run are planned for a table a
+    /// tenth of its size (make bench, fan-out 10,000: the run took twice as long on a new
+    /// database). Best effort: a failure (e.g. a role that does not own the tables) is logged.
+    pub(super) async fn analyze_after_bulk_insert(&self, steps: usize) {
+        let run = async {
+            let estimate: f32 = sqlx::query_scalar(
+                "SELECT reltuples FROM pg_class WHERE oid = 'tasker_workflow_steps'::regclass",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            // reltuples is -1 until the table was first analyzed.
+            if estimate < 0.0 || steps as f64 >= 0.1 * f64::from(estimate) {
+                sqlx::query("ANALYZE tasker_workflow_steps, tasker_workflow_step_edges, tasker_workflow_step_transitions")
+                    .execute(&self.pool)
+                    .await?;
+            }
+            Ok::<(), Error>(())
+        };
+        if let Err(e) = run.await {
+            tracing::warn!(error = %e, "ANALYZE after a large task failed; the planner catches up at the next autovacuum");
+        }
+    }
+
+    /// Moves a pending task to in_progress (after the claim that started it committed, so the
+    /// claim never waits on a task lock while holding step locks).
+    pub async fn start_task(&self, task_id: i64, now: i64) -> Result<Vec<Recorded>> {
+        let mut rec = Vec::new();
+        let mut w = self.begin().await?;
+        let tx = &mut w.tx;
+        let state = Self::lock_task(tx, task_id).await?;
+        if state == State::Pending {
+            Self::drive_task(
+                tx,
+                &mut rec,
+                task_id,
+                state,
+                State::InProgress,
+                serde_json::json!({}),
+                now,
+            )
+            .await?;
+            w.tx.commit().await?;
+        } else {
+            w.tx.rollback().await?;
+        }
+        Ok(rec)
+    }
+}

@@ -1,0 +1,12 @@
+//! PostgreSQL statements and fragments that differ from SQLite's (same names in `sqlite_sql.rs`).
+
+/// The task's state, with its row locked for the transaction.
+pub(super) const LOCK_TASK: &str = "SELECT state FROM tasker_tasks WHERE task_id = $1 FOR UPDATE";
+/// Appended to a multi-task SELECT: lock the rows (in the query's task-id order).
+pub(super) const LOCK_ROWS: &str = " FOR UPDATE";
+/// Appended to a multi-task SELECT: lock the rows that are free, skip the others.
+pub(super) const LOCK_FREE_ROWS: &str = " FOR UPDATE SKIP LOCKED";
+/// The parents' results (`p`) as one JSON object.
+pub(super) const DEPS_AGG: &str = "jsonb_object_agg(p.name, p.results)";
+/// Wakes idle workers (LISTEN on `READY_CHANNEL`, bound as $1).
+pub(super) const NOTIFY_READY: Option<&str> = Some("SELECT pg_notify($1, '')");

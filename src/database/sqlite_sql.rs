@@ -1,0 +1,13 @@
+//! SQLite statements and fragments that differ from PostgreSQL's (same names in `pg_sql.rs`).
+//! SQLite has no row locks: the IMMEDIATE write transaction already excludes other writers.
+
+/// The task's state (the write transaction is the lock).
+pub(super) const LOCK_TASK: &str = "SELECT state FROM tasker_tasks WHERE task_id = $1";
+/// No row locks on SQLite.
+pub(super) const LOCK_ROWS: &str = "";
+/// No row locks on SQLite.
+pub(super) const LOCK_FREE_ROWS: &str = "";
+/// The parents' results (`p`) as one JSON object.
+pub(super) const DEPS_AGG: &str = "json_group_object(p.name, json(p.results))";
+/// No LISTEN/NOTIFY on SQLite: workers poll.
+pub(super) const NOTIFY_READY: Option<&str> = None;
