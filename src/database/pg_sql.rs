@@ -10,3 +10,5 @@ pub(super) const LOCK_FREE_ROWS: &str = " FOR UPDATE SKIP LOCKED";
 pub(super) const DEPS_AGG: &str = "jsonb_object_agg(p.name, p.results)";
 /// Wakes idle workers (LISTEN on `READY_CHANNEL`, bound as $1).
 pub(super) const NOTIFY_READY: Option<&str> = Some("SELECT pg_notify($1, '')");
+/// Builds a JSON object from key/value pairs.
+pub(super) const JSON_OBJECT: &str = "jsonb_build_object";

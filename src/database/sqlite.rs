@@ -7,6 +7,7 @@
 
 use super::*;
 use common::*;
+use complete::*;
 use transitions::*;
 
 type Db = sqlx::Sqlite;

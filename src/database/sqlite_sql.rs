@@ -11,3 +11,5 @@ pub(super) const LOCK_FREE_ROWS: &str = "";
 pub(super) const DEPS_AGG: &str = "json_group_object(p.name, json(p.results))";
 /// No LISTEN/NOTIFY on SQLite: workers poll.
 pub(super) const NOTIFY_READY: Option<&str> = None;
+/// Builds a JSON object from key/value pairs.
+pub(super) const JSON_OBJECT: &str = "json_object";

@@ -147,6 +147,10 @@ impl Backend {
         token: &str,
         load: bool,
     ) -> Result<(Vec<Claimed>, Vec<LoadedStep>)> {
+        // The claim writes these two transitions (the first for retried steps): checked against
+        // the state machine before any write, like every other transition.
+        ensure_allowed(Entity::Step, State::Error, State::Pending)?;
+        ensure_allowed(Entity::Step, State::Pending, State::InProgress)?;
         let filter = match scope {
             ClaimScope::Any => "",
             ClaimScope::Task(_) => " AND ws.task_id = $4",
@@ -179,29 +183,34 @@ impl Backend {
             } else {
                 (String::new(), String::new())
             };
-            // `prev` flips the current transition rows; `ins` reads them (for the sort key), so
-            // each flip happens before its insert and the partial unique index on most_recent
-            // never sees two current rows. A retried step (old state error) gets the
-            // error -> pending hop the ancestor never made, then pending -> in_progress.
+            // A retried step (old state error) gets the error -> pending hop the ancestor never
+            // made, then pending -> in_progress (one flip, up to two rows per step).
+            let (flip, insert) = Append {
+                entity: Entity::Step,
+                src: "cl",
+                ids: "",
+                id: "cl.workflow_step_id",
+                from: "x.from_state",
+                to: "x.to_state",
+                metadata: "x.metadata",
+                step: "x.k",
+                most_recent: "x.most_recent",
+                tail: " CROSS JOIN LATERAL (VALUES \
+                       ('error', 'pending', jsonb_build_object('retry_attempt', cl.attempts), 10, FALSE), \
+                       ('pending', 'in_progress', jsonb_build_object('attempt', cl.attempts), \
+                       CASE WHEN cl.old_state = 'error' THEN 20 ELSE 10 END, TRUE)) \
+                       AS x(from_state, to_state, metadata, k, most_recent) \
+                       WHERE x.to_state = 'in_progress' OR cl.old_state = 'error'",
+                now: "$1",
+            }
+            .sql();
             let sql = format!(
                 "WITH cl AS (UPDATE tasker_workflow_steps s SET {set} \
                  FROM ({candidates} FOR UPDATE OF ws SKIP LOCKED) c \
                  WHERE s.workflow_step_id = c.workflow_step_id \
                  RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, c.old_state, c.task_state, c.claim_order, \
                  {LOAD_STEP_COLUMNS}), \
-                 prev AS (UPDATE tasker_workflow_step_transitions tr SET most_recent = FALSE, updated_at = $1 FROM cl \
-                 WHERE tr.workflow_step_id = cl.workflow_step_id AND tr.most_recent = TRUE \
-                 RETURNING tr.workflow_step_id AS id, tr.sort_key), \
-                 ins AS (INSERT INTO tasker_workflow_step_transitions \
-                 (workflow_step_id, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) \
-                 SELECT cl.workflow_step_id, x.from_state, x.to_state, x.metadata, COALESCE(prev.sort_key, 0) + x.k, \
-                 x.most_recent, $1, $1 FROM cl LEFT JOIN prev ON prev.id = cl.workflow_step_id \
-                 CROSS JOIN LATERAL (VALUES \
-                 ('error', 'pending', jsonb_build_object('retry_attempt', cl.attempts), 10, FALSE), \
-                 ('pending', 'in_progress', jsonb_build_object('attempt', cl.attempts), \
-                 CASE WHEN cl.old_state = 'error' THEN 20 ELSE 10 END, TRUE)) \
-                 AS x(from_state, to_state, metadata, k, most_recent) \
-                 WHERE x.to_state = 'in_progress' OR cl.old_state = 'error') \
+                 {flip}, ins AS ({insert}) \
                  SELECT cl.*{load_cols} FROM cl{load_join} ORDER BY cl.claim_order, cl.workflow_step_id"
             );
             let mut q = sqlx::query(&sql).bind(now).bind(token).bind(limit);
@@ -258,24 +267,42 @@ impl Backend {
             let mut sql = format!(
                 "UPDATE tasker_workflow_steps AS s SET {set} WHERE s.workflow_step_id IN ({ids})"
             );
-            let hops: Vec<(i64, Value)> = claimed
+            let row =
+                |c: &(i64, i64, String, i64, String, String), from, to, metadata| TransitionRow {
+                    task_id: c.1,
+                    id: c.0,
+                    step_name: Some(c.2.clone()),
+                    from: Some(from),
+                    to,
+                    metadata,
+                };
+            let hops: Vec<TransitionRow> = claimed
                 .iter()
                 .filter(|c| c.4 == "error")
-                .map(|c| (c.0, serde_json::json!({"retry_attempt": c.3})))
+                .map(|c| {
+                    row(
+                        c,
+                        State::Error,
+                        State::Pending,
+                        serde_json::json!({"retry_attempt": c.3}),
+                    )
+                })
                 .collect();
-            let starts: Vec<(i64, Value)> = claimed
+            let starts: Vec<TransitionRow> = claimed
                 .iter()
-                .map(|c| (c.0, serde_json::json!({"attempt": c.3})))
+                .map(|c| {
+                    row(
+                        c,
+                        State::Pending,
+                        State::InProgress,
+                        serde_json::json!({"attempt": c.3}),
+                    )
+                })
                 .collect();
-            for (rows, from, to) in [
-                (&hops, "error", "pending"),
-                (&starts, "pending", "in_progress"),
-            ] {
+            for rows in [&hops, &starts] {
                 if !rows.is_empty() {
                     sql.push_str("; ");
-                    sql.push_str(&sqlite_step_transitions_sql(
-                        &mut args, rows, from, to, &now_p,
-                    ));
+                    sql.push_str(&append_rows_sql(&mut args, Entity::Step, rows, &now_p)?);
                 }
             }
             if load {

@@ -35,6 +35,7 @@ pub(super) struct NumberedArgs(Vec<Arg>);
 pub(super) enum Arg {
     Int(i64),
     Text(String),
+    OptText(Option<String>),
     Json(Value),
 }
 
@@ -49,6 +50,9 @@ impl NumberedArgs {
     pub(super) fn text(&mut self, v: &str) -> String {
         self.push(Arg::Text(v.to_string()))
     }
+    pub(super) fn opt_text(&mut self, v: Option<&str>) -> String {
+        self.push(Arg::OptText(v.map(str::to_string)))
+    }
     pub(super) fn json(&mut self, v: Value) -> String {
         self.push(Arg::Json(v))
     }
@@ -60,6 +64,7 @@ impl NumberedArgs {
             q = match a {
                 Arg::Int(v) => q.bind(v),
                 Arg::Text(v) => q.bind(v),
+                Arg::OptText(v) => q.bind(v),
                 Arg::Json(v) => q.bind(Json(v)),
             };
         }

@@ -7,7 +7,56 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
 use std::collections::HashMap;
 
+/// The one children-decrement statement: the children of the steps `parents` (placeholders
+/// or a subquery of step ids) lose one pending parent per finished parent (a child with two
+/// parents among them loses two).
+pub(super) fn release_children_sql(parents: &str, now: &str, returning: &str) -> String {
+    format!(
+        "UPDATE tasker_workflow_steps AS s SET pending_parents = s.pending_parents - c.n, updated_at = {now} \
+         FROM (SELECT to_step_id, COUNT(*) AS n FROM tasker_workflow_step_edges \
+         WHERE from_step_id IN ({parents}) GROUP BY to_step_id) AS c \
+         WHERE s.workflow_step_id = c.to_step_id RETURNING {returning}"
+    )
+}
+
+/// What `release_children_sql` returns for [`ready_children`].
+pub(super) const RELEASED: &str = "workflow_step_id, pending_parents, ready_at";
+
+/// The children (rows of `RELEASED`) that became claimable.
+pub(super) fn ready_children(rows: &[<Db as sqlx::Database>::Row]) -> Result<Vec<i64>> {
+    let mut ready = Vec::new();
+    for r in rows {
+        let pending: i64 = r.try_get(1)?;
+        let ready_at: Option<i64> = r.try_get(2)?;
+        if pending == 0 && ready_at.is_some() {
+            ready.push(r.try_get::<i64, _>(0)?);
+        }
+    }
+    Ok(ready)
+}
+
+/// The one counter-decrement statement: each task of `counts` (rows `tid`, `n`) has `n` fewer
+/// unfinished steps. (RETURNING names are unqualified and unambiguous: SQLite accepts no alias
+/// there.)
+pub(super) fn count_finished_sql(counts: &str, now: &str) -> String {
+    format!(
+        "UPDATE tasker_tasks AS t SET unfinished_steps = t.unfinished_steps - c.n, updated_at = {now} \
+         FROM ({counts}) AS c WHERE t.task_id = c.tid RETURNING task_id, unfinished_steps"
+    )
+}
+
 impl Backend {
+    /// Counts one finished step of the task; returns the steps left unfinished.
+    pub(super) async fn count_one_finished(tx: &mut Tx, task_id: i64, now: i64) -> Result<i64> {
+        let row = sqlx::query(&count_finished_sql("SELECT $1 AS tid, 1 AS n", "$2"))
+            .bind(task_id)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(Error::TaskNotFound(task_id))?;
+        Ok(row.try_get(1)?)
+    }
+
     pub async fn complete_step(
         &self,
         task_id: i64,
@@ -224,24 +273,12 @@ impl Backend {
                     .map(|k| format!("${k}"))
                     .collect::<Vec<_>>()
                     .join(", ");
-                let sql = format!(
-                    "UPDATE tasker_workflow_steps AS s SET pending_parents = s.pending_parents - c.n, updated_at = $1 \
-                     FROM (SELECT to_step_id, COUNT(*) AS n FROM tasker_workflow_step_edges \
-                     WHERE from_step_id IN ({list}) GROUP BY to_step_id) AS c \
-                     WHERE s.workflow_step_id = c.to_step_id RETURNING workflow_step_id, pending_parents, ready_at"
-                );
+                let sql = release_children_sql(&list, "$1", RELEASED);
                 let mut q = sqlx::query(&sql).bind(now);
                 for n in &completed {
                     q = q.bind(items[*n].step_id);
                 }
-                let mut ready = Vec::new();
-                for r in q.fetch_all(&mut **tx).await? {
-                    let pending: i64 = r.try_get(1)?;
-                    let ready_at: Option<i64> = r.try_get(2)?;
-                    if pending == 0 && ready_at.is_some() {
-                        ready.push(r.try_get::<i64, _>(0)?);
-                    }
-                }
+                let ready = ready_children(&q.fetch_all(&mut **tx).await?)?;
                 // (Which parent released a child only matters for waking workers: all go to the
                 // first completion of the group.)
                 released.extend(ready.iter().copied());
@@ -254,26 +291,22 @@ impl Backend {
                         None => per_task.push((items[*n].task_id, 1)),
                     }
                 }
-                let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                    "UPDATE tasker_tasks AS t SET unfinished_steps = t.unfinished_steps - c.n, updated_at = ",
-                );
-                qb.push_bind(now);
-                qb.push(" FROM (");
-                for (k, (task_id, n)) in per_task.iter().enumerate() {
-                    qb.push(if k == 0 {
-                        "SELECT "
-                    } else {
-                        " UNION ALL SELECT "
-                    });
-                    qb.push_bind(*task_id);
-                    qb.push(" AS tid, ");
-                    qb.push_bind(*n);
-                    qb.push(" AS n");
-                }
-                // (RETURNING names are unqualified and unambiguous: SQLite accepts no alias there.)
-                qb.push(") AS c WHERE t.task_id = c.tid RETURNING task_id, unfinished_steps");
+                let mut args = NumberedArgs::default();
+                let now_p = args.int(now);
+                let counts = per_task
+                    .iter()
+                    .map(|(task_id, n)| {
+                        format!(
+                            "SELECT {} AS tid, {} AS n",
+                            args.int(*task_id),
+                            args.int(*n)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" UNION ALL ");
+                let sql = count_finished_sql(&counts, &now_p);
                 let mut finished = Vec::new();
-                for r in qb.build().fetch_all(&mut **tx).await? {
+                for r in args.bind(sqlx::query(&sql)).fetch_all(&mut **tx).await? {
                     if r.try_get::<i64, _>(1)? == 0 {
                         finished.push(r.try_get::<i64, _>(0)?);
                     }
@@ -413,39 +446,53 @@ impl Backend {
         let done_set = "state = 'complete', results = $3, processed_at = $4, claim_token = NULL, \
                         lease_expires_at = NULL, ready_at = NULL, updated_at = $4";
         let done_where = "workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress'";
+        ensure_allowed(Entity::Step, State::InProgress, State::Complete)?;
+        let metadata = format!(
+            "{}('attempt', d.attempts, 'execution_duration_ms', $4 - COALESCE(d.last_attempted_at, $4))",
+            sql::JSON_OBJECT
+        );
+        // PostgreSQL appends from the `done` CTE; SQLite from the step row, once it is complete.
+        let (src, tail) = if PG {
+            ("done d", "")
+        } else {
+            (
+                "tasker_workflow_steps d",
+                " WHERE d.workflow_step_id = $1 AND d.state = 'complete'",
+            )
+        };
+        let (flip, insert) = Append {
+            entity: Entity::Step,
+            src,
+            ids: "$1",
+            id: "d.workflow_step_id",
+            from: "'in_progress'",
+            to: "'complete'",
+            metadata: &metadata,
+            step: "10",
+            most_recent: "TRUE",
+            tail,
+            now: "$4",
+        }
+        .sql();
         let sql = if PG {
+            let rel = release_children_sql("SELECT workflow_step_id FROM done", "$4", RELEASED);
             format!(
                 "WITH done AS (UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
                  RETURNING workflow_step_id, name, attempts, last_attempted_at), \
-                 prev AS (UPDATE tasker_workflow_step_transitions SET most_recent = FALSE, updated_at = $4 \
-                 WHERE workflow_step_id IN (SELECT workflow_step_id FROM done) AND most_recent = TRUE RETURNING sort_key), \
-                 ins AS (INSERT INTO tasker_workflow_step_transitions \
-                 (workflow_step_id, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) \
-                 SELECT d.workflow_step_id, 'in_progress', 'complete', jsonb_build_object('attempt', d.attempts, \
-                 'execution_duration_ms', $4 - COALESCE(d.last_attempted_at, $4)), \
-                 COALESCE((SELECT sort_key FROM prev), 0) + 10, TRUE, $4, $4 FROM done d), \
-                 rel AS (UPDATE tasker_workflow_steps SET pending_parents = pending_parents - 1, updated_at = $4 \
-                 WHERE workflow_step_id IN (SELECT e.to_step_id FROM tasker_workflow_step_edges e \
-                 JOIN done d ON e.from_step_id = d.workflow_step_id) \
-                 RETURNING workflow_step_id, pending_parents, ready_at) \
+                 {flip}, ins AS ({insert}), rel AS ({rel}) \
                  SELECT 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name FROM done \
                  UNION ALL SELECT 1, workflow_step_id, pending_parents, ready_at, NULL FROM rel"
             )
         } else {
+            let rel = release_children_sql(
+                "$1",
+                "$4",
+                "1 AS kind, workflow_step_id, pending_parents AS n, ready_at AS at, NULL AS name",
+            );
             format!(
                 "UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
                  RETURNING 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name; \
-                 UPDATE tasker_workflow_step_transitions SET most_recent = FALSE, updated_at = $4 \
-                 WHERE workflow_step_id = $1 AND most_recent = TRUE; \
-                 INSERT INTO tasker_workflow_step_transitions \
-                 (workflow_step_id, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) \
-                 SELECT workflow_step_id, 'in_progress', 'complete', json_object('attempt', attempts, \
-                 'execution_duration_ms', $4 - COALESCE(last_attempted_at, $4)), \
-                 (SELECT COALESCE(MAX(sort_key), 0) + 10 FROM tasker_workflow_step_transitions WHERE workflow_step_id = $1), \
-                 TRUE, $4, $4 FROM tasker_workflow_steps WHERE workflow_step_id = $1 AND state = 'complete'; \
-                 UPDATE tasker_workflow_steps SET pending_parents = pending_parents - 1, updated_at = $4 \
-                 WHERE workflow_step_id IN (SELECT to_step_id FROM tasker_workflow_step_edges WHERE from_step_id = $1) \
-                 RETURNING 1 AS kind, workflow_step_id, pending_parents AS n, ready_at AS at, NULL AS name"
+                 {flip}; {insert}; {rel}"
             )
         };
         let rows = sqlx::query(&sql)
@@ -482,14 +529,7 @@ impl Backend {
         });
         let unfinished = match counted {
             Some(n) => n,
-            None => sqlx::query_scalar(
-                "UPDATE tasker_tasks SET unfinished_steps = unfinished_steps - 1, updated_at = $2 \
-                     WHERE task_id = $1 RETURNING unfinished_steps",
-            )
-            .bind(task_id)
-            .bind(now)
-            .fetch_one(&mut **tx)
-            .await?,
+            None => Self::count_one_finished(tx, task_id, now).await?,
         };
         if unfinished == 0 {
             Self::drive_task(

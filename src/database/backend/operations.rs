@@ -16,31 +16,13 @@ impl Backend {
         step_id: i64,
         now: i64,
     ) -> Result<(Vec<i64>, bool)> {
-        let rows = sqlx::query(
-            "UPDATE tasker_workflow_steps SET pending_parents = pending_parents - 1, updated_at = $2 \
-             WHERE workflow_step_id IN (SELECT to_step_id FROM tasker_workflow_step_edges WHERE from_step_id = $1) \
-             RETURNING workflow_step_id, pending_parents, ready_at",
-        )
-        .bind(step_id)
-        .bind(now)
-        .fetch_all(&mut **tx)
-        .await?;
-        let mut newly_ready = Vec::new();
-        for r in rows {
-            let pending: i64 = r.try_get(1)?;
-            let ready_at: Option<i64> = r.try_get(2)?;
-            if pending == 0 && ready_at.is_some() {
-                newly_ready.push(r.try_get::<i64, _>(0)?);
-            }
-        }
-        let unfinished: i64 = sqlx::query_scalar(
-            "UPDATE tasker_tasks SET unfinished_steps = unfinished_steps - 1, updated_at = $2 \
-             WHERE task_id = $1 RETURNING unfinished_steps",
-        )
-        .bind(task_id)
-        .bind(now)
-        .fetch_one(&mut **tx)
-        .await?;
+        let rows = sqlx::query(&release_children_sql("$1", "$2", RELEASED))
+            .bind(step_id)
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?;
+        let newly_ready = ready_children(&rows)?;
+        let unfinished = Self::count_one_finished(tx, task_id, now).await?;
         let finished = unfinished == 0;
         if finished {
             Self::drive_task(
@@ -70,6 +52,7 @@ impl Backend {
         }
         // One statement per prior state, so each transition row names its true origin.
         for from in [State::InProgress, State::Error, State::Pending] {
+            ensure_allowed(Entity::Step, from, State::Cancelled)?;
             let rows = sqlx::query(
                 "UPDATE tasker_workflow_steps SET state = 'cancelled', ready_at = NULL, claim_token = NULL, \
                  lease_expires_at = NULL, updated_at = $3 WHERE task_id = $1 AND state = $2 \

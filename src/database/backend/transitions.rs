@@ -3,7 +3,6 @@
 use super::*;
 use crate::state_machine::{self, Entity};
 use sqlx::types::Json;
-use sqlx::QueryBuilder;
 
 /// One transition row to append: `id` is the task id or the step id, depending on the entity.
 pub(super) struct TransitionRow {
@@ -15,35 +14,148 @@ pub(super) struct TransitionRow {
     pub(super) metadata: Value,
 }
 
-/// SQLite statements appending one step transition `from -> to` per row (step id, metadata):
-/// flip the current rows, then insert the new ones (sort key = the step's highest + 10).
-pub(super) fn sqlite_step_transitions_sql(
+/// The table of an entity's transitions and its id column.
+fn table_of(entity: Entity) -> (&'static str, &'static str) {
+    match entity {
+        Entity::Step => ("tasker_workflow_step_transitions", "workflow_step_id"),
+        Entity::Task => ("tasker_task_transitions", "task_id"),
+    }
+}
+
+/// Fails unless the state machine allows `from -> to` (checked before every transition write).
+pub(super) fn ensure_allowed(entity: Entity, from: State, to: State) -> Result<()> {
+    if state_machine::allowed(entity, from, to) {
+        return Ok(());
+    }
+    Err(Error::IllegalTransition {
+        entity: match entity {
+            Entity::Task => "task",
+            Entity::Step => "step",
+        },
+        from: from.to_string(),
+        to: to.to_string(),
+    })
+}
+
+/// The one "append a transition" writer: SQL expressions for the new rows, one per row of the
+/// relation `src`, turned into the two parts every append consists of (see [`Append::sql`]).
+pub(super) struct Append<'a> {
+    pub(super) entity: Entity,
+    /// The relation (with its alias) the new rows come from, e.g. `v` or `done d`.
+    pub(super) src: &'a str,
+    /// SQLite only: the entity ids whose current row is flipped (PostgreSQL reads them from `src`).
+    pub(super) ids: &'a str,
+    pub(super) id: &'a str,
+    pub(super) from: &'a str,
+    pub(super) to: &'a str,
+    pub(super) metadata: &'a str,
+    /// Added to the entity's current sort key (10 per appended row).
+    pub(super) step: &'a str,
+    pub(super) most_recent: &'a str,
+    /// Joins and WHERE after `src` in the insert.
+    pub(super) tail: &'a str,
+    pub(super) now: &'a str,
+}
+
+impl Append<'_> {
+    /// (flip, insert). PostgreSQL: `flip` is a `prev AS (...)` CTE flipping the current rows and
+    /// returning their sort keys; the insert reads `prev`, which makes the flip run first, so the
+    /// partial unique index on most_recent never sees two current rows (use the insert as the
+    /// final statement or as a CTE body). SQLite: two statements to run in this order in one
+    /// call; the sort key is read from the table.
+    pub(super) fn sql(&self) -> (String, String) {
+        let (table, col) = table_of(self.entity);
+        let Append {
+            src,
+            ids,
+            id,
+            from,
+            to,
+            metadata,
+            step,
+            most_recent,
+            tail,
+            now,
+            ..
+        } = self;
+        let insert =
+            "(from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at)";
+        let insert = insert.replacen('(', &format!("INSERT INTO {table} ({col}, "), 1);
+        if PG {
+            (
+                format!(
+                    "prev AS (UPDATE {table} SET most_recent = FALSE, updated_at = {now} \
+                     WHERE {col} IN (SELECT {id} FROM {src}) AND most_recent = TRUE \
+                     RETURNING {col} AS id, sort_key)"
+                ),
+                format!(
+                    "{insert} SELECT {id}, {from}, {to}, {metadata}, COALESCE(prev.sort_key, 0) + {step}, \
+                     {most_recent}, {now}, {now} FROM {src} LEFT JOIN prev ON prev.id = {id}{tail}"
+                ),
+            )
+        } else {
+            (
+                format!(
+                    "UPDATE {table} SET most_recent = FALSE, updated_at = {now} \
+                     WHERE most_recent = TRUE AND {col} IN ({ids})"
+                ),
+                format!(
+                    "{insert} SELECT {id}, {from}, {to}, {metadata}, \
+                     (SELECT COALESCE(MAX(sort_key), 0) + {step} FROM {table} WHERE {col} = {id}), \
+                     {most_recent}, {now}, {now} FROM {src}{tail}"
+                ),
+            )
+        }
+    }
+}
+
+/// One statement (PostgreSQL) or call (SQLite: statements run in order, `$N` shared by number)
+/// appending `rows` (distinct entities), each checked against the state machine first. `now` is
+/// the placeholder of the time, already in `args`.
+pub(super) fn append_rows_sql(
     args: &mut NumberedArgs,
-    rows: &[(i64, Value)],
-    from: &str,
-    to: &str,
+    entity: Entity,
+    rows: &[TransitionRow],
     now: &str,
-) -> String {
-    let ids: Vec<String> = rows.iter().map(|(id, _)| args.int(*id)).collect();
+) -> Result<String> {
+    for r in rows {
+        if let Some(f) = r.from {
+            ensure_allowed(entity, f, r.to)?;
+        }
+    }
+    let ids: Vec<String> = rows.iter().map(|r| args.int(r.id)).collect();
     let values = rows
         .iter()
         .zip(&ids)
-        .map(|((_, m), id)| {
-            let m = args.json(m.clone());
-            format!(
-                "({id}, '{from}', '{to}', {m}, (SELECT COALESCE(MAX(sort_key), 0) + 10 \
-                 FROM tasker_workflow_step_transitions WHERE workflow_step_id = {id}), TRUE, {now}, {now})"
-            )
+        .map(|(r, id)| {
+            let from = args.opt_text(r.from.map(|s| s.as_str()));
+            let to = args.text(r.to.as_str());
+            let m = args.json(r.metadata.clone());
+            format!("({id}, {from}, {to}, {m})")
         })
         .collect::<Vec<_>>()
         .join(", ");
-    format!(
-        "UPDATE tasker_workflow_step_transitions SET most_recent = FALSE, updated_at = {now} \
-         WHERE most_recent = TRUE AND workflow_step_id IN ({}); \
-         INSERT INTO tasker_workflow_step_transitions \
-         (workflow_step_id, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) VALUES {values}",
-        ids.join(", ")
-    )
+    let ids = ids.join(", ");
+    let (flip, insert) = Append {
+        entity,
+        src: "v",
+        ids: &ids,
+        id: "v.id",
+        from: "v.from_state",
+        to: "v.to_state",
+        metadata: "v.metadata",
+        step: "10",
+        most_recent: "TRUE",
+        tail: "",
+        now,
+    }
+    .sql();
+    let v = format!("v (id, from_state, to_state, metadata) AS (VALUES {values})");
+    Ok(if PG {
+        format!("WITH {v}, {flip} {insert}")
+    } else {
+        format!("{flip}; WITH {v} {insert}")
+    })
 }
 
 impl Backend {
@@ -87,81 +199,10 @@ impl Backend {
         if rows.is_empty() {
             return Ok(());
         }
-        for r in rows {
-            if let Some(f) = r.from {
-                if !state_machine::allowed(entity, f, r.to) {
-                    return Err(Error::IllegalTransition {
-                        entity: if entity == Entity::Task {
-                            "task"
-                        } else {
-                            "step"
-                        },
-                        from: f.to_string(),
-                        to: r.to.to_string(),
-                    });
-                }
-            }
-        }
-        let (table, col) = match entity {
-            Entity::Step => ("tasker_workflow_step_transitions", "workflow_step_id"),
-            Entity::Task => ("tasker_task_transitions", "task_id"),
-        };
-        let mut qb: QueryBuilder<Db> = QueryBuilder::new("");
-        if PG {
-            // A data-modifying CTE: `prev` flips the old row; reading its RETURNING (for the
-            // sort key) makes it run before the insert, so the partial unique index on
-            // most_recent never sees two current rows.
-            qb.push("WITH v (id, from_state, to_state, metadata) AS (");
-            qb.push_values(rows, |mut b, r| {
-                b.push_bind(r.id)
-                    .push_bind(r.from.map(|s| s.as_str()))
-                    .push_bind(r.to.as_str())
-                    .push_bind(Json(&r.metadata));
-            });
-            qb.push(format!(
-                "), prev AS (UPDATE {table} SET most_recent = FALSE, updated_at = "
-            ));
-            qb.push_bind(now);
-            qb.push(format!(
-                " WHERE {col} IN (SELECT id FROM v) AND most_recent = TRUE RETURNING {col} AS id, sort_key) \
-                 INSERT INTO {table} ({col}, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) \
-                 SELECT v.id, v.from_state, v.to_state, v.metadata, COALESCE(prev.sort_key, 0) + 10, TRUE, "
-            ));
-            qb.push_bind(now);
-            qb.push(", ");
-            qb.push_bind(now);
-            qb.push(" FROM v LEFT JOIN prev ON prev.id = v.id");
-        } else {
-            // SQLite runs several statements of one query string in order, in one call to its
-            // connection thread; `$N` parameters are shared by position.
-            qb.push(format!(
-                "UPDATE {table} SET most_recent = FALSE, updated_at = "
-            ));
-            qb.push_bind(now);
-            qb.push(format!(" WHERE most_recent = TRUE AND {col} IN ("));
-            let mut ids = qb.separated(", ");
-            for r in rows {
-                ids.push_bind(r.id);
-            }
-            qb.push(format!(
-                "); INSERT INTO {table} ({col}, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at) "
-            ));
-            qb.push_values(rows, |mut b, r| {
-                b.push_bind(r.id)
-                    .push_bind(r.from.map(|s| s.as_str()))
-                    .push_bind(r.to.as_str())
-                    .push_bind(Json(&r.metadata))
-                    .push(format!(
-                        "(SELECT COALESCE(MAX(sort_key), 0) + 10 FROM {table} WHERE {col} = "
-                    ))
-                    .push_bind_unseparated(r.id)
-                    .push_unseparated(")")
-                    .push("TRUE")
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-        }
-        qb.build().execute(&mut **tx).await?;
+        let mut args = NumberedArgs::default();
+        let now = args.int(now);
+        let sql = append_rows_sql(&mut args, entity, rows, &now)?;
+        args.bind(sqlx::query(&sql)).execute(&mut **tx).await?;
         for r in rows {
             rec.push(Recorded {
                 entity,
@@ -203,32 +244,34 @@ impl Backend {
         // on PostgreSQL, one multi-statement call on SQLite).
         let update = "UPDATE tasker_tasks SET state = $2, complete = $3, \
                       completed_at = CASE WHEN $3 THEN $4 ELSE completed_at END, updated_at = $4 WHERE task_id = $1";
-        let cols = "(task_id, from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at)";
-        let sql = if PG {
-            format!(
-                "WITH up AS ({update} RETURNING task_id), \
-                 prev AS (UPDATE tasker_task_transitions SET most_recent = FALSE, updated_at = $4 \
-                 WHERE task_id IN (SELECT task_id FROM up) AND most_recent = TRUE RETURNING sort_key) \
-                 INSERT INTO tasker_task_transitions {cols} \
-                 SELECT task_id, $5, $2, $6, COALESCE((SELECT sort_key FROM prev), 0) + 10, TRUE, $4, $4 FROM up"
-            )
+        // PostgreSQL appends from the updated row (`up`); SQLite from a one-row relation.
+        let src = if PG {
+            "up"
         } else {
-            format!(
-                "{update}; \
-                 UPDATE tasker_task_transitions SET most_recent = FALSE, updated_at = $4 WHERE task_id = $1 AND most_recent = TRUE; \
-                 INSERT INTO tasker_task_transitions {cols} VALUES ($1, $5, $2, $6, \
-                 (SELECT COALESCE(MAX(sort_key), 0) + 10 FROM tasker_task_transitions WHERE task_id = $1), TRUE, $4, $4)"
-            )
+            "(SELECT $1 AS task_id) AS up"
+        };
+        let (flip, insert) = Append {
+            entity: Entity::Task,
+            src,
+            ids: "$1",
+            id: "up.task_id",
+            from: "$5",
+            to: "$2",
+            metadata: "$6",
+            step: "10",
+            most_recent: "TRUE",
+            tail: "",
+            now: "$4",
+        }
+        .sql();
+        let sql = if PG {
+            format!("WITH up AS ({update} RETURNING task_id), {flip} {insert}")
+        } else {
+            format!("{update}; {flip}; {insert}")
         };
         let mut from = current;
         for to in path {
-            if !state_machine::allowed(Entity::Task, from, to) {
-                return Err(crate::error::Error::IllegalTransition {
-                    entity: "task",
-                    from: from.to_string(),
-                    to: to.to_string(),
-                });
-            }
+            ensure_allowed(Entity::Task, from, to)?;
             sqlx::query(&sql)
                 .bind(task_id)
                 .bind(to.as_str())
