@@ -130,6 +130,9 @@ impl Backend {
         Ok((claimed, loaded))
     }
 
+    /// ViableStepDiscovery: the one place that finds and claims the viable steps (ready,
+    /// parents done, task active), for every claim entry point.
+    ///
     /// The claim statement(s) inside `tx`: no task lock taken or awaited. With `load`, the run
     /// context of every claimed step comes back too (second vector, same order): the foundation
     /// then needs no further round trip before calling the handler.
