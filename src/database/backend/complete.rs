@@ -42,19 +42,29 @@ pub(super) fn ready_children(rows: &[<Db as sqlx::Database>::Row]) -> Result<Vec
 }
 
 /// The one counter-decrement statement: each task of `counts` (rows `tid`, `n`) has `n` fewer
-/// unfinished steps. (RETURNING names are unqualified and unambiguous: SQLite accepts no alias
-/// there.)
-pub(super) fn count_finished_sql(counts: &str, now: &str) -> String {
+/// unfinished steps; returns task_id, unfinished_steps and the state before. `guarded` leaves a
+/// cancelled task untouched and never goes below zero (for the single-step path, which counts
+/// before it knows whether the claim is stale; a stale claim rolls the count back). (RETURNING
+/// names are unqualified and unambiguous: SQLite accepts no alias there.)
+pub(super) fn count_finished_sql(counts: &str, now: &str, guarded: bool) -> String {
+    let (n, at) = if guarded {
+        (
+            "CASE WHEN t.state = 'cancelled' OR t.unfinished_steps = 0 THEN 0 ELSE c.n END",
+            format!("CASE WHEN t.state = 'cancelled' THEN t.updated_at ELSE {now} END"),
+        )
+    } else {
+        ("c.n", now.to_string())
+    };
     format!(
-        "UPDATE tasker_tasks AS t SET unfinished_steps = t.unfinished_steps - c.n, updated_at = {now} \
-         FROM ({counts}) AS c WHERE t.task_id = c.tid RETURNING task_id, unfinished_steps"
+        "UPDATE tasker_tasks AS t SET unfinished_steps = t.unfinished_steps - {n}, updated_at = {at} \
+         FROM ({counts}) AS c WHERE t.task_id = c.tid RETURNING task_id, unfinished_steps, state"
     )
 }
 
 impl Backend {
     /// Counts one finished step of the task; returns the steps left unfinished.
     pub(super) async fn count_one_finished(tx: &mut Tx, task_id: i64, now: i64) -> Result<i64> {
-        let row = sqlx::query(&count_finished_sql("SELECT $1 AS tid, 1 AS n", "$2"))
+        let row = sqlx::query(&count_finished_sql("SELECT $1 AS tid, 1 AS n", "$2", false))
             .bind(task_id)
             .bind(now)
             .fetch_optional(&mut **tx)
@@ -209,6 +219,7 @@ impl Backend {
             }
         }
         if !batch.is_empty() {
+            ensure_allowed(Entity::Step, State::InProgress, State::Complete)?;
             // 1. The fenced outcomes, all in one statement: a row comes back only where the claim
             //    token still matches; the others are stale and nothing is written for them.
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
@@ -310,7 +321,7 @@ impl Backend {
                     })
                     .collect::<Vec<_>>()
                     .join(" UNION ALL ");
-                let sql = count_finished_sql(&counts, &now_p);
+                let sql = count_finished_sql(&counts, &now_p, false);
                 let mut finished = Vec::new();
                 for r in args.bind(sqlx::query(&sql)).fetch_all(&mut **tx).await? {
                     if r.try_get::<i64, _>(1)? == 0 {
@@ -397,18 +408,13 @@ impl Backend {
         // statement (was a SELECT ... FOR UPDATE and a later UPDATE). If the claim turns out to be
         // stale below, the error rolls the whole transaction back, the decrement included; the
         // `= 0` guard only keeps such a doomed statement from tripping the CHECK constraint.
-        let row = sqlx::query(
-            "UPDATE tasker_tasks SET \
-             unfinished_steps = unfinished_steps - CASE WHEN state = 'cancelled' OR unfinished_steps = 0 THEN 0 ELSE 1 END, \
-             updated_at = CASE WHEN state = 'cancelled' THEN updated_at ELSE $2 END \
-             WHERE task_id = $1 RETURNING state, unfinished_steps",
-        )
-        .bind(task_id)
-        .bind(now)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(Error::TaskNotFound(task_id))?;
-        let task_state = state_of(&row.try_get::<String, _>(0)?)?;
+        let row = sqlx::query(&count_finished_sql("SELECT $1 AS tid, 1 AS n", "$2", true))
+            .bind(task_id)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(Error::TaskNotFound(task_id))?;
+        let task_state = state_of(&row.try_get::<String, _>(2)?)?;
         let unfinished: i64 = row.try_get(1)?;
         Self::complete_locked(
             tx,

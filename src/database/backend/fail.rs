@@ -16,6 +16,7 @@ impl Backend {
         claim_token: &str,
         now: i64,
     ) -> Result<()> {
+        ensure_allowed(Entity::Step, State::InProgress, State::Cancelled)?;
         let name: Option<String> = sqlx::query_scalar(
             "UPDATE tasker_workflow_steps SET state = 'cancelled', claim_token = NULL, lease_expires_at = NULL, \
              ready_at = NULL, updated_at = $3 \
@@ -83,6 +84,7 @@ impl Backend {
         } else {
             None
         };
+        ensure_allowed(Entity::Step, State::InProgress, State::Error)?;
         sqlx::query(
             "UPDATE tasker_workflow_steps SET state = 'error', results = $2, claim_token = NULL, lease_expires_at = NULL, \
              ready_at = $3, backoff_request_ms = $4, updated_at = $5 WHERE workflow_step_id = $1",

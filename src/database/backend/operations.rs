@@ -215,6 +215,7 @@ impl Backend {
                 to: "retried step".into(),
             });
         }
+        ensure_allowed(Entity::Step, State::Error, State::Pending)?;
         sqlx::query(
             "UPDATE tasker_workflow_steps SET state = 'pending', attempts = 0, ready_at = $2, backoff_request_ms = NULL, \
              updated_at = $2 WHERE workflow_step_id = $1",
