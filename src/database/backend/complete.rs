@@ -62,15 +62,25 @@ pub(super) fn count_finished_sql(counts: &str, now: &str, guarded: bool) -> Stri
 }
 
 impl Backend {
-    /// Counts one finished step of the task; returns the steps left unfinished.
-    pub(super) async fn count_one_finished(tx: &mut Tx, task_id: i64, now: i64) -> Result<i64> {
-        let row = sqlx::query(&count_finished_sql("SELECT $1 AS tid, 1 AS n", "$2", false))
-            .bind(task_id)
-            .bind(now)
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(Error::TaskNotFound(task_id))?;
-        Ok(row.try_get(1)?)
+    /// Counts one finished step of the task (see `count_finished_sql` for `guarded`); returns
+    /// the steps left unfinished and the task's state.
+    pub(super) async fn count_one_finished(
+        tx: &mut Tx,
+        task_id: i64,
+        now: i64,
+        guarded: bool,
+    ) -> Result<(i64, State)> {
+        let row = sqlx::query(&count_finished_sql(
+            "SELECT $1 AS tid, 1 AS n",
+            "$2",
+            guarded,
+        ))
+        .bind(task_id)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::TaskNotFound(task_id))?;
+        Ok((row.try_get(1)?, state_of(&row.try_get::<String, _>(2)?)?))
     }
 
     pub async fn complete_step(
@@ -408,14 +418,7 @@ impl Backend {
         // statement (was a SELECT ... FOR UPDATE and a later UPDATE). If the claim turns out to be
         // stale below, the error rolls the whole transaction back, the decrement included; the
         // `= 0` guard only keeps such a doomed statement from tripping the CHECK constraint.
-        let row = sqlx::query(&count_finished_sql("SELECT $1 AS tid, 1 AS n", "$2", true))
-            .bind(task_id)
-            .bind(now)
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(Error::TaskNotFound(task_id))?;
-        let task_state = state_of(&row.try_get::<String, _>(2)?)?;
-        let unfinished: i64 = row.try_get(1)?;
+        let (unfinished, task_state) = Self::count_one_finished(tx, task_id, now, true).await?;
         Self::complete_locked(
             tx,
             task_id,
@@ -541,7 +544,7 @@ impl Backend {
         });
         let unfinished = match counted {
             Some(n) => n,
-            None => Self::count_one_finished(tx, task_id, now).await?,
+            None => Self::count_one_finished(tx, task_id, now, false).await?.0,
         };
         if unfinished == 0 {
             Self::drive_task(

@@ -22,7 +22,7 @@ impl Backend {
             .fetch_all(&mut **tx)
             .await?;
         let newly_ready = ready_children(&rows)?;
-        let unfinished = Self::count_one_finished(tx, task_id, now).await?;
+        let (unfinished, _) = Self::count_one_finished(tx, task_id, now, false).await?;
         let finished = unfinished == 0;
         if finished {
             Self::drive_task(
