@@ -12,3 +12,7 @@ pub(super) const DEPS_AGG: &str = "jsonb_object_agg(p.name, p.results)";
 pub(super) const NOTIFY_READY: Option<&str> = Some("SELECT pg_notify($1, '')");
 /// Builds a JSON object from key/value pairs.
 pub(super) const JSON_OBJECT: &str = "jsonb_build_object";
+/// Where a task hop's transition comes from (alias `up`, column task_id): the `up` CTE.
+pub(super) const UPDATED_TASK: &str = "up";
+/// Where a completion's transition comes from (alias `d`) and its filter: the `done` CTE.
+pub(super) const COMPLETED_STEP: (&str, &str) = ("done d", "");

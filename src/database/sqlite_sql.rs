@@ -13,3 +13,12 @@ pub(super) const DEPS_AGG: &str = "json_group_object(p.name, json(p.results))";
 pub(super) const NOTIFY_READY: Option<&str> = None;
 /// Builds a JSON object from key/value pairs.
 pub(super) const JSON_OBJECT: &str = "json_object";
+/// Where a task hop's transition comes from (alias `up`, column task_id): no DML in CTEs on
+/// SQLite, so a one-row relation of the bound task id.
+pub(super) const UPDATED_TASK: &str = "(SELECT $1 AS task_id) AS up";
+/// Where a completion's transition comes from (alias `d`) and its filter: the step row, once
+/// the statement before made it complete.
+pub(super) const COMPLETED_STEP: (&str, &str) = (
+    "tasker_workflow_steps d",
+    " WHERE d.workflow_step_id = $1 AND d.state = 'complete'",
+);

@@ -466,15 +466,7 @@ impl Backend {
             "{}('attempt', d.attempts, 'execution_duration_ms', $4 - COALESCE(d.last_attempted_at, $4))",
             sql::JSON_OBJECT
         );
-        // PostgreSQL appends from the `done` CTE; SQLite from the step row, once it is complete.
-        let (src, tail) = if PG {
-            ("done d", "")
-        } else {
-            (
-                "tasker_workflow_steps d",
-                " WHERE d.workflow_step_id = $1 AND d.state = 'complete'",
-            )
-        };
+        let (src, tail) = sql::COMPLETED_STEP;
         let (flip, insert) = Append {
             entity: Entity::Step,
             src,

@@ -244,15 +244,9 @@ impl Backend {
         // on PostgreSQL, one multi-statement call on SQLite).
         let update = "UPDATE tasker_tasks SET state = $2, complete = $3, \
                       completed_at = CASE WHEN $3 THEN $4 ELSE completed_at END, updated_at = $4 WHERE task_id = $1";
-        // PostgreSQL appends from the updated row (`up`); SQLite from a one-row relation.
-        let src = if PG {
-            "up"
-        } else {
-            "(SELECT $1 AS task_id) AS up"
-        };
         let (flip, insert) = Append {
             entity: Entity::Task,
-            src,
+            src: sql::UPDATED_TASK,
             ids: "$1",
             id: "up.task_id",
             from: "$5",
