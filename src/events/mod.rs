@@ -1,8 +1,7 @@
 //! Lifecycle events, published to subscribers after the state they describe is committed, on
 //! the thread that made the change. A failing or panicking subscriber never affects orchestration.
 
-use crate::database::Recorded;
-use crate::state_machine;
+use crate::state_machine::Transition;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,8 +24,9 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn from_recorded(r: &Recorded, timestamp: i64) -> Option<Event> {
-        let name = state_machine::event_name(r.entity, r.from, r.to)?;
+    /// The event a committed transition publishes (`None` for transitions without one).
+    pub fn from_transition(r: &Transition, timestamp: i64) -> Option<Event> {
+        let name = r.event_name()?;
         Some(Event {
             name: name.to_string(),
             task_id: r.task_id,
@@ -101,12 +101,12 @@ impl EventBus {
         }
     }
 
-    pub fn publish_recorded(&self, recorded: &[Recorded], now: i64) {
+    pub fn publish_transitions(&self, transitions: &[Transition], now: i64) {
         if !self.has_subscribers() {
             return;
         }
-        for r in recorded {
-            if let Some(e) = Event::from_recorded(r, now) {
+        for r in transitions {
+            if let Some(e) = Event::from_transition(r, now) {
                 self.publish(&e);
             }
         }
