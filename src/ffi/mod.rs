@@ -41,22 +41,16 @@ mod operations;
 
 mod step_call;
 
-pub use boundary::*;
-pub use buffer::*;
-pub use client::*;
-pub use error::*;
-pub use events::*;
-pub use handler_call::*;
-pub use host_queue::*;
-pub use library::*;
-pub use operations::*;
-pub use step_call::*;
-pub use tasks::*;
-pub use views::*;
-pub use worker::*;
+// The plumbing every family uses; the families themselves export only `#[no_mangle]` symbols.
+use boundary::*;
+use buffer::*;
+use client::*;
+use error::*;
+use step_call::*;
 
 #[cfg(test)]
 mod tests {
+    use super::library::tasker_version;
     use super::*;
     use std::ffi::CStr;
 

@@ -20,7 +20,6 @@ mod task_factory;
 mod templates;
 mod worker;
 
-pub use crate::models::StepOutcome;
 pub use client::{Client, WeakClient, DEFAULT_DATABASE_URL};
 pub(crate) use coordinator::OrchestrationCoordinator;
 pub use identity::identity_hash;
