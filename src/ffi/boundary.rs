@@ -89,3 +89,29 @@ impl Drop for UserData {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_objects_carry_code_and_message() {
+        let mut err: *mut tasker_error = std::ptr::null_mut();
+        let rc = boundary(&mut err, || Err(FfiError::invalid("bad\0input")));
+        assert_eq!(rc, tasker_result::InvalidArgument);
+        unsafe {
+            assert_eq!(tasker_error_code(err), tasker_result::InvalidArgument);
+            let msg = CStr::from_ptr(tasker_error_message(err)).to_str().unwrap();
+            assert_eq!(msg, "bad\\0input");
+            tasker_error_free(err);
+        }
+        let mut err: *mut tasker_error = std::ptr::null_mut();
+        let rc = boundary(&mut err, || panic!("boom"));
+        assert_eq!(rc, tasker_result::Panic);
+        unsafe {
+            let msg = CStr::from_ptr(tasker_error_message(err)).to_str().unwrap();
+            assert!(msg.contains("boom"), "{msg}");
+            tasker_error_free(err);
+        }
+    }
+}

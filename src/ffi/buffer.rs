@@ -69,3 +69,22 @@ pub unsafe extern "C" fn tasker_bytes_free(bytes: *mut tasker_bytes) {
     b.len = 0;
     b.cap = 0;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_round_trip_as_msgpack_maps() {
+        let req = crate::TaskRequest {
+            name: "n".into(),
+            context: serde_json::json!({"a": [1, 2.5, "x", null, true]}),
+            ..Default::default()
+        };
+        let bytes = encode(&req).unwrap();
+        let back: crate::TaskRequest = decode(&bytes, "request").unwrap();
+        assert_eq!(back, req);
+        assert!(decode::<crate::TaskRequest>(&[0xc1], "request").is_err());
+        assert!(decode::<crate::TaskRequest>(&bytes[..bytes.len() - 2], "request").is_err());
+    }
+}

@@ -25,3 +25,22 @@ pub extern "C" fn tasker_version() -> *const c_char {
 pub extern "C" fn tasker_init_logging() {
     let _ = catch_unwind(crate::init_logging);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_version_macros_match_the_crate() {
+        let header = include_str!("../../include/tasker.h");
+        let v = env!("CARGO_PKG_VERSION");
+        let parts: Vec<&str> = v.split('.').collect();
+        for (name, value) in ["MAJOR", "MINOR", "PATCH"].iter().zip(&parts) {
+            let line = format!("#define TASKER_VERSION_{name} {value}\n");
+            assert!(header.contains(&line), "header lacks {line:?}");
+        }
+        assert!(header.contains(&format!("#define TASKER_VERSION_STRING \"{v}\"")));
+        let s = unsafe { CStr::from_ptr(tasker_version()) };
+        assert_eq!(s.to_str().unwrap(), v);
+    }
+}
