@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::models::StepContext;
-use crate::step_handler::{StepError, StepHandler};
+use crate::step_handler::{OutputProcessor, StepError, StepHandler};
 use crate::WeakClient;
 use serde_json::Value;
 use std::cell::RefCell;
@@ -93,7 +93,7 @@ impl StepHandler for FfiHandler {
 
     fn process_results(&self, ctx: &StepContext, output: Value) -> Result<Value, StepError> {
         let Some(cb) = self.process_results else {
-            return Ok(output);
+            return OutputProcessor::default_results(output);
         };
         let ctx_bytes = encode_or_fail(ctx, "step context")?;
         let out_bytes = encode_or_fail(&output, "step output")?;

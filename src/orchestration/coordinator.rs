@@ -6,7 +6,7 @@ use super::lease_reaper::LeaseReaper;
 use super::Client;
 use crate::database::{ClaimScope, Claimed, ClaimedStep, Completion, Recorded};
 use crate::models::{ExecutionContext, ExecutionStatus, State, StepOutcome};
-use crate::step_handler::StepHandlerFoundation;
+use crate::step_handler::{NextClaims, StepHandlerFoundation};
 use crate::Result;
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 /// necessary dependents become ready; no-op-sized handlers still form whole groups.
 const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(5);
 
-/// Next claims made in a completion's transaction (inline runs).
-type NextClaims = Option<Vec<ClaimedStep>>;
+/// Steps claimed in a completion's transaction (inline runs), already published.
+type ClaimedNext = Option<Vec<ClaimedStep>>;
 
 pub(crate) struct OrchestrationCoordinator<'a> {
     client: &'a Client,
@@ -138,7 +138,7 @@ impl<'a> OrchestrationCoordinator<'a> {
 
     /// Publishes next claims made by a completion, after the completion's own events (as
     /// separate transactions would order them).
-    fn next_claims(&self, next: Option<(Vec<ClaimedStep>, Vec<Recorded>)>) -> Result<NextClaims> {
+    fn next_claims(&self, next: Option<NextClaims>) -> Result<ClaimedNext> {
         match next {
             Some((claimed, recorded)) => {
                 self.after_claim(&claimed, recorded)?;
@@ -158,7 +158,7 @@ impl<'a> OrchestrationCoordinator<'a> {
         &self,
         steps: Vec<ClaimedStep>,
         claim: Option<(i64, i64)>,
-    ) -> Result<(bool, NextClaims)> {
+    ) -> Result<(bool, ClaimedNext)> {
         if steps.len() == 1 {
             let Some(step) = steps.into_iter().next() else {
                 return Ok((false, None));
@@ -204,7 +204,7 @@ impl<'a> OrchestrationCoordinator<'a> {
         &self,
         group: &mut Vec<(Claimed, Value)>,
         claim: Option<(i64, i64)>,
-    ) -> Result<(Vec<StepOutcome>, NextClaims)> {
+    ) -> Result<(Vec<StepOutcome>, ClaimedNext)> {
         if group.is_empty() {
             return Ok((Vec::new(), None));
         }

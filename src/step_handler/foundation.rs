@@ -12,6 +12,9 @@ use crate::orchestration::Client;
 use crate::{Error, Result};
 use serde_json::Value;
 
+/// Steps claimed in a completion's transaction, with the claim's transitions.
+pub(crate) type NextClaims = (Vec<ClaimedStep>, Vec<Recorded>);
+
 /// What handling one step produced.
 pub(crate) struct Handled {
     pub outcome: StepOutcome,
@@ -19,7 +22,7 @@ pub(crate) struct Handled {
     pub newly_ready: Vec<i64>,
     /// Steps of the same task claimed in the completion's transaction (inline runs), with the
     /// claim's transitions; the caller publishes them after this step's events.
-    pub next: Option<(Vec<ClaimedStep>, Vec<Recorded>)>,
+    pub next: Option<NextClaims>,
 }
 
 /// Runs claimed steps through their lifecycle on the calling thread.
@@ -104,13 +107,12 @@ impl<'a> StepHandlerFoundation<'a> {
     }
 
     /// Writes a completion, fenced by the claim token (and claims `claim_next` more steps).
-    #[allow(clippy::type_complexity)]
     fn persist_success(
         &self,
         c: &Claimed,
         results: &Value,
         claim_next: i64,
-    ) -> Result<(StepSettled, Option<(Vec<ClaimedStep>, Vec<Recorded>)>)> {
+    ) -> Result<(StepSettled, Option<NextClaims>)> {
         let store = &self.client.inner.store;
         let now = self.client.now();
         if claim_next > 0 {

@@ -14,7 +14,7 @@ mod retry;
 
 pub use crate::models::StepError;
 pub use backoff::BackoffCalculator;
-pub(crate) use foundation::StepHandlerFoundation;
+pub(crate) use foundation::{NextClaims, StepHandlerFoundation};
 pub use output::OutputProcessor;
 pub(crate) use retry::retry_allowed;
 pub use retry::{RetryAnalyzer, RetryDecision};
