@@ -19,21 +19,27 @@ mod step_handler;
 
 // The client and how work is driven.
 pub use orchestration::{identity_hash, Client, StopHandle, WeakClient, DEFAULT_DATABASE_URL};
+
 // The documents exchanged with callers (the C ABI encodes these).
 pub use models::*;
+
 // What applications implement: handlers, a host queue, event subscribers, a clock.
 pub use config::Clock;
 pub use events::Subscriber;
 pub use queue::QueueInjector;
 pub use step_handler::{FnHandler, StepHandler};
+
 // Configuration and templates.
 pub use config::{
     BackoffConfig, BackoffOverride, Config, ManualClock, ReenqueueDelays, SystemClock,
 };
 pub use registry::{RegisteredTemplate, StepTemplate, TaskTemplate};
+
 // The step policies, for hosts that want to show or test them.
-pub use error::{Error, Result};
 pub use step_handler::{BackoffCalculator, OutputProcessor, RetryAnalyzer, RetryDecision};
+
+// Errors.
+pub use error::{Error, Result};
 
 /// Storage and state-machine internals for this crate's integration tests only: not part of
 /// the public API and may change without notice.
