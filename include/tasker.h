@@ -594,13 +594,15 @@ tasker_result tasker_resolve_step(const struct tasker_client *client,
                                   struct tasker_error **error);
 
 /**
- * Retries a failed step (attempts reset to 0); a blocked task resumes.
+ * Retries a failed step (attempts reset to 0); a blocked task resumes. Writes false to
+ * `changed` (may be NULL) when nothing changed.
  *
  * Errors: NullParameter; StepNotFound; IllegalTransition (step not in error); Database.
  * Threading: any thread; enqueue callbacks run here.
  */
 tasker_result tasker_retry_step(const struct tasker_client *client,
                                 int64_t step_id,
+                                bool *changed,
                                 struct tasker_error **error);
 
 /**

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Exponential backoff: `min(base × factor^attempts, max)`, plus optional jitter (a fraction of the
-/// delay, applied symmetrically). Defaults reproduce the ancestor: 1 s, ×2, 30 s cap, no jitter.
+/// Exponential backoff settings: `min(base × factor^attempts, max)`, plus optional jitter (a
+/// fraction of the delay, applied symmetrically). Defaults reproduce the ancestor: 1 s, ×2, 30 s
+/// cap, no jitter. The arithmetic is `step_handler::BackoffCalculator`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackoffConfig {
@@ -45,28 +46,6 @@ impl BackoffConfig {
             max_ms: o.max_ms.unwrap_or(self.max_ms),
             jitter: o.jitter.unwrap_or(self.jitter),
         }
-    }
-
-    /// Delay before the next attempt after `attempts` attempts have been made.
-    /// A handler-requested `retry_after_ms` wins, capped at `max_ms`.
-    pub fn delay_ms(&self, attempts: u32, retry_after_ms: Option<u64>) -> u64 {
-        if let Some(requested) = retry_after_ms {
-            return requested.min(self.max_ms);
-        }
-        let raw = self.base_ms as f64 * self.factor.powi(attempts.min(1024) as i32);
-        let capped = if raw.is_finite() {
-            raw.min(self.max_ms as f64)
-        } else {
-            self.max_ms as f64
-        };
-        let jittered = if self.jitter > 0.0 {
-            let spread = capped * self.jitter.min(1.0);
-            let offset: f64 = rand::random::<f64>() * 2.0 * spread - spread;
-            (capped + offset).clamp(0.0, self.max_ms as f64)
-        } else {
-            capped
-        };
-        jittered.round() as u64
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -218,36 +197,5 @@ impl Clock for ManualClock {
     }
     fn sleep_ms(&self, ms: u64) {
         self.advance_ms(ms as i64);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_backoff_matches_ancestor() {
-        let b = BackoffConfig::default();
-        let delays: Vec<u64> = (1..=6).map(|a| b.delay_ms(a, None)).collect();
-        assert_eq!(delays, vec![2000, 4000, 8000, 16000, 30000, 30000]);
-    }
-
-    #[test]
-    fn retry_after_wins_and_is_capped() {
-        let b = BackoffConfig::default();
-        assert_eq!(b.delay_ms(1, Some(7000)), 7000);
-        assert_eq!(b.delay_ms(1, Some(600_000)), 30_000);
-    }
-
-    #[test]
-    fn jitter_stays_within_bounds() {
-        let b = BackoffConfig {
-            jitter: 0.5,
-            ..Default::default()
-        };
-        for _ in 0..200 {
-            let d = b.delay_ms(2, None);
-            assert!((2000..=6000).contains(&d), "{d}");
-        }
     }
 }

@@ -57,3 +57,12 @@ impl From<serde_json::Error> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The text of a caught panic payload (`panic!` with a literal or a formatted message).
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> Option<String> {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        Some((*s).to_string())
+    } else {
+        p.downcast_ref::<String>().cloned()
+    }
+}

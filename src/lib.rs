@@ -3,26 +3,51 @@
 //! own queue (host-queue mode) or an inline run. State lives in SQLite (embedded default) or
 //! PostgreSQL. See docs/ARCHITECTURE.md.
 
-pub mod config;
-pub mod database;
-pub mod error;
-pub mod events;
-pub mod ffi;
-pub mod models;
-pub mod orchestration;
-pub mod queue;
-pub mod registry;
-pub mod state_machine;
-pub mod step_handler;
+// The concepts, one module each (docs/ARCHITECTURE.md has the map). Internals are crate-private;
+// the public API is the list of re-exports below.
+mod config;
+mod database;
+mod error;
+mod events;
+mod ffi;
+mod models;
+mod orchestration;
+mod queue;
+mod registry;
+mod state_machine;
+mod step_handler;
 
-pub use config::{BackoffConfig, BackoffOverride, Clock, Config, ManualClock, SystemClock};
-pub use error::{Error, Result};
-pub use events::Event;
+// The client and how work is driven.
+pub use orchestration::{identity_hash, Client, StopHandle, WeakClient, DEFAULT_DATABASE_URL};
+
+// The documents exchanged with callers (the C ABI encodes these).
 pub use models::*;
-pub use orchestration::{Client, StepOutcome, StopHandle, WeakClient, DEFAULT_DATABASE_URL};
+
+// What applications implement: handlers, a host queue, event subscribers, a clock.
+pub use config::Clock;
+pub use events::Subscriber;
 pub use queue::QueueInjector;
-pub use registry::{StepTemplate, TaskTemplate};
-pub use step_handler::{StepError, StepHandler};
+pub use step_handler::{FnHandler, StepHandler};
+
+// Configuration and templates.
+pub use config::{
+    BackoffConfig, BackoffOverride, Config, ManualClock, ReenqueueDelays, SystemClock,
+};
+pub use registry::{RegisteredTemplate, StepTemplate, TaskTemplate};
+
+// The step policies, for hosts that want to show or test them.
+pub use step_handler::{BackoffCalculator, OutputProcessor, RetryAnalyzer, RetryDecision};
+
+// Errors.
+pub use error::{Error, Result};
+
+/// Storage and state-machine internals for this crate's integration tests only: not part of
+/// the public API and may change without notice.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::database::{ClaimScope, Failure, Store};
+    pub use crate::state_machine::{allowed, Entity};
+}
 
 /// Installs a `tracing` subscriber writing to stderr, filtered by `TASKER_LOG` (e.g. `info`,
 /// `tasker=debug`; default `warn`). Does nothing if a global subscriber is already set.

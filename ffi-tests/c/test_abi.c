@@ -286,7 +286,9 @@ static void test_retry_after_permanent_and_silent(void) {
     int64_t step_id = as_int(get(view_step(v.root, "s"), "step_id"));
     doc_free(&v);
     tasker_bytes_free(&view);
-    OK(tasker_retry_step(c, step_id, E));
+    bool retried = false;
+    OK(tasker_retry_step(c, step_id, &retried, E));
+    CHECK(retried);
     tasker_bytes exec = {0};
     OK(tasker_run_task(c, p, &exec, E));
     mp_doc e;
@@ -573,7 +575,7 @@ static void test_bad_input(void) {
     EXPECT_CODE(TASKER_RESULT_CONFIG, tasker_client_new("mysql://nope", NULL, 0, &nc, E));
     CHECK(nc == NULL);
     EXPECT_CODE(TASKER_RESULT_TASK_NOT_FOUND, tasker_task_view(c, 987654321, &out, E));
-    EXPECT_CODE(TASKER_RESULT_STEP_NOT_FOUND, tasker_retry_step(c, 987654321, E));
+    EXPECT_CODE(TASKER_RESULT_STEP_NOT_FOUND, tasker_retry_step(c, 987654321, NULL, E));
     CHECK(out.data == NULL);
     /* unknown handler: the step fails with a clear class */
     const char *orphan = "name: orphan\nnamespace_name: c_tests\nstep_templates:\n  - {name: s, handler: nobody_home}\n";

@@ -7,24 +7,18 @@
 
 use crate::config::{BackoffConfig, BackoffOverride};
 use crate::models::*;
-use crate::state_machine::Entity;
 use crate::{Error, Result};
 use serde_json::Value;
+
+mod listener;
+
+pub(crate) use listener::spawn_ready_listener;
 
 /// Channel used for PostgreSQL LISTEN/NOTIFY wakeups of idle workers.
 pub const READY_CHANNEL: &str = "tasker_ready";
 
-/// A state change committed by an operation, reported so events can be published after commit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Recorded {
-    pub entity: Entity,
-    pub task_id: i64,
-    pub step_id: Option<i64>,
-    pub step_name: Option<String>,
-    pub from: Option<State>,
-    pub to: State,
-    pub metadata: Value,
-}
+/// A state change committed by an operation (events are built from it after commit).
+pub use crate::state_machine::Transition as Recorded;
 
 /// A step to insert at task creation.
 #[derive(Debug, Clone)]
@@ -158,11 +152,8 @@ pub(crate) fn failure_json(f: &Failure, attempt: i64, now: i64) -> Value {
     })
 }
 
-/// Whether a failed attempt may be retried: retryable, not permanent, and attempts left
-/// (`retry_limit` counts all attempts; the first attempt is always made).
-pub fn retry_allowed(retryable: bool, permanent: bool, attempts: i64, retry_limit: i64) -> bool {
-    retryable && !permanent && attempts < retry_limit
-}
+/// The retry policy (`step_handler::retry`), called by `fail_step`.
+pub(crate) use crate::step_handler::retry_allowed;
 
 mod pg;
 mod sqlite;

@@ -1,48 +1,13 @@
 //! Lifecycle events, published to subscribers after the state they describe is committed, on
 //! the thread that made the change. A failing or panicking subscriber never affects orchestration.
 
-use crate::database::Recorded;
-use crate::state_machine;
+pub use crate::models::Event;
+use crate::state_machine::Transition;
 use parking_lot::RwLock;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// One lifecycle event (`task.*`, `step.*`, `workflow.*`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    pub name: String,
-    pub task_id: i64,
-    pub step_id: Option<i64>,
-    pub step_name: Option<String>,
-    pub from_state: Option<String>,
-    pub to_state: Option<String>,
-    /// Epoch milliseconds.
-    pub timestamp: i64,
-    pub payload: Value,
-}
-
-impl Event {
-    pub fn from_recorded(r: &Recorded, timestamp: i64) -> Option<Event> {
-        let name = state_machine::event_name(r.entity, r.from, r.to)?;
-        Some(Event {
-            name: name.to_string(),
-            task_id: r.task_id,
-            step_id: r.step_id,
-            step_name: r.step_name.clone(),
-            from_state: r.from.map(|s| s.to_string()),
-            to_state: Some(r.to.to_string()),
-            timestamp,
-            payload: r.metadata.clone(),
-        })
-    }
-
-    pub fn is_step(&self) -> bool {
-        self.step_id.is_some()
-    }
-}
 
 pub type Subscriber = Arc<dyn Fn(&Event) + Send + Sync>;
 
@@ -101,12 +66,12 @@ impl EventBus {
         }
     }
 
-    pub fn publish_recorded(&self, recorded: &[Recorded], now: i64) {
+    pub fn publish_transitions(&self, transitions: &[Transition], now: i64) {
         if !self.has_subscribers() {
             return;
         }
-        for r in recorded {
-            if let Some(e) = Event::from_recorded(r, now) {
+        for r in transitions {
+            if let Some(e) = Event::from_transition(r, now) {
                 self.publish(&e);
             }
         }

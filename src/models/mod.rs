@@ -1,6 +1,14 @@
 //! Documents exchanged with callers (requests, contexts, views) and the row types of the schema.
 //! These are the serde definitions the C ABI encodes as MessagePack.
 
+mod event;
+mod step_error;
+mod step_outcome;
+
+pub use event::Event;
+pub use step_error::StepError;
+pub use step_outcome::{HandlerCall, StepOutcome};
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;

@@ -3,6 +3,10 @@
 //! (so cancelling a task also settles its failed steps). Unlike the ancestor, a finished task
 //! (complete or resolved_manually) cannot be cancelled: cancelling finished work rewrote history.
 
+mod transition;
+
+pub use transition::Transition;
+
 use crate::models::State;
 use crate::{Error, Result};
 use State::*;

@@ -418,7 +418,7 @@ step_templates:
 /// previous to_state, uses only legal transitions, has exactly one most_recent row (the last),
 /// and ends in the entity's current state.
 pub fn assert_history_legal(view: &tasker::TaskView) {
-    use tasker::state_machine::{allowed, Entity};
+    use tasker::testing::{allowed, Entity};
     let check =
         |what: &str, entity: Entity, ts: &[tasker::TransitionView], current: tasker::State| {
             assert!(!ts.is_empty(), "{what}: no transitions");

@@ -354,7 +354,7 @@ both_backends!(stale_claim_token_is_refused, |b| {
         .build()
         .unwrap();
     rt.block_on(async {
-        use tasker::database::{ClaimScope, Failure, Store};
+        use tasker::testing::{ClaimScope, Failure, Store};
         let store = Store::connect(&db.url, 4).await.unwrap();
         let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
         let (first, _) = store

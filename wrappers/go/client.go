@@ -384,12 +384,19 @@ func (c *Client) ResolveStep(stepID int64, results any) (changed bool, err error
 	return changed, err
 }
 
-// RetryStep retries a failed step (its attempts restart); a blocked task resumes.
-func (c *Client) RetryStep(stepID int64) error {
-	return c.call(func(p *C.tasker_client) error {
+// RetryStep retries a failed step (its attempts restart); a blocked task resumes. changed
+// reports whether anything changed.
+func (c *Client) RetryStep(stepID int64) (changed bool, err error) {
+	err = c.call(func(p *C.tasker_client) error {
+		var ch C.bool
 		var cerr *C.tasker_error
-		return check(C.tasker_retry_step(p, C.int64_t(stepID), &cerr), cerr)
+		if err := check(C.tasker_retry_step(p, C.int64_t(stepID), &ch, &cerr), cerr); err != nil {
+			return err
+		}
+		changed = bool(ch)
+		return nil
 	})
+	return changed, err
 }
 
 // UnregisterHandler removes the handler called name; it reports whether one existed.

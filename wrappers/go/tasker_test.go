@@ -350,7 +350,7 @@ func TestTypedErrors(t *testing.T) {
 	if _, err := c.TaskView(987654); !errors.Is(err, ErrTaskNotFound) {
 		t.Errorf("view of missing task: %v", err)
 	}
-	if err := c.RetryStep(987654); !errors.Is(err, ErrStepNotFound) {
+	if _, err := c.RetryStep(987654); !errors.Is(err, ErrStepNotFound) {
 		t.Errorf("retry missing step: %v", err)
 	}
 	if err := c.LoadTemplate(map[string]any{"name": "schema", "schema": map[string]any{"type": "object", "required": []string{"order_id"}},
@@ -689,7 +689,7 @@ func TestCancelResolveRetry(t *testing.T) {
 	if _, err := c.CancelTask(id); !errors.Is(err, ErrIllegalTransition) {
 		t.Errorf("cancel a complete task: %v", err)
 	}
-	if err := c.RetryStep(v.Step("after").StepID); !errors.Is(err, ErrIllegalTransition) {
+	if _, err := c.RetryStep(v.Step("after").StepID); !errors.Is(err, ErrIllegalTransition) {
 		t.Errorf("retry a complete step: %v", err)
 	}
 
@@ -703,8 +703,8 @@ func TestCancelResolveRetry(t *testing.T) {
 		t.Fatalf("bad: %s", bad.State)
 	}
 	_ = c.RegisterFunc("fixable", square)
-	if err := c.RetryStep(bad.StepID); err != nil {
-		t.Fatal(err)
+	if changed, err := c.RetryStep(bad.StepID); err != nil || !changed {
+		t.Fatal(changed, err)
 	}
 	if _, err := c.RunTask(id); err != nil {
 		t.Fatal(err)

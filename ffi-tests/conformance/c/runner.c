@@ -560,7 +560,7 @@ static int run_op(msgpack_object op) {
     if (!strcmp(kind, "resolve_step") || !strcmp(kind, "retry_step")) {
         int64_t sid = step_id_of(alias(cs(get(op, "task"))), get(op, "step"));
         if (sid < 0) return FAIL("no step %s", cs(get(op, "step")));
-        if (kind[1] == 'e' && kind[2] == 't') return call_ok(tasker_retry_step(g_client, sid, &err), err, "retry_step");
+        if (kind[1] == 'e' && kind[2] == 't') return call_ok(tasker_retry_step(g_client, sid, NULL, &err), err, "retry_step");
         msgpack_sbuffer buf;
         msgpack_sbuffer_init(&buf);
         msgpack_packer pk;

@@ -90,7 +90,7 @@ FUNCTIONS: dict[str, tuple[Any, list[Any]]] = {
     "tasker_health": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_cancel_task": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_bool), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_resolve_step": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_int64, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_bool), ctypes.POINTER(ctypes.c_void_p)]),
-    "tasker_retry_step": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_void_p)]),
+    "tasker_retry_step": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_bool), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_step_call_set_output": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_step_call_fail": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_bool, ctypes.c_double, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_step_call_heartbeat": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_void_p)]),

@@ -365,9 +365,12 @@ class Client(_Managed):
         self._call(lib.tasker_resolve_step, step_id, data, len(data) if data else 0, ctypes.byref(changed))
         return bool(changed.value)
 
-    def retry_step(self, step_id: int) -> None:
-        """Retries a failed step (attempts reset to 0); a blocked task resumes."""
-        self._call(lib.tasker_retry_step, step_id)
+    def retry_step(self, step_id: int) -> bool:
+        """Retries a failed step (attempts reset to 0); a blocked task resumes. Returns whether
+        anything changed."""
+        changed = ctypes.c_bool()
+        self._call(lib.tasker_retry_step, step_id, ctypes.byref(changed))
+        return bool(changed.value)
 
 
 class _Injector:

@@ -489,7 +489,8 @@ func (r *runner) op(op map[string]any) error {
 		if err != nil {
 			return err
 		}
-		return c.RetryStep(sid)
+		_, err = c.RetryStep(sid)
+		return err
 	case "cancel":
 		id, err := r.task(op)
 		if err != nil {

@@ -262,10 +262,12 @@ module Tasker
       out.read_uint8 != 0
     end
 
-    # Retries a failed step (its attempts restart); a blocked task resumes.
+    # Retries a failed step (its attempts restart); a blocked task resumes. Returns whether
+    # anything changed.
     def retry_step(step)
-      call { |c| Native.check!(:tasker_retry_step, c, Tasker.id_of(step, :step_id)) }
-      true
+      out = FFI::MemoryPointer.new(:uint8)
+      call { |c| Native.check!(:tasker_retry_step, c, Tasker.id_of(step, :step_id), out) }
+      out.read_uint8 != 0
     end
 
     # Applies the embedded migrations again (idempotent; they already ran at connect).

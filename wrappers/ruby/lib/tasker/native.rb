@@ -112,7 +112,7 @@ module Tasker
     attach_function :tasker_health, [:pointer, Bytes.by_ref, :pointer], :uint32, blocking: true
     attach_function :tasker_cancel_task, %i[pointer int64 pointer pointer], :uint32, blocking: true
     attach_function :tasker_resolve_step, %i[pointer int64 pointer size_t pointer pointer], :uint32, blocking: true
-    attach_function :tasker_retry_step, %i[pointer int64 pointer], :uint32, blocking: true
+    attach_function :tasker_retry_step, %i[pointer int64 pointer pointer], :uint32, blocking: true
 
     # Inside a handler callback (same thread, before it returns). Heartbeat touches the database.
     attach_function :tasker_step_call_set_output, %i[pointer pointer size_t pointer], :uint32

@@ -1,16 +1,13 @@
-//! Callback plumbing: step handlers, the host queue and event subscribers implemented in C.
+//! Step handlers implemented in C: the hooks' callbacks and the per-invocation
+//! `tasker_step_call` they report through.
 
 use super::*;
 use crate::models::StepContext;
-use crate::step_handler::{StepError, StepHandler};
+use crate::step_handler::{OutputProcessor, StepError, StepHandler};
 use crate::WeakClient;
 use serde_json::Value;
 use std::cell::RefCell;
-use std::ffi::c_void;
-use std::time::Duration;
-
-/// Releases the host's userdata; libtasker calls it exactly once, when the registration ends.
-pub type tasker_userdata_free_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
+use std::ffi::{c_char, c_void};
 
 /// The `process` hook of a step handler. `context` (MessagePack, see docs/ABI.md) is borrowed for
 /// the call. Report the outcome with `tasker_step_call_set_output` or `tasker_step_call_fail`
@@ -37,46 +34,6 @@ pub type tasker_process_results_fn = Option<
         output_len: usize,
     ),
 >;
-
-/// Host-queue callback: enqueue a task (or a step) id after `delay_ms` milliseconds. Return 0
-/// on success, anything else on failure (the work stays ready in the database).
-pub type tasker_enqueue_fn =
-    Option<unsafe extern "C" fn(userdata: *mut c_void, id: i64, delay_ms: u64) -> i32>;
-
-/// Event callback: `event` is a MessagePack map (see docs/ABI.md) borrowed for the call.
-pub type tasker_event_fn =
-    Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const u8, event_len: usize)>;
-
-/// Host userdata plus its finalizer, run exactly once on drop.
-pub(crate) struct UserData {
-    pub ptr: *mut c_void,
-    finalizer: tasker_userdata_free_fn,
-}
-
-// SAFETY: the header requires userdata to be usable from any host thread that calls in; the
-// core only touches it from such threads.
-unsafe impl Send for UserData {}
-unsafe impl Sync for UserData {}
-
-impl UserData {
-    pub fn new(ptr: *mut c_void, finalizer: tasker_userdata_free_fn) -> UserData {
-        UserData { ptr, finalizer }
-    }
-
-    /// The raw pointer (a method, so closures capture the whole `UserData`).
-    pub fn get(&self) -> *mut c_void {
-        self.ptr
-    }
-}
-
-impl Drop for UserData {
-    fn drop(&mut self) {
-        if let Some(f) = self.finalizer.take() {
-            // SAFETY: the host supplied the finalizer for this pointer.
-            let _ = catch_unwind(AssertUnwindSafe(|| unsafe { f(self.ptr) }));
-        }
-    }
-}
 
 /// The state of one callback invocation; opaque to C.
 pub struct tasker_step_call {
@@ -116,7 +73,7 @@ pub(crate) struct FfiHandler {
     pub userdata: UserData,
 }
 
-fn encode_or_fail(v: &impl serde::Serialize, what: &str) -> Result<Vec<u8>, StepError> {
+pub(crate) fn encode_or_fail(v: &impl serde::Serialize, what: &str) -> Result<Vec<u8>, StepError> {
     encode(v).map_err(|e| StepError {
         message: format!("cannot encode the {what}: {}", e.message),
         class: "EncodingError".into(),
@@ -136,7 +93,7 @@ impl StepHandler for FfiHandler {
 
     fn process_results(&self, ctx: &StepContext, output: Value) -> Result<Value, StepError> {
         let Some(cb) = self.process_results else {
-            return Ok(output);
+            return OutputProcessor::default_results(output);
         };
         let ctx_bytes = encode_or_fail(ctx, "step context")?;
         let out_bytes = encode_or_fail(&output, "step output")?;
@@ -153,29 +110,6 @@ impl StepHandler for FfiHandler {
             )
         };
         call.take("process_results")
-    }
-}
-
-pub(crate) struct FfiInjector {
-    pub enqueue_task: unsafe extern "C" fn(*mut c_void, i64, u64) -> i32,
-    pub enqueue_step: unsafe extern "C" fn(*mut c_void, i64, u64) -> i32,
-    pub userdata: UserData,
-}
-
-impl crate::QueueInjector for FfiInjector {
-    fn enqueue_task(&self, task_id: i64, delay: Duration) -> Result<(), String> {
-        // SAFETY: registered callback.
-        match unsafe { (self.enqueue_task)(self.userdata.ptr, task_id, delay.as_millis() as u64) } {
-            0 => Ok(()),
-            n => Err(format!("enqueue_task callback returned {n}")),
-        }
-    }
-    fn enqueue_step(&self, step_id: i64, delay: Duration) -> Result<(), String> {
-        // SAFETY: registered callback.
-        match unsafe { (self.enqueue_step)(self.userdata.ptr, step_id, delay.as_millis() as u64) } {
-            0 => Ok(()),
-            n => Err(format!("enqueue_step callback returned {n}")),
-        }
     }
 }
 

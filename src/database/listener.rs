@@ -1,0 +1,47 @@
+//! The PostgreSQL LISTEN loop: wakes idle workers when another process made steps ready
+//! (NOTIFY on `READY_CHANNEL`). Reconnects after a lost connection; ends when the pool closes.
+
+use super::READY_CHANNEL;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// Spawns the loop on `rt`; every notification wakes the waiters of `ready`.
+pub(crate) fn spawn_ready_listener(
+    rt: &tokio::runtime::Runtime,
+    pool: sqlx::PgPool,
+    ready: Arc<tokio::sync::Notify>,
+) {
+    rt.spawn(
+        async move {
+            loop {
+                match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(mut l) => {
+                        if let Err(e) = l.listen(READY_CHANNEL).await {
+                            tracing::warn!(error = %e, "LISTEN failed; polling only");
+                        } else {
+                            loop {
+                                match l.recv().await {
+                                    Ok(_) => ready.notify_waiters(),
+                                    Err(e) => {
+                                        // A closed pool is the client going away, not news.
+                                        if !pool.is_closed() {
+                                            tracing::warn!(error = %e, "LISTEN connection lost");
+                                        }
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot open LISTEN connection"),
+                }
+                if pool.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        .instrument(tracing::info_span!("tasker.listener")),
+    );
+}

@@ -1,0 +1,317 @@
+//! `Client`: the facade. One runtime and one pool per client; every public method is a short,
+//! blocking call made from a host thread, delegating to the concept that does the work. Handler
+//! hooks, enqueue callbacks and event subscribers run on the calling thread.
+
+use super::host_queue::HostQueue;
+use super::lease_reaper::LeaseReaper;
+use super::operations::Operations;
+use super::task_factory::TaskFactory;
+use super::templates::Templates;
+use super::worker::{StopHandle, Worker};
+use super::OrchestrationCoordinator;
+use crate::config::{Clock, Config, SystemClock};
+use crate::database::{Recorded, Store};
+use crate::events::{Event, EventBus, Subscriber};
+use crate::models::*;
+use crate::queue::QueueInjector;
+use crate::registry::{HandlerRegistry, RegisteredTemplate, TaskTemplate, TemplateRegistry};
+use crate::step_handler::{StepHandler, StepHandlerFoundation};
+use crate::{Error, Result};
+use parking_lot::RwLock;
+use serde_json::Value;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::Arc;
+
+/// The embedded default database.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://tasker.db";
+
+pub(crate) struct Inner {
+    // Field order matters: the pool must drop before the runtime that drives it.
+    pub(crate) store: Store,
+    pub(crate) config: Config,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) templates: TemplateRegistry,
+    pub(crate) handlers: HandlerRegistry,
+    pub(crate) events: EventBus,
+    pub(crate) injector: RwLock<Option<Arc<dyn QueueInjector>>>,
+    /// Woken when steps may have become ready (local commits, PostgreSQL NOTIFY).
+    pub(crate) ready: Arc<tokio::sync::Notify>,
+    pub(crate) listener_started: AtomicBool,
+    pub(crate) last_lease_check: AtomicI64,
+    pub(crate) rt: tokio::runtime::Runtime,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Close connections cleanly unless dropped inside an async context (where block_on panics).
+        if tokio::runtime::Handle::try_current().is_err() {
+            self.rt.block_on(self.store.close());
+        }
+    }
+}
+
+/// A thread-safe handle on one database. Cloning is cheap and shares everything.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("postgres", &self.inner.store.is_postgres())
+            .finish()
+    }
+}
+
+/// A non-owning reference to a client (handlers use it to heartbeat without keeping the
+/// client alive).
+#[derive(Clone)]
+pub struct WeakClient(std::sync::Weak<Inner>);
+
+impl WeakClient {
+    pub fn upgrade(&self) -> Option<Client> {
+        self.0.upgrade().map(|inner| Client { inner })
+    }
+}
+
+impl Client {
+    // ---- connection --------------------------------------------------------------------------
+
+    /// Connects with default options. `url`: `sqlite://PATH`, `sqlite::memory:` or `postgres://...`.
+    pub fn connect(url: &str) -> Result<Client> {
+        Client::connect_with(url, Config::default(), None)
+    }
+
+    /// Connects to `TASKER_DATABASE_URL`, or the embedded default `sqlite://tasker.db`.
+    pub fn connect_default() -> Result<Client> {
+        let url =
+            std::env::var("TASKER_DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.into());
+        Client::connect(&url)
+    }
+
+    /// Connects with options and, optionally, a clock (tests use a manual clock).
+    pub fn connect_with(
+        url: &str,
+        config: Config,
+        clock: Option<Arc<dyn Clock>>,
+    ) -> Result<Client> {
+        config.validate()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("tasker-rt")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Internal(format!("cannot start runtime: {e}")))?;
+        let store = rt.block_on(Store::connect(url, config.max_connections))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                clock: clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                templates: TemplateRegistry::default(),
+                handlers: HandlerRegistry::default(),
+                events: EventBus::default(),
+                injector: RwLock::new(None),
+                ready: Arc::new(tokio::sync::Notify::new()),
+                listener_started: AtomicBool::new(false),
+                last_lease_check: AtomicI64::new(i64::MIN),
+                rt,
+            }),
+        })
+    }
+
+    /// Applies the embedded migrations (already done on connect; idempotent).
+    pub fn migrate(&self) -> Result<()> {
+        self.block(self.inner.store.migrate())
+    }
+
+    pub fn downgrade(&self) -> WeakClient {
+        WeakClient(Arc::downgrade(&self.inner))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.inner.store.is_postgres()
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    pub(crate) fn block<F: Future>(&self, f: F) -> F::Output {
+        self.inner.rt.block_on(f)
+    }
+
+    /// Publishes the events of committed transitions.
+    pub(crate) fn publish(&self, transitions: &[Recorded]) {
+        self.inner
+            .events
+            .publish_transitions(transitions, self.now());
+    }
+
+    // ---- templates and handlers (templates.rs) ----------------------------------------------
+
+    /// Registers a validated template (stored, so other processes can create tasks from it).
+    pub fn register_template(&self, template: TaskTemplate) -> Result<Arc<RegisteredTemplate>> {
+        Templates::new(self).register(template)
+    }
+
+    /// Parses, validates and registers a YAML template.
+    pub fn register_template_yaml(&self, yaml: &str) -> Result<Arc<RegisteredTemplate>> {
+        Templates::new(self).register_yaml(yaml)
+    }
+
+    pub fn register_template_file(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<Arc<RegisteredTemplate>> {
+        Templates::new(self).register_file(path)
+    }
+
+    /// Registers a template given as a map with the YAML structure.
+    pub fn register_template_value(&self, value: Value) -> Result<Arc<RegisteredTemplate>> {
+        Templates::new(self).register_value(value)
+    }
+
+    pub fn register_handler(&self, name: &str, handler: Arc<dyn StepHandler>) -> Result<()> {
+        self.inner.handlers.register(name, handler)
+    }
+
+    /// Registers a plain function as the handler for `name`.
+    pub fn register_fn<F>(&self, name: &str, f: F) -> Result<()>
+    where
+        F: Fn(&StepContext) -> std::result::Result<Value, StepError> + Send + Sync + 'static,
+    {
+        self.register_handler(name, Arc::new(crate::step_handler::FnHandler(f)))
+    }
+
+    pub fn unregister_handler(&self, name: &str) -> bool {
+        self.inner.handlers.unregister(name)
+    }
+
+    // ---- tasks (task_factory.rs) and views ---------------------------------------------------
+
+    /// Creates a task (steps, edges and initial transitions in one transaction). An identical
+    /// request returns the existing task with `created: false` (or an error when
+    /// `reject_duplicates` is set). Nothing is written when the request is rejected.
+    pub fn create_task(&self, req: &TaskRequest) -> Result<CreatedTask> {
+        TaskFactory::new(self).create(req)
+    }
+
+    pub fn task_view(&self, task_id: i64) -> Result<TaskView> {
+        self.block(self.inner.store.task_view(task_id, self.now()))
+    }
+
+    pub fn execution_context(&self, task_id: i64) -> Result<ExecutionContext> {
+        self.block(self.inner.store.execution_context(task_id, self.now()))
+    }
+
+    pub fn health(&self) -> Result<HealthCounts> {
+        self.block(self.inner.store.health(self.now()))
+    }
+
+    // ---- the step lifecycle (step_handler/foundation.rs) -------------------------------------
+
+    /// Runs the handler named by `ctx.step.handler` once, on this thread, exactly as the step
+    /// foundation calls it (`process`, then `process_results`, panics caught, the results'
+    /// size limit) but without the database: nothing is claimed, written or published, and a
+    /// heartbeat from the handler fails (there is no claim). For testing handlers in
+    /// isolation, and for measuring the callback round trip (`make bench`).
+    pub fn call_handler(&self, ctx: &StepContext) -> std::result::Result<Value, StepError> {
+        StepHandlerFoundation::new(self).call_handler(ctx)
+    }
+
+    /// Extends the lease of a running step (call it from long handlers). Fails with
+    /// `StaleClaim` when the claim is no longer current.
+    pub fn heartbeat(&self, step_id: i64, claim_token: &str) -> Result<i64> {
+        LeaseReaper::new(self).heartbeat(step_id, claim_token)
+    }
+
+    // ---- built-in worker (worker.rs) and inline run (coordinator.rs) -------------------------
+
+    /// Claims up to `claim_batch` ready steps of any task, runs them on this thread and commits
+    /// their outcomes (successes as a group). Returns how many steps ran.
+    pub fn run_once(&self) -> Result<usize> {
+        OrchestrationCoordinator::new(self).run_once()
+    }
+
+    /// Runs steps until `stop` is signalled (from any thread). Idle waits end early on
+    /// PostgreSQL NOTIFY or local commits; polling is the fallback. Returns the steps run.
+    pub fn run_worker(&self, stop: &StopHandle) -> Result<u64> {
+        Worker::new(self, stop).run()
+    }
+
+    /// Runs one task to the end on this thread: claims its ready steps, waits out backoffs (on
+    /// the client's clock), and returns when the task is complete, blocked, cancelled, or cannot
+    /// progress. Steps held by other workers are waited for.
+    pub fn run_task(&self, task_id: i64) -> Result<ExecutionContext> {
+        OrchestrationCoordinator::new(self).run_task(task_id)
+    }
+
+    // ---- host queue (host_queue.rs) ----------------------------------------------------------
+
+    /// Installs (or removes) the host-queue callbacks.
+    pub fn set_queue_injector(&self, injector: Option<Arc<dyn QueueInjector>>) {
+        *self.inner.injector.write() = injector;
+    }
+
+    /// Runs the whole lifecycle of one step delivered by the host queue, then enqueues what
+    /// became ready (or the step's own retry, or a later look at the task). Stale, early or
+    /// duplicate deliveries are harmless and come back as `Skipped`.
+    pub fn handle_step(&self, step_id: i64) -> Result<StepOutcome> {
+        HostQueue::new(self).handle_step(step_id)
+    }
+
+    /// Looks at a task delivered by the host queue: expired leases become failed attempts,
+    /// ready steps are enqueued, otherwise the task is enqueued again after the ancestor's delay.
+    pub fn handle_task(&self, task_id: i64) -> Result<ExecutionContext> {
+        HostQueue::new(self).handle_task(task_id)
+    }
+
+    // ---- operations (operations.rs) ----------------------------------------------------------
+
+    /// Cancels a task: every unfinished step is cancelled; a result that arrives later from a
+    /// step that was running is discarded. Returns false when it was already cancelled.
+    pub fn cancel_task(&self, task_id: i64) -> Result<bool> {
+        Operations::new(self).cancel_task(task_id)
+    }
+
+    /// Resolves a pending or failed step by hand with the given results; its dependents proceed
+    /// and a blocked task resumes. Returns false when it was already resolved.
+    pub fn resolve_step(&self, step_id: i64, results: Value) -> Result<bool> {
+        Operations::new(self).resolve_step(step_id, results)
+    }
+
+    /// Retries a failed step (attempts reset to 0); a blocked task resumes. Returns false when
+    /// nothing changed.
+    pub fn retry_step(&self, step_id: i64) -> Result<bool> {
+        Operations::new(self).retry_step(step_id)
+    }
+
+    // ---- events (events/) --------------------------------------------------------------------
+
+    /// Subscribes to events whose name matches one of `patterns` (exact, or a prefix ending in
+    /// `*`; none means all). Returns the subscription id.
+    pub fn subscribe(&self, patterns: Vec<String>, callback: Subscriber) -> u64 {
+        self.inner.events.subscribe(patterns, callback)
+    }
+
+    pub fn subscribe_fn<F>(&self, patterns: &[&str], f: F) -> u64
+    where
+        F: Fn(&Event) + Send + Sync + 'static,
+    {
+        self.subscribe(
+            patterns.iter().map(|s| s.to_string()).collect(),
+            Arc::new(f),
+        )
+    }
+
+    pub fn unsubscribe(&self, id: u64) -> bool {
+        self.inner.events.unsubscribe(id)
+    }
+}

@@ -1,0 +1,234 @@
+//! `OrchestrationCoordinator`: claims ready steps, runs them in batches through the step
+//! foundation (successes written as one group commit), and drives a single task to its end
+//! on the calling thread (the inline run).
+
+use super::lease_reaper::LeaseReaper;
+use super::Client;
+use crate::database::{ClaimScope, Claimed, ClaimedStep, Completion, Recorded};
+use crate::models::{ExecutionContext, ExecutionStatus, State, StepOutcome};
+use crate::step_handler::{NextClaims, StepHandlerFoundation};
+use crate::Result;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// How long a worker may hold a successful outcome of its batch for a group commit before it
+/// writes the group (checked between handlers). Small: it bounds how much later than strictly
+/// necessary dependents become ready; no-op-sized handlers still form whole groups.
+const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(5);
+
+/// Steps claimed in a completion's transaction (inline runs), already published.
+type ClaimedNext = Option<Vec<ClaimedStep>>;
+
+pub(crate) struct OrchestrationCoordinator<'a> {
+    client: &'a Client,
+    foundation: StepHandlerFoundation<'a>,
+}
+
+impl<'a> OrchestrationCoordinator<'a> {
+    pub fn new(client: &'a Client) -> OrchestrationCoordinator<'a> {
+        OrchestrationCoordinator {
+            client,
+            foundation: StepHandlerFoundation::new(client),
+        }
+    }
+
+    /// Claims up to `claim_batch` ready steps of any task and runs them. Returns how many ran.
+    pub fn run_once(&self) -> Result<usize> {
+        LeaseReaper::new(self.client).reap(ClaimScope::Any)?;
+        let claimed = self.claim(ClaimScope::Any, self.client.inner.config.claim_batch as i64)?;
+        let n = claimed.len();
+        if n > 0 {
+            self.run_batch(claimed, None)?;
+        }
+        Ok(n)
+    }
+
+    /// The inline run: one task to the end on this thread (see `Client::run_task`).
+    pub fn run_task(&self, task_id: i64) -> Result<ExecutionContext> {
+        let client = self.client;
+        let _span = tracing::info_span!("tasker.task", task_id).entered();
+        let batch = client.inner.config.claim_batch as i64;
+        let mut queue: VecDeque<ClaimedStep> = VecDeque::new();
+        // True when the last completion already claimed on our behalf (an empty answer then
+        // means nothing is claimable right now; no second claim is needed to learn that).
+        let mut claimed_already = false;
+        loop {
+            if queue.is_empty() && !claimed_already {
+                queue.extend(self.claim(ClaimScope::Task(task_id), batch)?);
+            }
+            claimed_already = false;
+            if !queue.is_empty() {
+                let steps: Vec<ClaimedStep> = queue.drain(..).collect();
+                let (done, next) = self.run_batch(steps, Some((task_id, batch)))?;
+                if done {
+                    return client.execution_context(task_id);
+                }
+                if let Some(next) = next {
+                    queue.extend(next);
+                    claimed_already = true;
+                }
+                continue;
+            }
+            // Nothing claimable now. Expired leases become failed attempts (that may be retried
+            // at once): looked for only here, not before every claim.
+            if LeaseReaper::new(client).reap(ClaimScope::Task(task_id))? > 0 {
+                continue;
+            }
+            let now = client.now();
+            let ctx = client.execution_context(task_id)?;
+            if !matches!(ctx.task_state, State::Pending | State::InProgress) {
+                return Ok(ctx);
+            }
+            match ctx.execution_status {
+                ExecutionStatus::HasReadySteps => continue,
+                ExecutionStatus::Processing => {
+                    let poll = client.inner.config.poll_interval_ms.max(1);
+                    // Create the timer inside the runtime: a Sleep made outside panics (no reactor).
+                    client.block(
+                        async move { tokio::time::sleep(Duration::from_millis(poll)).await },
+                    );
+                }
+                ExecutionStatus::WaitingForDependencies => match ctx.next_retry_at {
+                    Some(at) if at > now => client.inner.clock.sleep_ms((at - now) as u64),
+                    _ => return Ok(ctx),
+                },
+                ExecutionStatus::AllComplete | ExecutionStatus::BlockedByFailures => {
+                    return Ok(ctx)
+                }
+            }
+        }
+    }
+
+    /// Claims up to `limit` steps with their run contexts (one transaction), then publishes and
+    /// starts pending tasks (see `after_claim`).
+    pub fn claim(&self, scope: ClaimScope, limit: i64) -> Result<Vec<ClaimedStep>> {
+        let c = self.client;
+        let (claimed, recorded) = c.block(c.inner.store.claim_loaded(scope, limit, c.now()))?;
+        self.after_claim(&claimed, recorded)?;
+        Ok(claimed)
+    }
+
+    /// Publishes a claim (`workflow.viable_steps_discovered`, its transitions) and starts the
+    /// pending tasks it touched.
+    fn after_claim(&self, claimed: &[ClaimedStep], recorded: Vec<Recorded>) -> Result<()> {
+        let c = self.client;
+        if let Some((first, _)) = claimed.first() {
+            c.inner.events.publish_named(
+                "workflow.viable_steps_discovered",
+                first.task_id,
+                None,
+                serde_json::json!({"step_ids": claimed.iter().map(|(s, _)| s.step_id).collect::<Vec<_>>()}),
+                c.now(),
+            );
+        }
+        // A claim never waits on a task lock; pending tasks are started right after it (an
+        // inline run's claim locks its task first and has already started it).
+        let mut started = Vec::new();
+        for (s, _) in claimed {
+            if s.task_state == State::Pending && !started.contains(&s.task_id) {
+                started.push(s.task_id);
+                let rec = c.block(c.inner.store.start_task(s.task_id, c.now()))?;
+                c.publish(&rec);
+            }
+        }
+        c.publish(&recorded);
+        Ok(())
+    }
+
+    /// Publishes next claims made by a completion, after the completion's own events (as
+    /// separate transactions would order them).
+    fn next_claims(&self, next: Option<NextClaims>) -> Result<ClaimedNext> {
+        match next {
+            Some((claimed, recorded)) => {
+                self.after_claim(&claimed, recorded)?;
+                Ok(Some(claimed))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Runs a claimed batch: handlers in order, successes committed as a group (one commit for
+    /// the batch; a group is written early once its oldest outcome is `GROUP_COMMIT_WINDOW`
+    /// old), failures written at once, alone. With `claim = Some((task_id, limit))` (inline
+    /// runs) the last group's transaction also claims up to `limit` ready steps of that task,
+    /// returned as `Some`. A batch of one takes the single-step path. Returns whether a task
+    /// completed, and the next claims.
+    fn run_batch(
+        &self,
+        steps: Vec<ClaimedStep>,
+        claim: Option<(i64, i64)>,
+    ) -> Result<(bool, ClaimedNext)> {
+        if steps.len() == 1 {
+            let Some(step) = steps.into_iter().next() else {
+                return Ok((false, None));
+            };
+            let handled = self
+                .foundation
+                .handle(step, claim.map_or(0, |(_, limit)| limit))?;
+            let next = self.next_claims(handled.next)?;
+            return Ok((handled.outcome.task_completed(), next));
+        }
+        let mut done = false;
+        let mut group: Vec<(Claimed, Value)> = Vec::with_capacity(steps.len());
+        let mut oldest: Option<Instant> = None;
+        for (c, loaded) in steps {
+            if oldest.is_some_and(|t| t.elapsed() >= GROUP_COMMIT_WINDOW) {
+                let (outcomes, _) = self.commit_group(&mut group, None)?;
+                done |= outcomes.iter().any(StepOutcome::task_completed);
+                oldest = None;
+            }
+            match self.foundation.run_hooks(&c, &loaded.context) {
+                Ok(results) => {
+                    group.push((c, results));
+                    oldest.get_or_insert_with(Instant::now);
+                }
+                Err(e) => {
+                    let persisted = self.foundation.persist_failure(&c, &loaded.backoff, e);
+                    let (outcome, _) = self.foundation.settle(c.task_id, c.step_id, persisted)?;
+                    done |= outcome.task_completed();
+                }
+            }
+        }
+        let (outcomes, next) = self.commit_group(&mut group, claim)?;
+        Ok((
+            done || outcomes.iter().any(StepOutcome::task_completed),
+            next,
+        ))
+    }
+
+    /// Persists a group of successful outcomes in one transaction, then settles each step in
+    /// order. With `claim = Some((task_id, limit))` the same transaction also claims that
+    /// task's next ready steps; they come back as `Some`, published after the group's events.
+    fn commit_group(
+        &self,
+        group: &mut Vec<(Claimed, Value)>,
+        claim: Option<(i64, i64)>,
+    ) -> Result<(Vec<StepOutcome>, ClaimedNext)> {
+        if group.is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        let items: Vec<Completion> = group
+            .iter_mut()
+            .map(|(c, results)| Completion {
+                task_id: c.task_id,
+                step_id: c.step_id,
+                claim_token: c.claim_token.clone(),
+                results: std::mem::take(results),
+            })
+            .collect();
+        let client = self.client;
+        let (settled, next, recorded) = client.block(
+            client
+                .inner
+                .store
+                .complete_steps_and_claim(&items, client.now(), claim),
+        )?;
+        let mut outcomes = Vec::with_capacity(settled.len());
+        for ((c, _), s) in group.drain(..).zip(settled) {
+            outcomes.push(self.foundation.settle(c.task_id, c.step_id, s)?.0);
+        }
+        let next = self.next_claims(claim.map(|_| (next, recorded)))?;
+        Ok((outcomes, next))
+    }
+}

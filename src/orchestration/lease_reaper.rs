@@ -1,0 +1,73 @@
+//! `LeaseReaper`: lease expiry and heartbeats. A step whose lease expired (worker lost or too
+//! slow) becomes a failed attempt under its retry policy; a heartbeat extends a running lease.
+
+use super::Client;
+use crate::database::ClaimScope;
+use crate::models::StepOutcome;
+use crate::step_handler::{RetryAnalyzer, StepHandlerFoundation};
+use crate::Result;
+use std::sync::atomic::Ordering;
+
+/// How many expired leases one pass turns into failures.
+const REAP_BATCH: i64 = 100;
+
+pub(crate) struct LeaseReaper<'a> {
+    client: &'a Client,
+}
+
+impl<'a> LeaseReaper<'a> {
+    pub fn new(client: &'a Client) -> LeaseReaper<'a> {
+        LeaseReaper { client }
+    }
+
+    /// Turns expired leases into failed attempts (at most once per `lease_check_interval_ms`
+    /// for a client-wide scope). Returns how many it failed.
+    pub fn reap(&self, scope: ClaimScope) -> Result<usize> {
+        let c = self.client;
+        let inner = &c.inner;
+        let now = c.now();
+        if scope == ClaimScope::Any {
+            let last = inner.last_lease_check.load(Ordering::Relaxed);
+            let due = last == i64::MIN
+                || now.saturating_sub(last) >= inner.config.lease_check_interval_ms as i64;
+            if !due
+                || inner
+                    .last_lease_check
+                    .compare_exchange(last, now, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_err()
+            {
+                return Ok(0);
+            }
+        }
+        let expired = c.block(inner.store.expired_leases(scope, now, REAP_BATCH))?;
+        let foundation = StepHandlerFoundation::new(c);
+        let mut n = 0;
+        for x in expired {
+            let step_backoff = c.block(inner.store.step_backoff(x.step_id))?;
+            let analyzer = RetryAnalyzer::for_step(&inner.config.backoff, &step_backoff);
+            let r = c.block(inner.store.fail_step(
+                x.task_id,
+                x.step_id,
+                &x.claim_token,
+                &RetryAnalyzer::lease_expired(),
+                analyzer.backoff_policy(),
+                now,
+            ));
+            if let (StepOutcome::Failed { .. }, _) = foundation.settle(x.task_id, x.step_id, r)? {
+                n += 1;
+            }
+        }
+        if n > 0 {
+            tracing::info!(count = n, "expired leases turned into failed attempts");
+            inner.ready.notify_waiters();
+        }
+        Ok(n)
+    }
+
+    /// Extends the lease of a running step. Fails with `StaleClaim` when the claim is no
+    /// longer current.
+    pub fn heartbeat(&self, step_id: i64, claim_token: &str) -> Result<i64> {
+        let c = self.client;
+        c.block(c.inner.store.heartbeat(step_id, claim_token, c.now()))
+    }
+}

@@ -1,0 +1,235 @@
+//! `TaskFactory`: creating a task from a request: validation (name, context shape and size,
+//! schema, bypass and input names), identity (the dedup hash), bypassed steps, then one
+//! transaction for the task, its steps, edges and initial transitions.
+
+use super::host_queue::HostQueue;
+use super::identity::identity_hash;
+use super::templates::Templates;
+use super::Client;
+use crate::database::{NewStep, NewTask, Recorded};
+use crate::models::{CreatedTask, TaskRequest};
+use crate::registry::{RegisteredTemplate, TaskTemplate};
+use crate::{Error, Result};
+use serde_json::Value;
+use std::time::Duration;
+
+pub(crate) struct TaskFactory<'a> {
+    client: &'a Client,
+}
+
+impl<'a> TaskFactory<'a> {
+    pub fn new(client: &'a Client) -> TaskFactory<'a> {
+        TaskFactory { client }
+    }
+
+    /// Creates the task, publishes its transitions, wakes idle workers and enqueues its ready
+    /// steps on the host queue.
+    pub fn create(&self, req: &TaskRequest) -> Result<CreatedTask> {
+        let (created, recorded) = self.create_inner(req)?;
+        self.client.publish(&recorded);
+        if created.created {
+            let inner = &self.client.inner;
+            inner.ready.notify_waiters();
+            let queue = HostQueue::new(self.client);
+            if queue.active() {
+                let ready = self.client.block(
+                    inner
+                        .store
+                        .ready_step_ids(created.task_id, self.client.now()),
+                )?;
+                queue.enqueue_steps(&ready, Duration::ZERO);
+            }
+        }
+        Ok(created)
+    }
+
+    /// Validation, identity and bypass, then one transaction. Nothing is written when the
+    /// request is rejected.
+    fn create_inner(&self, req: &TaskRequest) -> Result<(CreatedTask, Vec<Recorded>)> {
+        let inner = &self.client.inner;
+        let context = self.validated_context(req)?;
+        let namespace = req.namespace.as_deref().unwrap_or("default");
+        let tpl = Templates::new(self.client).find(namespace, &req.name, req.version.as_deref())?;
+        check_schema(&tpl, &context)?;
+        let bypass = bypass_list(&tpl.template, req)?;
+        check_step_inputs(&tpl.template, req)?;
+        let t = &tpl.template;
+        let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+        let (initiator, source_system, reason) = (
+            or_unknown(&req.initiator),
+            or_unknown(&req.source_system),
+            or_unknown(&req.reason),
+        );
+        let hash = identity_hash(
+            &t.namespace_name,
+            &t.name,
+            &t.version,
+            &context,
+            &initiator,
+            &source_system,
+            &reason,
+            &bypass,
+        );
+        let new_task = NewTask {
+            named_task_id: tpl.named_task_id,
+            initiator,
+            source_system,
+            reason,
+            tags: serde_json::to_value(&req.tags)?,
+            bypass_steps: serde_json::to_value(&bypass)?,
+            context,
+            identity_hash: hash,
+            steps: self.new_steps(&tpl, req, &bypass),
+            edges: tpl.edges.clone(),
+        };
+        let (created, recorded) = self
+            .client
+            .block(inner.store.create_task(&new_task, self.client.now()))?;
+        if !created.created && inner.config.reject_duplicates {
+            return Err(Error::DuplicateTask(created.task_id));
+        }
+        Ok((created, recorded))
+    }
+
+    /// The request's context (a map; null is an empty map) once the name, the context's size
+    /// and the free-text fields' lengths are checked.
+    fn validated_context(&self, req: &TaskRequest) -> Result<Value> {
+        let limit = self.client.inner.config.max_payload_bytes;
+        if req.name.trim().is_empty() {
+            return Err(Error::InvalidRequest("task name must not be empty".into()));
+        }
+        let context = match &req.context {
+            Value::Null => Value::Object(Default::default()),
+            Value::Object(_) => req.context.clone(),
+            other => {
+                return Err(Error::InvalidRequest(format!(
+                    "context must be a map, got {}",
+                    json_kind(other)
+                )))
+            }
+        };
+        let size = serde_json::to_vec(&context)?.len();
+        if size > limit {
+            return Err(Error::PayloadTooLarge {
+                what: "task context",
+                size,
+                limit,
+            });
+        }
+        for (field, v) in [
+            ("initiator", &req.initiator),
+            ("source_system", &req.source_system),
+            ("reason", &req.reason),
+        ] {
+            if v.as_ref().is_some_and(|s| s.chars().count() > 128) {
+                return Err(Error::InvalidRequest(format!(
+                    "{field} is longer than 128 characters"
+                )));
+            }
+        }
+        Ok(context)
+    }
+
+    /// The rows of the task's steps; bypassed steps do not count as unfinished parents.
+    fn new_steps(
+        &self,
+        tpl: &RegisteredTemplate,
+        req: &TaskRequest,
+        bypass: &[String],
+    ) -> Vec<NewStep> {
+        let lease_ms = self.client.inner.config.lease_ms;
+        let empty = || Value::Object(Default::default());
+        let t = &tpl.template;
+        let bypassed: Vec<bool> = t
+            .step_templates
+            .iter()
+            .map(|s| bypass.contains(&s.name))
+            .collect();
+        t.step_templates
+            .iter()
+            .enumerate()
+            .map(|(i, s)| NewStep {
+                named_step_id: tpl.named_step_ids[i],
+                name: s.name.clone(),
+                handler: s.handler.clone(),
+                handler_config: s.handler_config.clone().unwrap_or_else(empty),
+                retryable: s.default_retryable,
+                retry_limit: s.default_retry_limit,
+                skippable: s.skippable,
+                lease_ms: s.lease_ms.unwrap_or(lease_ms).min(i64::MAX as u64) as i64,
+                backoff: s.backoff.unwrap_or_default(),
+                inputs: req.step_inputs.get(&s.name).cloned().unwrap_or_else(empty),
+                bypassed: bypassed[i],
+                pending_parents: tpl.parents[i].iter().filter(|p| !bypassed[**p]).count() as i64,
+            })
+            .collect()
+    }
+}
+
+/// The context against the template's JSON Schema (the first ten errors, with their paths).
+fn check_schema(tpl: &RegisteredTemplate, context: &Value) -> Result<()> {
+    let Some(v) = &tpl.validator else {
+        return Ok(());
+    };
+    let errors: Vec<String> = v
+        .iter_errors(context)
+        .take(10)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            format!("at '{}': {e}", if path.is_empty() { "/" } else { &path })
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::SchemaValidation(errors.join("; ")))
+    }
+}
+
+/// The steps to bypass, sorted and unique; each must exist and be skippable.
+fn bypass_list(t: &TaskTemplate, req: &TaskRequest) -> Result<Vec<String>> {
+    let mut bypass: Vec<String> = req.bypass_steps.clone();
+    bypass.sort();
+    bypass.dedup();
+    for b in &bypass {
+        match t.step_templates.iter().find(|s| &s.name == b) {
+            None => {
+                return Err(Error::InvalidRequest(format!(
+                    "bypass_steps names unknown step '{b}'"
+                )))
+            }
+            Some(s) if !s.skippable => {
+                return Err(Error::InvalidRequest(format!(
+                    "step '{b}' is not skippable and cannot be bypassed"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(bypass)
+}
+
+/// Every step named in `step_inputs` exists.
+fn check_step_inputs(t: &TaskTemplate, req: &TaskRequest) -> Result<()> {
+    match req
+        .step_inputs
+        .keys()
+        .find(|name| t.step_index(name).is_none())
+    {
+        Some(name) => Err(Error::InvalidRequest(format!(
+            "step_inputs names unknown step '{name}'"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}

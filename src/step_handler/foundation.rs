@@ -1,0 +1,208 @@
+//! `StepHandlerFoundation`: the lifecycle of one claimed step, in the order it happens.
+//!
+//! context (`step.before_handle`) → `process` → `process_results` → output processing (size
+//! limit) → persist (completion, or the failure with its retry policy; fenced by the claim
+//! token) → settle (events, wakeups, the `StepOutcome`).
+
+use super::{OutputProcessor, RetryAnalyzer};
+use crate::config::BackoffOverride;
+use crate::database::{Claimed, ClaimedStep, Recorded, StepSettled};
+use crate::models::{State, StepContext, StepError, StepOutcome};
+use crate::orchestration::Client;
+use crate::{Error, Result};
+use serde_json::Value;
+
+/// Steps claimed in a completion's transaction, with the claim's transitions.
+pub(crate) type NextClaims = (Vec<ClaimedStep>, Vec<Recorded>);
+
+/// What handling one step produced.
+pub(crate) struct Handled {
+    pub outcome: StepOutcome,
+    /// Children that became claimable.
+    pub newly_ready: Vec<i64>,
+    /// Steps of the same task claimed in the completion's transaction (inline runs), with the
+    /// claim's transitions; the caller publishes them after this step's events.
+    pub next: Option<NextClaims>,
+}
+
+/// Runs claimed steps through their lifecycle on the calling thread.
+pub(crate) struct StepHandlerFoundation<'a> {
+    client: &'a Client,
+}
+
+impl<'a> StepHandlerFoundation<'a> {
+    pub fn new(client: &'a Client) -> StepHandlerFoundation<'a> {
+        StepHandlerFoundation { client }
+    }
+
+    /// The whole lifecycle of one claimed step. With `claim_next > 0`, a completion also claims
+    /// up to that many ready steps of the same task in its transaction (inline runs: one commit
+    /// per step instead of two).
+    pub fn handle(&self, step: ClaimedStep, claim_next: i64) -> Result<Handled> {
+        let (c, loaded) = step;
+        let result = self.run_hooks(&c, &loaded.context);
+        let _span =
+            tracing::info_span!("tasker.step", task_id = c.task_id, step_id = c.step_id).entered();
+        let mut next = None;
+        let persisted = match result {
+            Ok(results) => self
+                .persist_success(&c, &results, claim_next)
+                .map(|(s, n)| {
+                    next = n;
+                    s
+                }),
+            Err(e) => self.persist_failure(&c, &loaded.backoff, e),
+        };
+        let (outcome, settled) = self.settle(c.task_id, c.step_id, persisted)?;
+        Ok(Handled {
+            outcome,
+            newly_ready: settled.newly_ready,
+            next,
+        })
+    }
+
+    /// Context, `process`, `process_results`, output processing. Nothing is persisted here.
+    pub fn run_hooks(
+        &self,
+        c: &Claimed,
+        ctx: &StepContext,
+    ) -> std::result::Result<Value, StepError> {
+        let _span = tracing::info_span!("tasker.step", task_id = c.task_id, step_id = c.step_id, step = %c.name, attempt = c.attempts).entered();
+        let inner = &self.client.inner;
+        inner.events.publish_named(
+            "step.before_handle",
+            c.task_id,
+            Some((c.step_id, &c.name)),
+            serde_json::json!({"attempt": c.attempts, "handler": ctx.step.handler}),
+            self.client.now(),
+        );
+        let result = self.call_handler(ctx);
+        match &result {
+            Ok(_) => tracing::debug!("step completed"),
+            Err(e) => {
+                tracing::info!(class = %e.class, message = %e.message, "step attempt failed")
+            }
+        }
+        result
+    }
+
+    /// The handler named by `ctx.step.handler`, its hooks (panics caught) and the results' size
+    /// limit, without the database. An unregistered name fails permanently: retrying cannot
+    /// help a process that lacks the handler.
+    pub fn call_handler(&self, ctx: &StepContext) -> std::result::Result<Value, StepError> {
+        let inner = &self.client.inner;
+        let Some(handler) = inner.handlers.get(&ctx.step.handler) else {
+            return Err(StepError {
+                message: format!(
+                    "no step handler registered under the name '{}'",
+                    ctx.step.handler
+                ),
+                class: "HandlerNotFound".into(),
+                retryable: false,
+                ..Default::default()
+            });
+        };
+        let output = OutputProcessor::new(inner.config.max_payload_bytes);
+        OutputProcessor::run_hooks(handler.as_ref(), ctx).and_then(|v| output.check_size(v))
+    }
+
+    /// Writes a completion, fenced by the claim token (and claims `claim_next` more steps).
+    fn persist_success(
+        &self,
+        c: &Claimed,
+        results: &Value,
+        claim_next: i64,
+    ) -> Result<(StepSettled, Option<NextClaims>)> {
+        let store = &self.client.inner.store;
+        let now = self.client.now();
+        if claim_next > 0 {
+            let (settled, claimed, recorded) = self.client.block(store.complete_step_and_claim(
+                c.task_id,
+                c.step_id,
+                &c.claim_token,
+                results,
+                now,
+                claim_next,
+            ))?;
+            return Ok((settled, Some((claimed, recorded))));
+        }
+        let settled = self.client.block(store.complete_step(
+            c.task_id,
+            c.step_id,
+            &c.claim_token,
+            results,
+            now,
+        ))?;
+        Ok((settled, None))
+    }
+
+    /// Writes a failed attempt under the step's `RetryAnalyzer` (retry with backoff, or block
+    /// the task), fenced by the claim token.
+    pub fn persist_failure(
+        &self,
+        c: &Claimed,
+        backoff: &BackoffOverride,
+        e: StepError,
+    ) -> Result<StepSettled> {
+        let inner = &self.client.inner;
+        let analyzer = RetryAnalyzer::for_step(&inner.config.backoff, backoff);
+        self.client.block(inner.store.fail_step(
+            c.task_id,
+            c.step_id,
+            &c.claim_token,
+            &RetryAnalyzer::failure_of(e),
+            analyzer.backoff_policy(),
+            self.client.now(),
+        ))
+    }
+
+    /// Publishes what a persisted outcome changed, wakes idle workers when children became
+    /// ready, and names the outcome. A lost claim is `Stale`, not an error.
+    pub fn settle(
+        &self,
+        task_id: i64,
+        step_id: i64,
+        persisted: Result<StepSettled>,
+    ) -> Result<(StepOutcome, StepSettled)> {
+        let s = match persisted {
+            Ok(s) => s,
+            Err(Error::StaleClaim(_)) => {
+                tracing::warn!(
+                    step_id,
+                    "claim lost before the outcome was written; outcome dropped"
+                );
+                return Ok((
+                    StepOutcome::Stale { step_id, task_id },
+                    StepSettled::default(),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        self.client.publish(&s.recorded);
+        if !s.newly_ready.is_empty() {
+            self.client.inner.ready.notify_waiters();
+        }
+        let outcome = if s.discarded {
+            StepOutcome::Discarded { step_id, task_id }
+        } else if s
+            .recorded
+            .iter()
+            .any(|r| r.step_id == Some(step_id) && r.to == State::Complete)
+        {
+            StepOutcome::Completed {
+                step_id,
+                task_id,
+                task_completed: s.task_finished,
+            }
+        } else {
+            StepOutcome::Failed {
+                step_id,
+                task_id,
+                will_retry: s.will_retry,
+                retry_delay_ms: s.retry_delay_ms,
+                task_blocked: s.task_blocked,
+            }
+        };
+        Ok((outcome, s))
+    }
+}

@@ -1,0 +1,112 @@
+//! `RetryAnalyzer`: the one place that decides whether a failed attempt is retried, and after
+//! which delay. Storage only writes the decision.
+
+use super::BackoffCalculator;
+use crate::config::{BackoffConfig, BackoffOverride};
+use crate::database::Failure;
+use crate::models::StepError;
+use serde_json::Value;
+
+/// Whether a failed attempt may be retried: retryable, not permanent, and attempts left
+/// (`retry_limit` counts all attempts; the first attempt is always made).
+pub(crate) fn retry_allowed(
+    retryable: bool,
+    permanent: bool,
+    attempts: i64,
+    retry_limit: i64,
+) -> bool {
+    retryable && !permanent && attempts < retry_limit
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryDecision {
+    pub will_retry: bool,
+    /// Delay before the next attempt; `None` when there is none.
+    pub delay_ms: Option<u64>,
+}
+
+/// The retry policy of one step: its backoff (client defaults with the step's overrides).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryAnalyzer {
+    backoff: BackoffCalculator,
+}
+
+impl RetryAnalyzer {
+    pub fn for_step(defaults: &BackoffConfig, step: &BackoffOverride) -> RetryAnalyzer {
+        RetryAnalyzer {
+            backoff: BackoffCalculator::for_step(defaults, step),
+        }
+    }
+
+    /// The failure storage records for a handler's error.
+    pub(crate) fn failure_of(e: StepError) -> Failure {
+        Failure {
+            retry_after_ms: e.retry_after_ms(),
+            permanent: !e.retryable,
+            message: e.message,
+            class: e.class,
+            details: e.details,
+        }
+    }
+
+    /// The failure storage records when a lease expires (the worker was lost or too slow).
+    pub(crate) fn lease_expired() -> Failure {
+        Failure {
+            message: "the step's lease expired before it finished (worker lost or too slow)".into(),
+            class: "LeaseExpired".into(),
+            permanent: false,
+            retry_after_ms: None,
+            details: Value::Null,
+        }
+    }
+
+    /// Retry or not, and after how long, for a step that has made `attempts` attempts.
+    pub fn decide(
+        &self,
+        retryable: bool,
+        failure: &Failure,
+        attempts: i64,
+        retry_limit: i64,
+    ) -> RetryDecision {
+        let will_retry = retry_allowed(retryable, failure.permanent, attempts, retry_limit);
+        let delay_ms = will_retry.then(|| {
+            self.backoff.delay_ms(
+                attempts.clamp(0, u32::MAX as i64) as u32,
+                failure.retry_after_ms,
+            )
+        });
+        RetryDecision {
+            will_retry,
+            delay_ms,
+        }
+    }
+
+    /// The merged backoff policy. Storage's `fail_step` takes it today and applies
+    /// [`retry_allowed`] and the calculator itself, in the transaction that reads `attempts`.
+    pub(crate) fn backoff_policy(&self) -> &BackoffConfig {
+        self.backoff.policy()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decides_retry_and_delay() {
+        let a = RetryAnalyzer::for_step(&BackoffConfig::default(), &BackoffOverride::default());
+        let f = RetryAnalyzer::failure_of(StepError::retryable("x"));
+        assert_eq!(
+            a.decide(true, &f, 1, 3),
+            RetryDecision {
+                will_retry: true,
+                delay_ms: Some(2000)
+            }
+        );
+        assert!(!a.decide(true, &f, 3, 3).will_retry);
+        assert!(!a.decide(false, &f, 1, 3).will_retry);
+        let p = RetryAnalyzer::failure_of(StepError::permanent("x"));
+        assert_eq!(a.decide(true, &p, 1, 3).delay_ms, None);
+    }
+}
