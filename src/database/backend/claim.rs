@@ -187,22 +187,20 @@ impl Backend {
                 (String::new(), String::new())
             };
             // A retried step (old state error) gets the error -> pending hop the ancestor never
-            // made, then pending -> in_progress (one flip, up to two rows per step).
-            let (flip, insert) = Append {
+            // made, then pending -> in_progress (up to two rows per step).
+            let insert = Append {
                 entity: Entity::Step,
                 src: "cl",
-                ids: "",
                 id: "cl.workflow_step_id",
                 from: "x.from_state",
                 to: "x.to_state",
                 metadata: "x.metadata",
                 step: "x.k",
-                most_recent: "x.most_recent",
                 tail: " CROSS JOIN LATERAL (VALUES \
-                       ('error', 'pending', jsonb_build_object('retry_attempt', cl.attempts), 10, FALSE), \
+                       ('error', 'pending', jsonb_build_object('retry_attempt', cl.attempts), 10), \
                        ('pending', 'in_progress', jsonb_build_object('attempt', cl.attempts), \
-                       CASE WHEN cl.old_state = 'error' THEN 20 ELSE 10 END, TRUE)) \
-                       AS x(from_state, to_state, metadata, k, most_recent) \
+                       CASE WHEN cl.old_state = 'error' THEN 20 ELSE 10 END)) \
+                       AS x(from_state, to_state, metadata, k) \
                        WHERE x.to_state = 'in_progress' OR cl.old_state = 'error'",
                 now: "$1",
             }
@@ -213,7 +211,7 @@ impl Backend {
                  WHERE s.workflow_step_id = c.workflow_step_id \
                  RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, c.old_state, c.task_state, c.claim_order, \
                  {LOAD_STEP_COLUMNS}), \
-                 {flip}, ins AS ({insert}) \
+                 ins AS ({insert}) \
                  SELECT cl.*{load_cols} FROM cl{load_join} ORDER BY cl.claim_order, cl.workflow_step_id"
             );
             let mut q = sqlx::query(&sql).bind(now).bind(token).bind(limit);

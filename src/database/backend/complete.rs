@@ -467,16 +467,14 @@ impl Backend {
             sql::JSON_OBJECT
         );
         let (src, tail) = sql::COMPLETED_STEP;
-        let (flip, insert) = Append {
+        let insert = Append {
             entity: Entity::Step,
             src,
-            ids: "$1",
             id: "d.workflow_step_id",
             from: "'in_progress'",
             to: "'complete'",
             metadata: &metadata,
             step: "10",
-            most_recent: "TRUE",
             tail,
             now: "$4",
         }
@@ -486,7 +484,7 @@ impl Backend {
             format!(
                 "WITH done AS (UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
                  RETURNING workflow_step_id, name, attempts, last_attempted_at), \
-                 {flip}, ins AS ({insert}), rel AS ({rel}) \
+                 ins AS ({insert}), rel AS ({rel}) \
                  SELECT 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name FROM done \
                  UNION ALL SELECT 1, workflow_step_id, pending_parents, ready_at, NULL FROM rel"
             )
@@ -499,7 +497,7 @@ impl Backend {
             format!(
                 "UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
                  RETURNING 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name; \
-                 {flip}; {insert}; {rel}"
+                 {insert}; {rel}"
             )
         };
         let rows = sqlx::query(&sql)

@@ -142,7 +142,7 @@ impl Backend {
         for chunk in initial.chunks(1000) {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
                 "INSERT INTO tasker_workflow_step_transitions (workflow_step_id, from_state, to_state, metadata, \
-                 sort_key, most_recent, created_at, updated_at) ",
+                 sort_key, created_at) ",
             );
             qb.push_values(chunk, |mut b, (id, bypassed)| {
                 let (to, meta) = if *bypassed {
@@ -158,8 +158,6 @@ impl Backend {
                     .push_bind(to)
                     .push_bind(Json(meta))
                     .push_bind(10i64)
-                    .push_bind(true)
-                    .push_bind(now)
                     .push_bind(now);
             });
             qb.build().execute(&mut **tx).await?;
