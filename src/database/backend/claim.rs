@@ -271,15 +271,14 @@ impl Backend {
             let mut sql = format!(
                 "UPDATE tasker_workflow_steps AS s SET {CLAIM_SET} WHERE s.workflow_step_id IN ({ids})"
             );
-            let row =
-                |c: &ClaimedColumns, from, to, metadata| TransitionRow {
-                    task_id: c.1,
-                    id: c.0,
-                    step_name: Some(c.2.clone()),
-                    from: Some(from),
-                    to,
-                    metadata,
-                };
+            let row = |c: &ClaimedColumns, from, to, metadata| TransitionRow {
+                task_id: c.1,
+                id: c.0,
+                step_name: Some(c.2.clone()),
+                from: Some(from),
+                to,
+                metadata,
+            };
             let hops: Vec<TransitionRow> = claimed
                 .iter()
                 .filter(|c| c.4 == "error")

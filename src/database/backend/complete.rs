@@ -91,6 +91,21 @@ impl Backend {
         results: &Value,
         now: i64,
     ) -> Result<StepSettled> {
+        if PG {
+            let item = Completion {
+                task_id,
+                step_id,
+                claim_token: claim_token.to_string(),
+                results: results.clone(),
+            };
+            if let Some(Some(settled)) = self
+                .complete_autocommit(std::slice::from_ref(&item), now)
+                .await?
+                .pop()
+            {
+                return Ok(settled);
+            }
+        }
         let mut w = self.begin().await?;
         let out = Self::complete_in(&mut w.tx, task_id, step_id, claim_token, results, now).await?;
         if !out.task_finished && !out.newly_ready.is_empty() {
@@ -165,6 +180,43 @@ impl Backend {
     /// one of the group's — claims and loads up to `limit` ready steps of that task in the same
     /// transaction (an inline run's batch: its children come back without another commit).
     pub async fn complete_steps_and_claim(
+        &self,
+        items: &[Completion],
+        now: i64,
+        claim: Option<(i64, i64)>,
+    ) -> Result<(Vec<Result<StepSettled>>, Vec<ClaimedStep>, Vec<Recorded>)> {
+        if !PG || claim.is_some() {
+            return self.complete_steps_in_tx(items, now, claim).await;
+        }
+        // PostgreSQL, no claim: one statement for the group; what it left (stale claims, tasks
+        // not in progress) takes the transactional path.
+        let fast = self.complete_autocommit(items, now).await?;
+        let rest: Vec<Completion> = items
+            .iter()
+            .zip(&fast)
+            .filter(|(_, f)| f.is_none())
+            .map(|(i, _)| i.clone())
+            .collect();
+        let mut slow = if rest.is_empty() {
+            Vec::new()
+        } else {
+            self.complete_steps_in_tx(&rest, now, None).await?.0
+        }
+        .into_iter();
+        let mut out = Vec::with_capacity(items.len());
+        for f in fast {
+            out.push(match f {
+                Some(settled) => Ok(settled),
+                None => slow
+                    .next()
+                    .ok_or_else(|| Error::Internal("completion left unsettled".into()))?,
+            });
+        }
+        Ok((out, Vec::new(), Vec::new()))
+    }
+
+    /// The transactional group completion (every case; see `complete_steps_and_claim`).
+    async fn complete_steps_in_tx(
         &self,
         items: &[Completion],
         now: i64,
