@@ -11,6 +11,11 @@ pub(super) const BULK_ANALYZE_STEPS: usize = 1000;
 
 impl Backend {
     pub async fn create_task(&self, t: &NewTask, now: i64) -> Result<(CreatedTask, Vec<Recorded>)> {
+        if PG {
+            if let Some(created) = self.create_task_autocommit(t, now).await? {
+                return Ok(created);
+            }
+        }
         let mut rec = Vec::new();
         let mut w = self.begin().await?;
         let tx = &mut w.tx;
