@@ -174,6 +174,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "claim order indexes",
         include_str!("../../migrations/postgres/0002_claim_order_indexes.sql"),
     ),
+    (
+        3,
+        "insert only transitions",
+        include_str!("../../migrations/postgres/0003_insert_only_transitions.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -185,6 +190,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "claim order indexes",
         include_str!("../../migrations/sqlite/0002_claim_order_indexes.sql"),
+    ),
+    (
+        3,
+        "insert only transitions",
+        include_str!("../../migrations/sqlite/0003_insert_only_transitions.sql"),
     ),
 ];
 

@@ -19,6 +19,10 @@ mod claim;
 mod common;
 #[path = "backend/complete.rs"]
 mod complete;
+#[path = "backend/complete_autocommit.rs"]
+mod complete_autocommit;
+#[path = "backend/create_autocommit.rs"]
+mod create_autocommit;
 #[path = "backend/fail.rs"]
 mod fail;
 #[path = "backend/leases.rs"]

@@ -13,6 +13,10 @@ impl Backend {
         limit: i64,
         now: i64,
     ) -> Result<(Vec<Claimed>, Vec<Recorded>)> {
+        if PG && !matches!(scope, ClaimScope::Task(_)) {
+            let (claimed, _, rec) = self.claim_autocommit(scope, limit, now, false).await?;
+            return Ok((claimed, rec));
+        }
         let mut rec = Vec::new();
         let mut w = self.begin().await?;
         let (claimed, _) =
@@ -30,12 +34,67 @@ impl Backend {
         limit: i64,
         now: i64,
     ) -> Result<(Vec<ClaimedStep>, Vec<Recorded>)> {
+        if PG && !matches!(scope, ClaimScope::Task(_)) {
+            let (claimed, loaded, rec) = self.claim_autocommit(scope, limit, now, true).await?;
+            return Ok((claimed.into_iter().zip(loaded).collect(), rec));
+        }
         let mut rec = Vec::new();
         let mut w = self.begin().await?;
         let (claimed, loaded) =
             Self::claim_scoped(&mut w.tx, &mut rec, scope, limit, now, true).await?;
         w.tx.commit().await?;
         Ok((claimed.into_iter().zip(loaded).collect(), rec))
+    }
+
+    /// PostgreSQL, any task or one step: the claim, its transitions, the start of the claimed
+    /// steps' pending tasks and the run contexts as ONE statement in autocommit (one round trip
+    /// and one commit; an explicit transaction adds BEGIN and COMMIT round trips). A pending task
+    /// is started only if its row is free (SKIP LOCKED: a claim holds step locks and must never
+    /// wait for a task lock); one skipped stays `Pending` in its `Claimed` and the caller starts
+    /// it after the claim (`start_task`), as the transactional path does.
+    async fn claim_autocommit(
+        &self,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+        load: bool,
+    ) -> Result<(Vec<Claimed>, Vec<LoadedStep>, Vec<Recorded>)> {
+        ensure_allowed(Entity::Task, State::Pending, State::InProgress)?;
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let sql = pg_claim_sql(scope, load, true)?;
+        let mut q = sqlx::query(&sql).bind(now).bind(token.as_str()).bind(limit);
+        if let ClaimScope::Task(id) | ClaimScope::Step(id) = scope {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        let mut started: Vec<i64> = Vec::new();
+        for r in &rows {
+            let mut c = claimed_columns(r)?;
+            if r.try_get::<bool, _>("started")? {
+                if !started.contains(&c.1) {
+                    started.push(c.1);
+                }
+                c.5 = State::InProgress.as_str().to_string();
+            }
+            claimed.push(c);
+        }
+        // Task events first, as when tasks were started in their own transaction.
+        let mut rec: Vec<Recorded> = started
+            .iter()
+            .map(|task_id| Recorded {
+                entity: Entity::Task,
+                task_id: *task_id,
+                step_id: None,
+                step_name: None,
+                from: Some(State::Pending),
+                to: State::InProgress,
+                metadata: serde_json::json!({}),
+            })
+            .collect();
+        let load_rows = if load { rows } else { Vec::new() };
+        let (out, loaded) = finish_claim(claimed, &load_rows, &token, &mut rec)?;
+        Ok((out, loaded, rec))
     }
 
     /// A claim inside `tx`, starting the claimed steps' pending tasks in the same transaction
@@ -154,81 +213,22 @@ impl Backend {
         // the state machine before any write, like every other transition.
         ensure_allowed(Entity::Step, State::Error, State::Pending)?;
         ensure_allowed(Entity::Step, State::Pending, State::InProgress)?;
-        let filter = match scope {
-            ClaimScope::Any => "",
-            ClaimScope::Task(_) => " AND ws.task_id = $4",
-            ClaimScope::Step(_) => " AND ws.workflow_step_id = $4",
-        };
         let scope_id = match scope {
             ClaimScope::Any => 0,
             ClaimScope::Task(id) | ClaimScope::Step(id) => id,
         };
-        let candidates = format!(
-            "SELECT ws.workflow_step_id, ws.state AS old_state, t.state AS task_state, ws.task_id, ws.name, \
-             ws.attempts, ws.ready_at AS claim_order \
-             FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_id = ws.task_id \
-             WHERE ws.ready_at IS NOT NULL AND ws.pending_parents = 0 AND ws.ready_at <= $1 \
-             AND t.state IN {STATES_ACTIVE}{filter} \
-             ORDER BY ws.ready_at, ws.workflow_step_id LIMIT $3"
-        );
-        let set = "state = 'in_progress', attempts = s.attempts + 1, last_attempted_at = $1, claim_token = $2, \
-                   lease_expires_at = $1 + s.lease_ms, ready_at = NULL, backoff_request_ms = NULL, updated_at = $1";
         // The claimed rows in claim order: (step id, task id, name, attempts after the claim,
         // old state, task state) and, with `load`, the row carrying the run context.
-        let mut claimed: Vec<(i64, i64, String, i64, String, String)> = Vec::new();
+        let mut claimed: Vec<ClaimedColumns> = Vec::new();
         let mut load_rows: Vec<<Db as sqlx::Database>::Row> = Vec::new();
         if PG {
-            let (load_cols, load_join) = if load {
-                (
-                    format!(", {LOAD_TASK_COLUMNS}, {}", deps_column("cl")),
-                    LOAD_TASK_JOINS.replace("{step}", "cl"),
-                )
-            } else {
-                (String::new(), String::new())
-            };
-            // A retried step (old state error) gets the error -> pending hop the ancestor never
-            // made, then pending -> in_progress (one flip, up to two rows per step).
-            let (flip, insert) = Append {
-                entity: Entity::Step,
-                src: "cl",
-                ids: "",
-                id: "cl.workflow_step_id",
-                from: "x.from_state",
-                to: "x.to_state",
-                metadata: "x.metadata",
-                step: "x.k",
-                most_recent: "x.most_recent",
-                tail: " CROSS JOIN LATERAL (VALUES \
-                       ('error', 'pending', jsonb_build_object('retry_attempt', cl.attempts), 10, FALSE), \
-                       ('pending', 'in_progress', jsonb_build_object('attempt', cl.attempts), \
-                       CASE WHEN cl.old_state = 'error' THEN 20 ELSE 10 END, TRUE)) \
-                       AS x(from_state, to_state, metadata, k, most_recent) \
-                       WHERE x.to_state = 'in_progress' OR cl.old_state = 'error'",
-                now: "$1",
-            }
-            .sql();
-            let sql = format!(
-                "WITH cl AS (UPDATE tasker_workflow_steps s SET {set} \
-                 FROM ({candidates} FOR UPDATE OF ws SKIP LOCKED) c \
-                 WHERE s.workflow_step_id = c.workflow_step_id \
-                 RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, c.old_state, c.task_state, c.claim_order, \
-                 {LOAD_STEP_COLUMNS}), \
-                 {flip}, ins AS ({insert}) \
-                 SELECT cl.*{load_cols} FROM cl{load_join} ORDER BY cl.claim_order, cl.workflow_step_id"
-            );
+            let sql = pg_claim_sql(scope, load, false)?;
             let mut q = sqlx::query(&sql).bind(now).bind(token).bind(limit);
             if scope != ClaimScope::Any {
                 q = q.bind(scope_id);
             }
             for r in q.fetch_all(&mut **tx).await? {
-                claimed.push((
-                    r.try_get(0)?,
-                    r.try_get(1)?,
-                    r.try_get(2)?,
-                    r.try_get(3)?,
-                    r.try_get(4)?,
-                    r.try_get(5)?,
-                ));
+                claimed.push(claimed_columns(&r)?);
                 if load {
                     load_rows.push(r);
                 }
@@ -236,6 +236,7 @@ impl Backend {
         } else {
             // SQLite: the IMMEDIATE transaction already excludes every other writer, so what the
             // candidates query read stays true until this transaction ends.
+            let candidates = candidates_sql(scope);
             let mut q = sqlx::query(&candidates).bind(now).bind(token).bind(limit);
             if scope != ClaimScope::Any {
                 q = q.bind(scope_id);
@@ -268,17 +269,16 @@ impl Backend {
                 .collect::<Vec<_>>()
                 .join(", ");
             let mut sql = format!(
-                "UPDATE tasker_workflow_steps AS s SET {set} WHERE s.workflow_step_id IN ({ids})"
+                "UPDATE tasker_workflow_steps AS s SET {CLAIM_SET} WHERE s.workflow_step_id IN ({ids})"
             );
-            let row =
-                |c: &(i64, i64, String, i64, String, String), from, to, metadata| TransitionRow {
-                    task_id: c.1,
-                    id: c.0,
-                    step_name: Some(c.2.clone()),
-                    from: Some(from),
-                    to,
-                    metadata,
-                };
+            let row = |c: &ClaimedColumns, from, to, metadata| TransitionRow {
+                task_id: c.1,
+                id: c.0,
+                step_name: Some(c.2.clone()),
+                from: Some(from),
+                to,
+                metadata,
+            };
             let hops: Vec<TransitionRow> = claimed
                 .iter()
                 .filter(|c| c.4 == "error")
@@ -326,47 +326,7 @@ impl Backend {
                 }
             }
         }
-        // Transition records for the whole batch: the retry hops first, then every start.
-        let mut out = Vec::with_capacity(claimed.len());
-        let mut starts = Vec::with_capacity(claimed.len());
-        for (step_id, task_id, name, attempts, old_state, task_state) in claimed {
-            let step = |from, to, metadata| Recorded {
-                entity: Entity::Step,
-                task_id,
-                step_id: Some(step_id),
-                step_name: Some(name.clone()),
-                from: Some(from),
-                to,
-                metadata,
-            };
-            if state_of(&old_state)? == State::Error {
-                rec.push(step(
-                    State::Error,
-                    State::Pending,
-                    serde_json::json!({"retry_attempt": attempts}),
-                ));
-            }
-            starts.push(step(
-                State::Pending,
-                State::InProgress,
-                serde_json::json!({"attempt": attempts}),
-            ));
-            out.push(Claimed {
-                step_id,
-                task_id,
-                name,
-                attempts,
-                claim_token: token.to_string(),
-                task_state: state_of(&task_state)?,
-            });
-        }
-        rec.append(&mut starts);
-        let loaded = load_rows
-            .iter()
-            .zip(&out)
-            .map(|(r, c)| loaded_from_row(r, c))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((out, loaded))
+        finish_claim(claimed, &load_rows, token, rec)
     }
 
     pub async fn load_step(&self, step_id: i64, claim_token: &str) -> Result<LoadedStep> {
@@ -411,4 +371,166 @@ impl Backend {
             jitter: r.try_get(3)?,
         })
     }
+}
+
+/// What a claim statement returns per step, in claim order: (step id, task id, name, attempts
+/// after the claim, old state, task state).
+type ClaimedColumns = (i64, i64, String, i64, String, String);
+
+fn claimed_columns(r: &<Db as sqlx::Database>::Row) -> Result<ClaimedColumns> {
+    Ok((
+        r.try_get(0)?,
+        r.try_get(1)?,
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+        r.try_get(5)?,
+    ))
+}
+
+/// What a claim sets on each claimed step row (`$1` the time, `$2` the claim token).
+const CLAIM_SET: &str = "state = 'in_progress', attempts = s.attempts + 1, last_attempted_at = $1, \
+     claim_token = $2, lease_expires_at = $1 + s.lease_ms, ready_at = NULL, backoff_request_ms = NULL, \
+     updated_at = $1";
+
+/// The claimable steps of `scope` in claim order (`$1` now, `$3` the limit, `$4` the scope id).
+fn candidates_sql(scope: ClaimScope) -> String {
+    let filter = match scope {
+        ClaimScope::Any => "",
+        ClaimScope::Task(_) => " AND ws.task_id = $4",
+        ClaimScope::Step(_) => " AND ws.workflow_step_id = $4",
+    };
+    format!(
+        "SELECT ws.workflow_step_id, ws.state AS old_state, t.state AS task_state, ws.task_id, ws.name, \
+         ws.attempts, ws.ready_at AS claim_order \
+         FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_id = ws.task_id \
+         WHERE ws.ready_at IS NOT NULL AND ws.pending_parents = 0 AND ws.ready_at <= $1 \
+         AND t.state IN {STATES_ACTIVE}{filter} \
+         ORDER BY ws.ready_at, ws.workflow_step_id LIMIT $3"
+    )
+}
+
+/// The PostgreSQL claim as one data-modifying CTE: lock (SKIP LOCKED) and update the
+/// candidates, append their transitions (a retried step, old state error, gets the error ->
+/// pending hop, then pending -> in_progress), and return the claimed rows (with `load`, their
+/// run contexts). With `start_tasks`, it also starts the claimed steps' pending tasks whose row
+/// is free (SKIP LOCKED) with their transitions, and says per row whether its task was started
+/// (`started`).
+fn pg_claim_sql(scope: ClaimScope, load: bool, start_tasks: bool) -> Result<String> {
+    ensure_allowed(Entity::Step, State::Error, State::Pending)?;
+    ensure_allowed(Entity::Step, State::Pending, State::InProgress)?;
+    let candidates = candidates_sql(scope);
+    let (load_cols, load_join) = if load {
+        (
+            format!(", {LOAD_TASK_COLUMNS}, {}", deps_column("cl")),
+            LOAD_TASK_JOINS.replace("{step}", "cl"),
+        )
+    } else {
+        (String::new(), String::new())
+    };
+    let steps = Append {
+        entity: Entity::Step,
+        src: "cl",
+        id: "cl.workflow_step_id",
+        from: "x.from_state",
+        to: "x.to_state",
+        metadata: "x.metadata",
+        step: "x.k",
+        tail: " CROSS JOIN LATERAL (VALUES \
+               ('error', 'pending', jsonb_build_object('retry_attempt', cl.attempts), 10), \
+               ('pending', 'in_progress', jsonb_build_object('attempt', cl.attempts), \
+               CASE WHEN cl.old_state = 'error' THEN 20 ELSE 10 END)) \
+               AS x(from_state, to_state, metadata, k) \
+               WHERE x.to_state = 'in_progress' OR cl.old_state = 'error'",
+        now: "$1",
+    }
+    .sql();
+    let (start, started_col, started_join) = if start_tasks {
+        ensure_allowed(Entity::Task, State::Pending, State::InProgress)?;
+        let tasks = Append {
+            entity: Entity::Task,
+            src: "st",
+            id: "st.task_id",
+            from: "'pending'",
+            to: "'in_progress'",
+            metadata: "'{}'::jsonb",
+            step: "10",
+            tail: "",
+            now: "$1",
+        }
+        .sql();
+        (
+            format!(
+                ", st AS (UPDATE tasker_tasks t SET state = 'in_progress', updated_at = $1 \
+                 WHERE t.task_id IN (SELECT f.task_id FROM tasker_tasks f WHERE f.task_id IN \
+                 (SELECT task_id FROM cl WHERE task_state = 'pending') AND f.state = 'pending' \
+                 ORDER BY f.task_id FOR UPDATE SKIP LOCKED) RETURNING t.task_id), \
+                 tins AS ({tasks})"
+            ),
+            ", st.task_id IS NOT NULL AS started",
+            " LEFT JOIN st ON st.task_id = cl.task_id",
+        )
+    } else {
+        (String::new(), "", "")
+    };
+    Ok(format!(
+        "WITH cl AS (UPDATE tasker_workflow_steps s SET {CLAIM_SET} \
+         FROM ({candidates} FOR UPDATE OF ws SKIP LOCKED) c \
+         WHERE s.workflow_step_id = c.workflow_step_id \
+         RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, c.old_state, c.task_state, \
+         c.claim_order, {LOAD_STEP_COLUMNS}), \
+         ins AS ({steps}){start} \
+         SELECT cl.*{started_col}{load_cols} FROM cl{started_join}{load_join} \
+         ORDER BY cl.claim_order, cl.workflow_step_id"
+    ))
+}
+
+/// The claimed steps and their transition records (the retry hops first, then every start),
+/// with their run contexts decoded from `load_rows` (empty without `load`).
+fn finish_claim(
+    claimed: Vec<ClaimedColumns>,
+    load_rows: &[<Db as sqlx::Database>::Row],
+    token: &str,
+    rec: &mut Vec<Recorded>,
+) -> Result<(Vec<Claimed>, Vec<LoadedStep>)> {
+    let mut out = Vec::with_capacity(claimed.len());
+    let mut starts = Vec::with_capacity(claimed.len());
+    for (step_id, task_id, name, attempts, old_state, task_state) in claimed {
+        let step = |from, to, metadata| Recorded {
+            entity: Entity::Step,
+            task_id,
+            step_id: Some(step_id),
+            step_name: Some(name.clone()),
+            from: Some(from),
+            to,
+            metadata,
+        };
+        if state_of(&old_state)? == State::Error {
+            rec.push(step(
+                State::Error,
+                State::Pending,
+                serde_json::json!({"retry_attempt": attempts}),
+            ));
+        }
+        starts.push(step(
+            State::Pending,
+            State::InProgress,
+            serde_json::json!({"attempt": attempts}),
+        ));
+        out.push(Claimed {
+            step_id,
+            task_id,
+            name,
+            attempts,
+            claim_token: token.to_string(),
+            task_state: state_of(&task_state)?,
+        });
+    }
+    rec.append(&mut starts);
+    let loaded = load_rows
+        .iter()
+        .zip(&out)
+        .map(|(r, c)| loaded_from_row(r, c))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((out, loaded))
 }

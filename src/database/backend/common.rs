@@ -222,7 +222,8 @@ pub(super) fn transition_view(
         to_state: state_of(&to)?,
         metadata: meta.0,
         sort_key: r.try_get(first + 3)?,
-        most_recent: r.try_get(first + 4)?,
-        created_at: r.try_get(first + 5)?,
+        // Derived by the caller: the last row of an entity's history ordered by sort_key.
+        most_recent: false,
+        created_at: r.try_get(first + 4)?,
     })
 }

@@ -91,6 +91,21 @@ impl Backend {
         results: &Value,
         now: i64,
     ) -> Result<StepSettled> {
+        if PG {
+            let item = Completion {
+                task_id,
+                step_id,
+                claim_token: claim_token.to_string(),
+                results: results.clone(),
+            };
+            if let Some(Some(settled)) = self
+                .complete_autocommit(std::slice::from_ref(&item), now)
+                .await?
+                .pop()
+            {
+                return Ok(settled);
+            }
+        }
         let mut w = self.begin().await?;
         let out = Self::complete_in(&mut w.tx, task_id, step_id, claim_token, results, now).await?;
         if !out.task_finished && !out.newly_ready.is_empty() {
@@ -165,6 +180,43 @@ impl Backend {
     /// one of the group's — claims and loads up to `limit` ready steps of that task in the same
     /// transaction (an inline run's batch: its children come back without another commit).
     pub async fn complete_steps_and_claim(
+        &self,
+        items: &[Completion],
+        now: i64,
+        claim: Option<(i64, i64)>,
+    ) -> Result<(Vec<Result<StepSettled>>, Vec<ClaimedStep>, Vec<Recorded>)> {
+        if !PG || claim.is_some() {
+            return self.complete_steps_in_tx(items, now, claim).await;
+        }
+        // PostgreSQL, no claim: one statement for the group; what it left (stale claims, tasks
+        // not in progress) takes the transactional path.
+        let fast = self.complete_autocommit(items, now).await?;
+        let rest: Vec<Completion> = items
+            .iter()
+            .zip(&fast)
+            .filter(|(_, f)| f.is_none())
+            .map(|(i, _)| i.clone())
+            .collect();
+        let mut slow = if rest.is_empty() {
+            Vec::new()
+        } else {
+            self.complete_steps_in_tx(&rest, now, None).await?.0
+        }
+        .into_iter();
+        let mut out = Vec::with_capacity(items.len());
+        for f in fast {
+            out.push(match f {
+                Some(settled) => Ok(settled),
+                None => slow
+                    .next()
+                    .ok_or_else(|| Error::Internal("completion left unsettled".into()))?,
+            });
+        }
+        Ok((out, Vec::new(), Vec::new()))
+    }
+
+    /// The transactional group completion (every case; see `complete_steps_and_claim`).
+    async fn complete_steps_in_tx(
         &self,
         items: &[Completion],
         now: i64,
@@ -467,16 +519,14 @@ impl Backend {
             sql::JSON_OBJECT
         );
         let (src, tail) = sql::COMPLETED_STEP;
-        let (flip, insert) = Append {
+        let insert = Append {
             entity: Entity::Step,
             src,
-            ids: "$1",
             id: "d.workflow_step_id",
             from: "'in_progress'",
             to: "'complete'",
             metadata: &metadata,
             step: "10",
-            most_recent: "TRUE",
             tail,
             now: "$4",
         }
@@ -486,7 +536,7 @@ impl Backend {
             format!(
                 "WITH done AS (UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
                  RETURNING workflow_step_id, name, attempts, last_attempted_at), \
-                 {flip}, ins AS ({insert}), rel AS ({rel}) \
+                 ins AS ({insert}), rel AS ({rel}) \
                  SELECT 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name FROM done \
                  UNION ALL SELECT 1, workflow_step_id, pending_parents, ready_at, NULL FROM rel"
             )
@@ -499,7 +549,7 @@ impl Backend {
             format!(
                 "UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
                  RETURNING 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name; \
-                 {flip}; {insert}; {rel}"
+                 {insert}; {rel}"
             )
         };
         let rows = sqlx::query(&sql)

@@ -11,6 +11,11 @@ pub(super) const BULK_ANALYZE_STEPS: usize = 1000;
 
 impl Backend {
     pub async fn create_task(&self, t: &NewTask, now: i64) -> Result<(CreatedTask, Vec<Recorded>)> {
+        if PG {
+            if let Some(created) = self.create_task_autocommit(t, now).await? {
+                return Ok(created);
+            }
+        }
         let mut rec = Vec::new();
         let mut w = self.begin().await?;
         let tx = &mut w.tx;
@@ -142,7 +147,7 @@ impl Backend {
         for chunk in initial.chunks(1000) {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
                 "INSERT INTO tasker_workflow_step_transitions (workflow_step_id, from_state, to_state, metadata, \
-                 sort_key, most_recent, created_at, updated_at) ",
+                 sort_key, created_at) ",
             );
             qb.push_values(chunk, |mut b, (id, bypassed)| {
                 let (to, meta) = if *bypassed {
@@ -158,8 +163,6 @@ impl Backend {
                     .push_bind(to)
                     .push_bind(Json(meta))
                     .push_bind(10i64)
-                    .push_bind(true)
-                    .push_bind(now)
                     .push_bind(now);
             });
             qb.build().execute(&mut **tx).await?;

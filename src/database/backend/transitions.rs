@@ -37,75 +37,47 @@ pub(super) fn ensure_allowed(entity: Entity, from: State, to: State) -> Result<(
     })
 }
 
-/// The one "append a transition" writer: SQL expressions for the new rows, one per row of the
-/// relation `src`, turned into the two parts every append consists of (see [`Append::sql`]).
+/// The one "append a transition" writer: SQL inserting the new rows, one per row of the
+/// relation `src`. Transitions are insert-only: an entity's current row is the one with the
+/// highest `sort_key`, so appending never touches an older row (no flag flip, no dead tuple).
+/// The new sort key is the entity's highest plus `step` (10 per appended row), read through the
+/// (entity, sort_key) key; writers of one entity are serialised by its step or task row lock.
 pub(super) struct Append<'a> {
     pub(super) entity: Entity,
     /// The relation (with its alias) the new rows come from, e.g. `v` or `done d`.
     pub(super) src: &'a str,
-    /// SQLite only: the entity ids whose current row is flipped (PostgreSQL reads them from `src`).
-    pub(super) ids: &'a str,
     pub(super) id: &'a str,
     pub(super) from: &'a str,
     pub(super) to: &'a str,
     pub(super) metadata: &'a str,
     /// Added to the entity's current sort key (10 per appended row).
     pub(super) step: &'a str,
-    pub(super) most_recent: &'a str,
     /// Joins and WHERE after `src` in the insert.
     pub(super) tail: &'a str,
     pub(super) now: &'a str,
 }
 
 impl Append<'_> {
-    /// (flip, insert). PostgreSQL: `flip` is a `prev AS (...)` CTE flipping the current rows and
-    /// returning their sort keys; the insert reads `prev`, which makes the flip run first, so the
-    /// partial unique index on most_recent never sees two current rows (use the insert as the
-    /// final statement or as a CTE body). SQLite: two statements to run in this order in one
-    /// call; the sort key is read from the table.
-    pub(super) fn sql(&self) -> (String, String) {
+    /// The INSERT ... SELECT (a statement, or a CTE body on PostgreSQL).
+    pub(super) fn sql(&self) -> String {
         let (table, col) = table_of(self.entity);
         let Append {
             src,
-            ids,
             id,
             from,
             to,
             metadata,
             step,
-            most_recent,
             tail,
             now,
             ..
         } = self;
-        let insert =
-            "(from_state, to_state, metadata, sort_key, most_recent, created_at, updated_at)";
-        let insert = insert.replacen('(', &format!("INSERT INTO {table} ({col}, "), 1);
-        if PG {
-            (
-                format!(
-                    "prev AS (UPDATE {table} SET most_recent = FALSE, updated_at = {now} \
-                     WHERE {col} IN (SELECT {id} FROM {src}) AND most_recent = TRUE \
-                     RETURNING {col} AS id, sort_key)"
-                ),
-                format!(
-                    "{insert} SELECT {id}, {from}, {to}, {metadata}, COALESCE(prev.sort_key, 0) + {step}, \
-                     {most_recent}, {now}, {now} FROM {src} LEFT JOIN prev ON prev.id = {id}{tail}"
-                ),
-            )
-        } else {
-            (
-                format!(
-                    "UPDATE {table} SET most_recent = FALSE, updated_at = {now} \
-                     WHERE most_recent = TRUE AND {col} IN ({ids})"
-                ),
-                format!(
-                    "{insert} SELECT {id}, {from}, {to}, {metadata}, \
-                     (SELECT COALESCE(MAX(sort_key), 0) + {step} FROM {table} WHERE {col} = {id}), \
-                     {most_recent}, {now}, {now} FROM {src}{tail}"
-                ),
-            )
-        }
+        format!(
+            "INSERT INTO {table} ({col}, from_state, to_state, metadata, sort_key, created_at) \
+             SELECT {id}, {from}, {to}, {metadata}, \
+             (SELECT COALESCE(MAX(x_.sort_key), 0) FROM {table} x_ WHERE x_.{col} = {id}) + {step}, \
+             {now} FROM {src}{tail}"
+        )
     }
 }
 
@@ -135,31 +107,25 @@ pub(super) fn append_rows_sql(
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let ids = ids.join(", ");
-    let (flip, insert) = Append {
+    let insert = Append {
         entity,
         src: "v",
-        ids: &ids,
         id: "v.id",
         from: "v.from_state",
         to: "v.to_state",
         metadata: "v.metadata",
         step: "10",
-        most_recent: "TRUE",
         tail: "",
         now,
     }
     .sql();
-    let v = format!("v (id, from_state, to_state, metadata) AS (VALUES {values})");
-    Ok(if PG {
-        format!("WITH {v}, {flip} {insert}")
-    } else {
-        format!("{flip}; WITH {v} {insert}")
-    })
+    Ok(format!(
+        "WITH v (id, from_state, to_state, metadata) AS (VALUES {values}) {insert}"
+    ))
 }
 
 impl Backend {
-    /// Appends a transition row (the previous one stops being `most_recent`) and records it.
+    /// Appends a transition row and records it.
     pub(super) async fn transition(
         tx: &mut Tx,
         rec: &mut Vec<Recorded>,
@@ -186,9 +152,8 @@ impl Backend {
         Self::transitions(tx, rec, entity, &[row], now).await
     }
 
-    /// Appends one transition row for each of several distinct entities in ONE statement (one
-    /// round trip instead of two per row: the flag flip of the previous `most_recent` row and the
-    /// insert of the new one travel together). An entity may appear only once per call.
+    /// Appends one transition row for each of several distinct entities in ONE statement. An
+    /// entity may appear only once per call (all its rows would get the same sort key).
     pub(super) async fn transitions(
         tx: &mut Tx,
         rec: &mut Vec<Recorded>,
@@ -244,24 +209,22 @@ impl Backend {
         // on PostgreSQL, one multi-statement call on SQLite).
         let update = "UPDATE tasker_tasks SET state = $2, complete = $3, \
                       completed_at = CASE WHEN $3 THEN $4 ELSE completed_at END, updated_at = $4 WHERE task_id = $1";
-        let (flip, insert) = Append {
+        let insert = Append {
             entity: Entity::Task,
             src: sql::UPDATED_TASK,
-            ids: "$1",
             id: "up.task_id",
             from: "$5",
             to: "$2",
             metadata: "$6",
             step: "10",
-            most_recent: "TRUE",
             tail: "",
             now: "$4",
         }
         .sql();
         let sql = if PG {
-            format!("WITH up AS ({update} RETURNING task_id), {flip} {insert}")
+            format!("WITH up AS ({update} RETURNING task_id) {insert}")
         } else {
-            format!("{update}; {flip}; {insert}")
+            format!("{update}; {insert}")
         };
         let mut from = current;
         for to in path {

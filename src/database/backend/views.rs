@@ -130,7 +130,7 @@ impl Backend {
                 .push(e.try_get(1)?);
         }
         let step_transitions = sqlx::query(
-            "SELECT tr.workflow_step_id, tr.from_state, tr.to_state, tr.metadata, tr.sort_key, tr.most_recent, tr.created_at \
+            "SELECT tr.workflow_step_id, tr.from_state, tr.to_state, tr.metadata, tr.sort_key, tr.created_at \
              FROM tasker_workflow_step_transitions tr JOIN tasker_workflow_steps s ON s.workflow_step_id = tr.workflow_step_id \
              WHERE s.task_id = $1 ORDER BY tr.workflow_step_id, tr.sort_key",
         )
@@ -145,7 +145,7 @@ impl Backend {
                 .push(transition_view(r, 1)?);
         }
         let task_transitions = sqlx::query(
-            "SELECT task_id, from_state, to_state, metadata, sort_key, most_recent, created_at \
+            "SELECT task_id, from_state, to_state, metadata, sort_key, created_at \
              FROM tasker_task_transitions WHERE task_id = $1 ORDER BY sort_key",
         )
         .bind(task_id)
@@ -174,7 +174,7 @@ impl Backend {
                 next_attempt_at: ready_at,
                 backoff_request_ms: s.try_get("backoff_request_ms")?,
                 parents: parents.remove(&id).unwrap_or_default(),
-                transitions: st_by_step.remove(&id).unwrap_or_default(),
+                transitions: mark_most_recent(st_by_step.remove(&id).unwrap_or_default()),
             });
         }
         let context: Json<Value> = t.try_get("context")?;
@@ -197,10 +197,12 @@ impl Backend {
             requested_at: t.try_get("requested_at")?,
             completed_at: t.try_get("completed_at")?,
             steps: step_views,
-            transitions: task_transitions
-                .iter()
-                .map(|r| transition_view(r, 1))
-                .collect::<Result<_>>()?,
+            transitions: mark_most_recent(
+                task_transitions
+                    .iter()
+                    .map(|r| transition_view(r, 1))
+                    .collect::<Result<_>>()?,
+            ),
             execution,
         })
     }
@@ -250,4 +252,12 @@ impl Backend {
             expired_lease_steps: s.try_get(10)?,
         })
     }
+}
+
+/// Transitions are insert-only: the current one of an entity is its last by sort key.
+fn mark_most_recent(mut history: Vec<TransitionView>) -> Vec<TransitionView> {
+    if let Some(last) = history.last_mut() {
+        last.most_recent = true;
+    }
+    history
 }

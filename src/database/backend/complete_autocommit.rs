@@ -1,0 +1,172 @@
+//! TaskFinalizer's one-statement path (PostgreSQL): the completion of 1..n claimed steps of
+//! running tasks as ONE data-modifying CTE in autocommit — the task rows locked first in
+//! task-id order, the fenced outcomes, their transitions, the children's parent counters, the
+//! tasks' unfinished counters with the completion of every task left with nothing, its
+//! transition and the NOTIFY for released children. One round trip and one commit, where the
+//! transactional path (`complete.rs`) takes BEGIN, four to six statements and COMMIT.
+//!
+//! It handles the common case only: a step whose claim is stale or whose task is not
+//! `in_progress` (cancelled, blocked, still pending) is left out (`None` in its slot) and the
+//! caller completes it through the transactional path, which knows every case.
+
+use super::*;
+use crate::state_machine::Entity;
+use sqlx::types::Json;
+use sqlx::Row;
+
+/// The statement; `$1` is a JSON array of `{id, token, task, results}`, `$2` the time.
+fn complete_sql() -> Result<String> {
+    ensure_allowed(Entity::Step, State::InProgress, State::Complete)?;
+    ensure_allowed(Entity::Task, State::InProgress, State::Complete)?;
+    let steps = Append {
+        entity: Entity::Step,
+        src: "done d",
+        id: "d.workflow_step_id",
+        from: "'in_progress'",
+        to: "'complete'",
+        metadata: "jsonb_build_object('attempt', d.attempts, \
+                   'execution_duration_ms', $2 - COALESCE(d.last_attempted_at, $2))",
+        step: "10",
+        tail: "",
+        now: "$2",
+    }
+    .sql();
+    let tasks = Append {
+        entity: Entity::Task,
+        src: "tk",
+        id: "tk.task_id",
+        from: "'in_progress'",
+        to: "'complete'",
+        metadata: "'{}'::jsonb",
+        step: "10",
+        tail: " WHERE tk.unfinished_steps = 0",
+        now: "$2",
+    }
+    .sql();
+    let rel = release_children_sql(
+        "SELECT workflow_step_id FROM done",
+        "$2",
+        "s.workflow_step_id, s.task_id, s.pending_parents, s.ready_at",
+    );
+    // The `done` update reads the locked task ids through ARRAY(...), an init plan: it runs
+    // (and takes every task lock, in order) before the first step row is locked, which keeps
+    // the lock order of every other writer: task, then its steps.
+    Ok(format!(
+        "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, token text, task bigint, results jsonb)), \
+         lk AS (SELECT t.task_id, t.state FROM tasker_tasks t WHERE t.task_id IN (SELECT task FROM v) \
+         ORDER BY t.task_id FOR UPDATE), \
+         done AS (UPDATE tasker_workflow_steps s SET state = 'complete', results = v.results, processed_at = $2, \
+         claim_token = NULL, lease_expires_at = NULL, ready_at = NULL, updated_at = $2 FROM v \
+         WHERE s.workflow_step_id = v.id AND s.claim_token = v.token AND s.state = 'in_progress' \
+         AND s.task_id = ANY(ARRAY(SELECT task_id FROM lk WHERE state = 'in_progress')) \
+         RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, s.last_attempted_at), \
+         ins AS ({steps}), \
+         rel AS ({rel}), \
+         cnt AS (SELECT task_id, COUNT(*) AS n FROM done GROUP BY task_id), \
+         tk AS (UPDATE tasker_tasks t SET unfinished_steps = t.unfinished_steps - cnt.n, \
+         state = CASE WHEN t.unfinished_steps = cnt.n THEN 'complete' ELSE t.state END, \
+         complete = (t.unfinished_steps = cnt.n), \
+         completed_at = CASE WHEN t.unfinished_steps = cnt.n THEN $2 ELSE t.completed_at END, updated_at = $2 \
+         FROM cnt WHERE t.task_id = cnt.task_id RETURNING t.task_id, t.unfinished_steps), \
+         tins AS ({tasks}), \
+         nf AS (SELECT pg_notify('{READY_CHANNEL}', '') FROM (SELECT 1 FROM rel \
+         WHERE rel.pending_parents = 0 AND rel.ready_at IS NOT NULL LIMIT 1) AS x) \
+         SELECT 0 AS kind, workflow_step_id AS id, task_id, attempts AS n, last_attempted_at AS at, name FROM done \
+         UNION ALL SELECT 1, workflow_step_id, task_id, pending_parents, ready_at, NULL FROM rel \
+         UNION ALL SELECT 2, task_id, task_id, unfinished_steps, NULL, NULL FROM tk \
+         UNION ALL SELECT 3, 0, 0, 0, NULL, NULL FROM nf"
+    ))
+}
+
+impl Backend {
+    /// Completes `items` in one autocommit statement (PostgreSQL only; see the module doc).
+    /// One slot per item: `Some` when written here, `None` when the caller must complete the
+    /// item through the transactional path (stale claim, or a task not in progress). Children
+    /// released by the group are reported on the first completion of their task; a task's
+    /// completion on its last completion in `items`.
+    pub(super) async fn complete_autocommit(
+        &self,
+        items: &[Completion],
+        now: i64,
+    ) -> Result<Vec<Option<StepSettled>>> {
+        let input: Vec<Value> = items
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "id": i.step_id, "token": i.claim_token, "task": i.task_id, "results": i.results,
+                })
+            })
+            .collect();
+        let rows = sqlx::query(&complete_sql()?)
+            .bind(Json(Value::Array(input)))
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: Vec<Option<StepSettled>> = (0..items.len()).map(|_| None).collect();
+        let slot = |step_id: i64| items.iter().position(|i| i.step_id == step_id);
+        let mut children: Vec<(i64, i64)> = Vec::new();
+        let mut finished: Vec<i64> = Vec::new();
+        for r in &rows {
+            let kind: i32 = r.try_get("kind")?;
+            let id: i64 = r.try_get("id")?;
+            let task_id: i64 = r.try_get("task_id")?;
+            let n: i64 = r.try_get("n")?;
+            let at: Option<i64> = r.try_get("at")?;
+            match kind {
+                0 => {
+                    let k = slot(id)
+                        .ok_or_else(|| Error::Internal("completed an unknown step".into()))?;
+                    out[k] = Some(StepSettled {
+                        recorded: vec![Recorded {
+                            entity: Entity::Step,
+                            task_id,
+                            step_id: Some(id),
+                            step_name: r.try_get("name")?,
+                            from: Some(State::InProgress),
+                            to: State::Complete,
+                            metadata: serde_json::json!({
+                                "attempt": n,
+                                "execution_duration_ms": now - at.unwrap_or(now),
+                            }),
+                        }],
+                        ..Default::default()
+                    });
+                }
+                1 if n == 0 && at.is_some() => children.push((task_id, id)),
+                2 if n == 0 => finished.push(task_id),
+                _ => {}
+            }
+        }
+        for (task_id, child) in children {
+            let first = items
+                .iter()
+                .enumerate()
+                .find(|(k, i)| i.task_id == task_id && out[*k].is_some())
+                .map(|(k, _)| k);
+            if let Some(s) = first.and_then(|k| out[k].as_mut()) {
+                s.newly_ready.push(child);
+            }
+        }
+        for task_id in finished {
+            let last = items
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(k, i)| i.task_id == task_id && out[*k].is_some())
+                .map(|(k, _)| k);
+            if let Some(s) = last.and_then(|k| out[k].as_mut()) {
+                s.task_finished = true;
+                s.recorded.push(Recorded {
+                    entity: Entity::Task,
+                    task_id,
+                    step_id: None,
+                    step_name: None,
+                    from: Some(State::InProgress),
+                    to: State::Complete,
+                    metadata: serde_json::json!({}),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
