@@ -47,6 +47,7 @@ pub use error::{Error, Result};
 pub mod testing {
     pub use crate::database::{ClaimScope, Failure, Store};
     pub use crate::state_machine::{allowed, Entity};
+    pub use crate::step_handler::RetryDecision;
 }
 
 /// Installs a `tracing` subscriber writing to stderr, filtered by `TASKER_LOG` (e.g. `info`,

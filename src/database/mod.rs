@@ -5,7 +5,7 @@
 //! are named constants in `pg_sql.rs` / `sqlite_sql.rs`; the few code paths that differ are
 //! selected by the `PG` constant of each instantiation.
 
-use crate::config::{BackoffConfig, BackoffOverride};
+use crate::config::BackoffOverride;
 use crate::models::*;
 use crate::{Error, Result};
 use serde_json::Value;
@@ -123,6 +123,11 @@ pub struct Expired {
     pub step_id: i64,
     pub task_id: i64,
     pub claim_token: String,
+    /// What the retry decision needs: the attempts made, the step's retry settings.
+    pub attempts: i64,
+    pub retryable: bool,
+    pub retry_limit: i64,
+    pub backoff: BackoffOverride,
 }
 
 /// Result of a manual operation on a task or step.
@@ -151,9 +156,6 @@ pub(crate) fn failure_json(f: &Failure, attempt: i64, now: i64) -> Value {
         }
     })
 }
-
-/// The retry policy (`step_handler::retry`), called by `fail_step`.
-pub(crate) use crate::step_handler::retry_allowed;
 
 mod pg;
 mod sqlite;
@@ -401,10 +403,10 @@ impl Store {
         step_id: i64,
         claim_token: &str,
         failure: &Failure,
-        backoff: &BackoffConfig,
+        decision: &crate::step_handler::RetryDecision,
         now: i64,
     ) -> Result<StepSettled> {
-        dispatch!(self, b => b.fail_step(task_id, step_id, claim_token, failure, backoff, now).await)
+        dispatch!(self, b => b.fail_step(task_id, step_id, claim_token, failure, decision, now).await)
     }
 
     pub async fn expired_leases(
@@ -414,10 +416,6 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Expired>> {
         dispatch!(self, b => b.expired_leases(scope, now, limit).await)
-    }
-
-    pub async fn step_backoff(&self, step_id: i64) -> Result<BackoffOverride> {
-        dispatch!(self, b => b.step_backoff(step_id).await)
     }
 
     pub async fn heartbeat(&self, step_id: i64, claim_token: &str, now: i64) -> Result<i64> {

@@ -184,7 +184,7 @@ impl<'a> OrchestrationCoordinator<'a> {
                     oldest.get_or_insert_with(Instant::now);
                 }
                 Err(e) => {
-                    let persisted = self.foundation.persist_failure(&c, &loaded.backoff, e);
+                    let persisted = self.foundation.persist_failure(&c, &loaded, e);
                     let (outcome, _) = self.foundation.settle(c.task_id, c.step_id, persisted)?;
                     done |= outcome.task_completed();
                 }

@@ -43,14 +43,19 @@ impl<'a> LeaseReaper<'a> {
         let foundation = StepHandlerFoundation::new(c);
         let mut n = 0;
         for x in expired {
-            let step_backoff = c.block(inner.store.step_backoff(x.step_id))?;
-            let analyzer = RetryAnalyzer::for_step(&inner.config.backoff, &step_backoff);
+            let failure = RetryAnalyzer::lease_expired();
+            let decision = RetryAnalyzer::for_step(&inner.config.backoff, &x.backoff).decide(
+                x.retryable,
+                &failure,
+                x.attempts,
+                x.retry_limit,
+            );
             let r = c.block(inner.store.fail_step(
                 x.task_id,
                 x.step_id,
                 &x.claim_token,
-                &RetryAnalyzer::lease_expired(),
-                analyzer.backoff_policy(),
+                &failure,
+                &decision,
                 now,
             ));
             if let (StepOutcome::Failed { .. }, _) = foundation.settle(x.task_id, x.step_id, r)? {

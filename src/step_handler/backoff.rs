@@ -49,14 +49,6 @@ impl BackoffCalculator {
     }
 }
 
-impl BackoffConfig {
-    /// The delay under this policy (see [`BackoffCalculator::delay_ms`]). Storage's `fail_step`
-    /// still receives the merged policy and calls this until it takes a `RetryDecision`.
-    pub fn delay_ms(&self, attempts: u32, retry_after_ms: Option<u64>) -> u64 {
-        BackoffCalculator::from(*self).delay_ms(attempts, retry_after_ms)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

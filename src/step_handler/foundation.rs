@@ -5,8 +5,7 @@
 //! token) → settle (events, wakeups, the `StepOutcome`).
 
 use super::{OutputProcessor, RetryAnalyzer};
-use crate::config::BackoffOverride;
-use crate::database::{Claimed, ClaimedStep, Recorded, StepSettled};
+use crate::database::{Claimed, ClaimedStep, LoadedStep, Recorded, StepSettled};
 use crate::models::{State, StepContext, StepError, StepOutcome};
 use crate::orchestration::Client;
 use crate::{Error, Result};
@@ -51,7 +50,7 @@ impl<'a> StepHandlerFoundation<'a> {
                     next = n;
                     s
                 }),
-            Err(e) => self.persist_failure(&c, &loaded.backoff, e),
+            Err(e) => self.persist_failure(&c, &loaded, e),
         };
         let (outcome, settled) = self.settle(c.task_id, c.step_id, persisted)?;
         Ok(Handled {
@@ -141,17 +140,24 @@ impl<'a> StepHandlerFoundation<'a> {
     pub fn persist_failure(
         &self,
         c: &Claimed,
-        backoff: &BackoffOverride,
+        loaded: &LoadedStep,
         e: StepError,
     ) -> Result<StepSettled> {
         let inner = &self.client.inner;
-        let analyzer = RetryAnalyzer::for_step(&inner.config.backoff, backoff);
+        let failure = RetryAnalyzer::failure_of(e);
+        let step = &loaded.context.step;
+        let decision = RetryAnalyzer::for_step(&inner.config.backoff, &loaded.backoff).decide(
+            step.retryable,
+            &failure,
+            c.attempts,
+            step.retry_limit,
+        );
         self.client.block(inner.store.fail_step(
             c.task_id,
             c.step_id,
             &c.claim_token,
-            &RetryAnalyzer::failure_of(e),
-            analyzer.backoff_policy(),
+            &failure,
+            &decision,
             self.client.now(),
         ))
     }

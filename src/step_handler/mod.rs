@@ -16,7 +16,6 @@ pub use crate::models::StepError;
 pub use backoff::BackoffCalculator;
 pub(crate) use foundation::{NextClaims, StepHandlerFoundation};
 pub use output::OutputProcessor;
-pub(crate) use retry::retry_allowed;
 pub use retry::{RetryAnalyzer, RetryDecision};
 
 use crate::models::StepContext;

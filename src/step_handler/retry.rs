@@ -81,12 +81,6 @@ impl RetryAnalyzer {
             delay_ms,
         }
     }
-
-    /// The merged backoff policy. Storage's `fail_step` takes it today and applies
-    /// [`retry_allowed`] and the calculator itself, in the transaction that reads `attempts`.
-    pub(crate) fn backoff_policy(&self) -> &BackoffConfig {
-        self.backoff.policy()
-    }
 }
 
 #[cfg(test)]

@@ -371,14 +371,18 @@ both_backends!(stale_claim_token_is_refused, |b| {
             retry_after_ms: None,
             details: serde_json::Value::Null,
         };
-        let backoff = tasker::BackoffConfig::default();
+        // The reaper's RetryAnalyzer would decide this for attempt 1 of 3.
+        let retry = tasker::testing::RetryDecision {
+            will_retry: true,
+            delay_ms: Some(0),
+        };
         store
             .fail_step(
                 t.task_id,
                 old.step_id,
                 &old.claim_token,
                 &lease,
-                &backoff,
+                &retry,
                 now + 400_000,
             )
             .await
@@ -412,7 +416,7 @@ both_backends!(stale_claim_token_is_refused, |b| {
                 old.step_id,
                 &old.claim_token,
                 &lease,
-                &backoff,
+                &retry,
                 now + 500_001,
             )
             .await;

@@ -1,7 +1,6 @@
 //! ViableStepDiscovery: finding the claimable steps and claiming them (with their run context).
 
 use super::*;
-use crate::config::BackoffOverride;
 use crate::state_machine::Entity;
 use sqlx::Row;
 use std::collections::HashMap;
@@ -351,25 +350,6 @@ impl Backend {
             task_state: State::InProgress,
         };
         loaded_from_row(&r, &c)
-    }
-
-    pub async fn step_backoff(&self, step_id: i64) -> Result<BackoffOverride> {
-        let r = sqlx::query(
-            "SELECT backoff_base_ms, backoff_factor, backoff_max_ms, backoff_jitter FROM tasker_workflow_steps \
-             WHERE workflow_step_id = $1",
-        )
-        .bind(step_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(Error::StepNotFound(step_id))?;
-        let base: Option<i64> = r.try_get(0)?;
-        let max: Option<i64> = r.try_get(2)?;
-        Ok(BackoffOverride {
-            base_ms: base.map(|v| v.max(0) as u64),
-            factor: r.try_get(1)?,
-            max_ms: max.map(|v| v.max(0) as u64),
-            jitter: r.try_get(3)?,
-        })
     }
 }
 

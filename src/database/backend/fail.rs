@@ -1,8 +1,8 @@
 //! Failed attempts and results that arrive for a cancelled task.
 
 use super::*;
-use crate::config::BackoffConfig;
 use crate::state_machine::Entity;
+use crate::step_handler::RetryDecision;
 use sqlx::types::Json;
 use sqlx::Row;
 
@@ -48,7 +48,7 @@ impl Backend {
         step_id: i64,
         claim_token: &str,
         failure: &Failure,
-        backoff: &BackoffConfig,
+        decision: &RetryDecision,
         now: i64,
     ) -> Result<StepSettled> {
         let mut out = StepSettled::default();
@@ -63,7 +63,7 @@ impl Backend {
             return Ok(out);
         }
         let row = sqlx::query(
-            "SELECT name, attempts, retryable, retry_limit FROM tasker_workflow_steps \
+            "SELECT name, attempts FROM tasker_workflow_steps \
              WHERE workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress'",
         )
         .bind(step_id)
@@ -73,17 +73,9 @@ impl Backend {
         .ok_or(Error::StaleClaim(step_id))?;
         let name: String = row.try_get(0)?;
         let attempts: i64 = row.try_get(1)?;
-        let retryable: bool = row.try_get(2)?;
-        let retry_limit: i64 = row.try_get(3)?;
-        let will_retry = retry_allowed(retryable, failure.permanent, attempts, retry_limit);
-        let delay = if will_retry {
-            Some(backoff.delay_ms(
-                attempts.clamp(0, u32::MAX as i64) as u32,
-                failure.retry_after_ms,
-            ))
-        } else {
-            None
-        };
+        // The decision was taken by the step's RetryAnalyzer from the attempts of this claim
+        // (the token fences them: a new attempt means a new claim and token).
+        let (will_retry, delay) = (decision.will_retry, decision.delay_ms);
         ensure_allowed(Entity::Step, State::InProgress, State::Error)?;
         sqlx::query(
             "UPDATE tasker_workflow_steps SET state = 'error', results = $2, claim_token = NULL, lease_expires_at = NULL, \

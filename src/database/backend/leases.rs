@@ -19,7 +19,8 @@ impl Backend {
             ClaimScope::Step(_) => " AND workflow_step_id = $3",
         };
         let sql = format!(
-            "SELECT workflow_step_id, task_id, claim_token FROM tasker_workflow_steps \
+            "SELECT workflow_step_id, task_id, claim_token, attempts, retryable, retry_limit, \
+             backoff_base_ms, backoff_factor, backoff_max_ms, backoff_jitter FROM tasker_workflow_steps \
              WHERE state = 'in_progress' AND lease_expires_at < $1{filter} ORDER BY lease_expires_at LIMIT $2"
         );
         let mut q = sqlx::query(&sql).bind(now).bind(limit);
@@ -29,10 +30,21 @@ impl Backend {
         let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
+                let base: Option<i64> = r.try_get(6)?;
+                let max: Option<i64> = r.try_get(8)?;
                 Ok(Expired {
                     step_id: r.try_get(0)?,
                     task_id: r.try_get(1)?,
                     claim_token: r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+                    attempts: r.try_get(3)?,
+                    retryable: r.try_get(4)?,
+                    retry_limit: r.try_get(5)?,
+                    backoff: crate::config::BackoffOverride {
+                        base_ms: base.map(|v| v.max(0) as u64),
+                        factor: r.try_get(7)?,
+                        max_ms: max.map(|v| v.max(0) as u64),
+                        jitter: r.try_get(9)?,
+                    },
                 })
             })
             .collect()
