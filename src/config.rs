@@ -94,8 +94,13 @@ pub struct Config {
     pub backoff: BackoffConfig,
     /// How long a claim stays valid without a heartbeat.
     pub lease_ms: u64,
-    /// How many steps one worker call claims at once.
+    /// The most steps one claim takes. Workers and inline runs adapt below it: one step when
+    /// work trickles in, growing batches (one claim and one group commit for many steps) while
+    /// a backlog of quick steps lasts (see `orchestration/adaptive_claim.rs`). 1 turns
+    /// batching off.
     pub claim_batch: u32,
+    /// False: every claim takes up to `claim_batch` steps at once (no adaptation).
+    pub adaptive_claim: bool,
     /// How long an idle worker waits before polling again (wakeups may come sooner).
     pub poll_interval_ms: u64,
     /// How often a worker looks for expired leases.
@@ -116,7 +121,8 @@ impl Default for Config {
         Config {
             backoff: BackoffConfig::default(),
             lease_ms: 300_000,
-            claim_batch: 1,
+            claim_batch: 32,
+            adaptive_claim: true,
             poll_interval_ms: 250,
             lease_check_interval_ms: 1_000,
             max_payload_bytes: 8 * 1024 * 1024,

@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     pub(crate) ready: Arc<tokio::sync::Notify>,
     pub(crate) listener_started: AtomicBool,
     pub(crate) last_lease_check: AtomicI64,
+    /// The size of the workers' next claim (`run_once`, `run_worker`).
+    pub(crate) claim_size: super::AdaptiveClaim,
     pub(crate) rt: tokio::runtime::Runtime,
 }
 
@@ -117,6 +119,7 @@ impl Client {
                 ready: Arc::new(tokio::sync::Notify::new()),
                 listener_started: AtomicBool::new(false),
                 last_lease_check: AtomicI64::new(i64::MIN),
+                claim_size: super::AdaptiveClaim::default(),
                 rt,
             }),
         })

@@ -3,7 +3,7 @@
 //! on the calling thread (the inline run).
 
 use super::lease_reaper::LeaseReaper;
-use super::Client;
+use super::{AdaptiveClaim, Client};
 use crate::database::{ClaimScope, Claimed, ClaimedStep, Completion, Recorded};
 use crate::models::{ExecutionContext, ExecutionStatus, State, StepOutcome};
 use crate::step_handler::{NextClaims, StepHandlerFoundation};
@@ -33,13 +33,19 @@ impl<'a> OrchestrationCoordinator<'a> {
         }
     }
 
-    /// Claims up to `claim_batch` ready steps of any task and runs them. Returns how many ran.
+    /// Claims ready steps of any task, as many as the client's `AdaptiveClaim` says (at most
+    /// `claim_batch`), and runs them. Returns how many ran.
     pub fn run_once(&self) -> Result<usize> {
+        let inner = &self.client.inner;
         LeaseReaper::new(self.client).reap(ClaimScope::Any)?;
-        let claimed = self.claim(ClaimScope::Any, self.client.inner.config.claim_batch as i64)?;
+        let max = inner.config.claim_batch;
+        let limit = inner.claim_size.limit(max, inner.config.adaptive_claim);
+        let claimed = self.claim(ClaimScope::Any, i64::from(limit))?;
         let n = claimed.len();
         if n > 0 {
+            let started = Instant::now();
             self.run_batch(claimed, None)?;
+            inner.claim_size.observe(limit, n, started.elapsed(), max);
         }
         Ok(n)
     }
@@ -48,19 +54,24 @@ impl<'a> OrchestrationCoordinator<'a> {
     pub fn run_task(&self, task_id: i64) -> Result<ExecutionContext> {
         let client = self.client;
         let _span = tracing::info_span!("tasker.task", task_id).entered();
-        let batch = client.inner.config.claim_batch as i64;
+        // The inline run adapts its claims like a worker, on its own (one task's steps).
+        let max = client.inner.config.claim_batch;
+        let size = AdaptiveClaim::default();
         let mut queue: VecDeque<ClaimedStep> = VecDeque::new();
         // True when the last completion already claimed on our behalf (an empty answer then
         // means nothing is claimable right now; no second claim is needed to learn that).
         let mut claimed_already = false;
         loop {
+            let limit = size.limit(max, client.inner.config.adaptive_claim);
             if queue.is_empty() && !claimed_already {
-                queue.extend(self.claim(ClaimScope::Task(task_id), batch)?);
+                queue.extend(self.claim(ClaimScope::Task(task_id), i64::from(limit))?);
             }
             claimed_already = false;
             if !queue.is_empty() {
                 let steps: Vec<ClaimedStep> = queue.drain(..).collect();
-                let (done, next) = self.run_batch(steps, Some((task_id, batch)))?;
+                let (n, started) = (steps.len(), Instant::now());
+                let (done, next) = self.run_batch(steps, Some((task_id, i64::from(limit))))?;
+                size.observe(limit, n, started.elapsed(), max);
                 if done {
                     return client.execution_context(task_id);
                 }

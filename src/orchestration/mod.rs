@@ -2,6 +2,7 @@
 //!
 //! - `client.rs`: `Client`, the facade (connection, runtime, short delegating methods).
 //! - `coordinator.rs`: `OrchestrationCoordinator` (claims, batches, group commit, inline run).
+//! - `adaptive_claim.rs`: `AdaptiveClaim`, how many steps the next claim takes.
 //! - `worker.rs`: the built-in worker loop and its `StopHandle`.
 //! - `host_queue.rs`: host-queue deliveries and re-enqueueing.
 //! - `lease_reaper.rs`: lease expiry and heartbeats.
@@ -10,6 +11,7 @@
 //! - `templates.rs`: template registration and lookup.
 //! - `operations.rs`: cancel, resolve, retry.
 
+mod adaptive_claim;
 mod client;
 mod coordinator;
 mod host_queue;
@@ -20,6 +22,7 @@ mod task_factory;
 mod templates;
 mod worker;
 
+pub(crate) use adaptive_claim::AdaptiveClaim;
 pub use client::{Client, WeakClient, DEFAULT_DATABASE_URL};
 pub(crate) use coordinator::OrchestrationCoordinator;
 pub use identity::identity_hash;

@@ -54,6 +54,8 @@ fn child_worker_entry() {
     let out = PathBuf::from(std::env::var("TASKER_CHILD_OUT").unwrap());
     let cfg = tasker::Config {
         claim_batch: batch,
+        // Children hold exactly the batch the test asks for (a killed worker's claims).
+        adaptive_claim: false,
         poll_interval_ms: 20,
         ..fast_config()
     };
