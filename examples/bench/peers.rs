@@ -4,7 +4,7 @@
 //! * throughput: `peers_jobs()` one-step no-op jobs enqueued before the clock (each run gets a
 //!   copy, `CREATE DATABASE .. TEMPLATE`, of a database set up once per system), then one
 //!   process with 1 or 4 concurrent workers, "defaults" or "batching", until every job is
-//!   complete and the workers have shut down, or `peers_cap_s()` seconds (then the rate is what
+//!   known to be committed complete, or `peers_cap_s()` seconds (then the rate is what
 //!   completed in that time, and the cell says so);
 //! * per job, around that worker session: commits and rows written (`pg_stat_database`),
 //!   statements (`pg_stat_statements`) and WAL bytes (`pg_current_wal_lsn()`), read from the
@@ -28,14 +28,14 @@ fn peers_jobs() -> usize {
     super::env_usize("BENCH_PEERS_JOBS", 10_000)
 }
 fn peers_cap_s() -> usize {
-    super::env_usize("BENCH_PEERS_CAP_S", 10)
+    super::env_usize("BENCH_PEERS_CAP_S", 8)
 }
 fn peers_latency_samples() -> usize {
     super::env_usize("BENCH_PEERS_LATENCY_SAMPLES", 200)
 }
 /// A latency phase stops after its samples or this many seconds (at least 5 samples).
 fn peers_latency_cap_s() -> usize {
-    super::env_usize("BENCH_PEERS_LATENCY_CAP_S", 5)
+    super::env_usize("BENCH_PEERS_LATENCY_CAP_S", 3)
 }
 const LATENCY_WARM: usize = 10;
 /// libtasker's batch setting in the "batching" rows (`Config::claim_batch`).
@@ -257,7 +257,7 @@ fn make_template(env: &Env, sys: &System) -> Res<String> {
     Ok(url)
 }
 
-/// libtasker's throughput run: (jobs completed, seconds until the workers have stopped).
+/// libtasker's throughput run: (jobs completed, seconds until the last `task.completed`).
 fn tasker_work(url: &str, workers: usize, batching: bool, n: usize) -> Res<(f64, f64)> {
     let client = tasker_client(url, if batching { TASKER_BATCH } else { 1 })?;
     let done = Arc::new(AtomicU64::new(0));
@@ -277,12 +277,13 @@ fn tasker_work(url: &str, workers: usize, batching: bool, n: usize) -> Res<(f64,
     while done.load(Ordering::SeqCst) < n as u64 && start.elapsed() < cap {
         std::thread::sleep(Duration::from_micros(200));
     }
-    let counted = done.load(Ordering::SeqCst);
+    // Events are published after commit: the last one is the end of the run.
+    let (counted, elapsed) = (done.load(Ordering::SeqCst), start.elapsed());
     stop.stop();
     for h in hs {
         h.join().map_err(|_| "worker panicked")??;
     }
-    Ok((counted as f64, start.elapsed().as_secs_f64()))
+    Ok((counted as f64, elapsed.as_secs_f64()))
 }
 
 /// libtasker latency: one idle `run_worker` thread (defaults); create -> `task.completed`.
@@ -561,7 +562,7 @@ fn table(systems: &[System], rounds: &[Vec<Option<Figures>>], pgss: bool) -> Vec
             } else if v.len() != rounds.len() || (key.contains("statements") && !pgss) {
                 "n/a".into()
             } else if capped {
-                format!("{} (capped at {} s)", cell(stat(&v), unit), peers_cap_s())
+                format!("{} *", cell(stat(&v), unit))
             } else if let Some(n) = rounds
                 .iter()
                 .filter_map(|r| r[i].as_ref()?.get(&format!("n {key}")).copied())
@@ -617,6 +618,16 @@ fn table(systems: &[System], rounds: &[Vec<Option<Figures>>], pgss: bool) -> Vec
             .collect::<String>()
     ));
     out.extend(cells.iter().map(|l| fmt(l)));
+    out.push(format!(
+        "* capped: stopped at {} s (BENCH_PEERS_CAP_S) before all {} jobs were complete; rate = jobs completed ÷ time",
+        peers_cap_s(),
+        peers_jobs()
+    ));
+    out.push(format!(
+        "n≥K: the latency phase stopped at {} s (BENCH_PEERS_LATENCY_CAP_S) with K samples instead of {}",
+        peers_latency_cap_s(),
+        peers_latency_samples()
+    ));
     for sys in systems {
         if let Some(why) = &sys.skipped {
             out.push(format!("{} skipped: {why}", sys.name));

@@ -3,7 +3,8 @@
 //
 //   node peer.js setup N                     install the schema, add N no-op jobs (addJobs); exits
 //   node peer.js work WORKERS MODE N CAP_S   MODE defaults|batching; runs until N jobs completed
-//                                            or CAP_S seconds; prints jobs=, elapsed_s=
+//                                            or CAP_S seconds; prints jobs=, elapsed_s= (up to the
+//                                            end of runner.stop()), stop_s= (its share)
 //   node peer.js latency STEPS SAMPLES WARM CAP_S
 //                                            one idle runner (defaults, concurrency 1); per sample
 //                                            adds a chain of STEPS jobs (each adds the next) and
@@ -77,9 +78,12 @@ async function work(workers, mode, n, capS) {
     });
   });
   const counted = done;
+  const stopping = process.hrtime.bigint();
   await runner.stop();
-  const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
-  process.stdout.write(`jobs=${counted}\nelapsed_s=${elapsed.toFixed(6)}\n`);
+  const end = process.hrtime.bigint();
+  const elapsed = Number(end - start) / 1e9;
+  const stopS = Number(end - stopping) / 1e9;
+  process.stdout.write(`jobs=${counted}\nelapsed_s=${elapsed.toFixed(6)}\nstop_s=${stopS.toFixed(6)}\n`);
 }
 
 async function latency(steps, samples, warm, capS) {
