@@ -254,6 +254,14 @@ fn make_template(env: &Env, sys: &System) -> Res<String> {
     } else {
         run_peer(sys, &url, &["setup".into(), n.to_string()])?;
     }
+    // Planner statistics and a visibility map for every system's tables, as a database in
+    // service has them; otherwise autovacuum's timing would decide each run's plans.
+    let u = url.clone();
+    env.rt.block_on(async move {
+        let mut c = sqlx::PgConnection::connect(&u).await?;
+        c.execute("VACUUM ANALYZE").await?;
+        c.close().await
+    })?;
     Ok(url)
 }
 
