@@ -59,7 +59,8 @@ demo-python demo-ruby demo-go: demo-%: setup lib
 test: setup
 	@scripts/test-all.sh
 
-## libtasker against the database's own limits (pgbench -N, SQLite UPDATE rate), one table:
+## libtasker against the database's own limits (pgbench -N, SQLite UPDATE rate), one table, and
+## beside graphile-worker and River (needs node/npm and go; skipped rows otherwise), a second:
 ## release build, a throwaway PostgreSQL with fsync on, an SQLite file. See docs/PERFORMANCE.md.
 bench: setup
 	@scripts/bench.sh

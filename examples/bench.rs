@@ -12,7 +12,12 @@
 //! Every figure is the median of `--runs` runs (default 3) with their min and max. Each run uses
 //! a fresh database (a new PostgreSQL database, a new SQLite file). Scenarios (`--only`):
 //! `baseline` (pgbench -N, SQLite single-row UPDATE transactions), `throughput`, `latency`,
-//! `fanout`, `ffi`, `memory`. docs/PERFORMANCE.md describes the method and the latest results.
+//! `fanout`, `ffi`, `memory`, `peers` (libtasker beside graphile-worker and River: bench/peers.rs,
+//! with `--graphile DIR|skip:WHY` and `--river BIN|skip:WHY` from scripts/bench.sh).
+//! docs/PERFORMANCE.md describes the method and the latest results.
+
+#[path = "bench/peers.rs"]
+mod peers;
 
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor};
@@ -1180,6 +1185,18 @@ fn run(args: &BTreeMap<String, String>) -> Res<()> {
         eprintln!("bench: scenario 'memory' failed: {e}");
         failed.push("memory");
     }
+    let mut peer_lines: Vec<String> = Vec::new();
+    let result = (|| -> Res<()> {
+        if !(want("peers")) {
+            return Ok(());
+        }
+        peer_lines = peers::peers(&env, args, &progress)?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        eprintln!("bench: scenario 'peers' failed: {e}");
+        failed.push("peers");
+    }
     progress("done");
     if !failed.is_empty() {
         eprintln!(
@@ -1190,6 +1207,13 @@ fn run(args: &BTreeMap<String, String>) -> Res<()> {
     println!();
     println!("libtasker bench: median of {runs} runs (min, max); PostgreSQL with fsync on, SQLite WAL + synchronous=NORMAL");
     print_table(&rows);
+    if !peer_lines.is_empty() {
+        println!();
+        println!("libtasker vs peers: median of {runs} rounds (min–max), same PostgreSQL; ratio per round, then median");
+        for l in &peer_lines {
+            println!("{l}");
+        }
+    }
     if failed.is_empty() {
         Ok(())
     } else {
@@ -1222,7 +1246,7 @@ fn main() {
                 None => run(&args),
             }
         }
-        _ => Err("usage: bench run --pg URL --pg-bin DIR --dir DIR [--c-bench PATH] [--wrappers DIR] [--lib-dir DIR] [--runs N] [--only LIST] | bench mem URL TASKS".into()),
+        _ => Err("usage: bench run --pg URL --pg-bin DIR --dir DIR [--c-bench PATH] [--wrappers DIR] [--lib-dir DIR] [--runs N] [--only LIST] [--graphile DIR|skip:WHY] [--river BIN|skip:WHY] | bench mem URL TASKS".into()),
     };
     if let Err(e) = result {
         eprintln!("bench: {e}");

@@ -5,6 +5,9 @@
 #   scripts/bench-pg.sh start DIR   -> prints the admin URL; data, socket and log in DIR
 #   scripts/bench-pg.sh stop DIR
 #   scripts/bench-pg.sh bindir      -> prints the PostgreSQL bin directory (initdb, pgbench, ...)
+# pg_stat_statements is preloaded (the peers scenario counts statements per job; the extension is
+# created in the admin database by `bench run`); it adds a small cost to every statement, for
+# libtasker and the peers alike.
 # Runs the server as the postgres user when invoked as root (initdb refuses root).
 set -euo pipefail
 cmd=${1:?start|stop|bindir}
@@ -30,7 +33,7 @@ case "$cmd" in
       echo "bench-pg: initdb failed:" >&2; cat "$dir/initdb.log" >&2; exit 1
     fi
     if ! as_pg "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null; then
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.max=10000" start >/dev/null; then
       echo "bench-pg: the server did not start:" >&2; cat "$dir/server.log" >&2; exit 1
     fi
     echo "$port" >"$dir/port"
