@@ -7,7 +7,7 @@
 
 use super::*;
 use common::*;
-use complete::*;
+use counters::*;
 use transitions::*;
 
 type Db = sqlx::Sqlite;
@@ -21,6 +21,8 @@ mod common;
 mod complete;
 #[path = "backend/complete_autocommit.rs"]
 mod complete_autocommit;
+#[path = "backend/counters.rs"]
+mod counters;
 #[path = "backend/create_autocommit.rs"]
 mod create_autocommit;
 #[path = "backend/fail.rs"]
