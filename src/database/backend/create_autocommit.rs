@@ -6,24 +6,20 @@
 //! It handles the common case only: a task with bypassed steps takes the transactional path,
 //! which also completes a task whose steps are all bypassed.
 
+use super::tasks::{bind_task, INSERT_TASK};
 use super::*;
 use crate::state_machine::Entity;
 use sqlx::types::Json;
 use sqlx::Row;
 
-/// The statement: `$1` named task, `$2` now, `$3..$5` initiator, source system, reason,
-/// `$6..$8` bypass list, tags, context, `$9` identity hash, `$10` step count, `$11` steps
-/// (JSON records), `$12` edges (JSON records of step names).
+/// The statement: `$1..$11` the task row (`INSERT_TASK`), `$12` the steps (JSON records),
+/// `$13` the edges (JSON records of step names).
 fn create_sql() -> String {
     format!(
-        "WITH t AS (INSERT INTO tasker_tasks (named_task_id, state, complete, requested_at, \
-     initiator, source_system, reason, bypass_steps, tags, context, identity_hash, total_steps, unfinished_steps, \
-     created_at, updated_at) \
-     VALUES ($1, 'pending', FALSE, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $2, $2) \
-     ON CONFLICT (identity_hash) DO NOTHING RETURNING task_id), \
+        "WITH t AS ({INSERT_TASK}), \
      tt AS (INSERT INTO tasker_task_transitions (task_id, from_state, to_state, metadata, sort_key, created_at) \
      SELECT task_id, NULL, 'pending', '{{}}'::jsonb, 10, $2 FROM t), \
-     x AS (SELECT * FROM jsonb_to_recordset($11::jsonb) AS x(named_step_id bigint, name text, handler_name text, \
+     x AS (SELECT * FROM jsonb_to_recordset($12::jsonb) AS x(named_step_id bigint, name text, handler_name text, \
      handler_config jsonb, retryable boolean, retry_limit bigint, skippable boolean, pending_parents bigint, \
      lease_ms bigint, backoff_base_ms bigint, backoff_factor float8, backoff_max_ms bigint, backoff_jitter float8, \
      inputs jsonb)), \
@@ -35,7 +31,7 @@ fn create_sql() -> String {
      x.backoff_max_ms, x.backoff_jitter, x.inputs, $2, $2 FROM t, x RETURNING workflow_step_id, name), \
      e AS (INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, updated_at) \
      SELECT a.workflow_step_id, b.workflow_step_id, 'provides', $2, $2 \
-     FROM jsonb_to_recordset($12::jsonb) AS u(f text, t text) \
+     FROM jsonb_to_recordset($13::jsonb) AS u(f text, t text) \
      JOIN s a ON a.name = u.f JOIN s b ON b.name = u.t), \
      st AS (INSERT INTO tasker_workflow_step_transitions (workflow_step_id, from_state, to_state, metadata, \
      sort_key, created_at) SELECT workflow_step_id, NULL, 'pending', '{{}}'::jsonb, 10, $2 FROM s), \
@@ -89,17 +85,8 @@ impl Backend {
             };
             edges.push(serde_json::json!({"f": name(*f)?, "t": name(*to)?}));
         }
-        let rows = sqlx::query(&create_sql())
-            .bind(t.named_task_id)
-            .bind(now)
-            .bind(&t.initiator)
-            .bind(&t.source_system)
-            .bind(&t.reason)
-            .bind(Json(&t.bypass_steps))
-            .bind(Json(&t.tags))
-            .bind(Json(&t.context))
-            .bind(&t.identity_hash)
-            .bind(t.steps.len() as i64)
+        let sql = create_sql();
+        let rows = bind_task(sqlx::query(&sql), t, now, t.steps.len() as i64)
             .bind(Json(Value::Array(steps)))
             .bind(Json(Value::Array(edges)))
             .fetch_all(&self.pool)

@@ -6,6 +6,35 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
 use std::collections::HashMap;
 
+/// Inserts the task row, or nothing when a task with its identity exists: `$1` named task, `$2`
+/// now, `$3..$5` initiator, source system, reason, `$6..$8` bypass list, tags, context, `$9`
+/// identity hash, `$10` steps, `$11` unfinished steps (see [`bind_task`]).
+pub(super) const INSERT_TASK: &str = "INSERT INTO tasker_tasks (named_task_id, state, complete, \
+     requested_at, initiator, source_system, reason, bypass_steps, tags, context, identity_hash, \
+     total_steps, unfinished_steps, created_at, updated_at) \
+     VALUES ($1, 'pending', FALSE, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $2, $2) \
+     ON CONFLICT (identity_hash) DO NOTHING RETURNING task_id";
+
+/// Binds `$1..$11` of [`INSERT_TASK`].
+pub(super) fn bind_task<'q>(
+    q: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>,
+    t: &'q NewTask,
+    now: i64,
+    unfinished: i64,
+) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
+    q.bind(t.named_task_id)
+        .bind(now)
+        .bind(&t.initiator)
+        .bind(&t.source_system)
+        .bind(&t.reason)
+        .bind(Json(&t.bypass_steps))
+        .bind(Json(&t.tags))
+        .bind(Json(&t.context))
+        .bind(&t.identity_hash)
+        .bind(t.steps.len() as i64)
+        .bind(unfinished)
+}
+
 /// Tasks with at least this many steps may refresh the planner statistics (PostgreSQL).
 pub(super) const BULK_ANALYZE_STEPS: usize = 1000;
 
@@ -20,25 +49,11 @@ impl Backend {
         let mut w = self.begin().await?;
         let tx = &mut w.tx;
         let unfinished = t.steps.iter().filter(|s| !s.bypassed).count() as i64;
-        let task_id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO tasker_tasks (named_task_id, state, complete, requested_at, initiator, source_system, reason, \
-             bypass_steps, tags, context, identity_hash, total_steps, unfinished_steps, created_at, updated_at) \
-             VALUES ($1, 'pending', FALSE, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $2, $2) \
-             ON CONFLICT (identity_hash) DO NOTHING RETURNING task_id",
-        )
-        .bind(t.named_task_id)
-        .bind(now)
-        .bind(&t.initiator)
-        .bind(&t.source_system)
-        .bind(&t.reason)
-        .bind(Json(&t.bypass_steps))
-        .bind(Json(&t.tags))
-        .bind(Json(&t.context))
-        .bind(&t.identity_hash)
-        .bind(t.steps.len() as i64)
-        .bind(unfinished)
-        .fetch_optional(&mut **tx)
-        .await?;
+        let task_id: Option<i64> = bind_task(sqlx::query(INSERT_TASK), t, now, unfinished)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
         let task_id = match task_id {
             Some(id) => id,
             None => {
