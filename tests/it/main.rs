@@ -5,4 +5,5 @@ mod common;
 mod concurrency;
 mod engine;
 mod host_queue;
+mod storage;
 mod validation;
