@@ -202,15 +202,13 @@ fn run_peer(sys: &System, url: &str, args: &[String]) -> Res<BTreeMap<String, St
         .collect())
 }
 
-fn tasker_client(url: &str, batch: u32) -> Res<Client> {
-    let client = Client::connect_with(
-        url,
-        Config {
-            claim_batch: batch,
-            ..Config::default()
-        },
-        None,
-    )?;
+/// A client with the defaults, or with `claim_batch` = `batch` (the "batching" rows).
+fn tasker_client(url: &str, batch: Option<u32>) -> Res<Client> {
+    let mut config = Config::default();
+    if let Some(batch) = batch {
+        config.claim_batch = batch;
+    }
+    let client = Client::connect_with(url, config, None)?;
     client.register_template_value(super::parallel_template("one", 1))?;
     client.register_template_yaml(
         "name: chain\nnamespace_name: bench\nversion: 1.0.0\nstep_templates:\n\
@@ -231,7 +229,7 @@ fn make_template(env: &Env, sys: &System) -> Res<String> {
     )?;
     let n = peers_jobs();
     if sys.cmd.is_empty() {
-        let client = tasker_client(&url, 1)?;
+        let client = tasker_client(&url, None)?;
         // Four creating threads: this is set-up, not measured.
         std::thread::scope(|s| -> Res<()> {
             let hs: Vec<_> = (0..4)
@@ -267,7 +265,7 @@ fn make_template(env: &Env, sys: &System) -> Res<String> {
 
 /// libtasker's throughput run: (jobs completed, seconds until the last `task.completed`).
 fn tasker_work(url: &str, workers: usize, batching: bool, n: usize) -> Res<(f64, f64)> {
-    let client = tasker_client(url, if batching { TASKER_BATCH } else { 1 })?;
+    let client = tasker_client(url, batching.then_some(TASKER_BATCH))?;
     let done = Arc::new(AtomicU64::new(0));
     let d = done.clone();
     client.subscribe_fn(&["task.completed"], move |_| {
@@ -296,7 +294,7 @@ fn tasker_work(url: &str, workers: usize, batching: bool, n: usize) -> Res<(f64,
 
 /// libtasker latency: one idle `run_worker` thread (defaults); create -> `task.completed`.
 fn tasker_latency(url: &str, steps: usize) -> Res<Vec<f64>> {
-    let client = tasker_client(url, 1)?;
+    let client = tasker_client(url, None)?;
     let (tx, rx) = mpsc::channel::<i64>();
     let tx = Mutex::new(tx);
     client.subscribe_fn(&["task.completed"], move |e| {
