@@ -83,6 +83,16 @@ static void heartbeating(void *userdata, tasker_step_call *call, const uint8_t *
     output_value(call, 1);
 }
 
+/* keeps its call handle after returning (a misuse the ABI must refuse, not crash on) */
+static tasker_step_call *g_kept_call;
+static int64_t g_kept_step_id;
+static void keeper(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t len) {
+    (void)userdata, (void)ctx, (void)len;
+    g_kept_call = call;
+    g_kept_step_id = tasker_step_call_step_id(call);
+    output_value(call, 1);
+}
+
 /* process_results: wraps the output as {wrapped: <output value>, by: "process_results"} */
 static void wrap_results(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t ctx_len,
                          const uint8_t *out, size_t out_len) {
@@ -155,6 +165,11 @@ static void test_version(void) {
     CHECK(strcmp(tasker_version(), TASKER_VERSION_STRING) == 0);
     CHECK(TASKER_VERSION_NUMBER == ((TASKER_VERSION_MAJOR << 16) | (TASKER_VERSION_MINOR << 8) | TASKER_VERSION_PATCH));
     CHECK(strcmp(tasker_result_name(TASKER_RESULT_STALE_CLAIM), "stale_claim") == 0);
+    CHECK(strcmp(tasker_result_name(TASKER_RESULT_INVALID_STATE), "invalid_state") == 0);
+    /* any other uint32_t is "unknown", never a crash */
+    CHECK(strcmp(tasker_result_name(19), "unknown") == 0);
+    CHECK(strcmp(tasker_result_name(64), "unknown") == 0);
+    CHECK(strcmp(tasker_result_name(UINT32_MAX), "unknown") == 0);
 }
 
 static void test_diamond(void) {
@@ -599,6 +614,42 @@ static void test_bad_input(void) {
     remove_test_db(url);
 }
 
+/* A tasker_step_call used after its callback returned is INVALID_STATE, never a dereference. */
+static void test_stale_step_call(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    OK(tasker_register_handler(c, "keeper", keeper, NULL, NULL, NULL, E));
+    one_step_template(c, "keeper_task", "keeper", "");
+    int64_t id = create(c, "c_tests", "keeper_task", 1, g_tag);
+    OK(tasker_run_task(c, id, NULL, E));
+    CHECK(g_kept_call != NULL);
+    CHECK(g_kept_step_id > 0);
+    const uint8_t empty_map[] = {0x80};
+    int64_t expires = -7;
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_heartbeat(g_kept_call, &expires, E));
+    CHECK(expires == -7);
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_set_output(g_kept_call, empty_map, 1, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_fail(g_kept_call, "late", NULL, true, -1, NULL, 0, E));
+    CHECK(tasker_step_call_step_id(g_kept_call) == 0);
+    /* also through tasker_call_handler (no database) */
+    mp_builder b;
+    mp_init(&b);
+    mp_map(&b, 1);
+    mp_str(&b, "step");
+    mp_map(&b, 1);
+    mp_str(&b, "handler");
+    mp_str(&b, "keeper");
+    tasker_bytes out = {0};
+    OK(tasker_call_handler(c, (const uint8_t *)b.buf.data, b.buf.size, &out, E));
+    mp_free(&b);
+    tasker_bytes_free(&out);
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_set_output(g_kept_call, empty_map, 1, E));
+    CHECK(tasker_step_call_step_id(g_kept_call) == 0);
+    tasker_client_free(c);
+    remove_test_db(url);
+}
+
 /* tasker_call_handler: one handler call without the database, outcome as a document. */
 static void call_outcome(const tasker_client *c, const char *handler, int64_t n, mp_doc *out, tasker_bytes *bytes) {
     mp_builder b;
@@ -682,6 +733,7 @@ int main(void) {
         {"diamond_with_c_handlers", test_diamond},
         {"retry_after_permanent_and_silent", test_retry_after_permanent_and_silent},
         {"heartbeat", test_heartbeat},
+        {"stale_step_call", test_stale_step_call},
         {"four_threads", test_threads},
         {"host_queue", test_host_queue},
         {"events", test_events},
