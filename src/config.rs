@@ -205,3 +205,58 @@ impl Clock for ManualClock {
         self.advance_ms(ms as i64);
     }
 }
+
+/// A database URL fit for errors and logs: the password of `scheme://user:password@host/...`
+/// becomes `***` (`postgres://u:***@host/db`), whatever the scheme (a mistyped scheme must not
+/// leak it either), and so does a `password=` query parameter.
+pub(crate) fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let start = scheme_end + 3;
+        let rest = &out[start..];
+        let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        // The last '@' ends the user info: a password may itself contain '@'.
+        if let Some(at) = rest[..authority_len].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                out.replace_range(start + colon + 1..start + at, "***");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        out = format!("{head}{query}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_masked_whatever_the_scheme() {
+        for (url, want) in [
+            ("postgres://u:pw@h/db", "postgres://u:***@h/db"),
+            ("Postgres://u:pw@h:5432/db", "Postgres://u:***@h:5432/db"),
+            (" postgres://u:pw@h/db", " postgres://u:***@h/db"),
+            ("mysql://u:p@ss@h", "mysql://u:***@h"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            (
+                "postgres://h/db?password=pw&x=1",
+                "postgres://h/db?password=***&x=1",
+            ),
+            ("sqlite::memory:", "sqlite::memory:"),
+            ("sqlite://a:b/c.db", "sqlite://a:b/c.db"),
+        ] {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
+    }
+}

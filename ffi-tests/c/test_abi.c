@@ -589,6 +589,15 @@ static void test_bad_input(void) {
     const tasker_client *nc = NULL;
     EXPECT_CODE(TASKER_RESULT_CONFIG, tasker_client_new("mysql://nope", NULL, 0, &nc, E));
     CHECK(nc == NULL);
+    /* an unsupported scheme's error names the URL with its password masked */
+    const char *leaky[] = {"Postgres://u:s3cret@h/db", " postgres://u:s3cret@h/db", "mysql://u:s3cret@h"};
+    for (size_t i = 0; i < sizeof leaky / sizeof leaky[0]; i++) {
+        tasker_error *cerr = NULL;
+        CHECK(tasker_client_new(leaky[i], NULL, 0, &nc, &cerr) == TASKER_RESULT_CONFIG);
+        CHECK(strstr(tasker_error_message(cerr), "s3cret") == NULL);
+        CHECK(strstr(tasker_error_message(cerr), "u:***@h") != NULL);
+        tasker_error_free(cerr);
+    }
     EXPECT_CODE(TASKER_RESULT_TASK_NOT_FOUND, tasker_task_view(c, 987654321, &out, E));
     EXPECT_CODE(TASKER_RESULT_STEP_NOT_FOUND, tasker_retry_step(c, 987654321, NULL, E));
     CHECK(out.data == NULL);
