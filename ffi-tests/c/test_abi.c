@@ -1,5 +1,6 @@
 #define _DEFAULT_SOURCE /* usleep */
 /* C ABI tests: run under valgrind (SQLite) and natively (PostgreSQL) by `make test`. */
+#include <math.h>
 #include <pthread.h>
 
 #include "common.h"
@@ -90,6 +91,20 @@ static void keeper(void *userdata, tasker_step_call *call, const uint8_t *ctx, s
     (void)userdata, (void)ctx, (void)len;
     g_kept_call = call;
     g_kept_step_id = tasker_step_call_step_id(call);
+    output_value(call, 1);
+}
+
+/* reports {"v": NaN}: refused (INVALID_ARGUMENT, recorded here), so it reports a plain output */
+static tasker_result g_nan_output_rc;
+static void nan_output(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t len) {
+    (void)userdata, (void)ctx, (void)len;
+    mp_builder b;
+    mp_init(&b);
+    mp_map(&b, 1);
+    mp_str(&b, "v");
+    msgpack_pack_double(&b.pk, NAN);
+    g_nan_output_rc = tasker_step_call_set_output(call, (const uint8_t *)b.buf.data, b.buf.size, NULL);
+    mp_free(&b);
     output_value(call, 1);
 }
 
@@ -623,6 +638,80 @@ static void test_bad_input(void) {
     remove_test_db(url);
 }
 
+/* A task request whose context.x breaks the document policy (kind 4: trailing bytes). */
+static void poison_request(mp_builder *b, int kind, int serial) {
+    char tag[160];
+    snprintf(tag, sizeof tag, "%s-poison-%d", g_tag, serial);
+    mp_init(b);
+    mp_map(b, 3);
+    mp_str(b, "name");
+    mp_str(b, "nan_task");
+    mp_str(b, "namespace");
+    mp_str(b, "c_tests");
+    mp_str(b, "context");
+    mp_map(b, 2);
+    mp_str(b, "tag");
+    mp_str(b, tag);
+    mp_str(b, "x");
+    switch (kind) {
+    case 0: msgpack_pack_double(&b->pk, NAN); break;
+    case 1: msgpack_pack_double(&b->pk, -INFINITY); break;
+    case 2:
+        msgpack_pack_str(&b->pk, 3);
+        msgpack_pack_str_body(&b->pk, "a\0b", 3);
+        break;
+    case 3:
+        for (int i = 0; i < 100; i++) msgpack_pack_array(&b->pk, 1);
+        mp_int(b, 1);
+        break;
+    default:
+        mp_int(b, 1);
+        msgpack_sbuffer_write(&b->buf, "\xc0", 1);
+    }
+}
+
+/* The document policy at the boundary: each poison request is refused naming its field (and so
+   never stored); the ordinary tasks around it complete. An output with NaN is refused too. */
+static void test_document_policy(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    OK(tasker_register_handler(c, "nan_output", nan_output, NULL, NULL, NULL, E));
+    one_step_template(c, "nan_task", "nan_output", "");
+    int64_t ordinary[5];
+    const char *expect[] = {"context.x", "context.x", "context.x", "context.x", "trailing"};
+    for (int kind = 0; kind < 5; kind++) {
+        ordinary[kind] = create(c, "c_tests", "nan_task", kind, g_tag);
+        mp_builder r;
+        poison_request(&r, kind, kind);
+        int64_t id = -1;
+        bool created = false;
+        tasker_error *err = NULL;
+        tasker_result rc = tasker_create_task(c, (const uint8_t *)r.buf.data, r.buf.size, &id, &created, &err);
+        CHECK(rc == TASKER_RESULT_INVALID_ARGUMENT);
+        if (strstr(tasker_error_message(err), expect[kind]) == NULL) {
+            fprintf(stderr, "  poison %d: %s\n", kind, tasker_error_message(err));
+            g_failures++;
+        }
+        CHECK(id == -1);
+        tasker_error_free(err);
+        mp_free(&r);
+    }
+    for (int kind = 0; kind < 5; kind++) {
+        g_nan_output_rc = TASKER_RESULT_OK;
+        tasker_bytes exec = {0};
+        OK(tasker_run_task(c, ordinary[kind], &exec, E));
+        mp_doc e;
+        doc_parse(&e, exec.data, exec.len);
+        CHECK(str_eq(get(e.root, "task_state"), "complete"));
+        doc_free(&e);
+        tasker_bytes_free(&exec);
+        CHECK(g_nan_output_rc == TASKER_RESULT_INVALID_ARGUMENT);
+    }
+    tasker_client_free(c);
+    remove_test_db(url);
+}
+
 /* A tasker_step_call used after its callback returned is INVALID_STATE, never a dereference. */
 static void test_stale_step_call(void) {
     char url[512];
@@ -743,6 +832,7 @@ int main(void) {
         {"retry_after_permanent_and_silent", test_retry_after_permanent_and_silent},
         {"heartbeat", test_heartbeat},
         {"stale_step_call", test_stale_step_call},
+        {"document_policy", test_document_policy},
         {"four_threads", test_threads},
         {"host_queue", test_host_queue},
         {"events", test_events},

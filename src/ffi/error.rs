@@ -106,7 +106,7 @@ impl From<Error> for FfiError {
             Error::StaleClaim(_) => R::StaleClaim,
             Error::Config(_) => R::Config,
             Error::Database(_) | Error::Migration(_) => R::Database,
-            Error::Serialization(_) => R::InvalidArgument,
+            Error::Serialization(_) | Error::InvalidDocument { .. } => R::InvalidArgument,
             Error::Internal(_) => R::Internal,
         };
         FfiError::new(code, e.to_string())

@@ -2,7 +2,7 @@
 //! `tasker_step_call` they report through.
 
 use super::*;
-use crate::models::StepContext;
+use crate::models::{document_policy, StepContext};
 use crate::step_handler::{OutputProcessor, StepError, StepHandler};
 use crate::WeakClient;
 use serde_json::Value;
@@ -217,6 +217,7 @@ pub unsafe extern "C" fn tasker_step_call_set_output(
     boundary(error, || {
         let call = live_call(call)?;
         let value: Value = decode(slice(data, len, "data")?, "step output")?;
+        document_policy::check("output", &value)?;
         *call.outcome.borrow_mut() = Some(Ok(value));
         Ok(())
     })
@@ -252,6 +253,7 @@ pub unsafe extern "C" fn tasker_step_call_fail(
         } else {
             decode(slice(details, details_len, "details")?, "error details")?
         };
+        document_policy::check("details", &details)?;
         let retry_after = (retry_after_seconds.is_finite() && retry_after_seconds >= 0.0)
             .then_some(retry_after_seconds);
         *call.outcome.borrow_mut() = Some(Err(StepError {

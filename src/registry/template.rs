@@ -1,6 +1,7 @@
 //! Task templates: parsing (YAML or an equivalent serde map), environment overrides and validation.
 
 use crate::config::BackoffOverride;
+use crate::models::document_policy;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -194,6 +195,10 @@ impl TaskTemplate {
             if s.lease_ms == Some(0) {
                 return bad(format!("step '{}' has a zero lease_ms", s.name));
             }
+            if let Some(config) = &s.handler_config {
+                document_policy::check(&format!("step '{}' handler_config", s.name), config)
+                    .map_err(|e| Error::InvalidTemplate(e.to_string()))?;
+            }
             if let Some(b) = &s.backoff {
                 let eff = crate::config::BackoffConfig::default().with_override(b);
                 eff.validate()
@@ -226,6 +231,11 @@ impl TaskTemplate {
                 cycle,
             });
         }
+        // The whole template is stored as one document and read back: the policy (NUL, depth;
+        // a template wraps handler_config three levels deep) applies to all of it.
+        let whole = serde_json::to_value(self).map_err(|e| Error::Internal(e.to_string()))?;
+        document_policy::check_depth("template", &whole, document_policy::MAX_DEPTH + 3)
+            .map_err(|e| Error::InvalidTemplate(e.to_string()))?;
         if let Some(schema) = &self.schema {
             jsonschema::validator_for(schema)
                 .map_err(|e| Error::InvalidTemplate(format!("invalid JSON Schema: {e}")))?;

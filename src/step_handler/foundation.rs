@@ -102,7 +102,7 @@ impl<'a> StepHandlerFoundation<'a> {
             });
         };
         let output = OutputProcessor::new(inner.config.max_payload_bytes);
-        OutputProcessor::run_hooks(handler.as_ref(), ctx).and_then(|v| output.check_size(v))
+        OutputProcessor::run_hooks(handler.as_ref(), ctx).and_then(|v| output.check(v))
     }
 
     /// Writes a completion, fenced by the claim token (and claims `claim_next` more steps).
