@@ -1,6 +1,6 @@
 //! Task templates: parsing (YAML or an equivalent serde map), environment overrides and validation.
 
-use crate::config::BackoffOverride;
+use crate::config::{BackoffOverride, MAX_LEASE_MS, MAX_RETRY_LIMIT};
 use crate::models::document_policy;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -186,14 +186,17 @@ impl TaskTemplate {
             if s.handler.trim().is_empty() {
                 return bad(format!("step '{}' has an empty handler", s.name));
             }
-            if s.default_retry_limit < 0 {
+            if !(0..=MAX_RETRY_LIMIT).contains(&s.default_retry_limit) {
                 return bad(format!(
-                    "step '{}' has a negative default_retry_limit",
-                    s.name
+                    "step '{}': default_retry_limit must be within 0..={MAX_RETRY_LIMIT}, got {}",
+                    s.name, s.default_retry_limit
                 ));
             }
-            if s.lease_ms == Some(0) {
-                return bad(format!("step '{}' has a zero lease_ms", s.name));
+            if let Some(lease) = s.lease_ms.filter(|l| *l == 0 || *l > MAX_LEASE_MS) {
+                return bad(format!(
+                    "step '{}': lease_ms must be within 1..={MAX_LEASE_MS} (24 h), got {lease}",
+                    s.name
+                ));
             }
             if let Some(config) = &s.handler_config {
                 document_policy::check(&format!("step '{}' handler_config", s.name), config)

@@ -408,3 +408,100 @@ both_backends!(poison_results_fail_the_step_and_resolve_refuses_them, |b| {
         .unwrap_err();
     assert!(err.to_string().contains("handler_config"), "{err}");
 });
+
+both_backends!(numbers_beyond_the_documented_maxima_are_refused, |b| {
+    // Client options: a backoff or lease that storage cannot add to the time.
+    let db = new_db(b);
+    for (what, cfg) in [
+        (
+            "max_ms",
+            tasker::Config {
+                backoff: tasker::BackoffConfig {
+                    max_ms: i64::MAX as u64,
+                    ..Default::default()
+                },
+                ..fast_config()
+            },
+        ),
+        (
+            "base_ms",
+            tasker::Config {
+                backoff: tasker::BackoffConfig {
+                    base_ms: 1_000_000_000_000_000_000,
+                    factor: 10.0,
+                    ..Default::default()
+                },
+                ..fast_config()
+            },
+        ),
+        (
+            "lease_ms",
+            tasker::Config {
+                lease_ms: i64::MAX as u64,
+                ..fast_config()
+            },
+        ),
+    ] {
+        let err = tasker::Client::connect_with(&db.url, cfg, None).unwrap_err();
+        assert!(
+            matches!(&err, Error::Config(m) if m.contains(what)),
+            "{what}: {err}"
+        );
+    }
+    // Template values.
+    let (c, _db) = client(b);
+    for (what, extra) in [
+        ("lease_ms", format!(", lease_ms: {}", i64::MAX)),
+        (
+            "default_retry_limit",
+            format!(", default_retry_limit: {}", i64::MAX),
+        ),
+        ("max_ms", format!(", backoff: {{max_ms: {}}}", u64::MAX)),
+        (
+            "base_ms",
+            ", backoff: {base_ms: 1000000000000000000, factor: 10}".to_string(),
+        ),
+    ] {
+        let err = c
+            .register_template_yaml(&format!(
+                "name: big\nstep_templates:\n  - {{name: s, handler: h{extra}}}\n"
+            ))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidTemplate(m) if m.contains(what)),
+            "{what}: {err}"
+        );
+    }
+    assert_nothing_persisted(&c);
+});
+
+both_backends!(largest_allowed_numbers_work_on_every_backend, |b| {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    let clock = tasker::ManualClock::new(1_000_000);
+    let cfg = tasker::Config {
+        lease_check_interval_ms: 0,
+        ..fast_config()
+    };
+    let (c, _db) = client_with(b, cfg, Some(clock.clone()));
+    c.register_template_yaml(&format!(
+        "name: big\nstep_templates:\n  - {{name: s, handler: huge_retry_after, lease_ms: {DAY_MS}, default_retry_limit: 1000, backoff: {{base_ms: {DAY_MS}, factor: 1000, max_ms: {DAY_MS}}}}}\n"
+    ))
+    .unwrap();
+    c.register_fn("huge_retry_after", |ctx| {
+        if ctx.step.attempt == 1 {
+            return Err(tasker::StepError::retryable("later").retry_after(1e300));
+        }
+        Ok(json!({"attempt": ctx.step.attempt}))
+    })
+    .unwrap();
+    let t = c.create_task(&req("big", json!({}))).unwrap();
+    // A 24 h lease claims on PostgreSQL too; retry_after 1e300 s becomes the 24 h cap.
+    assert_eq!(c.run_once().unwrap(), 1);
+    let ctx = c.execution_context(t.task_id).unwrap();
+    assert_eq!(ctx.next_retry_at, Some(1_000_000 + DAY_MS));
+    clock.advance_ms(DAY_MS - 1);
+    assert_eq!(c.run_once().unwrap(), 0, "still backing off");
+    clock.advance_ms(1);
+    assert_eq!(c.run_once().unwrap(), 1);
+    assert_eq!(c.task_view(t.task_id).unwrap().state, State::Complete);
+});
