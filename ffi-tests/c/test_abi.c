@@ -599,6 +599,13 @@ static void test_bad_input(void) {
     mp_free(&r);
     const char *cyclic = "name: cyc\nstep_templates:\n  - {name: A, handler: h, depends_on_step: B}\n  - {name: B, handler: h, depends_on_step: A}\n";
     EXPECT_CODE(TASKER_RESULT_TEMPLATE_CYCLE, tasker_register_template_yaml(c, (const uint8_t *)cyclic, strlen(cyclic), E));
+    /* 200 KB of '[' is refused before the YAML parser sees it (it used to parse for minutes) */
+    size_t deep_len = 200000;
+    char *deep = malloc(deep_len);
+    CHECK(deep);
+    memset(deep, '[', deep_len);
+    EXPECT_CODE(TASKER_RESULT_INVALID_TEMPLATE, tasker_register_template_yaml(c, (const uint8_t *)deep, deep_len, E));
+    free(deep);
     const char *malformed = "name: [oops";
     EXPECT_CODE(TASKER_RESULT_INVALID_TEMPLATE, tasker_register_template_yaml(c, (const uint8_t *)malformed, strlen(malformed), E));
     const tasker_client *nc = NULL;

@@ -161,7 +161,7 @@ impl<'a> TaskFactory<'a> {
         let bypassed: Vec<bool> = t
             .step_templates
             .iter()
-            .map(|s| bypass.contains(&s.name))
+            .map(|s| bypass.binary_search(&s.name).is_ok()) // sorted by bypass_list
             .collect();
         t.step_templates
             .iter()
