@@ -141,7 +141,8 @@ typedef struct tasker_client tasker_client;
 typedef struct tasker_error tasker_error;
 
 /**
- * The state of one callback invocation; opaque to C.
+ * The handle of one callback invocation; opaque to C. Valid only on the callback's thread
+ * until the callback returns; afterwards every function refuses it (INVALID_STATE).
  */
 typedef struct tasker_step_call tasker_step_call;
 
@@ -227,11 +228,13 @@ const char *tasker_error_message(const struct tasker_error *error);
 void tasker_error_free(struct tasker_error *error);
 
 /**
- * Returns a static, NUL-terminated name for a result code ("ok", "null_parameter", ...).
+ * Returns a static, NUL-terminated name for a result code ("ok", "null_parameter", ...);
+ * "unknown" for any other value. Takes the raw integer: a C enum may hold any `uint32_t`, and
+ * an out-of-range value must not be read as a Rust enum (undefined behaviour).
  *
  * Threading: any thread.
  */
-const char *tasker_result_name(tasker_result code);
+const char *tasker_result_name(uint32_t code);
 
 /**
  * Frees a buffer returned by libtasker and resets it to empty. NULL, and an already-empty
@@ -609,8 +612,9 @@ tasker_result tasker_retry_step(const struct tasker_client *client,
  * Sets the step's output (MessagePack, copied). Call it from inside `process` (the output) or
  * `process_results` (the persisted results). Replaces an earlier output or failure.
  *
- * Errors: NullParameter; InvalidArgument when `data` is not a MessagePack document with string
- * map keys (nothing is recorded then, so the callback may still report a failure).
+ * Errors: NullParameter; InvalidState when `call` is not live (its callback returned, or another
+ * thread); InvalidArgument when `data` is not a MessagePack document with string map keys
+ * (nothing is recorded then, so the callback may still report a failure).
  * Threading: only on the thread running the callback, before it returns.
  */
 tasker_result tasker_step_call_set_output(struct tasker_step_call *call,
@@ -624,7 +628,8 @@ tasker_result tasker_step_call_set_output(struct tasker_step_call *call,
  * none, otherwise the delay before the next attempt (capped by the backoff maximum);
  * `details` is an optional MessagePack document (NULL/0 for none). All inputs are copied.
  *
- * Errors: NullParameter (call or message); InvalidArgument (bad UTF-8 or details).
+ * Errors: NullParameter (call or message); InvalidState when `call` is not live;
+ * InvalidArgument (bad UTF-8 or details).
  * Threading: only on the thread running the callback, before it returns.
  */
 tasker_result tasker_step_call_fail(struct tasker_step_call *call,
@@ -641,7 +646,7 @@ tasker_result tasker_step_call_fail(struct tasker_step_call *call,
  * (epoch milliseconds) to `expires_at_ms` when non-NULL.
  *
  * Errors: NullParameter; StaleClaim when the step was taken over (stop working: the outcome
- * will be refused); InvalidState when the client is gone; Database.
+ * will be refused); InvalidState when `call` is not live or the client is gone; Database.
  * Threading: only on the thread running the callback, before it returns.
  */
 tasker_result tasker_step_call_heartbeat(struct tasker_step_call *call,
@@ -649,7 +654,8 @@ tasker_result tasker_step_call_heartbeat(struct tasker_step_call *call,
                                          struct tasker_error **error);
 
 /**
- * The id of the step this call runs. Returns 0 for NULL.
+ * The id of the step this call runs. Returns 0 for NULL and for a call that is not live (used
+ * after its callback returned, or from another thread).
  *
  * Threading: only on the thread running the callback.
  */

@@ -5,6 +5,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The longest backoff delay, backoff base and `retry_after` (24 h). Every delay stays
+/// representable as epoch milliseconds (`now + delay` cannot overflow an i64 column).
+pub(crate) const MAX_DELAY_MS: u64 = 24 * 60 * 60 * 1000;
+/// The longest lease of one attempt (24 h): `now + lease` must fit PostgreSQL's bigint.
+pub(crate) const MAX_LEASE_MS: u64 = 24 * 60 * 60 * 1000;
+/// The most attempts a step template may allow.
+pub(crate) const MAX_RETRY_LIMIT: i64 = 1000;
+
 /// Exponential backoff settings: `min(base × factor^attempts, max)`, plus optional jitter (a
 /// fraction of the delay, applied symmetrically). Defaults reproduce the ancestor: 1 s, ×2, 30 s
 /// cap, no jitter. The arithmetic is `step_handler::BackoffCalculator`.
@@ -49,6 +57,13 @@ impl BackoffConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [("base_ms", self.base_ms), ("max_ms", self.max_ms)] {
+            if v > MAX_DELAY_MS {
+                return Err(format!(
+                    "backoff {name} must be at most {MAX_DELAY_MS} (24 h), got {v}"
+                ));
+            }
+        }
         if !(self.factor.is_finite() && self.factor >= 1.0) {
             return Err(format!("backoff factor must be >= 1, got {}", self.factor));
         }
@@ -137,8 +152,11 @@ impl Default for Config {
 impl Config {
     pub fn validate(&self) -> Result<(), crate::Error> {
         self.backoff.validate().map_err(crate::Error::Config)?;
-        if self.lease_ms == 0 {
-            return Err(crate::Error::Config("lease_ms must be positive".into()));
+        if self.lease_ms == 0 || self.lease_ms > MAX_LEASE_MS {
+            return Err(crate::Error::Config(format!(
+                "lease_ms must be within 1..={MAX_LEASE_MS} (24 h), got {}",
+                self.lease_ms
+            )));
         }
         if self.claim_batch == 0 || self.claim_batch > 1000 {
             return Err(crate::Error::Config(
@@ -203,5 +221,60 @@ impl Clock for ManualClock {
     }
     fn sleep_ms(&self, ms: u64) {
         self.advance_ms(ms as i64);
+    }
+}
+
+/// A database URL fit for errors and logs: the password of `scheme://user:password@host/...`
+/// becomes `***` (`postgres://u:***@host/db`), whatever the scheme (a mistyped scheme must not
+/// leak it either), and so does a `password=` query parameter.
+pub(crate) fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let start = scheme_end + 3;
+        let rest = &out[start..];
+        let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        // The last '@' ends the user info: a password may itself contain '@'.
+        if let Some(at) = rest[..authority_len].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                out.replace_range(start + colon + 1..start + at, "***");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        out = format!("{head}{query}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_masked_whatever_the_scheme() {
+        for (url, want) in [
+            ("postgres://u:pw@h/db", "postgres://u:***@h/db"),
+            ("Postgres://u:pw@h:5432/db", "Postgres://u:***@h:5432/db"),
+            (" postgres://u:pw@h/db", " postgres://u:***@h/db"),
+            ("mysql://u:p@ss@h", "mysql://u:***@h"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            (
+                "postgres://h/db?password=pw&x=1",
+                "postgres://h/db?password=***&x=1",
+            ),
+            ("sqlite::memory:", "sqlite::memory:"),
+            ("sqlite://a:b/c.db", "sqlite://a:b/c.db"),
+        ] {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
     }
 }

@@ -44,6 +44,9 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A document breaks the document policy (`models/document_policy.rs`): too deep, NUL.
+    #[error("invalid document: {path} {reason}")]
+    InvalidDocument { path: String, reason: String },
     #[error("serialization error: {0}")]
     Serialization(String),
     #[error("internal error: {0}")]

@@ -1,5 +1,6 @@
 #define _DEFAULT_SOURCE /* usleep */
 /* C ABI tests: run under valgrind (SQLite) and natively (PostgreSQL) by `make test`. */
+#include <math.h>
 #include <pthread.h>
 
 #include "common.h"
@@ -83,6 +84,30 @@ static void heartbeating(void *userdata, tasker_step_call *call, const uint8_t *
     output_value(call, 1);
 }
 
+/* keeps its call handle after returning (a misuse the ABI must refuse, not crash on) */
+static tasker_step_call *g_kept_call;
+static int64_t g_kept_step_id;
+static void keeper(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t len) {
+    (void)userdata, (void)ctx, (void)len;
+    g_kept_call = call;
+    g_kept_step_id = tasker_step_call_step_id(call);
+    output_value(call, 1);
+}
+
+/* reports {"v": NaN}: refused (INVALID_ARGUMENT, recorded here), so it reports a plain output */
+static tasker_result g_nan_output_rc;
+static void nan_output(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t len) {
+    (void)userdata, (void)ctx, (void)len;
+    mp_builder b;
+    mp_init(&b);
+    mp_map(&b, 1);
+    mp_str(&b, "v");
+    msgpack_pack_double(&b.pk, NAN);
+    g_nan_output_rc = tasker_step_call_set_output(call, (const uint8_t *)b.buf.data, b.buf.size, NULL);
+    mp_free(&b);
+    output_value(call, 1);
+}
+
 /* process_results: wraps the output as {wrapped: <output value>, by: "process_results"} */
 static void wrap_results(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t ctx_len,
                          const uint8_t *out, size_t out_len) {
@@ -155,6 +180,11 @@ static void test_version(void) {
     CHECK(strcmp(tasker_version(), TASKER_VERSION_STRING) == 0);
     CHECK(TASKER_VERSION_NUMBER == ((TASKER_VERSION_MAJOR << 16) | (TASKER_VERSION_MINOR << 8) | TASKER_VERSION_PATCH));
     CHECK(strcmp(tasker_result_name(TASKER_RESULT_STALE_CLAIM), "stale_claim") == 0);
+    CHECK(strcmp(tasker_result_name(TASKER_RESULT_INVALID_STATE), "invalid_state") == 0);
+    /* any other uint32_t is "unknown", never a crash */
+    CHECK(strcmp(tasker_result_name(19), "unknown") == 0);
+    CHECK(strcmp(tasker_result_name(64), "unknown") == 0);
+    CHECK(strcmp(tasker_result_name(UINT32_MAX), "unknown") == 0);
 }
 
 static void test_diamond(void) {
@@ -569,11 +599,27 @@ static void test_bad_input(void) {
     mp_free(&r);
     const char *cyclic = "name: cyc\nstep_templates:\n  - {name: A, handler: h, depends_on_step: B}\n  - {name: B, handler: h, depends_on_step: A}\n";
     EXPECT_CODE(TASKER_RESULT_TEMPLATE_CYCLE, tasker_register_template_yaml(c, (const uint8_t *)cyclic, strlen(cyclic), E));
+    /* 200 KB of '[' is refused before the YAML parser sees it (it used to parse for minutes) */
+    size_t deep_len = 200000;
+    char *deep = malloc(deep_len);
+    CHECK(deep);
+    memset(deep, '[', deep_len);
+    EXPECT_CODE(TASKER_RESULT_INVALID_TEMPLATE, tasker_register_template_yaml(c, (const uint8_t *)deep, deep_len, E));
+    free(deep);
     const char *malformed = "name: [oops";
     EXPECT_CODE(TASKER_RESULT_INVALID_TEMPLATE, tasker_register_template_yaml(c, (const uint8_t *)malformed, strlen(malformed), E));
     const tasker_client *nc = NULL;
     EXPECT_CODE(TASKER_RESULT_CONFIG, tasker_client_new("mysql://nope", NULL, 0, &nc, E));
     CHECK(nc == NULL);
+    /* an unsupported scheme's error names the URL with its password masked */
+    const char *leaky[] = {"Postgres://u:s3cret@h/db", " postgres://u:s3cret@h/db", "mysql://u:s3cret@h"};
+    for (size_t i = 0; i < sizeof leaky / sizeof leaky[0]; i++) {
+        tasker_error *cerr = NULL;
+        CHECK(tasker_client_new(leaky[i], NULL, 0, &nc, &cerr) == TASKER_RESULT_CONFIG);
+        CHECK(strstr(tasker_error_message(cerr), "s3cret") == NULL);
+        CHECK(strstr(tasker_error_message(cerr), "u:***@h") != NULL);
+        tasker_error_free(cerr);
+    }
     EXPECT_CODE(TASKER_RESULT_TASK_NOT_FOUND, tasker_task_view(c, 987654321, &out, E));
     EXPECT_CODE(TASKER_RESULT_STEP_NOT_FOUND, tasker_retry_step(c, 987654321, NULL, E));
     CHECK(out.data == NULL);
@@ -595,6 +641,116 @@ static void test_bad_input(void) {
     tasker_error_free(NULL);
     tasker_bytes_free(NULL);
     tasker_bytes_free(&out);
+    tasker_client_free(c);
+    remove_test_db(url);
+}
+
+/* A task request whose context.x breaks the document policy (kind 4: trailing bytes). */
+static void poison_request(mp_builder *b, int kind, int serial) {
+    char tag[160];
+    snprintf(tag, sizeof tag, "%s-poison-%d", g_tag, serial);
+    mp_init(b);
+    mp_map(b, 3);
+    mp_str(b, "name");
+    mp_str(b, "nan_task");
+    mp_str(b, "namespace");
+    mp_str(b, "c_tests");
+    mp_str(b, "context");
+    mp_map(b, 2);
+    mp_str(b, "tag");
+    mp_str(b, tag);
+    mp_str(b, "x");
+    switch (kind) {
+    case 0: msgpack_pack_double(&b->pk, NAN); break;
+    case 1: msgpack_pack_double(&b->pk, -INFINITY); break;
+    case 2:
+        msgpack_pack_str(&b->pk, 3);
+        msgpack_pack_str_body(&b->pk, "a\0b", 3);
+        break;
+    case 3:
+        for (int i = 0; i < 100; i++) msgpack_pack_array(&b->pk, 1);
+        mp_int(b, 1);
+        break;
+    default:
+        mp_int(b, 1);
+        msgpack_sbuffer_write(&b->buf, "\xc0", 1);
+    }
+}
+
+/* The document policy at the boundary: each poison request is refused naming its field (and so
+   never stored); the ordinary tasks around it complete. An output with NaN is refused too. */
+static void test_document_policy(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    OK(tasker_register_handler(c, "nan_output", nan_output, NULL, NULL, NULL, E));
+    one_step_template(c, "nan_task", "nan_output", "");
+    int64_t ordinary[5];
+    const char *expect[] = {"context.x", "context.x", "context.x", "context.x", "trailing"};
+    for (int kind = 0; kind < 5; kind++) {
+        ordinary[kind] = create(c, "c_tests", "nan_task", kind, g_tag);
+        mp_builder r;
+        poison_request(&r, kind, kind);
+        int64_t id = -1;
+        bool created = false;
+        tasker_error *err = NULL;
+        tasker_result rc = tasker_create_task(c, (const uint8_t *)r.buf.data, r.buf.size, &id, &created, &err);
+        CHECK(rc == TASKER_RESULT_INVALID_ARGUMENT);
+        if (strstr(tasker_error_message(err), expect[kind]) == NULL) {
+            fprintf(stderr, "  poison %d: %s\n", kind, tasker_error_message(err));
+            g_failures++;
+        }
+        CHECK(id == -1);
+        tasker_error_free(err);
+        mp_free(&r);
+    }
+    for (int kind = 0; kind < 5; kind++) {
+        g_nan_output_rc = TASKER_RESULT_OK;
+        tasker_bytes exec = {0};
+        OK(tasker_run_task(c, ordinary[kind], &exec, E));
+        mp_doc e;
+        doc_parse(&e, exec.data, exec.len);
+        CHECK(str_eq(get(e.root, "task_state"), "complete"));
+        doc_free(&e);
+        tasker_bytes_free(&exec);
+        CHECK(g_nan_output_rc == TASKER_RESULT_INVALID_ARGUMENT);
+    }
+    tasker_client_free(c);
+    remove_test_db(url);
+}
+
+/* A tasker_step_call used after its callback returned is INVALID_STATE, never a dereference. */
+static void test_stale_step_call(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    OK(tasker_register_handler(c, "keeper", keeper, NULL, NULL, NULL, E));
+    one_step_template(c, "keeper_task", "keeper", "");
+    int64_t id = create(c, "c_tests", "keeper_task", 1, g_tag);
+    OK(tasker_run_task(c, id, NULL, E));
+    CHECK(g_kept_call != NULL);
+    CHECK(g_kept_step_id > 0);
+    const uint8_t empty_map[] = {0x80};
+    int64_t expires = -7;
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_heartbeat(g_kept_call, &expires, E));
+    CHECK(expires == -7);
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_set_output(g_kept_call, empty_map, 1, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_fail(g_kept_call, "late", NULL, true, -1, NULL, 0, E));
+    CHECK(tasker_step_call_step_id(g_kept_call) == 0);
+    /* also through tasker_call_handler (no database) */
+    mp_builder b;
+    mp_init(&b);
+    mp_map(&b, 1);
+    mp_str(&b, "step");
+    mp_map(&b, 1);
+    mp_str(&b, "handler");
+    mp_str(&b, "keeper");
+    tasker_bytes out = {0};
+    OK(tasker_call_handler(c, (const uint8_t *)b.buf.data, b.buf.size, &out, E));
+    mp_free(&b);
+    tasker_bytes_free(&out);
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_set_output(g_kept_call, empty_map, 1, E));
+    CHECK(tasker_step_call_step_id(g_kept_call) == 0);
     tasker_client_free(c);
     remove_test_db(url);
 }
@@ -682,6 +838,8 @@ int main(void) {
         {"diamond_with_c_handlers", test_diamond},
         {"retry_after_permanent_and_silent", test_retry_after_permanent_and_silent},
         {"heartbeat", test_heartbeat},
+        {"stale_step_call", test_stale_step_call},
+        {"document_policy", test_document_policy},
         {"four_threads", test_threads},
         {"host_queue", test_host_queue},
         {"events", test_events},

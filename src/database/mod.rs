@@ -268,7 +268,8 @@ impl Store {
             ))
         } else {
             Err(Error::Config(format!(
-                "unsupported database URL '{url}': use sqlite://PATH, sqlite::memory: or postgres://..."
+                "unsupported database URL '{}': use sqlite://PATH, sqlite::memory: or postgres://...",
+                crate::config::redact_url(url)
             )))
         }
     }

@@ -1,6 +1,7 @@
 //! Buffers: MessagePack documents in and out, and the caller-owned `tasker_bytes`.
 
 use super::*;
+use crate::models::document_policy;
 
 /// Decodes a MessagePack document into `T` with a message naming the document.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> FfiResult<T> {
@@ -9,6 +10,10 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -
             "{what} is empty (expected a MessagePack document)"
         )));
     }
+    // The document policy's byte-level half: one document, finite numbers, bounded depth (the
+    // wrappers of a document add a few levels; fields are checked exactly once decoded).
+    document_policy::check_msgpack(bytes, what, document_policy::MAX_DEPTH + 8)
+        .map_err(FfiError::invalid)?;
     rmp_serde::from_slice(bytes)
         .map_err(|e| FfiError::invalid(format!("malformed MessagePack {what}: {e}")))
 }

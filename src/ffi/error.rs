@@ -106,7 +106,7 @@ impl From<Error> for FfiError {
             Error::StaleClaim(_) => R::StaleClaim,
             Error::Config(_) => R::Config,
             Error::Database(_) | Error::Migration(_) => R::Database,
-            Error::Serialization(_) => R::InvalidArgument,
+            Error::Serialization(_) | Error::InvalidDocument { .. } => R::InvalidArgument,
             Error::Internal(_) => R::Internal,
         };
         FfiError::new(code, e.to_string())
@@ -148,32 +148,96 @@ pub unsafe extern "C" fn tasker_error_free(error: *mut tasker_error) {
     }
 }
 
-/// Returns a static, NUL-terminated name for a result code ("ok", "null_parameter", ...).
+/// Returns a static, NUL-terminated name for a result code ("ok", "null_parameter", ...);
+/// "unknown" for any other value. Takes the raw integer: a C enum may hold any `uint32_t`, and
+/// an out-of-range value must not be read as a Rust enum (undefined behaviour).
 ///
 /// Threading: any thread.
 #[no_mangle]
-pub extern "C" fn tasker_result_name(code: tasker_result) -> *const c_char {
-    use tasker_result as R;
-    let s: &'static CStr = match code {
-        R::Ok => c"ok",
-        R::NullParameter => c"null_parameter",
-        R::InvalidArgument => c"invalid_argument",
-        R::InvalidTemplate => c"invalid_template",
-        R::TemplateCycle => c"template_cycle",
-        R::UnknownTemplate => c"unknown_template",
-        R::InvalidRequest => c"invalid_request",
-        R::SchemaValidation => c"schema_validation",
-        R::PayloadTooLarge => c"payload_too_large",
-        R::DuplicateTask => c"duplicate_task",
-        R::TaskNotFound => c"task_not_found",
-        R::StepNotFound => c"step_not_found",
-        R::IllegalTransition => c"illegal_transition",
-        R::StaleClaim => c"stale_claim",
-        R::Config => c"config",
-        R::Database => c"database",
-        R::Panic => c"panic",
-        R::Internal => c"internal",
-        R::InvalidState => c"invalid_state",
+pub extern "C" fn tasker_result_name(code: u32) -> *const c_char {
+    tasker_result::from_code(code)
+        .map_or(c"unknown", tasker_result::name)
+        .as_ptr()
+}
+
+impl tasker_result {
+    /// Every variant, in code order (`ALL[i] as u32 == i`).
+    const ALL: [tasker_result; 19] = {
+        use tasker_result as R;
+        [
+            R::Ok,
+            R::NullParameter,
+            R::InvalidArgument,
+            R::InvalidTemplate,
+            R::TemplateCycle,
+            R::UnknownTemplate,
+            R::InvalidRequest,
+            R::SchemaValidation,
+            R::PayloadTooLarge,
+            R::DuplicateTask,
+            R::TaskNotFound,
+            R::StepNotFound,
+            R::IllegalTransition,
+            R::StaleClaim,
+            R::Config,
+            R::Database,
+            R::Panic,
+            R::Internal,
+            R::InvalidState,
+        ]
     };
-    s.as_ptr()
+
+    /// The variant with this number, if any.
+    fn from_code(code: u32) -> Option<tasker_result> {
+        let code = usize::try_from(code).ok()?;
+        Self::ALL.get(code).copied()
+    }
+
+    fn name(self) -> &'static CStr {
+        use tasker_result as R;
+        match self {
+            R::Ok => c"ok",
+            R::NullParameter => c"null_parameter",
+            R::InvalidArgument => c"invalid_argument",
+            R::InvalidTemplate => c"invalid_template",
+            R::TemplateCycle => c"template_cycle",
+            R::UnknownTemplate => c"unknown_template",
+            R::InvalidRequest => c"invalid_request",
+            R::SchemaValidation => c"schema_validation",
+            R::PayloadTooLarge => c"payload_too_large",
+            R::DuplicateTask => c"duplicate_task",
+            R::TaskNotFound => c"task_not_found",
+            R::StepNotFound => c"step_not_found",
+            R::IllegalTransition => c"illegal_transition",
+            R::StaleClaim => c"stale_claim",
+            R::Config => c"config",
+            R::Database => c"database",
+            R::Panic => c"panic",
+            R::Internal => c"internal",
+            R::InvalidState => c"invalid_state",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_name_and_others_are_unknown() {
+        for (i, r) in tasker_result::ALL.iter().enumerate() {
+            assert_eq!(*r as u32 as usize, i, "ALL is in code order");
+        }
+        let name = |c: u32| {
+            unsafe { CStr::from_ptr(tasker_result_name(c)) }
+                .to_str()
+                .unwrap()
+        };
+        assert_eq!(name(0), "ok");
+        assert_eq!(name(13), "stale_claim");
+        assert_eq!(name(18), "invalid_state");
+        for c in [19, 64, 1000, u32::MAX] {
+            assert_eq!(name(c), "unknown");
+        }
+    }
 }

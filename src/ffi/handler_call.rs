@@ -1,7 +1,7 @@
 //! `tasker_call_handler`: a registered handler's hooks run once, without the database.
 
 use super::*;
-use crate::models::HandlerCall;
+use crate::models::{document_policy, HandlerCall};
 
 /// Calls the handler named by the context's `step.handler` once, on this thread, as the step
 /// foundation would (`process`, then `process_results`, panics caught, the results' size
@@ -33,6 +33,9 @@ pub unsafe extern "C" fn tasker_call_handler(
         let c = client_ref(client)?;
         let ctx: crate::StepContext =
             decode(slice(context, context_len, "context")?, "step context")?;
+        // The step context wraps its documents (task.context, step.inputs, ...) two levels deep.
+        let doc = serde_json::to_value(&ctx).map_err(|e| FfiError::invalid(e.to_string()))?;
+        document_policy::check_depth("step context", &doc, document_policy::MAX_DEPTH + 2)?;
         write_doc(outcome, &HandlerCall::from(c.call_handler(&ctx)))
     })
 }

@@ -1,6 +1,7 @@
 //! Documents exchanged with callers (requests, contexts, views) and the row types of the schema.
 //! These are the serde definitions the C ABI encodes as MessagePack.
 
+pub(crate) mod document_policy;
 mod event;
 mod step_error;
 mod step_outcome;

@@ -61,10 +61,13 @@ impl StepError {
         self
     }
 
+    /// The requested delay in milliseconds, at most `MAX_DELAY_MS` (24 h): a huge request
+    /// (1e300 s) must not become u64::MAX and overflow the retry time.
     pub(crate) fn retry_after_ms(&self) -> Option<u64> {
+        let max = crate::config::MAX_DELAY_MS;
         self.retry_after
             .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| (s * 1000.0).round() as u64)
+            .map(|s| (s * 1000.0).round().min(max as f64) as u64)
     }
 }
 

@@ -4,6 +4,7 @@
 use super::host_queue::HostQueue;
 use super::Client;
 use crate::database::OpOutcome;
+use crate::models::document_policy;
 use crate::Result;
 use serde_json::Value;
 use std::time::Duration;
@@ -26,6 +27,7 @@ impl<'a> Operations<'a> {
 
     pub fn resolve_step(&self, step_id: i64, results: Value) -> Result<bool> {
         let c = self.client;
+        document_policy::check("results", &results)?;
         let out = c.block(c.inner.store.resolve_step(step_id, &results, c.now()))?;
         Ok(self.announce(out))
     }

@@ -7,7 +7,7 @@ use super::identity::identity_hash;
 use super::templates::Templates;
 use super::Client;
 use crate::database::{NewStep, NewTask, Recorded};
-use crate::models::{CreatedTask, TaskRequest};
+use crate::models::{document_policy, CreatedTask, TaskRequest};
 use crate::registry::{RegisteredTemplate, TaskTemplate};
 use crate::{Error, Result};
 use serde_json::Value;
@@ -108,6 +108,24 @@ impl<'a> TaskFactory<'a> {
                 )))
             }
         };
+        // The document policy first: a context storage could not give back is never written.
+        document_policy::check("context", &context)?;
+        for (step, inputs) in &req.step_inputs {
+            document_policy::check(&format!("step_inputs.{step}"), inputs)?;
+        }
+        document_policy::check("tags", &serde_json::to_value(&req.tags)?)?;
+        for (field, v) in [
+            ("name", Some(&req.name)),
+            ("namespace", req.namespace.as_ref()),
+            ("version", req.version.as_ref()),
+            ("initiator", req.initiator.as_ref()),
+            ("source_system", req.source_system.as_ref()),
+            ("reason", req.reason.as_ref()),
+        ] {
+            if let Some(v) = v {
+                document_policy::check_text(field, v)?;
+            }
+        }
         let size = serde_json::to_vec(&context)?.len();
         if size > limit {
             return Err(Error::PayloadTooLarge {
@@ -143,7 +161,7 @@ impl<'a> TaskFactory<'a> {
         let bypassed: Vec<bool> = t
             .step_templates
             .iter()
-            .map(|s| bypass.contains(&s.name))
+            .map(|s| bypass.binary_search(&s.name).is_ok()) // sorted by bypass_list
             .collect();
         t.step_templates
             .iter()

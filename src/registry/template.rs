@@ -1,10 +1,11 @@
 //! Task templates: parsing (YAML or an equivalent serde map), environment overrides and validation.
 
-use crate::config::BackoffOverride;
+use crate::config::{BackoffOverride, MAX_LEASE_MS, MAX_RETRY_LIMIT};
+use crate::models::document_policy;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 fn default_namespace() -> String {
     "default".into()
@@ -88,23 +89,21 @@ pub struct StepTemplate {
 impl StepTemplate {
     /// `depends_on_step` plus `depends_on_steps`, without duplicates, in declaration order.
     pub fn dependencies(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for d in self
-            .depends_on_step
+        // A set, not `Vec::contains`: a step may list 100,000 dependencies.
+        let mut seen: HashSet<&str> = HashSet::new();
+        self.depends_on_step
             .iter()
             .chain(self.depends_on_steps.iter())
-        {
-            if !out.contains(&d.as_str()) {
-                out.push(d.as_str());
-            }
-        }
-        out
+            .map(String::as_str)
+            .filter(|d| seen.insert(d))
+            .collect()
     }
 }
 
 impl TaskTemplate {
     /// Parses YAML text, applies the overrides of `environment`, and validates.
     pub fn from_yaml(text: &str, environment: Option<&str>) -> Result<TaskTemplate> {
+        check_yaml_nesting(text, document_policy::MAX_DEPTH + 4)?;
         let value: Value = serde_yaml_ng::from_str(text)
             .map_err(|e| Error::InvalidTemplate(format!("malformed YAML: {e}")))?;
         Self::from_value(value, environment)
@@ -132,14 +131,20 @@ impl TaskTemplate {
         self.step_templates.iter().position(|s| s.name == name)
     }
 
-    /// Parents of each step, as indexes.
+    /// Parents of each step, as indexes (linear: one name index, not a search per edge).
     pub fn parents(&self) -> Vec<Vec<usize>> {
+        let index: HashMap<&str, usize> = self
+            .step_templates
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
         self.step_templates
             .iter()
             .map(|s| {
                 s.dependencies()
                     .into_iter()
-                    .filter_map(|d| self.step_index(d))
+                    .filter_map(|d| index.get(d).copied())
                     .collect()
             })
             .collect()
@@ -185,14 +190,21 @@ impl TaskTemplate {
             if s.handler.trim().is_empty() {
                 return bad(format!("step '{}' has an empty handler", s.name));
             }
-            if s.default_retry_limit < 0 {
+            if !(0..=MAX_RETRY_LIMIT).contains(&s.default_retry_limit) {
                 return bad(format!(
-                    "step '{}' has a negative default_retry_limit",
+                    "step '{}': default_retry_limit must be within 0..={MAX_RETRY_LIMIT}, got {}",
+                    s.name, s.default_retry_limit
+                ));
+            }
+            if let Some(lease) = s.lease_ms.filter(|l| *l == 0 || *l > MAX_LEASE_MS) {
+                return bad(format!(
+                    "step '{}': lease_ms must be within 1..={MAX_LEASE_MS} (24 h), got {lease}",
                     s.name
                 ));
             }
-            if s.lease_ms == Some(0) {
-                return bad(format!("step '{}' has a zero lease_ms", s.name));
+            if let Some(config) = &s.handler_config {
+                document_policy::check(&format!("step '{}' handler_config", s.name), config)
+                    .map_err(|e| Error::InvalidTemplate(e.to_string()))?;
             }
             if let Some(b) = &s.backoff {
                 let eff = crate::config::BackoffConfig::default().with_override(b);
@@ -214,8 +226,9 @@ impl TaskTemplate {
             }
         }
         if let Some(named) = &self.named_steps {
+            let named: HashSet<&str> = named.iter().map(String::as_str).collect();
             for s in &self.step_templates {
-                if !named.contains(&s.name) {
+                if !named.contains(s.name.as_str()) {
                     return bad(format!("step '{}' is not listed in named_steps", s.name));
                 }
             }
@@ -226,6 +239,11 @@ impl TaskTemplate {
                 cycle,
             });
         }
+        // The whole template is stored as one document and read back: the policy (NUL, depth;
+        // a template wraps handler_config three levels deep) applies to all of it.
+        let whole = serde_json::to_value(self).map_err(|e| Error::Internal(e.to_string()))?;
+        document_policy::check_depth("template", &whole, document_policy::MAX_DEPTH + 3)
+            .map_err(|e| Error::InvalidTemplate(e.to_string()))?;
         if let Some(schema) = &self.schema {
             jsonschema::validator_for(schema)
                 .map_err(|e| Error::InvalidTemplate(format!("invalid JSON Schema: {e}")))?;
@@ -275,6 +293,75 @@ impl TaskTemplate {
     }
 }
 
+/// Refuses YAML whose flow collections (`[`, `{`) nest deeper than `max_depth`, before the
+/// parser sees it: the parser's cost grows with the square of the flow depth (`"[" * 100_000`
+/// ran for minutes). A cheap scan with two counts, and either one over the limit refuses: one
+/// skips quoted scalars and comments as YAML does, one counts every bracket. Fooling a scan
+/// (a quote it misreads, a `]` inside a string) would have to fool both at once; a legitimate
+/// template this deep breaks the document policy anyway. Block nesting is bounded by the
+/// parser's own recursion limit.
+fn check_yaml_nesting(text: &str, max_depth: usize) -> Result<()> {
+    let b = text.as_bytes();
+    let too_deep = || {
+        Err(Error::InvalidTemplate(format!(
+            "YAML nests deeper than {max_depth} levels"
+        )))
+    };
+    let (mut raw, mut depth, mut i) = (0usize, 0usize, 0usize);
+    // Whether a quote or `#` here starts a quoted scalar or a comment: at a line start, after
+    // whitespace or an indicator. Elsewhere (`don't`) it is part of a plain scalar.
+    let mut token_start = true;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'[' | b'{' => {
+                depth += 1;
+                raw += 1;
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                raw = raw.saturating_sub(1);
+            }
+            b'#' if token_start => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'\'' | b'"' if token_start => {
+                // To the closing quote ('' escapes in single quotes, \ escapes in double);
+                // only the raw count sees the brackets inside.
+                i += 1;
+                while i < b.len() && b[i] != c {
+                    match b[i] {
+                        b'\\' if c == b'"' => i += 1,
+                        b'[' | b'{' => raw += 1,
+                        b']' | b'}' => raw = raw.saturating_sub(1),
+                        _ => {}
+                    }
+                    if raw > max_depth {
+                        return too_deep();
+                    }
+                    i += 1;
+                    if c == b'\'' && b.get(i) == Some(&b'\'') && b.get(i + 1) == Some(&b'\'') {
+                        i += 2;
+                    }
+                }
+            }
+            _ => {}
+        }
+        if depth > max_depth || raw > max_depth {
+            return too_deep();
+        }
+        token_start = matches!(
+            c,
+            b' ' | b'\t' | b'\n' | b'\r' | b'[' | b'{' | b',' | b':' | b'-' | b'?'
+        );
+        i += 1;
+    }
+    Ok(())
+}
+
 /// Deep-merges `environments.<env>` into the template; step templates merge by name.
 fn apply_environment(mut value: Value, environment: Option<&str>) -> Result<Value> {
     let Some(env) = environment else {
@@ -300,11 +387,18 @@ fn apply_environment(mut value: Value, environment: Option<&str>) -> Result<Valu
                 .get_mut("step_templates")
                 .and_then(|s| s.as_array_mut());
             let Some(steps) = steps else { continue };
+            // Index by name once (the first step of a name, as a search would find).
+            let mut by_name: HashMap<String, usize> = HashMap::new();
+            for (i, s) in steps.iter().enumerate() {
+                if let Some(n) = s.get("name").and_then(|n| n.as_str()) {
+                    by_name.entry(n.to_string()).or_insert(i);
+                }
+            }
             for item in items {
-                let name = item.get("name").and_then(|n| n.as_str()).map(String::from);
-                if let Some(target) = steps
-                    .iter_mut()
-                    .find(|s| s.get("name").and_then(|n| n.as_str()) == name.as_deref())
+                let name = item.get("name").and_then(|n| n.as_str());
+                if let Some(target) = name
+                    .and_then(|n| by_name.get(n))
+                    .and_then(|i| steps.get_mut(*i))
                 {
                     deep_merge(target, item);
                 }
@@ -415,5 +509,46 @@ environments:
         .unwrap_err()
         .to_string();
         assert!(e.contains("unknown field `retries`"), "{e}");
+    }
+
+    #[test]
+    fn deep_flow_yaml_is_refused_before_parsing() {
+        let started = std::time::Instant::now();
+        let e = TaskTemplate::from_yaml(&"[".repeat(100_000), None).unwrap_err();
+        assert!(e.to_string().contains("nests deeper"), "{e}");
+        let e = TaskTemplate::from_yaml(&format!("name: t\nx: {}", "{a: ".repeat(100)), None)
+            .unwrap_err();
+        assert!(e.to_string().contains("nests deeper"), "{e}");
+        // Hidden behind closers inside a string: the raw count still sees the openers.
+        let sneaky = format!("{}\"{}\"{}", "[".repeat(60), "]".repeat(60), "[".repeat(60));
+        assert!(TaskTemplate::from_yaml(&sneaky, None).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // Brackets and quotes in ordinary places are fine.
+        let ok = "name: t\ndescription: \"it's [x] {y}\"\nstep_templates:\n  - {name: a, handler: h, description: 'don''t # [', handler_config: {list: [1, [2, [3]]]}} # [[[\n  - {name: b, handler: h, depends_on_steps: [a]}\n";
+        TaskTemplate::from_yaml(ok, None).unwrap();
+    }
+
+    #[test]
+    fn a_cyclic_100k_step_template_is_rejected_in_linear_time() {
+        let n = 100_000;
+        let steps: Vec<Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({"name": format!("s{i}"), "handler": "h",
+                    "depends_on_step": format!("s{}", (i + n - 1) % n)})
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let e = TaskTemplate::from_value(
+            serde_json::json!({"name": "big", "step_templates": steps}),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::TemplateCycle { .. }), "{e}");
+        // Was 155 s (a linear search per edge); linear now, even in a debug build.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

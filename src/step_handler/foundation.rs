@@ -102,7 +102,7 @@ impl<'a> StepHandlerFoundation<'a> {
             });
         };
         let output = OutputProcessor::new(inner.config.max_payload_bytes);
-        OutputProcessor::run_hooks(handler.as_ref(), ctx).and_then(|v| output.check_size(v))
+        OutputProcessor::run_hooks(handler.as_ref(), ctx).and_then(|v| output.check(v))
     }
 
     /// Writes a completion, fenced by the claim token (and claims `claim_next` more steps).
@@ -163,7 +163,8 @@ impl<'a> StepHandlerFoundation<'a> {
     }
 
     /// Publishes what a persisted outcome changed, wakes idle workers when children became
-    /// ready, and names the outcome. A lost claim is `Stale`, not an error.
+    /// ready, and names the outcome. A lost claim is `Stale` (or `Discarded` when the task was
+    /// cancelled meanwhile), not an error.
     pub fn settle(
         &self,
         task_id: i64,
@@ -173,14 +174,28 @@ impl<'a> StepHandlerFoundation<'a> {
         let s = match persisted {
             Ok(s) => s,
             Err(Error::StaleClaim(_)) => {
-                tracing::warn!(
-                    step_id,
-                    "claim lost before the outcome was written; outcome dropped"
+                // Cancelling a task settles its running steps (and clears their claim), so a
+                // result arriving afterwards finds its claim gone: that is the documented
+                // `discarded`, not a takeover.
+                let cancelled = matches!(
+                    self.client
+                        .block(self.client.inner.store.step_status(step_id)),
+                    Ok((_, State::Cancelled, _, _))
                 );
-                return Ok((
-                    StepOutcome::Stale { step_id, task_id },
-                    StepSettled::default(),
-                ));
+                let outcome = if cancelled {
+                    tracing::info!(
+                        step_id,
+                        "task cancelled while the step ran; result discarded"
+                    );
+                    StepOutcome::Discarded { step_id, task_id }
+                } else {
+                    tracing::warn!(
+                        step_id,
+                        "claim lost before the outcome was written; outcome dropped"
+                    );
+                    StepOutcome::Stale { step_id, task_id }
+                };
+                return Ok((outcome, StepSettled::default()));
             }
             Err(e) => return Err(e),
         };

@@ -1,7 +1,7 @@
 //! `OutputProcessor`: turns what a handler returned into the results the step persists.
 
 use super::StepHandler;
-use crate::models::{StepContext, StepError};
+use crate::models::{document_policy, StepContext, StepError};
 use serde_json::Value;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -38,9 +38,17 @@ impl OutputProcessor {
         })
     }
 
-    /// Checks the results against the size limit: larger results are a permanent failure
-    /// (retrying would produce them again).
-    pub fn check_size(&self, results: Value) -> Result<Value, StepError> {
+    /// Checks the results against the document policy and the size limit: a violation is a
+    /// permanent failure (retrying would produce the same results again).
+    pub fn check(&self, results: Value) -> Result<Value, StepError> {
+        if let Err(e) = document_policy::check("results", &results) {
+            return Err(StepError {
+                message: e.to_string(),
+                class: "InvalidDocument".into(),
+                retryable: false,
+                ..Default::default()
+            });
+        }
         let size = serde_json::to_vec(&results)
             .map(|b| b.len())
             .unwrap_or(usize::MAX);

@@ -4,7 +4,7 @@
 use super::BackoffCalculator;
 use crate::config::{BackoffConfig, BackoffOverride};
 use crate::database::Failure;
-use crate::models::StepError;
+use crate::models::{document_policy, StepError};
 use serde_json::Value;
 
 /// Whether a failed attempt may be retried: retryable, not permanent, and attempts left
@@ -39,14 +39,21 @@ impl RetryAnalyzer {
         }
     }
 
-    /// The failure storage records for a handler's error.
+    /// The failure storage records for a handler's error. The failure must be recorded (or the
+    /// step would be retried forever), so what the document policy refuses is replaced rather
+    /// than rejected: NUL in the texts is escaped, details that break the policy become a note.
     pub(crate) fn failure_of(e: StepError) -> Failure {
+        let retry_after_ms = e.retry_after_ms();
+        let details = match document_policy::check("details", &e.details) {
+            Ok(()) => e.details,
+            Err(violation) => serde_json::json!({ "invalid_details": violation.to_string() }),
+        };
         Failure {
-            retry_after_ms: e.retry_after_ms(),
+            retry_after_ms,
             permanent: !e.retryable,
-            message: e.message,
-            class: e.class,
-            details: e.details,
+            message: e.message.replace('\0', "\\0"),
+            class: e.class.replace('\0', "\\0"),
+            details,
         }
     }
 

@@ -180,3 +180,40 @@ both_backends!(host_queue_reenqueue_delay_follows_backoff, |b| {
         vec![("task".to_string(), task.task_id, 25_000)]
     );
 });
+
+both_backends!(
+    handle_step_of_a_task_cancelled_while_running_is_discarded,
+    |b| {
+        let (c, _db) = client(b);
+        c.register_template_yaml(
+        "name: cancel_me\nnamespace_name: tests\nstep_templates:\n  - {name: s, handler: canceller}\n",
+    )
+    .unwrap();
+        let t = c
+            .create_task(&tasker::TaskRequest {
+                namespace: Some("tests".into()),
+                ..req("cancel_me", json!({"n": 1}))
+            })
+            .unwrap();
+        let c2 = c.clone();
+        let task_id = t.task_id;
+        c.register_fn("canceller", move |_ctx| {
+            assert!(c2.cancel_task(task_id).unwrap());
+            Ok(json!({"value": 1}))
+        })
+        .unwrap();
+        let view = c.task_view(t.task_id).unwrap();
+        let s = view.step("s").unwrap().step_id;
+        // A success arriving after the cancel: ABI.md promises `discarded`.
+        assert_eq!(
+            c.handle_step(s).unwrap(),
+            StepOutcome::Discarded {
+                step_id: s,
+                task_id
+            }
+        );
+        let v = c.task_view(t.task_id).unwrap();
+        assert_eq!(v.state, State::Cancelled);
+        assert_eq!(v.step("s").unwrap().results, None, "result discarded");
+    }
+);

@@ -280,3 +280,228 @@ both_backends!(
         assert_eq!(other.task_view(t.task_id).unwrap().steps.len(), 4);
     }
 );
+
+/// `{"k": {"k": ... 1}}`, `depth` maps deep.
+fn nested(depth: usize) -> serde_json::Value {
+    let mut v = json!(1);
+    for _ in 0..depth {
+        v = json!({ "k": v });
+    }
+    v
+}
+
+both_backends!(poison_documents_never_reach_storage, |b| {
+    let (c, _db) = client(b);
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    c.register_template_yaml(LINEAR).unwrap();
+    let linear = |context: serde_json::Value| tasker::TaskRequest {
+        namespace: Some("tests".into()),
+        ..req("linear", context)
+    };
+    // Each poison names its field and is refused before anything is written.
+    let poisons: Vec<(&str, tasker::TaskRequest)> = vec![
+        ("context.deep", linear(json!({ "deep": nested(64) }))),
+        ("context.deep", linear(json!({ "deep": nested(500) }))),
+        ("context.s[1]", linear(json!({ "s": ["ok", "a\u{0}b"] }))),
+        ("context.a\\0", linear(json!({ "a\u{0}": 1 }))),
+        (
+            "initiator",
+            tasker::TaskRequest {
+                initiator: Some("me\u{0}".into()),
+                ..linear(json!({ "n": 1 }))
+            },
+        ),
+        (
+            "step_inputs.b.k",
+            tasker::TaskRequest {
+                step_inputs: json!({ "b": nested(70) }).as_object().unwrap().clone(),
+                ..linear(json!({ "n": 1 }))
+            },
+        ),
+    ];
+    let mut ordinary = Vec::new();
+    for (i, (field, poison)) in poisons.into_iter().enumerate() {
+        ordinary.push(c.create_task(&linear(json!({ "n": i }))).unwrap().task_id);
+        let err = c.create_task(&poison).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidDocument { path, .. } if path.starts_with(field)),
+            "{field}: {err}"
+        );
+    }
+    // The deepest context the policy allows is stored and read back by every backend.
+    ordinary.push(
+        c.create_task(&linear(json!({ "n": 2, "deep": nested(63) })))
+            .unwrap()
+            .task_id,
+    );
+    while c.run_once().unwrap() > 0 {}
+    for id in &ordinary {
+        assert_eq!(
+            c.task_view(*id).unwrap().state,
+            State::Complete,
+            "task {id}"
+        );
+    }
+    let h = c.health().unwrap();
+    assert_eq!(h.total_tasks, ordinary.len() as i64, "no poison was stored");
+});
+
+both_backends!(poison_results_fail_the_step_and_resolve_refuses_them, |b| {
+    let (c, _db) = client(b);
+    for (name, handler) in [("deep_r", "deep_results"), ("deep_d", "deep_details")] {
+        c.register_template_yaml(&format!(
+            "name: {name}\nnamespace_name: tests\nstep_templates:\n  - {{name: s, handler: {handler}}}\n"
+        ))
+        .unwrap();
+    }
+    c.register_fn("deep_results", |_ctx| Ok(json!({ "r": nested(100) })))
+        .unwrap();
+    c.register_fn("deep_details", |_ctx| {
+        Err(tasker::StepError {
+            message: "bad\u{0}message".into(),
+            details: nested(100),
+            retryable: false,
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    let create = |name: &str| {
+        c.create_task(&tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            ..req(name, json!({}))
+        })
+        .unwrap()
+        .task_id
+    };
+    let (r, d) = (create("deep_r"), create("deep_d"));
+    while c.run_once().unwrap() > 0 {}
+    // Neither step stalls: both failures are recorded (permanent), and the tasks are blocked.
+    let v = c.task_view(r).unwrap();
+    assert_eq!(v.state, State::Error);
+    let s = v.step("s").unwrap();
+    assert_eq!(s.state, State::Error);
+    let err = &s.results.as_ref().unwrap()["error"];
+    assert_eq!(err["class"], "InvalidDocument", "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("results.r"),
+        "{err}"
+    );
+    let vd = c.task_view(d).unwrap();
+    assert_eq!(vd.state, State::Error);
+    let f = &vd.step("s").unwrap().results.as_ref().unwrap()["error"];
+    assert_eq!(f["message"], "bad\\0message", "{f}");
+    assert!(f["details"]["invalid_details"].is_string(), "{f}");
+    // An operator's results obey the same policy.
+    let err = c.resolve_step(s.step_id, nested(65)).unwrap_err();
+    assert!(matches!(err, Error::InvalidDocument { .. }), "{err}");
+    assert!(c
+        .resolve_step(s.step_id, json!({"fixed": "\u{0}"}))
+        .is_err());
+    assert!(c.resolve_step(s.step_id, json!({"fixed": true})).unwrap());
+    // A template's handler_config too.
+    let err = c
+        .register_template_value(json!({
+            "name": "deep_config",
+            "step_templates": [{"name": "s", "handler": "h", "handler_config": nested(65)}]
+        }))
+        .unwrap_err();
+    assert!(err.to_string().contains("handler_config"), "{err}");
+});
+
+both_backends!(numbers_beyond_the_documented_maxima_are_refused, |b| {
+    // Client options: a backoff or lease that storage cannot add to the time.
+    let db = new_db(b);
+    for (what, cfg) in [
+        (
+            "max_ms",
+            tasker::Config {
+                backoff: tasker::BackoffConfig {
+                    max_ms: i64::MAX as u64,
+                    ..Default::default()
+                },
+                ..fast_config()
+            },
+        ),
+        (
+            "base_ms",
+            tasker::Config {
+                backoff: tasker::BackoffConfig {
+                    base_ms: 1_000_000_000_000_000_000,
+                    factor: 10.0,
+                    ..Default::default()
+                },
+                ..fast_config()
+            },
+        ),
+        (
+            "lease_ms",
+            tasker::Config {
+                lease_ms: i64::MAX as u64,
+                ..fast_config()
+            },
+        ),
+    ] {
+        let err = tasker::Client::connect_with(&db.url, cfg, None).unwrap_err();
+        assert!(
+            matches!(&err, Error::Config(m) if m.contains(what)),
+            "{what}: {err}"
+        );
+    }
+    // Template values.
+    let (c, _db) = client(b);
+    for (what, extra) in [
+        ("lease_ms", format!(", lease_ms: {}", i64::MAX)),
+        (
+            "default_retry_limit",
+            format!(", default_retry_limit: {}", i64::MAX),
+        ),
+        ("max_ms", format!(", backoff: {{max_ms: {}}}", u64::MAX)),
+        (
+            "base_ms",
+            ", backoff: {base_ms: 1000000000000000000, factor: 10}".to_string(),
+        ),
+    ] {
+        let err = c
+            .register_template_yaml(&format!(
+                "name: big\nstep_templates:\n  - {{name: s, handler: h{extra}}}\n"
+            ))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidTemplate(m) if m.contains(what)),
+            "{what}: {err}"
+        );
+    }
+    assert_nothing_persisted(&c);
+});
+
+both_backends!(largest_allowed_numbers_work_on_every_backend, |b| {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    let clock = tasker::ManualClock::new(1_000_000);
+    let cfg = tasker::Config {
+        lease_check_interval_ms: 0,
+        ..fast_config()
+    };
+    let (c, _db) = client_with(b, cfg, Some(clock.clone()));
+    c.register_template_yaml(&format!(
+        "name: big\nstep_templates:\n  - {{name: s, handler: huge_retry_after, lease_ms: {DAY_MS}, default_retry_limit: 1000, backoff: {{base_ms: {DAY_MS}, factor: 1000, max_ms: {DAY_MS}}}}}\n"
+    ))
+    .unwrap();
+    c.register_fn("huge_retry_after", |ctx| {
+        if ctx.step.attempt == 1 {
+            return Err(tasker::StepError::retryable("later").retry_after(1e300));
+        }
+        Ok(json!({"attempt": ctx.step.attempt}))
+    })
+    .unwrap();
+    let t = c.create_task(&req("big", json!({}))).unwrap();
+    // A 24 h lease claims on PostgreSQL too; retry_after 1e300 s becomes the 24 h cap.
+    assert_eq!(c.run_once().unwrap(), 1);
+    let ctx = c.execution_context(t.task_id).unwrap();
+    assert_eq!(ctx.next_retry_at, Some(1_000_000 + DAY_MS));
+    clock.advance_ms(DAY_MS - 1);
+    assert_eq!(c.run_once().unwrap(), 0, "still backing off");
+    clock.advance_ms(1);
+    assert_eq!(c.run_once().unwrap(), 1);
+    assert_eq!(c.task_view(t.task_id).unwrap().state, State::Complete);
+});

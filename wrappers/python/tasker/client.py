@@ -105,6 +105,30 @@ class _Managed:
                 pass
 
 
+def redact_url(url: Union[str, "os.PathLike[str]"]) -> str:
+    """The URL with its password masked (`postgres://u:***@host/db`), whatever the scheme, and
+    a `password=` query parameter masked too: for reprs and logs."""
+    text = os.fspath(url)
+    scheme_end = text.find("://")
+    if scheme_end >= 0:
+        start = scheme_end + 3
+        rest = text[start:]
+        ends = [i for i in (rest.find(c) for c in "/?#") if i >= 0]
+        authority = rest[: min(ends)] if ends else rest
+        at = authority.rfind("@")  # a password may itself contain '@'
+        colon = authority.find(":", 0, at) if at >= 0 else -1
+        if colon >= 0:
+            text = text[: start + colon + 1] + "***" + text[start + at :]
+    head, sep, query = text.partition("?")
+    if sep:
+        parts = []
+        for kv in query.split("&"):
+            key, eq, _ = kv.partition("=")
+            parts.append(f"{key}=***" if eq and key.lower() == "password" else kv)
+        text = head + sep + "&".join(parts)
+    return text
+
+
 class Client(_Managed):
     """A connection to one database (SQLite file or PostgreSQL) with its handlers and templates.
 
@@ -141,7 +165,8 @@ class Client(_Managed):
         self.close()
 
     def __repr__(self) -> str:
-        return f"<tasker.Client url={self.url!r}{' closed' if self.closed else ''}>"
+        url = redact_url(self.url) if self.url is not None else None
+        return f"<tasker.Client url={url!r}{' closed' if self.closed else ''}>"
 
     def _free(self, ptr: int) -> None:
         lib.tasker_client_free(ptr)

@@ -18,6 +18,24 @@ def test_bad_url_is_a_config_error(tmp_path: Path) -> None:
     assert "unsupported database URL" in info.value.message
 
 
+@pytest.mark.parametrize("url", ["Postgres://u:s3cret@h/db", " postgres://u:s3cret@h/db", "mysql://u:s3cret@h"])
+def test_config_error_masks_the_password(url: str) -> None:
+    with pytest.raises(tasker.ConfigError) as info:
+        Client(url)
+    assert "s3cret" not in str(info.value) and "u:***@h" in info.value.message
+
+
+def test_repr_masks_the_password(db_url: str) -> None:
+    from tasker.client import redact_url
+
+    assert redact_url("postgres://u:s3cret@host/db") == "postgres://u:***@host/db"
+    assert redact_url("postgres://u:p@ss@host/db?password=x&a=1") == "postgres://u:***@host/db?password=***&a=1"
+    assert redact_url("sqlite::memory:") == "sqlite::memory:"
+    with Client(db_url) as client:
+        client.url = "postgres://u:s3cret@host/db"  # as a PostgreSQL client would hold it
+        assert "s3cret" not in repr(client) and "u:***@host" in repr(client)
+
+
 def test_unknown_option_is_an_invalid_argument(db_url: str) -> None:
     with pytest.raises(tasker.InvalidArgumentError) as info:
         Client(db_url, bogus=1)

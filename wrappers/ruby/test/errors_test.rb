@@ -26,6 +26,20 @@ class ErrorsTest < Minitest::Test
     refute_empty e.message
   end
 
+  def test_passwords_are_masked
+    ["Postgres://u:s3cret@h/db", " postgres://u:s3cret@h/db", "mysql://u:s3cret@h"].each do |url|
+      e = assert_raises(Tasker::ConfigError) { Tasker::Client.new(url) }
+      refute_includes e.message, "s3cret"
+      assert_includes e.message, "u:***@h"
+    end
+    assert_equal "postgres://u:***@host/db?password=***&a=1",
+                 Tasker::Client.redact_url("postgres://u:p@ss@host/db?password=x&a=1")
+    client = new_client
+    client.instance_variable_set(:@url, "postgres://u:s3cret@host/db") # as a PostgreSQL client holds it
+    refute_includes client.inspect, "s3cret"
+    assert_includes client.inspect, "u:***@host"
+  end
+
   def test_template_errors
     client = new_client
     assert_tasker_error(Tasker::InvalidTemplateError, 3, "invalid_template", /wat/) do

@@ -279,7 +279,28 @@ module Tasker
     # A Tasker::Worker running `threads` Ruby threads over this client (not started yet).
     def worker(threads: 1) = Worker.new(self, threads: threads)
 
-    def inspect = "#<Tasker::Client #{@url.inspect}#{@closed ? ' closed' : ''}>"
+    def inspect = "#<Tasker::Client #{@url && Client.redact_url(@url).inspect}#{@closed ? ' closed' : ''}>"
+
+    # The URL with its password masked (postgres://u:***@host/db), whatever the scheme, and a
+    # password= query parameter masked too: for inspect and logs.
+    def self.redact_url(url)
+      text = url.to_s
+      if (scheme_end = text.index("://"))
+        start = scheme_end + 3
+        rest = text[start..]
+        authority = rest[0, rest.index(%r{[/?#]}) || rest.length]
+        at = authority.rindex("@") # a password may itself contain '@'
+        colon = at && authority[0, at].index(":")
+        text = text[0, start + colon + 1] + "***" + text[(start + at)..] if colon
+      end
+      head, sep, query = text.partition("?")
+      return text if sep.empty?
+
+      head + sep + query.split("&", -1).map { |kv|
+        key, eq, = kv.partition("=")
+        !eq.empty? && key.casecmp?("password") ? "#{key}=***" : kv
+      }.join("&")
+    end
 
     # @api private — runs the block with the native handle, counted as a call in flight so that
     # #close waits for it.
