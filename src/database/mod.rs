@@ -181,6 +181,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "insert only transitions",
         include_str!("../../migrations/postgres/0003_insert_only_transitions.sql"),
     ),
+    (
+        4,
+        "hot task updates",
+        include_str!("../../migrations/postgres/0004_hot_task_updates.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -197,6 +202,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "insert only transitions",
         include_str!("../../migrations/sqlite/0003_insert_only_transitions.sql"),
+    ),
+    (
+        4,
+        "hot task updates",
+        include_str!("../../migrations/sqlite/0004_hot_task_updates.sql"),
     ),
 ];
 
