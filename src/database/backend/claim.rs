@@ -196,7 +196,7 @@ impl Backend {
     /// then needs no further round trip before calling the handler.
     ///
     /// Round trips: PostgreSQL ONE statement (a data-modifying CTE: lock + update the
-    /// candidates, flip and append their transition rows, return the run contexts); SQLite two
+    /// candidates, append their transition rows, return the run contexts); SQLite two
     /// calls (pick the candidates, then one multi-statement call that updates them, appends
     /// the transitions and selects the run contexts).
     pub(super) async fn claim_in(
