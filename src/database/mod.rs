@@ -288,7 +288,7 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         match self {
             Store::Postgres(b) => migrator(PG_MIGRATIONS).await?.run(&b.pool).await?,
-            Store::Sqlite(b) => migrator(SQLITE_MIGRATIONS).await?.run(&b.pool).await?,
+            Store::Sqlite(b) => b.migrate(b.migration_lock.as_deref()).await?,
         }
         Ok(())
     }
