@@ -75,7 +75,10 @@ impl<'a> StepHandlerFoundation<'a> {
             serde_json::json!({"attempt": c.attempts, "handler": ctx.step.handler}),
             self.client.now(),
         );
-        let result = self.call_handler(ctx);
+        let result = {
+            let _handling = crate::orchestration::HandlingTask::enter(c.task_id);
+            self.call_handler(ctx)
+        };
         match &result {
             Ok(_) => tracing::debug!("step completed"),
             Err(e) => {
