@@ -257,10 +257,14 @@ macro_rules! dispatch {
 
 impl Store {
     /// Connects (creating an SQLite file if missing) and applies the embedded migrations.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        connect_timeout: std::time::Duration,
+    ) -> Result<Store> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Store::Postgres(
-                pg::Backend::connect_pg(url, max_connections).await?,
+                pg::Backend::connect_pg(url, max_connections, connect_timeout).await?,
             ))
         } else if url.starts_with("sqlite:") {
             Ok(Store::Sqlite(

@@ -106,7 +106,7 @@ impl From<Error> for FfiError {
             Error::StaleClaim(_) => R::StaleClaim,
             Error::ReentrantRun(_) => R::InvalidState,
             Error::Config(_) => R::Config,
-            Error::Database(_) | Error::Migration(_) => R::Database,
+            Error::Database(_) | Error::Migration(_) | Error::Connect(_) => R::Database,
             Error::Serialization(_) | Error::InvalidDocument { .. } => R::InvalidArgument,
             Error::Internal(_) => R::Internal,
         };

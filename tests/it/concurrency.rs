@@ -367,7 +367,9 @@ both_backends!(stale_claim_token_is_refused, |b| {
         .unwrap();
     rt.block_on(async {
         use tasker::testing::{ClaimScope, Failure, Store};
-        let store = Store::connect(&db.url, 4).await.unwrap();
+        let store = Store::connect(&db.url, 4, std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
         let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
         let (first, _) = store
             .claim(ClaimScope::Task(t.task_id), 1, now)

@@ -505,3 +505,59 @@ both_backends!(largest_allowed_numbers_work_on_every_backend, |b| {
     assert_eq!(c.run_once().unwrap(), 1);
     assert_eq!(c.task_view(t.task_id).unwrap().state, State::Complete);
 });
+
+// PostgreSQL that is not there: the error comes within connect_timeout_ms and says where the
+// client tried (host, port, URL without its password), why, and which variable to check.
+#[test]
+fn postgres_down_fails_fast_naming_host_port_and_cause() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }; // closed again: connections are refused
+    let url = format!("postgres://app:s3cret@127.0.0.1:{port}/db");
+    let cfg = tasker::Config {
+        connect_timeout_ms: 2_000,
+        ..tasker::Config::default()
+    };
+    let started = std::time::Instant::now();
+    let err = tasker::Client::connect_with(&url, cfg, None).expect_err("no server");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let msg = err.to_string();
+    assert!(matches!(err, tasker::Error::Connect(_)), "{msg}");
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(msg.to_lowercase().contains("connection refused"), "{msg}");
+    assert!(msg.contains("TASKER_DATABASE_URL"), "{msg}");
+    assert!(!msg.contains("s3cret"), "{msg}");
+}
+
+// A server that accepts the TCP connection but never answers: connect_timeout_ms bounds it.
+#[test]
+fn postgres_that_never_answers_times_out_at_connect_timeout_ms() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let url = format!("postgres://app:s3cret@127.0.0.1:{port}/db");
+    let cfg = tasker::Config {
+        connect_timeout_ms: 300,
+        ..tasker::Config::default()
+    };
+    let started = std::time::Instant::now();
+    let err = tasker::Client::connect_with(&url, cfg, None).expect_err("no answer");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let msg = err.to_string();
+    assert!(msg.contains("no answer within 300 ms"), "{msg}");
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(!msg.contains("s3cret"), "{msg}");
+    drop(listener);
+}
+
+#[test]
+fn connect_timeout_ms_is_bounded() {
+    for bad in [0, 600_001] {
+        let cfg = tasker::Config {
+            connect_timeout_ms: bad,
+            ..tasker::Config::default()
+        };
+        let err = tasker::Client::connect_with("sqlite::memory:", cfg, None).expect_err("refused");
+        assert!(err.to_string().contains("connect_timeout_ms"), "{err}");
+    }
+}
