@@ -105,6 +105,7 @@ impl<'a> StepHandlerFoundation<'a> {
             });
         };
         let output = OutputProcessor::new(inner.config.max_payload_bytes);
+        output.check_context(ctx)?;
         OutputProcessor::run_hooks(handler.as_ref(), ctx).and_then(|v| output.check(v))
     }
 
@@ -147,7 +148,7 @@ impl<'a> StepHandlerFoundation<'a> {
         e: StepError,
     ) -> Result<StepSettled> {
         let inner = &self.client.inner;
-        let failure = RetryAnalyzer::failure_of(e);
+        let failure = RetryAnalyzer::failure_of(e, self.client.inner.config.max_payload_bytes);
         let step = &loaded.context.step;
         let decision = RetryAnalyzer::for_step(&inner.config.backoff, &loaded.backoff).decide(
             step.retryable,

@@ -2,6 +2,7 @@
 
 use crate::common::*;
 use serde_json::json;
+use std::sync::Arc;
 use tasker::{Error, State};
 
 fn assert_nothing_persisted(c: &tasker::Client) {
@@ -561,3 +562,93 @@ fn connect_timeout_ms_is_bounded() {
         assert!(err.to_string().contains("connect_timeout_ms"), "{err}");
     }
 }
+
+// Everything a step is handed or records is bounded by max_payload_bytes, not only the task
+// context and the results: step_inputs (refused at create), a failure's message and details
+// (recorded as a permanent PayloadTooLarge naming the field) and the aggregated dependency
+// results of a wide fan-in (a permanent PayloadTooLarge before the handler runs).
+both_backends!(
+    step_inputs_failures_and_dependency_results_are_bounded,
+    |b| {
+        let mut cfg = fast_config();
+        cfg.max_payload_bytes = 1024;
+        let (c, _db) = client_with(b, cfg, None);
+        let ran_join = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ran2 = ran_join.clone();
+        c.register_fn("part", |_ctx| Ok(json!({"part": "p".repeat(500)})))
+            .unwrap();
+        c.register_fn("join", move |_ctx| {
+            ran2.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(json!({}))
+        })
+        .unwrap();
+        c.register_fn("loud_failure", |_ctx| {
+            Err(tasker::StepError {
+                message: "boom".into(),
+                class: "Transient".into(),
+                details: json!({"dump": "d".repeat(5000)}),
+                ..Default::default()
+            })
+        })
+        .unwrap();
+        c.register_template_yaml(
+        "name: fan\nstep_templates:\n  - {name: a, handler: part}\n  - {name: b, handler: part}\n  - {name: c, handler: part}\n  - {name: j, handler: join, depends_on_steps: [a, b, c]}\n",
+    )
+    .unwrap();
+        c.register_template_yaml(
+        "name: loud\nstep_templates:\n  - {name: a, handler: loud_failure, default_retry_limit: 3}\n",
+    )
+    .unwrap();
+        // step_inputs: refused at create, naming the field; nothing written.
+        let e = c
+            .create_task(&tasker::TaskRequest {
+                step_inputs: [("a".to_string(), json!({"blob": "x".repeat(2000)}))]
+                    .into_iter()
+                    .collect(),
+                ..req("fan", json!({}))
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::PayloadTooLarge {
+                    what: "step_inputs",
+                    limit: 1024,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_nothing_persisted(&c);
+        // Dependency results: three parents of ~510 bytes each hand the join ~1.5 KB.
+        let t = c.create_task(&req("fan", json!({}))).unwrap();
+        assert_eq!(c.run_task(t.task_id).unwrap().task_state, State::Error);
+        assert!(!ran_join.load(std::sync::atomic::Ordering::SeqCst));
+        let v = c.task_view(t.task_id).unwrap();
+        let j = v.step("j").unwrap();
+        assert_eq!(j.attempts, 1);
+        let err = &j.results.as_ref().unwrap()["error"];
+        assert_eq!(err["class"], json!("PayloadTooLarge"));
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap()
+                .contains("dependency results"),
+            "{err}"
+        );
+        // A failure with oversized details: recorded as PayloadTooLarge, permanently (no retries).
+        let t = c.create_task(&req("loud", json!({}))).unwrap();
+        assert_eq!(c.run_task(t.task_id).unwrap().task_state, State::Error);
+        let v = c.task_view(t.task_id).unwrap();
+        let a = v.step("a").unwrap();
+        assert_eq!(a.attempts, 1);
+        let err = &a.results.as_ref().unwrap()["error"];
+        assert_eq!(err["class"], json!("PayloadTooLarge"));
+        let msg = err["message"].as_str().unwrap();
+        assert!(
+            msg.contains("failure details") && msg.contains("Transient"),
+            "{msg}"
+        );
+        assert!(serde_json::to_string(&a.results).unwrap().len() < 1024);
+    }
+);
