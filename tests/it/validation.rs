@@ -652,3 +652,38 @@ both_backends!(
         assert!(serde_json::to_string(&a.results).unwrap().len() < 1024);
     }
 );
+
+// One name limit (64 characters, counted as PostgreSQL counts them) for every name in a
+// template, checked with an error naming the field, so no name reaches a column it overflows.
+both_backends!(template_names_share_one_documented_limit, |b| {
+    let (c, _db) = client(b);
+    c.register_fn("h", |_ctx| Ok(json!({}))).unwrap();
+    let tpl = |name: &str, step: &str, system: &str| {
+        format!("name: {name}\nnamespace_name: tests\nversion: 1.0.0\nstep_templates:\n  - {{name: {step}, handler: h, dependent_system: {system}}}\n")
+    };
+    let long = "n".repeat(65);
+    for (yaml, field) in [
+        (tpl(&long, "a", "sys"), "name"),
+        (tpl("t", &long, "sys"), "step name"),
+        (tpl("t", "a", &long), "dependent_system"),
+    ] {
+        let e = c.register_template_yaml(&yaml).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, Error::InvalidTemplate(_)), "{msg}");
+        assert!(
+            msg.contains(field) && msg.contains("the limit is 64"),
+            "{msg}"
+        );
+    }
+    // 64 two-byte characters: at the limit (128 bytes), accepted and stored on both backends.
+    let wide = "é".repeat(64);
+    c.register_template_yaml(&tpl(&wide, &wide, &wide)).unwrap();
+    let t = c
+        .create_task(&tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            ..req(&wide, json!({}))
+        })
+        .unwrap();
+    assert_eq!(c.run_task(t.task_id).unwrap().task_state, State::Complete);
+    assert!(c.task_view(t.task_id).unwrap().step(&wide).is_some());
+});
