@@ -11,7 +11,7 @@ CLIB    := target/clib/$(PROFILE)
 CFLAGS_STRICT := -std=c11 -Wall -Wextra -Wpedantic -Werror -g
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: all setup build lib header check-header demo demo-rust demo-python demo-ruby demo-go test lint install clean fmt bench
+.PHONY: all setup build lib header check-header demo demo-rust demo-python demo-ruby demo-go test lint install clean fmt bench fuzz
 
 all: build
 
@@ -64,6 +64,12 @@ test: setup
 ## release build, a throwaway PostgreSQL with fsync on, an SQLite file. See docs/PERFORMANCE.md.
 bench: setup
 	@scripts/bench.sh
+
+## The fuzz test of the byte-taking C entry points (tests/it/fuzz.rs) for FUZZ_SECONDS
+## (`make test` runs it for 10 s); FUZZ_SEED=<n> replays the round a failure printed.
+FUZZ_SECONDS ?= 300
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test --test it -- fuzz:: --nocapture
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -267,7 +267,8 @@ void tasker_init_logging(void);
  * variable TASKER_DATABASE_URL, else the embedded default "sqlite://tasker.db".
  * `options`/`options_len`: an optional MessagePack map of client options (NULL/0 for
  * defaults): backoff {base_ms, factor, max_ms, jitter}, lease_ms, claim_batch, adaptive_claim,
- * poll_interval_ms, lease_check_interval_ms, max_payload_bytes, max_connections, environment, reject_duplicates,
+ * poll_interval_ms, lease_check_interval_ms, max_payload_bytes, max_connections, connect_timeout_ms,
+ * environment, reject_duplicates,
  * reenqueue {...}. Unknown keys are rejected.
  * On success `*out` receives a client owned by the caller (free with `tasker_client_free`).
  *
@@ -385,8 +386,9 @@ tasker_result tasker_create_task(const struct tasker_client *client,
  * returns when it is complete, blocked, cancelled or cannot progress. When `execution` is
  * non-NULL it receives the final execution context (MessagePack; free with tasker_bytes_free).
  *
- * Errors: NullParameter; TaskNotFound; Database. Handler callbacks and event subscribers run on
- * this thread. Threading: any thread.
+ * Errors: NullParameter; TaskNotFound; InvalidState when called from inside a step handler of
+ * the same task on the same thread (it would wait for itself); Database. Handler callbacks and
+ * event subscribers run on this thread. Threading: any thread.
  */
 tasker_result tasker_run_task(const struct tasker_client *client,
                               int64_t task_id,

@@ -10,6 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub(crate) const MAX_DELAY_MS: u64 = 24 * 60 * 60 * 1000;
 /// The longest lease of one attempt (24 h): `now + lease` must fit PostgreSQL's bigint.
 pub(crate) const MAX_LEASE_MS: u64 = 24 * 60 * 60 * 1000;
+/// The longest `connect_timeout_ms` (10 minutes).
+pub(crate) const MAX_CONNECT_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 /// The most attempts a step template may allow.
 pub(crate) const MAX_RETRY_LIMIT: i64 = 1000;
 
@@ -124,6 +126,9 @@ pub struct Config {
     pub max_payload_bytes: usize,
     /// Connection pool size.
     pub max_connections: u32,
+    /// How long connecting to PostgreSQL may take before the client reports where it tried and
+    /// why it failed (a server that is down must not hang the caller for a minute).
+    pub connect_timeout_ms: u64,
     /// Environment name for template `environments` overrides (default: `TASKER_ENV`).
     pub environment: Option<String>,
     /// When true, creating a task identical to an existing one is an error.
@@ -142,6 +147,7 @@ impl Default for Config {
             lease_check_interval_ms: 1_000,
             max_payload_bytes: 8 * 1024 * 1024,
             max_connections: 10,
+            connect_timeout_ms: 5_000,
             environment: std::env::var("TASKER_ENV").ok(),
             reject_duplicates: false,
             reenqueue: ReenqueueDelays::default(),
@@ -162,6 +168,12 @@ impl Config {
             return Err(crate::Error::Config(
                 "claim_batch must be within 1..=1000".into(),
             ));
+        }
+        if self.connect_timeout_ms == 0 || self.connect_timeout_ms > MAX_CONNECT_TIMEOUT_MS {
+            return Err(crate::Error::Config(format!(
+                "connect_timeout_ms must be within 1..={MAX_CONNECT_TIMEOUT_MS} (10 min), got {}",
+                self.connect_timeout_ms
+            )));
         }
         if self.max_connections == 0 {
             return Err(crate::Error::Config(

@@ -38,6 +38,12 @@ pub enum Error {
     },
     #[error("stale claim: step {0} is no longer held by this claim token")]
     StaleClaim(i64),
+    /// `run_task` of a task from inside one of its own step handlers (it would wait for itself).
+    #[error("re-entrant run: task {0} cannot be run from inside one of its own step handlers on the same thread")]
+    ReentrantRun(i64),
+    /// The database could not be reached: where (password masked), why, and what to check.
+    #[error("{0}")]
+    Connect(String),
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error("database error: {0}")]

@@ -267,10 +267,14 @@ macro_rules! dispatch {
 
 impl Store {
     /// Connects (creating an SQLite file if missing) and applies the embedded migrations.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        connect_timeout: std::time::Duration,
+    ) -> Result<Store> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Store::Postgres(
-                pg::Backend::connect_pg(url, max_connections).await?,
+                pg::Backend::connect_pg(url, max_connections, connect_timeout).await?,
             ))
         } else if url.starts_with("sqlite:") {
             Ok(Store::Sqlite(
@@ -298,7 +302,7 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         match self {
             Store::Postgres(b) => migrator(PG_MIGRATIONS).await?.run(&b.pool).await?,
-            Store::Sqlite(b) => migrator(SQLITE_MIGRATIONS).await?.run(&b.pool).await?,
+            Store::Sqlite(b) => b.migrate(b.migration_lock.as_deref()).await?,
         }
         Ok(())
     }

@@ -45,9 +45,42 @@ mod views;
 pub use common::Backend;
 
 impl Backend {
-    pub async fn connect_pg(url: &str, max_connections: u32) -> Result<Backend> {
+    pub async fn connect_pg(
+        url: &str,
+        max_connections: u32,
+        connect_timeout: std::time::Duration,
+    ) -> Result<Backend> {
+        use sqlx::ConnectOptions;
         use std::str::FromStr;
         let opts = sqlx::postgres::PgConnectOptions::from_str(url)?;
+        // One direct connection first, bounded by connect_timeout: the pool retries a failing
+        // connect until its acquire timeout and then reports only "pool timed out", without
+        // the server's address or the cause.
+        let failure = match tokio::time::timeout(connect_timeout, opts.connect()).await {
+            Ok(Ok(conn)) => {
+                // A polite goodbye; the pool below makes its own connections.
+                let _ = sqlx::Connection::close(conn).await;
+                None
+            }
+            Ok(Err(e)) => Some(match &e {
+                sqlx::Error::Io(io) => io.to_string(),
+                other => other.to_string(),
+            }),
+            Err(_) => Some(format!(
+                "no answer within {} ms (client option connect_timeout_ms)",
+                connect_timeout.as_millis()
+            )),
+        };
+        if let Some(cause) = failure {
+            return Err(Error::Connect(format!(
+                "cannot connect to PostgreSQL at {}:{} ({}): {cause}; check that the server is \
+                 running and accepts connections there, and that TASKER_DATABASE_URL (or the URL \
+                 given to the client) names it",
+                opts.get_host(),
+                opts.get_port(),
+                crate::config::redact_url(url)
+            )));
+        }
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(60))

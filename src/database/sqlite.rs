@@ -75,8 +75,87 @@ impl Backend {
         } else {
             pool_opts.max_connections(max_connections)
         };
+        let lock_path = if memory {
+            None
+        } else {
+            Some(migration_lock_path(opts.get_filename()))
+        };
+        // Held from before the first connection (which creates the file and switches it to WAL,
+        // a step that fails at once with "database is locked" when processes race on a new
+        // file) until the migrations are applied.
+        let lock = match &lock_path {
+            Some(p) => Some(MigrationLock::acquire(p.clone()).await?),
+            None => None,
+        };
         let pool = pool_opts.connect_with(opts).await?;
         migrator(SQLITE_MIGRATIONS).await?.run(&pool).await?;
-        Ok(Backend::new(pool))
+        drop(lock);
+        let mut backend = Backend::new(pool);
+        backend.migration_lock = lock_path;
+        Ok(backend)
+    }
+
+    /// Applies the embedded migrations, holding the migration lock of the file (when given).
+    /// sqlx's migrator takes no lock on SQLite, so processes opening a new file at once would
+    /// each create the tables ("table ... already exists").
+    pub async fn migrate(&self, lock_path: Option<&std::path::Path>) -> Result<()> {
+        let _lock = match lock_path {
+            Some(p) => Some(MigrationLock::acquire(p.to_path_buf()).await?),
+            None => None,
+        };
+        migrator(SQLITE_MIGRATIONS).await?.run(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// The lock file beside the database (`tasker.db` → `tasker.db-migrate.lock`, like SQLite's own
+/// `-wal` and `-shm`). Not the database file itself: closing any descriptor of that file drops
+/// every POSIX lock SQLite holds on it in this process.
+pub(crate) fn migration_lock_path(db: &std::path::Path) -> std::path::PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-migrate.lock");
+    std::path::PathBuf::from(name)
+}
+
+/// An exclusive `flock` on the migration lock file, released when dropped (the descriptor
+/// closes; the kernel also releases it if the process dies, so a crash cannot leave it held).
+/// Chosen over retrying on "already exists": a retry cannot tell a half-applied migration of
+/// another process from a finished one, the lock simply makes them take turns.
+struct MigrationLock(#[allow(dead_code)] std::fs::File);
+
+impl MigrationLock {
+    async fn acquire(path: std::path::PathBuf) -> Result<MigrationLock> {
+        // flock blocks while another process migrates: off the async threads.
+        tokio::task::spawn_blocking(move || {
+            use std::os::fd::AsRawFd;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| {
+                    Error::Config(format!(
+                        "cannot open the migration lock file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            loop {
+                // SAFETY: flock on a descriptor this function owns for the call's duration.
+                let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+                if rc == 0 {
+                    return Ok(MigrationLock(file));
+                }
+                let err = std::io::Error::last_os_error();
+                if err.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(Error::Config(format!(
+                        "cannot lock the migration lock file {}: {err}",
+                        path.display()
+                    )));
+                }
+            }
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("migration lock task: {e}")))?
     }
 }

@@ -104,8 +104,9 @@ impl From<Error> for FfiError {
             Error::StepNotFound(_) => R::StepNotFound,
             Error::IllegalTransition { .. } => R::IllegalTransition,
             Error::StaleClaim(_) => R::StaleClaim,
+            Error::ReentrantRun(_) => R::InvalidState,
             Error::Config(_) => R::Config,
-            Error::Database(_) | Error::Migration(_) => R::Database,
+            Error::Database(_) | Error::Migration(_) | Error::Connect(_) => R::Database,
             Error::Serialization(_) | Error::InvalidDocument { .. } => R::InvalidArgument,
             Error::Internal(_) => R::Internal,
         };

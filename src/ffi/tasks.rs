@@ -34,8 +34,9 @@ pub unsafe extern "C" fn tasker_create_task(
 /// returns when it is complete, blocked, cancelled or cannot progress. When `execution` is
 /// non-NULL it receives the final execution context (MessagePack; free with tasker_bytes_free).
 ///
-/// Errors: NullParameter; TaskNotFound; Database. Handler callbacks and event subscribers run on
-/// this thread. Threading: any thread.
+/// Errors: NullParameter; TaskNotFound; InvalidState when called from inside a step handler of
+/// the same task on the same thread (it would wait for itself); Database. Handler callbacks and
+/// event subscribers run on this thread. Threading: any thread.
 #[no_mangle]
 pub unsafe extern "C" fn tasker_run_task(
     client: *const tasker_client,

@@ -106,7 +106,11 @@ impl Client {
             .enable_all()
             .build()
             .map_err(|e| Error::Internal(format!("cannot start runtime: {e}")))?;
-        let store = rt.block_on(Store::connect(url, config.max_connections))?;
+        let store = rt.block_on(Store::connect(
+            url,
+            config.max_connections,
+            std::time::Duration::from_millis(config.connect_timeout_ms),
+        ))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 store,

@@ -5,6 +5,7 @@
 use super::lease_reaper::LeaseReaper;
 use super::{AdaptiveClaim, Client};
 use crate::database::{ClaimScope, Claimed, ClaimedStep, Completion, Recorded};
+use crate::error::Error;
 use crate::models::{ExecutionContext, ExecutionStatus, State, StepOutcome};
 use crate::step_handler::{NextClaims, StepHandlerFoundation};
 use crate::Result;
@@ -53,6 +54,9 @@ impl<'a> OrchestrationCoordinator<'a> {
     /// The inline run: one task to the end on this thread (see `Client::run_task`).
     pub fn run_task(&self, task_id: i64) -> Result<ExecutionContext> {
         let client = self.client;
+        if super::reentrancy::is_handling(task_id) {
+            return Err(Error::ReentrantRun(task_id));
+        }
         let _span = tracing::info_span!("tasker.task", task_id).entered();
         // The inline run adapts its claims like a worker, on its own (one task's steps).
         let max = client.inner.config.claim_batch;

@@ -10,6 +10,7 @@
 //! - `identity.rs`: the task identity hash.
 //! - `templates.rs`: template registration and lookup.
 //! - `operations.rs`: cancel, resolve, retry.
+//! - `reentrancy.rs`: the tasks whose handlers run on this thread (re-entrant `run_task`).
 
 mod adaptive_claim;
 mod client;
@@ -18,6 +19,7 @@ mod host_queue;
 mod identity;
 mod lease_reaper;
 mod operations;
+mod reentrancy;
 mod task_factory;
 mod templates;
 mod worker;
@@ -26,4 +28,5 @@ pub(crate) use adaptive_claim::AdaptiveClaim;
 pub use client::{Client, WeakClient, DEFAULT_DATABASE_URL};
 pub(crate) use coordinator::OrchestrationCoordinator;
 pub use identity::identity_hash;
+pub(crate) use reentrancy::HandlingTask;
 pub use worker::StopHandle;

@@ -134,6 +134,17 @@ impl<'a> TaskFactory<'a> {
                 limit,
             });
         }
+        // Each step's inputs are handed to its handler in the step context: the same bound.
+        for inputs in req.step_inputs.values() {
+            let size = crate::step_handler::serialized_size(inputs);
+            if size > limit {
+                return Err(Error::PayloadTooLarge {
+                    what: "step_inputs",
+                    size,
+                    limit,
+                });
+            }
+        }
         for (field, v) in [
             ("initiator", &req.initiator),
             ("source_system", &req.source_system),

@@ -7,6 +7,25 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// The one length limit of every name in a template (namespace, template, version, step,
+/// dependent system, handler), in characters as PostgreSQL's VARCHAR counts them: the
+/// narrowest name column (VARCHAR(64)), so a name that passes fits every column it lands in.
+pub(crate) const MAX_NAME_CHARS: usize = 64;
+
+/// Refuses an empty name or one longer than `MAX_NAME_CHARS`, naming the field.
+fn check_name(field: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::InvalidTemplate(format!("{field} must not be empty")));
+    }
+    let chars = value.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Err(Error::InvalidTemplate(format!(
+            "{field} '{value}' is {chars} characters long, the limit is {MAX_NAME_CHARS}"
+        )));
+    }
+    Ok(())
+}
+
 fn default_namespace() -> String {
     "default".into()
 }
@@ -152,17 +171,11 @@ impl TaskTemplate {
 
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidTemplate(m));
-        if self.name.trim().is_empty() {
-            return bad("name must not be empty".into());
-        }
-        if self.name.len() > 64 {
-            return bad(format!("name '{}' is longer than 64 characters", self.name));
-        }
-        if self.namespace_name.trim().is_empty() || self.namespace_name.len() > 64 {
-            return bad(format!(
-                "namespace_name '{}' must be 1 to 64 characters",
-                self.namespace_name
-            ));
+        check_name("name", &self.name)?;
+        check_name("namespace_name", &self.namespace_name)?;
+        check_name("version", &self.version)?;
+        if let Some(sys) = &self.default_dependent_system {
+            check_name("default_dependent_system", sys)?;
         }
         if let Err(e) = semver::Version::parse(&self.version) {
             return bad(format!(
@@ -175,20 +188,13 @@ impl TaskTemplate {
         }
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for s in &self.step_templates {
-            if s.name.trim().is_empty() {
-                return bad("a step template has an empty name".into());
-            }
-            if s.name.len() > 128 {
-                return bad(format!(
-                    "step name '{}' is longer than 128 characters",
-                    s.name
-                ));
-            }
+            check_name("step name", &s.name)?;
             if seen.insert(s.name.as_str(), 0).is_some() {
                 return bad(format!("duplicate step name '{}'", s.name));
             }
-            if s.handler.trim().is_empty() {
-                return bad(format!("step '{}' has an empty handler", s.name));
+            check_name(&format!("step '{}' handler", s.name), &s.handler)?;
+            if let Some(sys) = &s.dependent_system {
+                check_name(&format!("step '{}' dependent_system", s.name), sys)?;
             }
             if !(0..=MAX_RETRY_LIMIT).contains(&s.default_retry_limit) {
                 return bad(format!(

@@ -75,7 +75,10 @@ impl<'a> StepHandlerFoundation<'a> {
             serde_json::json!({"attempt": c.attempts, "handler": ctx.step.handler}),
             self.client.now(),
         );
-        let result = self.call_handler(ctx);
+        let result = {
+            let _handling = crate::orchestration::HandlingTask::enter(c.task_id);
+            self.call_handler(ctx)
+        };
         match &result {
             Ok(_) => tracing::debug!("step completed"),
             Err(e) => {
@@ -102,6 +105,7 @@ impl<'a> StepHandlerFoundation<'a> {
             });
         };
         let output = OutputProcessor::new(inner.config.max_payload_bytes);
+        output.check_context(ctx)?;
         OutputProcessor::run_hooks(handler.as_ref(), ctx).and_then(|v| output.check(v))
     }
 
@@ -144,7 +148,7 @@ impl<'a> StepHandlerFoundation<'a> {
         e: StepError,
     ) -> Result<StepSettled> {
         let inner = &self.client.inner;
-        let failure = RetryAnalyzer::failure_of(e);
+        let failure = RetryAnalyzer::failure_of(e, self.client.inner.config.max_payload_bytes);
         let step = &loaded.context.step;
         let decision = RetryAnalyzer::for_step(&inner.config.backoff, &loaded.backoff).decide(
             step.retryable,

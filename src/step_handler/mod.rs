@@ -15,6 +15,7 @@ mod retry;
 pub use crate::models::StepError;
 pub use backoff::BackoffCalculator;
 pub(crate) use foundation::{NextClaims, StepHandlerFoundation};
+pub(crate) use output::serialized_size;
 pub use output::OutputProcessor;
 pub use retry::{RetryAnalyzer, RetryDecision};
 

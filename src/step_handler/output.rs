@@ -49,20 +49,63 @@ impl OutputProcessor {
                 ..Default::default()
             });
         }
-        let size = serde_json::to_vec(&results)
-            .map(|b| b.len())
-            .unwrap_or(usize::MAX);
+        let size = serialized_size(&results);
         if size > self.max_payload_bytes {
-            return Err(StepError {
-                message: format!(
-                    "step results are {size} bytes, the limit is {}",
-                    self.max_payload_bytes
-                ),
-                class: "PayloadTooLarge".into(),
-                retryable: false,
-                ..Default::default()
-            });
+            return Err(payload_too_large(format!(
+                "step results are {size} bytes, the limit is {}",
+                self.max_payload_bytes
+            )));
         }
         Ok(results)
+    }
+
+    /// Checks what the handler is handed that storage aggregated: the parents' results, each
+    /// within the limit, can together exceed it (a wide fan-in). A permanent failure before the
+    /// handler runs: the same parents give the same context on every retry.
+    pub fn check_context(&self, ctx: &StepContext) -> Result<(), StepError> {
+        if ctx.dependency_results.is_empty() {
+            return Ok(());
+        }
+        let size = ctx
+            .dependency_results
+            .iter()
+            .map(|(k, v)| serialized_size(v).saturating_add(k.len()))
+            .fold(0usize, usize::saturating_add);
+        if size > self.max_payload_bytes {
+            return Err(payload_too_large(format!(
+                    "the dependency results handed to the step are {size} bytes, the limit is {} (max_payload_bytes)",
+                    self.max_payload_bytes
+                )));
+        }
+        Ok(())
+    }
+}
+
+/// A permanent failure: retrying would produce (or be handed) the same oversized payload.
+fn payload_too_large(message: String) -> StepError {
+    StepError {
+        message,
+        class: "PayloadTooLarge".into(),
+        retryable: false,
+        ..Default::default()
+    }
+}
+
+/// The size of `v` as compact JSON, counted without building the text.
+pub(crate) fn serialized_size(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    match serde_json::to_writer(&mut c, v) {
+        Ok(()) => c.0,
+        Err(_) => usize::MAX,
     }
 }

@@ -42,7 +42,28 @@ impl RetryAnalyzer {
     /// The failure storage records for a handler's error. The failure must be recorded (or the
     /// step would be retried forever), so what the document policy refuses is replaced rather
     /// than rejected: NUL in the texts is escaped, details that break the policy become a note.
-    pub(crate) fn failure_of(e: StepError) -> Failure {
+    /// A message or details beyond `max_payload_bytes` is recorded as a permanent
+    /// `PayloadTooLarge` failure naming the field (like oversized results).
+    pub(crate) fn failure_of(e: StepError, max_payload_bytes: usize) -> Failure {
+        let too_large = if e.message.len() > max_payload_bytes {
+            Some(("message", e.message.len()))
+        } else {
+            let size = super::serialized_size(&e.details);
+            (size > max_payload_bytes).then_some(("details", size))
+        };
+        if let Some((field, size)) = too_large {
+            let class: String = e.class.chars().take(128).collect();
+            return Failure {
+                retry_after_ms: None,
+                permanent: true,
+                message: format!(
+                    "the step's failure {field} is {size} bytes, the limit is {max_payload_bytes} (max_payload_bytes); the failure of class '{}' was not recorded",
+                    class.replace('\0', "\\0")
+                ),
+                class: "PayloadTooLarge".into(),
+                details: Value::Null,
+            };
+        }
         let retry_after_ms = e.retry_after_ms();
         let details = match document_policy::check("details", &e.details) {
             Ok(()) => e.details,
@@ -97,7 +118,7 @@ mod tests {
     #[test]
     fn decides_retry_and_delay() {
         let a = RetryAnalyzer::for_step(&BackoffConfig::default(), &BackoffOverride::default());
-        let f = RetryAnalyzer::failure_of(StepError::retryable("x"));
+        let f = RetryAnalyzer::failure_of(StepError::retryable("x"), 1024);
         assert_eq!(
             a.decide(true, &f, 1, 3),
             RetryDecision {
@@ -107,7 +128,7 @@ mod tests {
         );
         assert!(!a.decide(true, &f, 3, 3).will_retry);
         assert!(!a.decide(false, &f, 1, 3).will_retry);
-        let p = RetryAnalyzer::failure_of(StepError::permanent("x"));
+        let p = RetryAnalyzer::failure_of(StepError::permanent("x"), 1024);
         assert_eq!(a.decide(true, &p, 1, 3).delay_ms, None);
     }
 }

@@ -52,6 +52,16 @@ fn child_worker_entry() {
         .parse()
         .unwrap();
     let out = PathBuf::from(std::env::var("TASKER_CHILD_OUT").unwrap());
+    if mode == "open" {
+        // Wait for the parent's start signal so every child opens the database at once.
+        while !out.exists() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if let Err(e) = tasker::Client::connect_with(&url, fast_config(), None) {
+            panic!("connect failed: {e}");
+        }
+        return;
+    }
     let cfg = tasker::Config {
         claim_batch: batch,
         // Children hold exactly the batch the test asks for (a killed worker's claims).
@@ -357,7 +367,9 @@ both_backends!(stale_claim_token_is_refused, |b| {
         .unwrap();
     rt.block_on(async {
         use tasker::testing::{ClaimScope, Failure, Store};
-        let store = Store::connect(&db.url, 4).await.unwrap();
+        let store = Store::connect(&db.url, 4, std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
         let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
         let (first, _) = store
             .claim(ClaimScope::Task(t.task_id), 1, now)
@@ -445,3 +457,88 @@ both_backends!(stale_claim_token_is_refused, |b| {
     assert_eq!(v.step("a").unwrap().results, Some(json!({"value": 4})));
     assert_history_legal(&v);
 });
+
+// Processes opening a new database at once each run the migrations; they must take turns
+// (SQLite: the migration lock file; PostgreSQL: sqlx's advisory lock), not fail with
+// "table ... already exists".
+both_backends!(processes_opening_a_new_database_at_once_all_connect, |b| {
+    for round in 0..4 {
+        let db = new_db(b);
+        let dir = tempfile::tempdir().unwrap();
+        let go = dir.path().join("go");
+        let mut children: Vec<Child> = (0..6)
+            .map(|_| spawn_child(&db.url, "open", 1, 1, &go))
+            .collect();
+        // Let the children start and wait on the signal, then release them together.
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(&go, b"go").unwrap();
+        let start = Instant::now();
+        for ch in children.iter_mut() {
+            loop {
+                if let Some(st) = ch.try_wait().unwrap() {
+                    assert!(
+                        st.success(),
+                        "round {round}: a process failed to open the new database"
+                    );
+                    break;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(120),
+                    "round {round}: children hung"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let c = tasker::Client::connect_with(&db.url, fast_config(), None).unwrap();
+        c.register_template_yaml(DIAMOND).unwrap();
+    }
+});
+
+/// A template of `n` steps, each on its own dependent system, in the given order.
+fn shared_rows_template(namespace: &str, version: u32, reverse: bool) -> String {
+    let mut steps: Vec<String> = (0..12)
+        .map(|i| format!("  - {{name: shared_{i}, handler: square, dependent_system: sys_{i}}}"))
+        .collect();
+    if reverse {
+        steps.reverse();
+    }
+    format!(
+        "name: shared\nnamespace_name: {namespace}\nversion: 1.0.{version}\nstep_templates:\n{}\n",
+        steps.join("\n")
+    )
+}
+
+// Templates sharing dependent systems and named steps in opposite order, registered from
+// several threads at once, never deadlock (one global lock order in storage).
+both_backends!(
+    templates_sharing_rows_in_opposite_order_register_concurrently,
+    |b| {
+        let db = new_db(b);
+        let c = tasker::Client::connect_with(&db.url, fast_config(), None).unwrap();
+        let threads: Vec<_> = (0..6)
+            .map(|t| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    let mut failures = Vec::new();
+                    for i in 0..30 {
+                        let yaml = shared_rows_template(&format!("ns{t}"), i, t % 2 == 1);
+                        if let Err(e) = c.register_template_yaml(&yaml) {
+                            failures.push(e.to_string());
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        let failures: Vec<String> = threads
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "{} of 180 failed: {:?}",
+            failures.len(),
+            failures.first()
+        );
+    }
+);

@@ -837,3 +837,41 @@ fn call_handler_runs_a_handler_without_the_database() {
     let h = c.health().unwrap();
     assert_eq!(h.total_tasks, 0);
 }
+
+// A handler that runs its own task inline (directly, or through a task it runs in turn) gets
+// a clear error at once instead of waiting for the step this very thread is executing.
+both_backends!(run_task_of_its_own_task_from_its_handler_is_refused, |b| {
+    let (c, _db) = client(b);
+    let weak = c.downgrade();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen2 = seen.clone();
+    c.register_fn("reenter", move |ctx| {
+        let c = weak.upgrade().expect("client alive");
+        let err = c
+            .run_task(ctx.task.task_id)
+            .expect_err("a re-entrant run_task must fail");
+        seen2.lock().unwrap().push(err.to_string());
+        assert!(matches!(err, tasker::Error::ReentrantRun(id) if id == ctx.task.task_id));
+        Ok(json!({"ok": true}))
+    })
+    .unwrap();
+    c.register_template_yaml(
+        "name: reenter\nnamespace_name: tests\nversion: 1.0.0\nstep_templates:\n  - {name: a, handler: reenter}\n",
+    )
+    .unwrap();
+    let t = c
+        .create_task(&tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            ..req("reenter", json!({}))
+        })
+        .unwrap();
+    let started = std::time::Instant::now();
+    let ctx = c.run_task(t.task_id).unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(ctx.task_state, State::Complete);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].contains("re-entrant"), "{}", seen[0]);
+    // Outside the handler the same call is an ordinary run again.
+    assert_eq!(c.run_task(t.task_id).unwrap().task_state, State::Complete);
+});

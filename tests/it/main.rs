@@ -4,6 +4,7 @@
 mod common;
 mod concurrency;
 mod engine;
+mod fuzz;
 mod host_queue;
 mod storage;
 mod validation;

@@ -42,7 +42,9 @@ both_backends!(group_completion_settles_each_kind_of_item, |b| {
         .unwrap();
     rt.block_on(async {
         use tasker::testing::{ClaimScope, Completion, Store};
-        let store = Store::connect(&db.url, 4).await.unwrap();
+        let store = Store::connect(&db.url, 4, std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
         let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
         let (claimed, _) = store.claim(ClaimScope::Any, 10, now).await.unwrap();
         assert_eq!(claimed.len(), 4, "the four roots are the ready steps");

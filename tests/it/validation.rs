@@ -2,6 +2,7 @@
 
 use crate::common::*;
 use serde_json::json;
+use std::sync::Arc;
 use tasker::{Error, State};
 
 fn assert_nothing_persisted(c: &tasker::Client) {
@@ -504,4 +505,185 @@ both_backends!(largest_allowed_numbers_work_on_every_backend, |b| {
     clock.advance_ms(1);
     assert_eq!(c.run_once().unwrap(), 1);
     assert_eq!(c.task_view(t.task_id).unwrap().state, State::Complete);
+});
+
+// PostgreSQL that is not there: the error comes within connect_timeout_ms and says where the
+// client tried (host, port, URL without its password), why, and which variable to check.
+#[test]
+fn postgres_down_fails_fast_naming_host_port_and_cause() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }; // closed again: connections are refused
+    let url = format!("postgres://app:s3cret@127.0.0.1:{port}/db");
+    let cfg = tasker::Config {
+        connect_timeout_ms: 2_000,
+        ..tasker::Config::default()
+    };
+    let started = std::time::Instant::now();
+    let err = tasker::Client::connect_with(&url, cfg, None).expect_err("no server");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let msg = err.to_string();
+    assert!(matches!(err, tasker::Error::Connect(_)), "{msg}");
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(msg.to_lowercase().contains("connection refused"), "{msg}");
+    assert!(msg.contains("TASKER_DATABASE_URL"), "{msg}");
+    assert!(!msg.contains("s3cret"), "{msg}");
+}
+
+// A server that accepts the TCP connection but never answers: connect_timeout_ms bounds it.
+#[test]
+fn postgres_that_never_answers_times_out_at_connect_timeout_ms() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let url = format!("postgres://app:s3cret@127.0.0.1:{port}/db");
+    let cfg = tasker::Config {
+        connect_timeout_ms: 300,
+        ..tasker::Config::default()
+    };
+    let started = std::time::Instant::now();
+    let err = tasker::Client::connect_with(&url, cfg, None).expect_err("no answer");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let msg = err.to_string();
+    assert!(msg.contains("no answer within 300 ms"), "{msg}");
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(!msg.contains("s3cret"), "{msg}");
+    drop(listener);
+}
+
+#[test]
+fn connect_timeout_ms_is_bounded() {
+    for bad in [0, 600_001] {
+        let cfg = tasker::Config {
+            connect_timeout_ms: bad,
+            ..tasker::Config::default()
+        };
+        let err = tasker::Client::connect_with("sqlite::memory:", cfg, None).expect_err("refused");
+        assert!(err.to_string().contains("connect_timeout_ms"), "{err}");
+    }
+}
+
+// Everything a step is handed or records is bounded by max_payload_bytes, not only the task
+// context and the results: step_inputs (refused at create), a failure's message and details
+// (recorded as a permanent PayloadTooLarge naming the field) and the aggregated dependency
+// results of a wide fan-in (a permanent PayloadTooLarge before the handler runs).
+both_backends!(
+    step_inputs_failures_and_dependency_results_are_bounded,
+    |b| {
+        let mut cfg = fast_config();
+        cfg.max_payload_bytes = 1024;
+        let (c, _db) = client_with(b, cfg, None);
+        let ran_join = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ran2 = ran_join.clone();
+        c.register_fn("part", |_ctx| Ok(json!({"part": "p".repeat(500)})))
+            .unwrap();
+        c.register_fn("join", move |_ctx| {
+            ran2.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(json!({}))
+        })
+        .unwrap();
+        c.register_fn("loud_failure", |_ctx| {
+            Err(tasker::StepError {
+                message: "boom".into(),
+                class: "Transient".into(),
+                details: json!({"dump": "d".repeat(5000)}),
+                ..Default::default()
+            })
+        })
+        .unwrap();
+        c.register_template_yaml(
+        "name: fan\nstep_templates:\n  - {name: a, handler: part}\n  - {name: b, handler: part}\n  - {name: c, handler: part}\n  - {name: j, handler: join, depends_on_steps: [a, b, c]}\n",
+    )
+    .unwrap();
+        c.register_template_yaml(
+        "name: loud\nstep_templates:\n  - {name: a, handler: loud_failure, default_retry_limit: 3}\n",
+    )
+    .unwrap();
+        // step_inputs: refused at create, naming the field; nothing written.
+        let e = c
+            .create_task(&tasker::TaskRequest {
+                step_inputs: [("a".to_string(), json!({"blob": "x".repeat(2000)}))]
+                    .into_iter()
+                    .collect(),
+                ..req("fan", json!({}))
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::PayloadTooLarge {
+                    what: "step_inputs",
+                    limit: 1024,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_nothing_persisted(&c);
+        // Dependency results: three parents of ~510 bytes each hand the join ~1.5 KB.
+        let t = c.create_task(&req("fan", json!({}))).unwrap();
+        assert_eq!(c.run_task(t.task_id).unwrap().task_state, State::Error);
+        assert!(!ran_join.load(std::sync::atomic::Ordering::SeqCst));
+        let v = c.task_view(t.task_id).unwrap();
+        let j = v.step("j").unwrap();
+        assert_eq!(j.attempts, 1);
+        let err = &j.results.as_ref().unwrap()["error"];
+        assert_eq!(err["class"], json!("PayloadTooLarge"));
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap()
+                .contains("dependency results"),
+            "{err}"
+        );
+        // A failure with oversized details: recorded as PayloadTooLarge, permanently (no retries).
+        let t = c.create_task(&req("loud", json!({}))).unwrap();
+        assert_eq!(c.run_task(t.task_id).unwrap().task_state, State::Error);
+        let v = c.task_view(t.task_id).unwrap();
+        let a = v.step("a").unwrap();
+        assert_eq!(a.attempts, 1);
+        let err = &a.results.as_ref().unwrap()["error"];
+        assert_eq!(err["class"], json!("PayloadTooLarge"));
+        let msg = err["message"].as_str().unwrap();
+        assert!(
+            msg.contains("failure details") && msg.contains("Transient"),
+            "{msg}"
+        );
+        assert!(serde_json::to_string(&a.results).unwrap().len() < 1024);
+    }
+);
+
+// One name limit (64 characters, counted as PostgreSQL counts them) for every name in a
+// template, checked with an error naming the field, so no name reaches a column it overflows.
+both_backends!(template_names_share_one_documented_limit, |b| {
+    let (c, _db) = client(b);
+    c.register_fn("h", |_ctx| Ok(json!({}))).unwrap();
+    let tpl = |name: &str, step: &str, system: &str| {
+        format!("name: {name}\nnamespace_name: tests\nversion: 1.0.0\nstep_templates:\n  - {{name: {step}, handler: h, dependent_system: {system}}}\n")
+    };
+    let long = "n".repeat(65);
+    for (yaml, field) in [
+        (tpl(&long, "a", "sys"), "name"),
+        (tpl("t", &long, "sys"), "step name"),
+        (tpl("t", "a", &long), "dependent_system"),
+    ] {
+        let e = c.register_template_yaml(&yaml).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, Error::InvalidTemplate(_)), "{msg}");
+        assert!(
+            msg.contains(field) && msg.contains("the limit is 64"),
+            "{msg}"
+        );
+    }
+    // 64 two-byte characters: at the limit (128 bytes), accepted and stored on both backends.
+    let wide = "é".repeat(64);
+    c.register_template_yaml(&tpl(&wide, &wide, &wide)).unwrap();
+    let t = c
+        .create_task(&tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            ..req(&wide, json!({}))
+        })
+        .unwrap();
+    assert_eq!(c.run_task(t.task_id).unwrap().task_state, State::Complete);
+    assert!(c.task_view(t.task_id).unwrap().step(&wide).is_some());
 });

@@ -137,6 +137,8 @@ pub struct Backend {
     pub pool: sqlx::Pool<Db>,
     /// SQLite allows one writer: in-process writers queue here instead of spinning on SQLITE_BUSY.
     write_lock: Option<tokio::sync::Mutex<()>>,
+    /// SQLite files: the lock file that serialises migrations across processes.
+    pub migration_lock: Option<std::path::PathBuf>,
 }
 
 /// A write transaction; on SQLite it also holds the in-process writer lock.
@@ -154,6 +156,7 @@ impl Backend {
             } else {
                 Some(tokio::sync::Mutex::new(()))
             },
+            migration_lock: None,
         }
     }
 
