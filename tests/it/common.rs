@@ -102,6 +102,92 @@ fn start_pg() -> Result<PgServer, String> {
     if let Ok(url) = std::env::var("TASKER_TEST_DATABASE_URL") {
         return Ok(PgServer { admin_url: url });
     }
+    let server = launch_pg(false, |dir, data| {
+        let _ = STARTED_DIR.set((dir.to_path_buf(), data.to_path_buf(), true));
+        unsafe {
+            libc::atexit(stop_pg_at_exit);
+        }
+    })?;
+    Ok(PgServer {
+        admin_url: server.admin_url(),
+    })
+}
+
+/// A throwaway PostgreSQL server of one test, which it may restart (the shared one must not be
+/// disturbed); stopped and removed on drop.
+pub struct OwnPg {
+    dir: PathBuf,
+    data: PathBuf,
+    port: u16,
+}
+
+impl OwnPg {
+    /// Always a server of its own, also when the suite shares TASKER_TEST_DATABASE_URL (as
+    /// `make test` does); None only when that is set and no server can be started here.
+    pub fn start() -> Option<OwnPg> {
+        // Synchronous commits: an immediate restart is a crash, and must not lose acknowledged
+        // commits (claims whose handlers already ran).
+        match launch_pg(true, |_, _| {}) {
+            Ok(pg) => Some(pg),
+            Err(e) if std::env::var("TASKER_TEST_DATABASE_URL").is_ok() => {
+                eprintln!("no PostgreSQL server of our own: {e}");
+                None
+            }
+            Err(e) => panic!("PostgreSQL: {e}"),
+        }
+    }
+
+    fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// A fresh database on this server.
+    pub fn new_db(&self) -> String {
+        create_pg_db(&self.admin_url())
+    }
+
+    /// `pg_ctl restart -m <mode>` (fast or immediate); the server keeps its port and options.
+    pub fn restart(&self, mode: &str) {
+        run_pg(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data.to_string_lossy(),
+                "-l",
+                &self.dir.join("log").to_string_lossy(),
+                "-m",
+                mode,
+                "-w",
+                "-t",
+                "60",
+                "restart",
+            ],
+        )
+        .unwrap_or_else(|e| panic!("restart PostgreSQL: {e}"));
+    }
+}
+
+impl Drop for OwnPg {
+    fn drop(&mut self) {
+        let _ = run_pg(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data.to_string_lossy(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// initdb + pg_ctl start in a new temporary directory; `created` runs between the two (the
+/// shared server registers its cleanup there). Without `sync_commit` a crash may lose commits
+/// already acknowledged (fast, for servers that are never crashed).
+fn launch_pg(sync_commit: bool, created: impl FnOnce(&Path, &Path)) -> Result<OwnPg, String> {
     let dir = std::env::temp_dir().join(format!(
         "tasker-pg-{}-{}",
         std::process::id(),
@@ -136,13 +222,11 @@ fn start_pg() -> Result<PgServer, String> {
             "--no-sync",
         ],
     )?;
-    let _ = STARTED_DIR.set((dir.clone(), data.clone(), true));
-    unsafe {
-        libc::atexit(stop_pg_at_exit);
-    }
+    created(&dir, &data);
     let opts = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
-        dir.to_string_lossy()
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit={} -c full_page_writes=off -c max_connections=300",
+        dir.to_string_lossy(),
+        if sync_commit { "on" } else { "off" }
     );
     run_pg(
         "pg_ctl",
@@ -159,9 +243,7 @@ fn start_pg() -> Result<PgServer, String> {
             "start",
         ],
     )?;
-    Ok(PgServer {
-        admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-    })
+    Ok(OwnPg { dir, data, port })
 }
 
 fn rand_suffix() -> String {
@@ -184,36 +266,40 @@ pub fn new_db(backend: Backend) -> TestDb {
                 .get_or_init(start_pg)
                 .as_ref()
                 .unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
-            let name = format!(
-                "t_{}_{}_{}",
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::SeqCst),
-                rand_suffix()
-            );
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                use sqlx::Connection;
-                let mut c = sqlx::PgConnection::connect(&server.admin_url)
-                    .await
-                    .expect("connect admin");
-                sqlx::Executor::execute(&mut c, format!("CREATE DATABASE {name}").as_str())
-                    .await
-                    .expect("create database");
-            });
-            let base = server
-                .admin_url
-                .rsplit_once('/')
-                .map(|(b, _)| b.to_string())
-                .unwrap();
             TestDb {
-                url: format!("{base}/{name}"),
+                url: create_pg_db(&server.admin_url),
                 _dir: None,
             }
         }
     }
+}
+
+/// Creates a fresh database on the server of `admin_url`; returns its URL.
+fn create_pg_db(admin_url: &str) -> String {
+    let name = format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        rand_suffix()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(admin_url)
+            .await
+            .expect("connect admin");
+        sqlx::Executor::execute(&mut c, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create database");
+    });
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap();
+    format!("{base}/{name}")
 }
 
 /// Fast backoff and short polls so tests finish quickly.

@@ -13,7 +13,7 @@ use tasker::{State, StopHandle};
 
 const CHILD_ENV: &str = "TASKER_TEST_CHILD";
 
-fn spawn_child(url: &str, mode: &str, threads: usize, batch: u32, out: &Path) -> Child {
+pub(crate) fn spawn_child(url: &str, mode: &str, threads: usize, batch: u32, out: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
             "concurrency::child_worker_entry",
@@ -62,33 +62,60 @@ fn child_worker_entry() {
         }
         return;
     }
-    let cfg = tasker::Config {
-        claim_batch: batch,
-        // Children hold exactly the batch the test asks for (a killed worker's claims).
-        adaptive_claim: false,
-        poll_interval_ms: 20,
-        ..fast_config()
+    let chaos = mode == "chaos";
+    let cfg = if chaos {
+        // The chaos test (tests/it/chaos.rs): default adaptive claim, short leases so a killed
+        // worker's claims expire quickly.
+        tasker::Config {
+            lease_ms: 1500,
+            poll_interval_ms: 20,
+            ..fast_config()
+        }
+    } else {
+        tasker::Config {
+            claim_batch: batch,
+            // Children hold exactly the batch the test asks for (a killed worker's claims).
+            adaptive_claim: false,
+            poll_interval_ms: 20,
+            ..fast_config()
+        }
     };
-    let c = tasker::Client::connect_with(&url, cfg, None).unwrap();
+    // A chaos replacement may start while PostgreSQL restarts: retry the connection a while.
+    let mut tries = 0;
+    let c = loop {
+        match tasker::Client::connect_with(&url, cfg.clone(), None) {
+            Ok(c) => break c,
+            Err(e) if chaos && tries < 100 => {
+                eprintln!("child connect failed, retrying: {e}");
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("connect failed: {e}"),
+        }
+    };
     let file = Arc::new(std::sync::Mutex::new(std::fs::File::create(&out).unwrap()));
     let hang = mode == "hang";
     let f2 = file.clone();
     c.register_fn("square", move |ctx| {
         // Record before doing anything: this is the execution log the parent checks.
         {
-            let mut f = f2.lock().unwrap();
-            writeln!(
-                f,
-                "{} {} {}",
+            // One write per line, so a SIGKILL cannot leave half a line.
+            let line = format!(
+                "{} {} {}\n",
                 ctx.step.step_id,
                 ctx.step.attempt,
                 std::process::id()
-            )
-            .unwrap();
+            );
+            let mut f = f2.lock().unwrap();
+            f.write_all(line.as_bytes()).unwrap();
             f.flush().unwrap();
         }
         if hang {
             std::thread::sleep(Duration::from_secs(600));
+        }
+        if chaos {
+            // Long enough that kills and restarts land while handlers run.
+            std::thread::sleep(Duration::from_millis(20));
         }
         let base: i64 = if ctx.dependency_results.is_empty() {
             ctx.task.context["n"].as_i64().unwrap_or(0)
@@ -111,9 +138,12 @@ fn child_worker_entry() {
         .collect();
     loop {
         std::thread::sleep(Duration::from_millis(100));
-        let h = c.health().unwrap();
-        if h.pending_tasks + h.in_progress_tasks == 0 {
-            break;
+        match c.health() {
+            Ok(h) if h.pending_tasks + h.in_progress_tasks == 0 => break,
+            Ok(_) => {}
+            // PostgreSQL restarting under the chaos test; the workers retry on their own.
+            Err(e) if chaos => eprintln!("child health failed: {e}"),
+            Err(e) => panic!("health: {e}"),
         }
     }
     stop.stop();
@@ -122,7 +152,7 @@ fn child_worker_entry() {
     }
 }
 
-fn read_executions(paths: &[PathBuf]) -> Vec<(i64, i64, u32)> {
+pub(crate) fn read_executions(paths: &[PathBuf]) -> Vec<(i64, i64, u32)> {
     let mut out = Vec::new();
     for p in paths {
         let text = std::fs::read_to_string(p).unwrap_or_default();
@@ -138,7 +168,22 @@ fn read_executions(paths: &[PathBuf]) -> Vec<(i64, i64, u32)> {
     out
 }
 
-fn wait_all(children: &mut [Child], limit: Duration) {
+/// The executed steps are exactly the tasks' steps, and every task completed.
+pub(crate) fn assert_all_complete(
+    c: &tasker::Client,
+    executed_steps: usize,
+    total_steps: usize,
+    tasks: usize,
+) {
+    assert_eq!(
+        executed_steps, total_steps,
+        "no execution of an unknown step"
+    );
+    let h = c.health().unwrap();
+    assert_eq!(h.complete_tasks as usize, tasks);
+}
+
+pub(crate) fn wait_all(children: &mut [Child], limit: Duration) {
     let start = Instant::now();
     for ch in children.iter_mut() {
         loop {
@@ -208,13 +253,7 @@ fn many_processes(backend: Backend, processes: usize, threads: usize, tasks: usi
         // d = (b + c)^2 with b = c = (n^2 % 1000)^2 ... checked structurally: it has a value.
         assert!(v.step("d").unwrap().results.as_ref().unwrap()["value"].is_i64());
     }
-    assert_eq!(
-        per_step.len(),
-        total_steps,
-        "no execution of an unknown step"
-    );
-    let h = c.health().unwrap();
-    assert_eq!(h.complete_tasks as usize, tasks);
+    assert_all_complete(&c, per_step.len(), total_steps, tasks);
 }
 
 #[test]
