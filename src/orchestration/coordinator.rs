@@ -184,28 +184,31 @@ impl<'a> OrchestrationCoordinator<'a> {
             let next = self.next_claims(handled.next)?;
             return Ok((handled.outcome.task_completed(), next));
         }
+        // The batch was claimed just before: its leases count from about here.
+        let claimed = Instant::now();
         let mut done = false;
-        let mut group: Vec<(Claimed, Value)> = Vec::with_capacity(steps.len());
+        // Each success with its step's lease (ms), for retrying a commit that lost its connection.
+        let mut group: Vec<(Claimed, Value, i64)> = Vec::with_capacity(steps.len());
         let mut oldest: Option<Instant> = None;
         for (c, loaded) in steps {
             if oldest.is_some_and(|t| t.elapsed() >= GROUP_COMMIT_WINDOW) {
-                let (outcomes, _) = self.commit_group(&mut group, None)?;
+                let (outcomes, _) = self.commit_group(&mut group, None, claimed)?;
                 done |= outcomes.iter().any(StepOutcome::task_completed);
                 oldest = None;
             }
             match self.foundation.run_hooks(&c, &loaded.context) {
                 Ok(results) => {
-                    group.push((c, results));
+                    group.push((c, results, loaded.lease_ms));
                     oldest.get_or_insert_with(Instant::now);
                 }
                 Err(e) => {
-                    let persisted = self.foundation.persist_failure(&c, &loaded, e);
+                    let persisted = self.foundation.persist_failure(&c, &loaded, e, claimed);
                     let (outcome, _) = self.foundation.settle(c.task_id, c.step_id, persisted)?;
                     done |= outcome.task_completed();
                 }
             }
         }
-        let (outcomes, next) = self.commit_group(&mut group, claim)?;
+        let (outcomes, next) = self.commit_group(&mut group, claim, claimed)?;
         Ok((
             done || outcomes.iter().any(StepOutcome::task_completed),
             next,
@@ -215,17 +218,19 @@ impl<'a> OrchestrationCoordinator<'a> {
     /// Persists a group of successful outcomes in one transaction, then settles each step in
     /// order. With `claim = Some((task_id, limit))` the same transaction also claims that
     /// task's next ready steps; they come back as `Some`, published after the group's events.
+    /// A commit that lost its connection is retried while the shortest lease is half valid.
     fn commit_group(
         &self,
-        group: &mut Vec<(Claimed, Value)>,
+        group: &mut Vec<(Claimed, Value, i64)>,
         claim: Option<(i64, i64)>,
+        claimed: Instant,
     ) -> Result<(Vec<StepOutcome>, ClaimedNext)> {
         if group.is_empty() {
             return Ok((Vec::new(), None));
         }
         let items: Vec<Completion> = group
             .iter_mut()
-            .map(|(c, results)| Completion {
+            .map(|(c, results, _)| Completion {
                 task_id: c.task_id,
                 step_id: c.step_id,
                 claim_token: c.claim_token.clone(),
@@ -233,14 +238,19 @@ impl<'a> OrchestrationCoordinator<'a> {
             })
             .collect();
         let client = self.client;
-        let (settled, next, recorded) = client.block(
-            client
-                .inner
-                .store
-                .complete_steps_and_claim(&items, client.now(), claim),
-        )?;
+        let lease_ms = group.iter().map(|g| g.2).min().unwrap_or(0);
+        let first = group.first().map_or(0, |g| g.0.step_id);
+        let (settled, next, recorded) =
+            self.foundation
+                .persist_retrying(first, claimed, lease_ms, || {
+                    client.block(client.inner.store.complete_steps_and_claim(
+                        &items,
+                        client.now(),
+                        claim,
+                    ))
+                })?;
         let mut outcomes = Vec::with_capacity(settled.len());
-        for ((c, _), s) in group.drain(..).zip(settled) {
+        for ((c, _, _), s) in group.drain(..).zip(settled) {
             outcomes.push(self.foundation.settle(c.task_id, c.step_id, s)?.0);
         }
         let next = self.next_claims(claim.map(|_| (next, recorded)))?;

@@ -10,6 +10,30 @@ use crate::models::{State, StepContext, StepError, StepOutcome};
 use crate::orchestration::Client;
 use crate::{Error, Result};
 use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// First wait before writing an outcome again after a lost connection; it doubles up to
+/// `PERSIST_RETRY_MAX`.
+const PERSIST_RETRY_FIRST: Duration = Duration::from_millis(50);
+const PERSIST_RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Whether a database error is the connection's (server restarting, backend terminated,
+/// socket closed, pool exhausted), not the statement's: such a write may succeed when retried.
+fn is_connection_error(e: &Error) -> bool {
+    match e {
+        Error::Database(
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut,
+        ) => true,
+        // Class 08 (connection exception), 57P01..57P03 (admin/crash shutdown, starting up).
+        Error::Database(sqlx::Error::Database(d)) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
 
 /// Steps claimed in a completion's transaction, with the claim's transitions.
 pub(crate) type NextClaims = (Vec<ClaimedStep>, Vec<Recorded>);
@@ -38,6 +62,8 @@ impl<'a> StepHandlerFoundation<'a> {
     /// up to that many ready steps of the same task in its transaction (inline runs: one commit
     /// per step instead of two).
     pub fn handle(&self, step: ClaimedStep, claim_next: i64) -> Result<Handled> {
+        // The claim was made just before: the lease counts from about here.
+        let claimed = Instant::now();
         let (c, loaded) = step;
         let result = self.run_hooks(&c, &loaded.context);
         let _span =
@@ -45,12 +71,14 @@ impl<'a> StepHandlerFoundation<'a> {
         let mut next = None;
         let persisted = match result {
             Ok(results) => self
-                .persist_success(&c, &results, claim_next)
+                .persist_retrying(c.step_id, claimed, loaded.lease_ms, || {
+                    self.persist_success(&c, &results, claim_next)
+                })
                 .map(|(s, n)| {
                     next = n;
                     s
                 }),
-            Err(e) => self.persist_failure(&c, &loaded, e),
+            Err(e) => self.persist_failure(&c, &loaded, e, claimed),
         };
         let (outcome, settled) = self.settle(c.task_id, c.step_id, persisted)?;
         Ok(Handled {
@@ -139,13 +167,46 @@ impl<'a> StepHandlerFoundation<'a> {
         Ok((settled, None))
     }
 
+    /// Runs `persist` again after connection-level errors, with a doubling backoff, while less
+    /// than half of the lease has passed since `claimed`: the handler's work is not thrown away
+    /// for a blip (a PostgreSQL restart), and the claim is still ours. Past that, the error is
+    /// returned and the lease's expiry retries the step. A lost claim (StaleClaim) or a
+    /// statement error is returned at once.
+    pub fn persist_retrying<T>(
+        &self,
+        step_id: i64,
+        claimed: Instant,
+        lease_ms: i64,
+        mut persist: impl FnMut() -> Result<T>,
+    ) -> Result<T> {
+        let budget = Duration::from_millis(u64::try_from(lease_ms).unwrap_or(0) / 2);
+        let mut delay = PERSIST_RETRY_FIRST;
+        loop {
+            match persist() {
+                Err(e) if is_connection_error(&e) && claimed.elapsed() + delay < budget => {
+                    tracing::warn!(
+                        step_id,
+                        error = %e,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "outcome not written (database connection lost); retrying while the lease is valid"
+                    );
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(PERSIST_RETRY_MAX);
+                }
+                r => return r,
+            }
+        }
+    }
+
     /// Writes a failed attempt under the step's `RetryAnalyzer` (retry with backoff, or block
-    /// the task), fenced by the claim token.
+    /// the task), fenced by the claim token; retried after connection errors while less than
+    /// half of the lease has passed since `claimed`.
     pub fn persist_failure(
         &self,
         c: &Claimed,
         loaded: &LoadedStep,
         e: StepError,
+        claimed: Instant,
     ) -> Result<StepSettled> {
         let inner = &self.client.inner;
         let failure = RetryAnalyzer::failure_of(e, self.client.inner.config.max_payload_bytes);
@@ -156,14 +217,16 @@ impl<'a> StepHandlerFoundation<'a> {
             c.attempts,
             step.retry_limit,
         );
-        self.client.block(inner.store.fail_step(
-            c.task_id,
-            c.step_id,
-            &c.claim_token,
-            &failure,
-            &decision,
-            self.client.now(),
-        ))
+        self.persist_retrying(c.step_id, claimed, loaded.lease_ms, || {
+            self.client.block(inner.store.fail_step(
+                c.task_id,
+                c.step_id,
+                &c.claim_token,
+                &failure,
+                &decision,
+                self.client.now(),
+            ))
+        })
     }
 
     /// Publishes what a persisted outcome changed, wakes idle workers when children became

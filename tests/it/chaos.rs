@@ -174,3 +174,82 @@ fn postgres_workers_survive_kill_and_server_restart() {
         outs.len()
     );
 }
+
+/// Terminates every other connection to the database of `url` (as a PostgreSQL restart would
+/// for one database); returns how many.
+fn terminate_backends(url: &str) -> i64 {
+    pg_scalar(
+        url,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+}
+
+const ONE_STEP: &str = r#"
+name: one
+namespace_name: tests
+version: 1.0.0
+step_templates:
+  - {name: a, handler: signal}
+"#;
+
+// An outcome whose commit meets a lost connection is written again while the lease is valid,
+// not dropped (which would leave the step to its lease's expiry and a second execution).
+#[test]
+fn postgres_outcome_is_written_after_its_connection_is_terminated() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let cfg = tasker::Config {
+        lease_ms: 20_000,
+        // No heartbeat while the handler sleeps: it would meet the dead connections first.
+        lease_check_interval_ms: 10_000,
+        ..fast_config()
+    };
+    let (c, db) = client_with(Backend::Postgres, cfg, None);
+    c.register_template_yaml(ONE_STEP).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let tx = Mutex::new(tx);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r2 = runs.clone();
+    c.register_fn("signal", move |_| {
+        r2.fetch_add(1, Ordering::SeqCst);
+        let _ = tx.lock().unwrap().send(());
+        // The test terminates the pool's connections meanwhile.
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(json!({"value": 1}))
+    })
+    .unwrap();
+    let t = c
+        .create_task(&tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            ..req("one", json!({}))
+        })
+        .unwrap();
+    let stop = tasker::StopHandle::new();
+    let worker = {
+        let (c, stop) = (c.clone(), stop.clone());
+        std::thread::spawn(move || c.run_worker(&stop).unwrap())
+    };
+    rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert!(terminate_backends(&db.url) > 0, "no connection terminated");
+    // Leave the dead pooled connections to the outcome's commit (a look from here would use
+    // them up first).
+    std::thread::sleep(Duration::from_millis(1500));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let v = loop {
+        let v = view(&c, t.task_id);
+        if v.state == State::Complete {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "outcome not written within 10 s (dropped until the lease expires?)"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    stop.stop();
+    worker.join().unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the handler ran again");
+    assert_eq!(v.steps[0].attempts, 1);
+    assert_history_legal(&v);
+}

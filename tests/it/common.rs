@@ -108,9 +108,10 @@ fn start_pg() -> Result<PgServer, String> {
             libc::atexit(stop_pg_at_exit);
         }
     })?;
-    Ok(PgServer {
-        admin_url: server.admin_url(),
-    })
+    let admin_url = server.admin_url();
+    // The shared server lives until exit (stop_pg_at_exit), not until this guard drops.
+    std::mem::forget(server);
+    Ok(PgServer { admin_url })
 }
 
 /// A throwaway PostgreSQL server of one test, which it may restart (the shared one must not be
@@ -300,6 +301,22 @@ fn create_pg_db(admin_url: &str) -> String {
         .map(|(b, _)| b.to_string())
         .unwrap();
     format!("{base}/{name}")
+}
+
+/// One value of one query on its own PostgreSQL connection to `url`.
+pub fn pg_scalar<T>(url: &str, sql: &str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+    })
 }
 
 /// Fast backoff and short polls so tests finish quickly.

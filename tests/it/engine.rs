@@ -731,20 +731,10 @@ both_backends!(inline_run_waits_for_steps_held_by_another_worker, |b| {
 
 /// The planner statistics of PostgreSQL's step table (-1 until the table was first analyzed).
 fn pg_step_table_reltuples(url: &str) -> f32 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-        sqlx::query_scalar(
-            "SELECT reltuples FROM pg_class WHERE oid = 'tasker_workflow_steps'::regclass",
-        )
-        .fetch_one(&mut c)
-        .await
-        .unwrap()
-    })
+    pg_scalar(
+        url,
+        "SELECT reltuples FROM pg_class WHERE oid = 'tasker_workflow_steps'::regclass",
+    )
 }
 
 /// PostgreSQL: a task of 1,000+ steps that is a large part of the step table refreshes the
