@@ -85,8 +85,6 @@ pub(super) fn loaded_from_row(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> R
     let handler_config: Json<Value> = r.try_get("handler_config")?;
     let context: Json<Value> = r.try_get("context")?;
     let tags: Json<Value> = r.try_get("tags")?;
-    let base: Option<i64> = r.try_get("backoff_base_ms")?;
-    let max: Option<i64> = r.try_get("backoff_max_ms")?;
     let deps: Option<Json<Value>> = r.try_get("deps")?;
     let dependency_results = match deps.map(|j| j.0) {
         Some(Value::Object(m)) => m,
@@ -123,13 +121,20 @@ pub(super) fn loaded_from_row(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> R
             dependency_results,
             claim_token: c.claim_token.clone(),
         },
-        backoff: BackoffOverride {
-            base_ms: base.map(|v| v.max(0) as u64),
-            factor: r.try_get("backoff_factor")?,
-            max_ms: max.map(|v| v.max(0) as u64),
-            jitter: r.try_get("backoff_jitter")?,
-        },
+        backoff: backoff_from_row(r)?,
         lease_ms: r.try_get("lease_ms")?,
+    })
+}
+
+/// A step's backoff override from a row carrying its `backoff_*` columns.
+pub(super) fn backoff_from_row(r: &<Db as sqlx::Database>::Row) -> Result<BackoffOverride> {
+    let base: Option<i64> = r.try_get("backoff_base_ms")?;
+    let max: Option<i64> = r.try_get("backoff_max_ms")?;
+    Ok(BackoffOverride {
+        base_ms: base.map(|v| v.max(0) as u64),
+        factor: r.try_get("backoff_factor")?,
+        max_ms: max.map(|v| v.max(0) as u64),
+        jitter: r.try_get("backoff_jitter")?,
     })
 }
 

@@ -10,6 +10,7 @@
 //! outcomes, transitions, children, counters). Both use the one transition writer and the
 //! decrement statements of `counters.rs`.
 
+use super::complete_autocommit::CompletionRow;
 use super::*;
 use crate::state_machine::Entity;
 use sqlx::types::Json;
@@ -26,14 +27,14 @@ impl Backend {
         now: i64,
     ) -> Result<StepSettled> {
         if PG {
-            let item = Completion {
-                task_id,
-                step_id,
-                claim_token: claim_token.to_string(),
-                results: results.clone(),
+            let row = CompletionRow {
+                id: step_id,
+                token: claim_token,
+                task: task_id,
+                results,
             };
             if let Some(Some(settled)) = self
-                .complete_autocommit(std::slice::from_ref(&item), now)
+                .complete_autocommit(std::slice::from_ref(&row), now)
                 .await?
                 .pop()
             {
@@ -124,7 +125,8 @@ impl Backend {
         }
         // PostgreSQL, no claim: one statement for the group; what it left (stale claims, tasks
         // not in progress) takes the transactional path.
-        let fast = self.complete_autocommit(items, now).await?;
+        let rows: Vec<CompletionRow<'_>> = items.iter().map(CompletionRow::from).collect();
+        let fast = self.complete_autocommit(&rows, now).await?;
         let rest: Vec<Completion> = items
             .iter()
             .zip(&fast)

@@ -78,6 +78,29 @@ fn complete_sql() -> Result<String> {
     ))
 }
 
+/// One step to complete, borrowed (its results are serialised once, straight into the
+/// statement's `$1`, whose elements these are).
+#[derive(serde::Serialize)]
+pub(super) struct CompletionRow<'a> {
+    /// The step id.
+    pub(super) id: i64,
+    pub(super) token: &'a str,
+    /// The task id.
+    pub(super) task: i64,
+    pub(super) results: &'a Value,
+}
+
+impl<'a> From<&'a Completion> for CompletionRow<'a> {
+    fn from(c: &'a Completion) -> CompletionRow<'a> {
+        CompletionRow {
+            id: c.step_id,
+            token: &c.claim_token,
+            task: c.task_id,
+            results: &c.results,
+        }
+    }
+}
+
 impl Backend {
     /// Completes `items` in one autocommit statement (PostgreSQL only; see the module doc).
     /// One slot per item: `Some` when written here, `None` when the caller must complete the
@@ -86,24 +109,16 @@ impl Backend {
     /// completion on its last completion in `items`.
     pub(super) async fn complete_autocommit(
         &self,
-        items: &[Completion],
+        items: &[CompletionRow<'_>],
         now: i64,
     ) -> Result<Vec<Option<StepSettled>>> {
-        let input: Vec<Value> = items
-            .iter()
-            .map(|i| {
-                serde_json::json!({
-                    "id": i.step_id, "token": i.claim_token, "task": i.task_id, "results": i.results,
-                })
-            })
-            .collect();
         let rows = sqlx::query(&complete_sql()?)
-            .bind(Json(Value::Array(input)))
+            .bind(Json(items))
             .bind(now)
             .fetch_all(&self.pool)
             .await?;
         let mut out: Vec<Option<StepSettled>> = (0..items.len()).map(|_| None).collect();
-        let slot = |step_id: i64| items.iter().position(|i| i.step_id == step_id);
+        let slot = |step_id: i64| items.iter().position(|i| i.id == step_id);
         let mut children: Vec<(i64, i64)> = Vec::new();
         let mut finished: Vec<i64> = Vec::new();
         for r in &rows {
@@ -141,7 +156,7 @@ impl Backend {
             let first = items
                 .iter()
                 .enumerate()
-                .find(|(k, i)| i.task_id == task_id && out[*k].is_some())
+                .find(|(k, i)| i.task == task_id && out[*k].is_some())
                 .map(|(k, _)| k);
             if let Some(s) = first.and_then(|k| out[k].as_mut()) {
                 s.newly_ready.push(child);
@@ -152,7 +167,7 @@ impl Backend {
                 .iter()
                 .enumerate()
                 .rev()
-                .find(|(k, i)| i.task_id == task_id && out[*k].is_some())
+                .find(|(k, i)| i.task == task_id && out[*k].is_some())
                 .map(|(k, _)| k);
             if let Some(s) = last.and_then(|k| out[k].as_mut()) {
                 s.task_finished = true;

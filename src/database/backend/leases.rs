@@ -30,8 +30,6 @@ impl Backend {
         let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
-                let base: Option<i64> = r.try_get(6)?;
-                let max: Option<i64> = r.try_get(8)?;
                 Ok(Expired {
                     step_id: r.try_get(0)?,
                     task_id: r.try_get(1)?,
@@ -39,12 +37,7 @@ impl Backend {
                     attempts: r.try_get(3)?,
                     retryable: r.try_get(4)?,
                     retry_limit: r.try_get(5)?,
-                    backoff: crate::config::BackoffOverride {
-                        base_ms: base.map(|v| v.max(0) as u64),
-                        factor: r.try_get(7)?,
-                        max_ms: max.map(|v| v.max(0) as u64),
-                        jitter: r.try_get(9)?,
-                    },
+                    backoff: backoff_from_row(r)?,
                 })
             })
             .collect()
