@@ -122,6 +122,11 @@ enum tasker_result
    * after its callback returned).
    */
   TASKER_RESULT_INVALID_STATE = 18,
+  /**
+   * The call was interrupted (`tasker_client_interrupt`) and returned early; the claims it
+   * held were released (back to ready, no attempt counted).
+   */
+  TASKER_RESULT_INTERRUPTED = 19,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum tasker_result tasker_result;
@@ -269,7 +274,7 @@ void tasker_init_logging(void);
  * `options`/`options_len`: an optional MessagePack map of client options (NULL/0 for
  * defaults): backoff {base_ms, factor, max_ms, jitter}, lease_ms, claim_batch, adaptive_claim,
  * poll_interval_ms, lease_check_interval_ms, max_payload_bytes, max_connections, connect_timeout_ms,
- * environment, reject_duplicates,
+ * environment, reject_duplicates, stop_grace_ms,
  * reenqueue {...}. Unknown keys are rejected.
  * On success `*out` receives a client owned by the caller (free with `tasker_client_free`).
  *
@@ -283,13 +288,47 @@ tasker_result tasker_client_new(const char *url,
                                 struct tasker_error **error);
 
 /**
- * Releases a client handle. NULL is accepted; must not be called twice. Workers and
- * subscriptions keep the underlying client alive until they are freed; registered handler
- * and queue userdata finalizers run when the last of them is gone.
+ * Releases a client handle (the deallocator; `tasker_client_close` is the shutdown). NULL is
+ * accepted; must not be called twice. Workers and subscriptions keep the underlying client
+ * alive until they are freed; registered handler and queue userdata finalizers run when the
+ * last of them is gone.
  *
- * Threading: any thread, but not while another thread is inside a call on this handle.
+ * Threading: any thread, but not while another thread is inside a call on this handle
+ * (`tasker_client_close` first waits for those).
  */
 void tasker_client_free(const struct tasker_client *client);
+
+/**
+ * Interrupts every blocking call running on this client now: `tasker_run_task`,
+ * `tasker_worker_run`, `tasker_worker_run_once`, `tasker_handle_step` and their waits (idle,
+ * poll, backoff) return `TASKER_RESULT_INTERRUPTED` as soon as the step handler running on
+ * their thread (if any) returns. Each gives back the claims whose handlers have not finished
+ * (claimed in a batch and not started, or running): the steps go back to ready, their
+ * attempt is not counted and no failure is recorded; an outcome a handler reports after the
+ * interrupt is not written. The claim of a handler still running is given back at once from
+ * an internal thread (its later outcome is refused as stale). Calls started after this one
+ * are not affected. NULL is accepted (nothing happens).
+ *
+ * Threading: any thread, including one dedicated to signals and a step handler callback
+ * (a wrapper's handler that was itself interrupted calls it so that its run aborts). It is
+ * not async-signal-safe: do not call it from inside a POSIX signal handler.
+ */
+void tasker_client_interrupt(const struct tasker_client *client);
+
+/**
+ * Closes a client: calls made afterwards on it (through this handle, its workers or
+ * subscriptions) fail with INVALID_STATE, except calls made from inside a running call on the
+ * same thread (a handler's heartbeat); running workers are stopped as by `tasker_worker_stop`
+ * (grace period included); subscriptions are dropped (their `userdata_free` runs now);
+ * then it waits until the calls running on other threads have returned. Running
+ * `tasker_run_task` calls are waited for, not interrupted (`tasker_client_interrupt` first
+ * for that). Idempotent: a second close returns OK. Called from inside a step handler, it
+ * waits for the other threads' calls only. The handle stays valid: free it with
+ * `tasker_client_free` afterwards.
+ *
+ * Errors: NullParameter. Threading: any thread.
+ */
+tasker_result tasker_client_close(const struct tasker_client *client, struct tasker_error **error);
 
 /**
  * Applies the embedded migrations again (they already ran at connect; idempotent).
@@ -388,8 +427,10 @@ tasker_result tasker_create_task(const struct tasker_client *client,
  * non-NULL it receives the final execution context (MessagePack; free with tasker_bytes_free).
  *
  * Errors: NullParameter; TaskNotFound; InvalidState when called from inside a step handler of
- * the same task on the same thread (it would wait for itself); Database. Handler callbacks and
- * event subscribers run on this thread. Threading: any thread.
+ * the same task on the same thread (it would wait for itself) or after `tasker_client_close`;
+ * Interrupted (`tasker_client_interrupt`: the run ended early and gave back its claims
+ * without counting their attempts; a handler that was cut short is not recorded as failed);
+ * Database. Handler callbacks and event subscribers run on this thread. Threading: any thread.
  */
 tasker_result tasker_run_task(const struct tasker_client *client,
                               int64_t task_id,
@@ -434,19 +475,22 @@ tasker_result tasker_worker_new(const struct tasker_client *client,
  * commits the outcomes. Writes how many steps ran to `ran` (may be NULL); 0 means nothing
  * was ready.
  *
- * Errors: NullParameter; Database. Threading: the calling thread runs the callbacks.
+ * Errors: NullParameter; Interrupted (`tasker_client_interrupt`; the claims whose handlers
+ * had not finished were given back); Database. Threading: the calling thread runs the callbacks.
  */
 tasker_result tasker_worker_run_once(const struct tasker_worker *worker,
                                      uint64_t *ran,
                                      struct tasker_error **error);
 
 /**
- * Runs steps on this thread until `tasker_worker_stop` is called (from any thread); idle
- * periods wait for wakeups (PostgreSQL NOTIFY, local commits) or the poll interval. Writes the
- * number of steps run to `ran` (may be NULL). A stopped worker returns at once until
- * `tasker_worker_reset`.
+ * Runs steps on this thread until `tasker_worker_stop` is called (from any thread) or the
+ * client is closed; idle periods wait for wakeups (PostgreSQL NOTIFY, local commits, a stop,
+ * an interrupt) or the poll interval. Writes the number of steps run to `ran` (may be NULL).
+ * A stopped worker returns at once until `tasker_worker_reset`.
  *
- * Errors: NullParameter. Database errors are logged and retried, not returned.
+ * Errors: NullParameter; Interrupted (`tasker_client_interrupt`: the worker gave back the
+ * claims whose handlers had not finished; `ran` is not written); InvalidState (client
+ * closed). Database errors are logged and retried, not returned.
  * Threading: one thread at a time per worker; many workers may share a client.
  */
 tasker_result tasker_worker_run(const struct tasker_worker *worker,
@@ -454,10 +498,18 @@ tasker_result tasker_worker_run(const struct tasker_worker *worker,
                                 struct tasker_error **error);
 
 /**
- * Asks a running `tasker_worker_run` to return after its current step. NULL is accepted.
+ * Asks the worker to stop, and returns at once. A running `tasker_worker_run` claims nothing
+ * more, gives back the steps it claimed but has not started (back to ready, the attempt not
+ * counted), lets the running handler finish within the client's `stop_grace_ms` option
+ * (default 30 s) and returns OK; an idle worker (waiting for work or a poll) wakes and
+ * returns at once. When the grace period runs out first, the running handler's claim is
+ * given back from an internal thread, and its outcome, when the handler returns, is refused
+ * as stale; `tasker_worker_run` returns when the handler does. A worker stopped before it
+ * runs returns at once (until `tasker_worker_reset`). NULL is accepted.
  *
- * Threading: any thread (including a handler callback or a signal-safe context is NOT
- * guaranteed: call it from a normal thread).
+ * Threading: any thread, including a step handler callback of this worker and a thread
+ * dedicated to signals. It is not async-signal-safe: do not call it from inside a POSIX
+ * signal handler.
  */
 void tasker_worker_stop(const struct tasker_worker *worker);
 
@@ -497,7 +549,9 @@ tasker_result tasker_set_queue_injector(const struct tasker_client *client,
  * "failed" | "skipped" | "discarded" | "stale", step_id, ...}. Stale, early or duplicate
  * deliveries are harmless ("skipped").
  *
- * Errors: NullParameter; StepNotFound; Database. Threading: any thread; callbacks run here.
+ * Errors: NullParameter; StepNotFound; Interrupted (`tasker_client_interrupt` while the handler
+ * ran: the claim was given back, the attempt not counted); Database. Threading: any thread;
+ * callbacks run here.
  */
 tasker_result tasker_handle_step(const struct tasker_client *client,
                                  int64_t step_id,
@@ -520,8 +574,8 @@ tasker_result tasker_handle_task(const struct tasker_client *client,
  * Subscribes to lifecycle events. `patterns`: NUL-terminated, comma-separated event names or
  * prefixes ending in '*' ("task.*,step.completed"); NULL or "" for every event. The callback
  * receives each event (MessagePack map, borrowed) after commit, on the thread whose call
- * caused it. `userdata_free` runs exactly once when the subscription is freed and no event is
- * being delivered to it. `*out` receives the subscription (free it to unsubscribe); it keeps
+ * caused it. `userdata_free` runs exactly once when the subscription is freed or the client
+ * closed (`tasker_client_close`), whichever comes first, and no event is being delivered to it. `*out` receives the subscription (free it to unsubscribe); it keeps
  * the client alive.
  *
  * Errors: NullParameter (client, callback, out); InvalidArgument. Threading: any thread.

@@ -134,6 +134,9 @@ pub struct Config {
     /// When true, creating a task identical to an existing one is an error.
     pub reject_duplicates: bool,
     pub reenqueue: ReenqueueDelays,
+    /// How long a stopping worker lets its running handler finish before giving its claim
+    /// back (the handler's outcome, if it comes later, is refused as stale).
+    pub stop_grace_ms: u64,
 }
 
 impl Default for Config {
@@ -151,6 +154,7 @@ impl Default for Config {
             environment: std::env::var("TASKER_ENV").ok(),
             reject_duplicates: false,
             reenqueue: ReenqueueDelays::default(),
+            stop_grace_ms: 30_000,
         }
     }
 }
@@ -175,6 +179,12 @@ impl Config {
                 self.connect_timeout_ms
             )));
         }
+        if self.stop_grace_ms > MAX_DELAY_MS {
+            return Err(crate::Error::Config(format!(
+                "stop_grace_ms must be at most {MAX_DELAY_MS} (24 h), got {}",
+                self.stop_grace_ms
+            )));
+        }
         if self.max_connections == 0 {
             return Err(crate::Error::Config(
                 "max_connections must be positive".into(),
@@ -190,6 +200,11 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now_ms(&self) -> i64;
     /// Wait `ms` milliseconds of this clock's time (a manual clock just advances).
     fn sleep_ms(&self, ms: u64);
+    /// Whether `sleep_ms` waits in real time. Such waits are made interruptible by the engine
+    /// (it waits on its own timer instead); a manual clock's are not waits at all.
+    fn sleeps_in_real_time(&self) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Default)]
@@ -233,6 +248,9 @@ impl Clock for ManualClock {
     }
     fn sleep_ms(&self, ms: u64) {
         self.advance_ms(ms as i64);
+    }
+    fn sleeps_in_real_time(&self) -> bool {
+        false
     }
 }
 

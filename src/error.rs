@@ -41,6 +41,12 @@ pub enum Error {
     /// `run_task` of a task from inside one of its own step handlers (it would wait for itself).
     #[error("re-entrant run: task {0} cannot be run from inside one of its own step handlers on the same thread")]
     ReentrantRun(i64),
+    /// The call was interrupted (`Client::interrupt`); the claims it held were released.
+    #[error("interrupted: the call was interrupted and released its claims")]
+    Interrupted,
+    /// The client was closed (`Client::close`): no new calls are accepted.
+    #[error("client is closed")]
+    Closed,
     /// The database could not be reached: where (password masked), why, and what to check.
     #[error("{0}")]
     Connect(String),

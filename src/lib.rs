@@ -45,7 +45,7 @@ pub use error::{Error, Result};
 /// the public API and may change without notice.
 #[doc(hidden)]
 pub mod testing {
-    pub use crate::database::{ClaimScope, Completion, Failure, Store};
+    pub use crate::database::{ClaimScope, Completion, Failure, HeldClaim, Store};
     pub use crate::state_machine::{allowed, Entity};
     pub use crate::step_handler::RetryDecision;
 }

@@ -138,18 +138,25 @@ static const char *DIAMOND =
     "  - {name: c, handler: square, depends_on_step: a}\n"
     "  - {name: d, handler: square, depends_on_steps: [b, c]}\n";
 
+/* Connects to a fresh test database with the options in `o` (freed here). */
+static const tasker_client *open_client_with(char *url, size_t n, mp_builder *o);
+
 static const tasker_client *open_client(char *url, size_t n) {
-    test_url(url, n);
     mp_builder o;
     fast_options(&o);
+    return open_client_with(url, n, &o);
+}
+
+static const tasker_client *open_client_with(char *url, size_t n, mp_builder *o) {
+    test_url(url, n);
     const tasker_client *c = NULL;
     tasker_error *err = NULL;
-    if (tasker_client_new(url, (const uint8_t *)o.buf.data, o.buf.size, &c, &err) != TASKER_RESULT_OK) {
+    if (tasker_client_new(url, (const uint8_t *)o->buf.data, o->buf.size, &c, &err) != TASKER_RESULT_OK) {
         fprintf(stderr, "  connect %s: %s\n", url, tasker_error_message(err));
         tasker_error_free(err);
         c = NULL;
     }
-    mp_free(&o);
+    mp_free(o);
     return c;
 }
 
@@ -181,8 +188,9 @@ static void test_version(void) {
     CHECK(TASKER_VERSION_NUMBER == ((TASKER_VERSION_MAJOR << 16) | (TASKER_VERSION_MINOR << 8) | TASKER_VERSION_PATCH));
     CHECK(strcmp(tasker_result_name(TASKER_RESULT_STALE_CLAIM), "stale_claim") == 0);
     CHECK(strcmp(tasker_result_name(TASKER_RESULT_INVALID_STATE), "invalid_state") == 0);
+    CHECK(strcmp(tasker_result_name(TASKER_RESULT_INTERRUPTED), "interrupted") == 0);
     /* any other uint32_t is "unknown", never a crash */
-    CHECK(strcmp(tasker_result_name(19), "unknown") == 0);
+    CHECK(strcmp(tasker_result_name(20), "unknown") == 0);
     CHECK(strcmp(tasker_result_name(64), "unknown") == 0);
     CHECK(strcmp(tasker_result_name(UINT32_MAX), "unknown") == 0);
 }
@@ -1108,6 +1116,120 @@ static void test_json_entry_points(void) {
     remove_test_db(url);
 }
 
+/* ---- shutdown: stop, interrupt, close ------------------------------------------------- */
+
+/* A client whose idle workers would poll once an hour: only a stop or an interrupt wakes them. */
+static const tasker_client *open_slow_poll_client(char *url, size_t n) {
+    mp_builder o;
+    mp_init(&o);
+    mp_map(&o, 1);
+    mp_str(&o, "poll_interval_ms");
+    mp_int(&o, 3600000);
+    return open_client_with(url, n, &o);
+}
+
+typedef struct {
+    tasker_worker *worker;
+    tasker_result rc;
+    int done;
+} worker_run;
+
+static void *run_worker(void *arg) {
+    worker_run *r = arg;
+    r->rc = tasker_worker_run(r->worker, NULL, NULL);
+    __atomic_store_n(&r->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* A handler cut short (as a wrapper's handler is by Ctrl-C): it interrupts the run and returns
+   without an outcome. */
+static void interrupting(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t len) {
+    (void)call, (void)ctx, (void)len;
+    tasker_client_interrupt((const tasker_client *)userdata);
+}
+
+/* The only step of a task: its state and attempts, and whether any transition went to error. */
+static void only_step(const tasker_client *c, int64_t id, char *state, size_t n, int64_t *attempts, int *failed) {
+    tasker_bytes view = {0};
+    state[0] = 0;
+    *failed = 0;
+    if (tasker_task_view(c, id, &view, NULL) != TASKER_RESULT_OK) return;
+    mp_doc v;
+    doc_parse(&v, view.data, view.len);
+    msgpack_object s = view_step(v.root, "s");
+    msgpack_object st = get(s, "state");
+    if (st.type == MSGPACK_OBJECT_STR) snprintf(state, n, "%.*s", (int)st.via.str.size, st.via.str.ptr);
+    *attempts = as_int(get(s, "attempts"));
+    msgpack_object ts = get(s, "transitions");
+    for (uint32_t i = 0; ts.type == MSGPACK_OBJECT_ARRAY && i < ts.via.array.size; i++)
+        *failed |= str_eq(get(ts.via.array.ptr[i], "to_state"), "error");
+    doc_free(&v);
+    tasker_bytes_free(&view);
+}
+
+static void test_stop_interrupt_close(void) {
+    char url[512];
+    const tasker_client *c = open_slow_poll_client(url, sizeof url);
+    CHECK(c);
+
+    /* An idle worker wakes and returns OK on a stop from another thread. */
+    worker_run a = {0};
+    pthread_t ta;
+    OK(tasker_worker_new(c, &a.worker, E));
+    CHECK(pthread_create(&ta, NULL, run_worker, &a) == 0);
+    tasker_worker_stop(a.worker);
+    pthread_join(ta, NULL);
+    CHECK(a.rc == TASKER_RESULT_OK);
+    tasker_worker_stop(NULL); /* NULL is accepted */
+
+    /* An idle worker returns INTERRUPTED on an interrupt (repeated until its run has begun:
+       an interrupt ends the calls running when it comes). */
+    worker_run b = {0};
+    pthread_t tb;
+    OK(tasker_worker_new(c, &b.worker, E));
+    CHECK(pthread_create(&tb, NULL, run_worker, &b) == 0);
+    while (!__atomic_load_n(&b.done, __ATOMIC_SEQ_CST)) {
+        tasker_client_interrupt(c);
+        usleep(5000);
+    }
+    pthread_join(tb, NULL);
+    CHECK(b.rc == TASKER_RESULT_INTERRUPTED);
+    tasker_client_interrupt(NULL); /* NULL is accepted */
+
+    /* run_task whose handler was cut short: INTERRUPTED, the step ready again, no attempt counted,
+       no failure recorded. */
+    OK(tasker_register_handler(c, "interrupting", interrupting, NULL, (void *)c, NULL, E));
+    one_step_template(c, "interrupted_task", "interrupting", "");
+    int64_t id = create(c, "c_tests", "interrupted_task", 1, g_tag);
+    CHECK(id > 0);
+    tasker_error *err = NULL;
+    CHECK(tasker_run_task(c, id, NULL, &err) == TASKER_RESULT_INTERRUPTED);
+    CHECK(tasker_error_code(err) == TASKER_RESULT_INTERRUPTED);
+    tasker_error_free(err);
+    char state[32];
+    int64_t attempts = -1;
+    int failed = 1;
+    only_step(c, id, state, sizeof state, &attempts, &failed);
+    CHECK(strcmp(state, "pending") == 0);
+    CHECK(attempts == 0);
+    CHECK(!failed);
+
+    /* close: idempotent; afterwards calls fail with INVALID_STATE, workers return at once. */
+    OK(tasker_client_close(c, E));
+    OK(tasker_client_close(c, E));
+    err = NULL;
+    CHECK(tasker_run_task(c, id, NULL, &err) == TASKER_RESULT_INVALID_STATE);
+    tasker_error_free(err);
+    tasker_bytes health = {0};
+    CHECK(tasker_health(c, &health, NULL) == TASKER_RESULT_INVALID_STATE);
+    CHECK(tasker_worker_run(a.worker, NULL, NULL) == TASKER_RESULT_INVALID_STATE);
+    CHECK(tasker_client_close(NULL, NULL) == TASKER_RESULT_NULL_PARAMETER);
+    tasker_worker_free(a.worker);
+    tasker_worker_free(b.worker);
+    tasker_client_free(c);
+    remove_test_db(url);
+}
+
 /* ---- main ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -1131,6 +1253,7 @@ int main(void) {
         {"call_handler", test_call_handler},
         {"step_call_accessors", test_step_call_accessors},
         {"json_entry_points", test_json_entry_points},
+        {"stop_interrupt_close", test_stop_interrupt_close},
     };
     int n = (int)(sizeof tests / sizeof tests[0]), passed = 0, failed = 0;
     for (int i = 0; i < n; i++) {

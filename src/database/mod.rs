@@ -64,6 +64,24 @@ pub struct Claimed {
     pub task_state: State,
 }
 
+/// A claim its holder may give back (`Store::release_claims`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldClaim {
+    pub task_id: i64,
+    pub step_id: i64,
+    pub claim_token: String,
+}
+
+impl From<&Claimed> for HeldClaim {
+    fn from(c: &Claimed) -> HeldClaim {
+        HeldClaim {
+            task_id: c.task_id,
+            step_id: c.step_id,
+            claim_token: c.claim_token.clone(),
+        }
+    }
+}
+
 /// A successful step outcome to persist as part of a group (`Store::complete_steps`).
 #[derive(Debug, Clone)]
 pub struct Completion {
@@ -422,6 +440,11 @@ impl Store {
         now: i64,
     ) -> Result<StepSettled> {
         dispatch!(self, b => b.fail_step(task_id, step_id, claim_token, failure, decision, now).await)
+    }
+
+    /// Gives claims back: still-current ones return to ready, their attempt not counted.
+    pub async fn release_claims(&self, claims: &[HeldClaim], now: i64) -> Result<Vec<Recorded>> {
+        dispatch!(self, b => b.release_claims(claims, now).await)
     }
 
     pub async fn expired_leases(

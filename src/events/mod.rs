@@ -52,6 +52,13 @@ impl EventBus {
         subs.len() != before
     }
 
+    /// Drops every subscription (the client is closing).
+    pub fn clear(&self) {
+        let dropped = std::mem::take(&mut *self.subs.write());
+        // Callbacks (and their userdata finalizers) are dropped outside the lock.
+        drop(dropped);
+    }
+
     pub fn has_subscribers(&self) -> bool {
         !self.subs.read().is_empty()
     }

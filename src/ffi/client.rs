@@ -27,7 +27,7 @@ pub(crate) unsafe fn client_ref<'a>(p: *const tasker_client) -> FfiResult<&'a Cl
 /// `options`/`options_len`: an optional MessagePack map of client options (NULL/0 for
 /// defaults): backoff {base_ms, factor, max_ms, jitter}, lease_ms, claim_batch, adaptive_claim,
 /// poll_interval_ms, lease_check_interval_ms, max_payload_bytes, max_connections, connect_timeout_ms,
-/// environment, reject_duplicates,
+/// environment, reject_duplicates, stop_grace_ms,
 /// reenqueue {...}. Unknown keys are rejected.
 /// On success `*out` receives a client owned by the caller (free with `tasker_client_free`).
 ///
@@ -61,11 +61,13 @@ pub unsafe extern "C" fn tasker_client_new(
     })
 }
 
-/// Releases a client handle. NULL is accepted; must not be called twice. Workers and
-/// subscriptions keep the underlying client alive until they are freed; registered handler
-/// and queue userdata finalizers run when the last of them is gone.
+/// Releases a client handle (the deallocator; `tasker_client_close` is the shutdown). NULL is
+/// accepted; must not be called twice. Workers and subscriptions keep the underlying client
+/// alive until they are freed; registered handler and queue userdata finalizers run when the
+/// last of them is gone.
 ///
-/// Threading: any thread, but not while another thread is inside a call on this handle.
+/// Threading: any thread, but not while another thread is inside a call on this handle
+/// (`tasker_client_close` first waits for those).
 #[no_mangle]
 pub unsafe extern "C" fn tasker_client_free(client: *const tasker_client) {
     if !client.is_null() {
@@ -73,6 +75,48 @@ pub unsafe extern "C" fn tasker_client_free(client: *const tasker_client) {
             drop(Box::from_raw(client as *mut Client))
         }));
     }
+}
+
+/// Interrupts every blocking call running on this client now: `tasker_run_task`,
+/// `tasker_worker_run`, `tasker_worker_run_once`, `tasker_handle_step` and their waits (idle,
+/// poll, backoff) return `TASKER_RESULT_INTERRUPTED` as soon as the step handler running on
+/// their thread (if any) returns. Each gives back the claims whose handlers have not finished
+/// (claimed in a batch and not started, or running): the steps go back to ready, their
+/// attempt is not counted and no failure is recorded; an outcome a handler reports after the
+/// interrupt is not written. The claim of a handler still running is given back at once from
+/// an internal thread (its later outcome is refused as stale). Calls started after this one
+/// are not affected. NULL is accepted (nothing happens).
+///
+/// Threading: any thread, including one dedicated to signals and a step handler callback
+/// (a wrapper's handler that was itself interrupted calls it so that its run aborts). It is
+/// not async-signal-safe: do not call it from inside a POSIX signal handler.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_client_interrupt(client: *const tasker_client) {
+    if let Ok(c) = client_ref(client) {
+        let _ = catch_unwind(AssertUnwindSafe(|| c.interrupt()));
+    }
+}
+
+/// Closes a client: calls made afterwards on it (through this handle, its workers or
+/// subscriptions) fail with INVALID_STATE, except calls made from inside a running call on the
+/// same thread (a handler's heartbeat); running workers are stopped as by `tasker_worker_stop`
+/// (grace period included); subscriptions are dropped (their `userdata_free` runs now);
+/// then it waits until the calls running on other threads have returned. Running
+/// `tasker_run_task` calls are waited for, not interrupted (`tasker_client_interrupt` first
+/// for that). Idempotent: a second close returns OK. Called from inside a step handler, it
+/// waits for the other threads' calls only. The handle stays valid: free it with
+/// `tasker_client_free` afterwards.
+///
+/// Errors: NullParameter. Threading: any thread.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_client_close(
+    client: *const tasker_client,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    boundary(error, || {
+        client_ref(client)?.close();
+        Ok(())
+    })
 }
 
 /// Applies the embedded migrations again (they already ran at connect; idempotent).

@@ -46,6 +46,9 @@ pub enum tasker_result {
     /// The call was made from a thread or state where it cannot work (e.g. a step call used
     /// after its callback returned).
     InvalidState = 18,
+    /// The call was interrupted (`tasker_client_interrupt`) and returned early; the claims it
+    /// held were released (back to ready, no attempt counted).
+    Interrupted = 19,
 }
 
 /// A detailed error: a result code and a UTF-8 message. Owned by the caller.
@@ -104,7 +107,8 @@ impl From<Error> for FfiError {
             Error::StepNotFound(_) => R::StepNotFound,
             Error::IllegalTransition { .. } => R::IllegalTransition,
             Error::StaleClaim(_) => R::StaleClaim,
-            Error::ReentrantRun(_) => R::InvalidState,
+            Error::ReentrantRun(_) | Error::Closed => R::InvalidState,
+            Error::Interrupted => R::Interrupted,
             Error::Config(_) => R::Config,
             Error::Database(_) | Error::Migration(_) | Error::Connect(_) => R::Database,
             Error::Serialization(_) | Error::InvalidDocument { .. } => R::InvalidArgument,
@@ -163,7 +167,7 @@ pub extern "C" fn tasker_result_name(code: u32) -> *const c_char {
 
 impl tasker_result {
     /// Every variant, in code order (`ALL[i] as u32 == i`).
-    const ALL: [tasker_result; 19] = {
+    const ALL: [tasker_result; 20] = {
         use tasker_result as R;
         [
             R::Ok,
@@ -185,6 +189,7 @@ impl tasker_result {
             R::Panic,
             R::Internal,
             R::InvalidState,
+            R::Interrupted,
         ]
     };
 
@@ -216,6 +221,7 @@ impl tasker_result {
             R::Panic => c"panic",
             R::Internal => c"internal",
             R::InvalidState => c"invalid_state",
+            R::Interrupted => c"interrupted",
         }
     }
 }
@@ -237,7 +243,8 @@ mod tests {
         assert_eq!(name(0), "ok");
         assert_eq!(name(13), "stale_claim");
         assert_eq!(name(18), "invalid_state");
-        for c in [19, 64, 1000, u32::MAX] {
+        assert_eq!(name(19), "interrupted");
+        for c in [20, 64, 1000, u32::MAX] {
             assert_eq!(name(c), "unknown");
         }
     }

@@ -23,8 +23,8 @@ struct Subscription {
 /// Subscribes to lifecycle events. `patterns`: NUL-terminated, comma-separated event names or
 /// prefixes ending in '*' ("task.*,step.completed"); NULL or "" for every event. The callback
 /// receives each event (MessagePack map, borrowed) after commit, on the thread whose call
-/// caused it. `userdata_free` runs exactly once when the subscription is freed and no event is
-/// being delivered to it. `*out` receives the subscription (free it to unsubscribe); it keeps
+/// caused it. `userdata_free` runs exactly once when the subscription is freed or the client
+/// closed (`tasker_client_close`), whichever comes first, and no event is being delivered to it. `*out` receives the subscription (free it to unsubscribe); it keeps
 /// the client alive.
 ///
 /// Errors: NullParameter (client, callback, out); InvalidArgument. Threading: any thread.

@@ -76,7 +76,9 @@ pub unsafe extern "C" fn tasker_set_queue_injector(
 /// "failed" | "skipped" | "discarded" | "stale", step_id, ...}. Stale, early or duplicate
 /// deliveries are harmless ("skipped").
 ///
-/// Errors: NullParameter; StepNotFound; Database. Threading: any thread; callbacks run here.
+/// Errors: NullParameter; StepNotFound; Interrupted (`tasker_client_interrupt` while the handler
+/// ran: the claim was given back, the attempt not counted); Database. Threading: any thread;
+/// callbacks run here.
 #[no_mangle]
 pub unsafe extern "C" fn tasker_handle_step(
     client: *const tasker_client,

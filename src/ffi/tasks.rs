@@ -55,8 +55,10 @@ pub(crate) unsafe fn create_task(
 /// non-NULL it receives the final execution context (MessagePack; free with tasker_bytes_free).
 ///
 /// Errors: NullParameter; TaskNotFound; InvalidState when called from inside a step handler of
-/// the same task on the same thread (it would wait for itself); Database. Handler callbacks and
-/// event subscribers run on this thread. Threading: any thread.
+/// the same task on the same thread (it would wait for itself) or after `tasker_client_close`;
+/// Interrupted (`tasker_client_interrupt`: the run ended early and gave back its claims
+/// without counting their attempts; a handler that was cut short is not recorded as failed);
+/// Database. Handler callbacks and event subscribers run on this thread. Threading: any thread.
 #[no_mangle]
 pub unsafe extern "C" fn tasker_run_task(
     client: *const tasker_client,

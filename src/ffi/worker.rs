@@ -48,7 +48,8 @@ unsafe fn worker_ref<'a>(p: *const tasker_worker) -> FfiResult<&'a Worker> {
 /// commits the outcomes. Writes how many steps ran to `ran` (may be NULL); 0 means nothing
 /// was ready.
 ///
-/// Errors: NullParameter; Database. Threading: the calling thread runs the callbacks.
+/// Errors: NullParameter; Interrupted (`tasker_client_interrupt`; the claims whose handlers
+/// had not finished were given back); Database. Threading: the calling thread runs the callbacks.
 #[no_mangle]
 pub unsafe extern "C" fn tasker_worker_run_once(
     worker: *const tasker_worker,
@@ -62,12 +63,14 @@ pub unsafe extern "C" fn tasker_worker_run_once(
     })
 }
 
-/// Runs steps on this thread until `tasker_worker_stop` is called (from any thread); idle
-/// periods wait for wakeups (PostgreSQL NOTIFY, local commits) or the poll interval. Writes the
-/// number of steps run to `ran` (may be NULL). A stopped worker returns at once until
-/// `tasker_worker_reset`.
+/// Runs steps on this thread until `tasker_worker_stop` is called (from any thread) or the
+/// client is closed; idle periods wait for wakeups (PostgreSQL NOTIFY, local commits, a stop,
+/// an interrupt) or the poll interval. Writes the number of steps run to `ran` (may be NULL).
+/// A stopped worker returns at once until `tasker_worker_reset`.
 ///
-/// Errors: NullParameter. Database errors are logged and retried, not returned.
+/// Errors: NullParameter; Interrupted (`tasker_client_interrupt`: the worker gave back the
+/// claims whose handlers had not finished; `ran` is not written); InvalidState (client
+/// closed). Database errors are logged and retried, not returned.
 /// Threading: one thread at a time per worker; many workers may share a client.
 #[no_mangle]
 pub unsafe extern "C" fn tasker_worker_run(
@@ -83,10 +86,18 @@ pub unsafe extern "C" fn tasker_worker_run(
     })
 }
 
-/// Asks a running `tasker_worker_run` to return after its current step. NULL is accepted.
+/// Asks the worker to stop, and returns at once. A running `tasker_worker_run` claims nothing
+/// more, gives back the steps it claimed but has not started (back to ready, the attempt not
+/// counted), lets the running handler finish within the client's `stop_grace_ms` option
+/// (default 30 s) and returns OK; an idle worker (waiting for work or a poll) wakes and
+/// returns at once. When the grace period runs out first, the running handler's claim is
+/// given back from an internal thread, and its outcome, when the handler returns, is refused
+/// as stale; `tasker_worker_run` returns when the handler does. A worker stopped before it
+/// runs returns at once (until `tasker_worker_reset`). NULL is accepted.
 ///
-/// Threading: any thread (including a handler callback or a signal-safe context is NOT
-/// guaranteed: call it from a normal thread).
+/// Threading: any thread, including a step handler callback of this worker and a thread
+/// dedicated to signals. It is not async-signal-safe: do not call it from inside a POSIX
+/// signal handler.
 #[no_mangle]
 pub unsafe extern "C" fn tasker_worker_stop(worker: *const tasker_worker) {
     if let Ok(w) = worker_ref(worker) {

@@ -2,7 +2,9 @@
 //! blocking call made from a host thread, delegating to the concept that does the work. Handler
 //! hooks, enqueue callbacks and event subscribers run on the calling thread.
 
+use super::call_gate::CallGate;
 use super::host_queue::HostQueue;
+use super::interrupt::Interrupt;
 use super::lease_reaper::LeaseReaper;
 use super::operations::Operations;
 use super::task_factory::TaskFactory;
@@ -41,6 +43,10 @@ pub(crate) struct Inner {
     pub(crate) last_lease_check: AtomicI64,
     /// The size of the workers' next claim (`run_once`, `run_worker`).
     pub(crate) claim_size: super::AdaptiveClaim,
+    /// Ends the blocking calls running now (`interrupt`).
+    pub(crate) interrupt: Arc<Interrupt>,
+    /// The calls running now, the workers among them, and whether the client is closed.
+    pub(crate) gate: CallGate,
     pub(crate) rt: tokio::runtime::Runtime,
 }
 
@@ -124,6 +130,8 @@ impl Client {
                 listener_started: AtomicBool::new(false),
                 last_lease_check: AtomicI64::new(i64::MIN),
                 claim_size: super::AdaptiveClaim::default(),
+                interrupt: Arc::default(),
+                gate: CallGate::default(),
                 rt,
             }),
         })
@@ -131,7 +139,39 @@ impl Client {
 
     /// Applies the embedded migrations (already done on connect; idempotent).
     pub fn migrate(&self) -> Result<()> {
-        self.block(self.inner.store.migrate())
+        self.call(|| self.block(self.inner.store.migrate()))
+    }
+
+    /// Runs one public call inside the client's gate: refused with `Closed` once the client is
+    /// closed (unless made from inside a running call on this thread), awaited by `close`.
+    fn call<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let _inside = self.inner.gate.enter()?;
+        f()
+    }
+
+    // ---- shutdown (interrupt.rs, call_gate.rs) -----------------------------------------------
+
+    /// Interrupts every blocking call running on this client now (`run_task`, `run_worker`,
+    /// `run_once`, `handle_step`, their waits): each gives back the claims whose handlers have
+    /// not finished (back to ready, the attempt not counted; an outcome a handler reports
+    /// after the interrupt is not written) and returns `Err(Interrupted)` as soon as the
+    /// handler running on its thread returns. Calls started afterwards are not affected. Safe
+    /// from any thread, but not async-signal-safe: call it from a normal thread.
+    pub fn interrupt(&self) {
+        self.inner.interrupt.interrupt();
+    }
+
+    /// Closes the client: new calls fail with `Closed`, running workers are stopped (as by
+    /// their `StopHandle`), subscriptions are dropped, and it returns once the calls running
+    /// on other threads have returned. Idempotent. Called from inside a call (a handler), it
+    /// waits for the other threads' calls only. The client stays allocated until dropped.
+    pub fn close(&self) {
+        self.inner.gate.close();
+        self.inner.events.clear();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.gate.is_closed()
     }
 
     pub fn downgrade(&self) -> WeakClient {
@@ -165,28 +205,28 @@ impl Client {
 
     /// Registers a validated template (stored, so other processes can create tasks from it).
     pub fn register_template(&self, template: TaskTemplate) -> Result<Arc<RegisteredTemplate>> {
-        Templates::new(self).register(template)
+        self.call(|| Templates::new(self).register(template))
     }
 
     /// Parses, validates and registers a YAML template.
     pub fn register_template_yaml(&self, yaml: &str) -> Result<Arc<RegisteredTemplate>> {
-        Templates::new(self).register_yaml(yaml)
+        self.call(|| Templates::new(self).register_yaml(yaml))
     }
 
     pub fn register_template_file(
         &self,
         path: &std::path::Path,
     ) -> Result<Arc<RegisteredTemplate>> {
-        Templates::new(self).register_file(path)
+        self.call(|| Templates::new(self).register_file(path))
     }
 
     /// Registers a template given as a map with the YAML structure.
     pub fn register_template_value(&self, value: Value) -> Result<Arc<RegisteredTemplate>> {
-        Templates::new(self).register_value(value)
+        self.call(|| Templates::new(self).register_value(value))
     }
 
     pub fn register_handler(&self, name: &str, handler: Arc<dyn StepHandler>) -> Result<()> {
-        self.inner.handlers.register(name, handler)
+        self.call(|| self.inner.handlers.register(name, handler))
     }
 
     /// Registers a plain function as the handler for `name`.
@@ -207,19 +247,19 @@ impl Client {
     /// request returns the existing task with `created: false` (or an error when
     /// `reject_duplicates` is set). Nothing is written when the request is rejected.
     pub fn create_task(&self, req: &TaskRequest) -> Result<CreatedTask> {
-        TaskFactory::new(self).create(req)
+        self.call(|| TaskFactory::new(self).create(req))
     }
 
     pub fn task_view(&self, task_id: i64) -> Result<TaskView> {
-        self.block(self.inner.store.task_view(task_id, self.now()))
+        self.call(|| self.block(self.inner.store.task_view(task_id, self.now())))
     }
 
     pub fn execution_context(&self, task_id: i64) -> Result<ExecutionContext> {
-        self.block(self.inner.store.execution_context(task_id, self.now()))
+        self.call(|| self.block(self.inner.store.execution_context(task_id, self.now())))
     }
 
     pub fn health(&self) -> Result<HealthCounts> {
-        self.block(self.inner.store.health(self.now()))
+        self.call(|| self.block(self.inner.store.health(self.now())))
     }
 
     // ---- the step lifecycle (step_handler/foundation.rs) -------------------------------------
@@ -236,7 +276,7 @@ impl Client {
     /// Extends the lease of a running step (call it from long handlers). Fails with
     /// `StaleClaim` when the claim is no longer current.
     pub fn heartbeat(&self, step_id: i64, claim_token: &str) -> Result<i64> {
-        LeaseReaper::new(self).heartbeat(step_id, claim_token)
+        self.call(|| LeaseReaper::new(self).heartbeat(step_id, claim_token))
     }
 
     // ---- built-in worker (worker.rs) and inline run (coordinator.rs) -------------------------
@@ -244,20 +284,23 @@ impl Client {
     /// Claims up to `claim_batch` ready steps of any task, runs them on this thread and commits
     /// their outcomes (successes as a group). Returns how many steps ran.
     pub fn run_once(&self) -> Result<usize> {
-        OrchestrationCoordinator::new(self).run_once()
+        self.call(|| OrchestrationCoordinator::new(self).run_once())
     }
 
-    /// Runs steps until `stop` is signalled (from any thread). Idle waits end early on
-    /// PostgreSQL NOTIFY or local commits; polling is the fallback. Returns the steps run.
+    /// Runs steps until `stop` is signalled (from any thread; see `StopHandle::stop` for the
+    /// grace period) or the client is interrupted (`Err(Interrupted)`) or closed. Idle waits
+    /// end early on PostgreSQL NOTIFY, local commits, a stop or an interrupt; polling is the
+    /// fallback. Returns the steps run.
     pub fn run_worker(&self, stop: &StopHandle) -> Result<u64> {
-        Worker::new(self, stop).run()
+        self.call(|| Worker::new(self, stop).run())
     }
 
     /// Runs one task to the end on this thread: claims its ready steps, waits out backoffs (on
     /// the client's clock), and returns when the task is complete, blocked, cancelled, or cannot
-    /// progress. Steps held by other workers are waited for.
+    /// progress. Steps held by other workers are waited for. `interrupt` ends it early with
+    /// `Err(Interrupted)`, its claims given back without counting their attempts.
     pub fn run_task(&self, task_id: i64) -> Result<ExecutionContext> {
-        OrchestrationCoordinator::new(self).run_task(task_id)
+        self.call(|| OrchestrationCoordinator::new(self).run_task(task_id))
     }
 
     // ---- host queue (host_queue.rs) ----------------------------------------------------------
@@ -271,13 +314,13 @@ impl Client {
     /// became ready (or the step's own retry, or a later look at the task). Stale, early or
     /// duplicate deliveries are harmless and come back as `Skipped`.
     pub fn handle_step(&self, step_id: i64) -> Result<StepOutcome> {
-        HostQueue::new(self).handle_step(step_id)
+        self.call(|| HostQueue::new(self).handle_step(step_id))
     }
 
     /// Looks at a task delivered by the host queue: expired leases become failed attempts,
     /// ready steps are enqueued, otherwise the task is enqueued again after the ancestor's delay.
     pub fn handle_task(&self, task_id: i64) -> Result<ExecutionContext> {
-        HostQueue::new(self).handle_task(task_id)
+        self.call(|| HostQueue::new(self).handle_task(task_id))
     }
 
     // ---- operations (operations.rs) ----------------------------------------------------------
@@ -285,19 +328,19 @@ impl Client {
     /// Cancels a task: every unfinished step is cancelled; a result that arrives later from a
     /// step that was running is discarded. Returns false when it was already cancelled.
     pub fn cancel_task(&self, task_id: i64) -> Result<bool> {
-        Operations::new(self).cancel_task(task_id)
+        self.call(|| Operations::new(self).cancel_task(task_id))
     }
 
     /// Resolves a pending or failed step by hand with the given results; its dependents proceed
     /// and a blocked task resumes. Returns false when it was already resolved.
     pub fn resolve_step(&self, step_id: i64, results: Value) -> Result<bool> {
-        Operations::new(self).resolve_step(step_id, results)
+        self.call(|| Operations::new(self).resolve_step(step_id, results))
     }
 
     /// Retries a failed step (attempts reset to 0); a blocked task resumes. Returns false when
     /// nothing changed.
     pub fn retry_step(&self, step_id: i64) -> Result<bool> {
-        Operations::new(self).retry_step(step_id)
+        self.call(|| Operations::new(self).retry_step(step_id))
     }
 
     // ---- events (events/) --------------------------------------------------------------------

@@ -2,15 +2,22 @@
 //! foundation (successes written as one group commit), and drives a single task to its end
 //! on the calling thread (the inline run).
 
+use super::held_claims::{HeldClaims, Watchdog};
+use super::interrupt::InterruptScope;
 use super::lease_reaper::LeaseReaper;
+use super::worker::StopHandle;
 use super::{AdaptiveClaim, Client};
 use crate::database::{ClaimScope, Claimed, ClaimedStep, Completion, Recorded};
 use crate::error::Error;
-use crate::models::{ExecutionContext, ExecutionStatus, State, StepOutcome};
+use crate::models::{
+    ExecutionContext, ExecutionStatus, State, StepContext, StepError, StepOutcome,
+};
 use crate::step_handler::{NextClaims, StepHandlerFoundation};
 use crate::Result;
 use serde_json::Value;
+use std::cell::Cell;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a worker may hold a successful outcome of its batch for a group commit before it
@@ -24,6 +31,12 @@ type ClaimedNext = Option<Vec<ClaimedStep>>;
 pub(crate) struct OrchestrationCoordinator<'a> {
     client: &'a Client,
     foundation: StepHandlerFoundation<'a>,
+    /// The claims of this call whose handlers have not finished (released on stop/interrupt).
+    held: Arc<HeldClaims>,
+    /// The worker's stop handle: once stopped, no step is started and nothing more claimed.
+    stop: Option<&'a StopHandle>,
+    /// Handlers this coordinator has called (claimed steps given back are not counted).
+    started: Cell<usize>,
 }
 
 impl<'a> OrchestrationCoordinator<'a> {
@@ -31,11 +44,47 @@ impl<'a> OrchestrationCoordinator<'a> {
         OrchestrationCoordinator {
             client,
             foundation: StepHandlerFoundation::new(client),
+            held: Arc::default(),
+            stop: None,
+            started: Cell::new(0),
         }
     }
 
+    /// A worker's coordinator: it starts no further step once `stop` is signalled.
+    pub fn stopped_by(mut self, stop: &'a StopHandle) -> OrchestrationCoordinator<'a> {
+        self.stop = Some(stop);
+        self
+    }
+
+    pub fn interrupt(&self) -> &InterruptScope {
+        self.foundation.interrupt()
+    }
+
+    /// Gives this call's claims back while its thread is in a handler: at once on interrupt,
+    /// or after the grace period of a stop.
+    pub fn watchdog(&self, stop: Option<(StopHandle, Duration)>) -> Watchdog<'a> {
+        Watchdog::start(
+            self.client,
+            Arc::clone(&self.held),
+            self.interrupt().clone(),
+            stop,
+        )
+    }
+
+    /// Interrupted, or the worker was asked to stop.
+    fn halted(&self) -> bool {
+        self.interrupt().is_interrupted() || self.stop.is_some_and(StopHandle::is_stopped)
+    }
+
+    /// Gives back every claim not finished, then ends with `Interrupted` if that is why.
+    fn release_held(&self) -> Result<()> {
+        self.held.release(self.client)?;
+        self.interrupt().check()
+    }
+
     /// Claims ready steps of any task, as many as the client's `AdaptiveClaim` says (at most
-    /// `claim_batch`), and runs them. Returns how many ran.
+    /// `claim_batch`), and runs them. Returns how many ran (steps given back on a stop are not
+    /// counted).
     pub fn run_once(&self) -> Result<usize> {
         let inner = &self.client.inner;
         LeaseReaper::new(self.client).reap(ClaimScope::Any)?;
@@ -43,12 +92,13 @@ impl<'a> OrchestrationCoordinator<'a> {
         let limit = inner.claim_size.limit(max, inner.config.adaptive_claim);
         let claimed = self.claim(ClaimScope::Any, i64::from(limit))?;
         let n = claimed.len();
+        let before = self.started.get();
         if n > 0 {
             let started = Instant::now();
             self.run_batch(claimed, None)?;
             inner.claim_size.observe(limit, n, started.elapsed(), max);
         }
-        Ok(n)
+        Ok(self.started.get().saturating_sub(before))
     }
 
     /// The inline run: one task to the end on this thread (see `Client::run_task`).
@@ -58,6 +108,8 @@ impl<'a> OrchestrationCoordinator<'a> {
             return Err(Error::ReentrantRun(task_id));
         }
         let _span = tracing::info_span!("tasker.task", task_id).entered();
+        let _watchdog = self.watchdog(None);
+        let interrupt = self.interrupt();
         // The inline run adapts its claims like a worker, on its own (one task's steps).
         let max = client.inner.config.claim_batch;
         let size = AdaptiveClaim::default();
@@ -66,6 +118,10 @@ impl<'a> OrchestrationCoordinator<'a> {
         // means nothing is claimable right now; no second claim is needed to learn that).
         let mut claimed_already = false;
         loop {
+            if interrupt.is_interrupted() {
+                // Claims queued by the last completion are held too: all go back.
+                self.release_held()?;
+            }
             let limit = size.limit(max, client.inner.config.adaptive_claim);
             if queue.is_empty() && !claimed_already {
                 queue.extend(self.claim(ClaimScope::Task(task_id), i64::from(limit))?);
@@ -98,14 +154,10 @@ impl<'a> OrchestrationCoordinator<'a> {
             match ctx.execution_status {
                 ExecutionStatus::HasReadySteps => continue,
                 ExecutionStatus::Processing => {
-                    let poll = client.inner.config.poll_interval_ms.max(1);
-                    // Create the timer inside the runtime: a Sleep made outside panics (no reactor).
-                    client.block(
-                        async move { tokio::time::sleep(Duration::from_millis(poll)).await },
-                    );
+                    self.wait(client.inner.config.poll_interval_ms.max(1))?;
                 }
                 ExecutionStatus::WaitingForDependencies => match ctx.next_retry_at {
-                    Some(at) if at > now => client.inner.clock.sleep_ms((at - now) as u64),
+                    Some(at) if at > now => self.wait(at.saturating_sub(now).unsigned_abs())?,
                     _ => return Ok(ctx),
                 },
                 ExecutionStatus::AllComplete | ExecutionStatus::BlockedByFailures => {
@@ -115,11 +167,32 @@ impl<'a> OrchestrationCoordinator<'a> {
         }
     }
 
+    /// Waits `ms` of the client's clock (a manual clock just advances), ending early with
+    /// `Interrupted` when the call is interrupted.
+    fn wait(&self, ms: u64) -> Result<()> {
+        let client = self.client;
+        if !client.inner.clock.sleeps_in_real_time() {
+            client.inner.clock.sleep_ms(ms);
+            return self.interrupt().check();
+        }
+        let interrupt = self.interrupt();
+        // The timer is made inside the runtime: a Sleep made outside panics (no reactor).
+        client.block(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
+                _ = interrupt.interrupted() => {}
+            }
+        });
+        interrupt.check()
+    }
+
     /// Claims up to `limit` steps with their run contexts (one transaction), then publishes and
-    /// starts pending tasks (see `after_claim`).
+    /// starts pending tasks (see `after_claim`). The claims are held by this call until their
+    /// handlers finish.
     pub fn claim(&self, scope: ClaimScope, limit: i64) -> Result<Vec<ClaimedStep>> {
         let c = self.client;
         let (claimed, recorded) = c.block(c.inner.store.claim_loaded(scope, limit, c.now()))?;
+        self.held.hold(claimed.iter().map(|(s, _)| s));
         self.after_claim(&claimed, recorded)?;
         Ok(claimed)
     }
@@ -156,6 +229,7 @@ impl<'a> OrchestrationCoordinator<'a> {
     fn next_claims(&self, next: Option<NextClaims>) -> Result<ClaimedNext> {
         match next {
             Some((claimed, recorded)) => {
+                self.held.hold(claimed.iter().map(|(s, _)| s));
                 self.after_claim(&claimed, recorded)?;
                 Ok(Some(claimed))
             }
@@ -174,18 +248,28 @@ impl<'a> OrchestrationCoordinator<'a> {
         steps: Vec<ClaimedStep>,
         claim: Option<(i64, i64)>,
     ) -> Result<(bool, ClaimedNext)> {
+        // The batch was claimed just before: its leases count from about here.
+        let claimed = Instant::now();
         if steps.len() == 1 {
             let Some(step) = steps.into_iter().next() else {
                 return Ok((false, None));
             };
-            let handled = self
-                .foundation
-                .handle(step, claim.map_or(0, |(_, limit)| limit))?;
+            if self.halted() {
+                self.release_held()?;
+                return Ok((false, None));
+            }
+            let result = self.run_hooks(&step.0, &step.1.context);
+            self.held.finished(step.0.step_id);
+            let handled = self.foundation.finish(
+                step,
+                result,
+                self.claim_next(claim).map_or(0, |(_, limit)| limit),
+                claimed,
+            )?;
+            self.held.publish(self.client);
             let next = self.next_claims(handled.next)?;
             return Ok((handled.outcome.task_completed(), next));
         }
-        // The batch was claimed just before: its leases count from about here.
-        let claimed = Instant::now();
         let mut done = false;
         // Each success with its step's lease (ms), for retrying a commit that lost its connection.
         let mut group: Vec<(Claimed, Value, i64)> = Vec::with_capacity(steps.len());
@@ -196,7 +280,18 @@ impl<'a> OrchestrationCoordinator<'a> {
                 done |= outcomes.iter().any(StepOutcome::task_completed);
                 oldest = None;
             }
-            match self.foundation.run_hooks(&c, &loaded.context) {
+            if self.halted() {
+                // The steps not started (this one included) are given back below.
+                break;
+            }
+            let result = self.run_hooks(&c, &loaded.context);
+            self.held.finished(c.step_id);
+            if self.interrupt().is_interrupted() {
+                // Reported after the interrupt: not written, the claim goes back.
+                self.foundation.release(&c)?;
+                continue;
+            }
+            match result {
                 Ok(results) => {
                     group.push((c, results, loaded.lease_ms));
                     oldest.get_or_insert_with(Instant::now);
@@ -208,11 +303,30 @@ impl<'a> OrchestrationCoordinator<'a> {
                 }
             }
         }
+        let claim = self.claim_next(claim);
         let (outcomes, next) = self.commit_group(&mut group, claim, claimed)?;
+        if claim.is_none() {
+            // Nothing claimed by this commit is held, only the steps not started (on a halt).
+            self.release_held()?;
+        } else {
+            // Not halted when the commit claimed: every step ran; the next claims are held.
+            self.held.publish(self.client);
+        }
         Ok((
             done || outcomes.iter().any(StepOutcome::task_completed),
             next,
         ))
+    }
+
+    /// The step's hooks (`StepHandlerFoundation::run_hooks`), counted as run.
+    fn run_hooks(&self, c: &Claimed, ctx: &StepContext) -> std::result::Result<Value, StepError> {
+        self.started.set(self.started.get().saturating_add(1));
+        self.foundation.run_hooks(c, ctx)
+    }
+
+    /// What a completion may claim next: nothing once the call is halted.
+    fn claim_next(&self, claim: Option<(i64, i64)>) -> Option<(i64, i64)> {
+        claim.filter(|_| !self.halted())
     }
 
     /// Persists a group of successful outcomes in one transaction, then settles each step in

@@ -4,6 +4,9 @@
 //! - `coordinator.rs`: `OrchestrationCoordinator` (claims, batches, group commit, inline run).
 //! - `adaptive_claim.rs`: `AdaptiveClaim`, how many steps the next claim takes.
 //! - `worker.rs`: the built-in worker loop and its `StopHandle`.
+//! - `interrupt.rs`: `Interrupt`, ending a client's blocking calls early from any thread.
+//! - `held_claims.rs`: the claims a call holds, released on stop or interrupt (`Watchdog`).
+//! - `call_gate.rs`: the calls running on a client, and `close`.
 //! - `host_queue.rs`: host-queue deliveries and re-enqueueing.
 //! - `lease_reaper.rs`: lease expiry and heartbeats.
 //! - `task_factory.rs`: task creation (validation, identity, bypass).
@@ -13,10 +16,13 @@
 //! - `reentrancy.rs`: the tasks whose handlers run on this thread (re-entrant `run_task`).
 
 mod adaptive_claim;
+mod call_gate;
 mod client;
 mod coordinator;
+mod held_claims;
 mod host_queue;
 mod identity;
+mod interrupt;
 mod lease_reaper;
 mod operations;
 mod reentrancy;
@@ -28,5 +34,6 @@ pub(crate) use adaptive_claim::AdaptiveClaim;
 pub use client::{Client, WeakClient, DEFAULT_DATABASE_URL};
 pub(crate) use coordinator::OrchestrationCoordinator;
 pub use identity::identity_hash;
+pub(crate) use interrupt::InterruptScope;
 pub(crate) use reentrancy::HandlingTask;
 pub use worker::StopHandle;

@@ -2,7 +2,7 @@
 
 use super::{Client, OrchestrationCoordinator};
 use crate::database::spawn_ready_listener;
-use crate::Result;
+use crate::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,11 @@ impl StopHandle {
         StopHandle::default()
     }
 
-    /// Asks every worker using this handle to return after its current step.
+    /// Asks every worker using this handle to stop: it claims nothing more, gives back the
+    /// steps it claimed but has not started, lets the running handler finish within the
+    /// client's `stop_grace_ms` (after that its claim is given back and its outcome, when it
+    /// comes, is refused as stale) and returns. An idle worker returns at once. Safe from any
+    /// thread (not async-signal-safe).
     pub fn stop(&self) {
         self.inner.0.store(true, Ordering::SeqCst);
         self.inner.1.notify_waiters();
@@ -33,16 +37,40 @@ impl StopHandle {
         self.inner.0.store(false, Ordering::SeqCst);
     }
 
-    pub(crate) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
-        self.inner.1.notified()
+    /// Whether `other` is this handle (or a clone of it).
+    pub(crate) fn same(&self, other: &StopHandle) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Resolves once stopped (at once if it already is).
+    pub(crate) async fn stopped(&self) {
+        loop {
+            let wake = self.inner.1.notified();
+            tokio::pin!(wake);
+            // Armed before the check, so a stop in between is not missed.
+            wake.as_mut().enable();
+            if self.is_stopped() {
+                return;
+            }
+            wake.await;
+        }
     }
 }
 
-/// The built-in worker loop: runs batches until stopped, idling between them on a wakeup
-/// (local commit, PostgreSQL NOTIFY), a stop, or the poll interval.
+/// The built-in worker loop: runs batches until stopped or interrupted, idling between them on
+/// a wakeup (local commit, PostgreSQL NOTIFY), a stop, an interrupt, or the poll interval.
 pub(crate) struct Worker<'a> {
     client: &'a Client,
     stop: &'a StopHandle,
+}
+
+/// Keeps a running worker's stop handle registered with the client (closing stops it).
+struct Registered<'a>(&'a Client, &'a StopHandle);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.0.inner.gate.remove_worker(self.1);
+    }
 }
 
 impl<'a> Worker<'a> {
@@ -50,41 +78,45 @@ impl<'a> Worker<'a> {
         Worker { client, stop }
     }
 
-    /// Runs until stopped; returns how many steps ran.
+    /// Runs until stopped (`Ok`, the number of steps run) or interrupted (`Err(Interrupted)`).
     pub fn run(&self) -> Result<u64> {
         let (client, stop) = (self.client, self.stop);
+        client.inner.gate.add_worker(stop);
+        let _registered = Registered(client, stop);
         self.ensure_listener();
-        let coordinator = OrchestrationCoordinator::new(client);
+        let coordinator = OrchestrationCoordinator::new(client).stopped_by(stop);
+        let grace = Duration::from_millis(client.inner.config.stop_grace_ms);
+        let _watchdog = coordinator.watchdog(Some((stop.clone(), grace)));
+        let interrupt = coordinator.interrupt().clone();
         let mut ran: u64 = 0;
         let poll = Duration::from_millis(client.inner.config.poll_interval_ms.max(1));
         while !stop.is_stopped() {
-            // Arm both wakeups before looking for work, so none is missed in between.
+            interrupt.check()?;
+            // Arm the ready wakeup before looking for work, so none is missed in between (stops
+            // and interrupts are flags, checked by their futures after arming).
             let ready = client.inner.ready.clone();
             let notified = ready.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let stop_wait = stop.notified();
-            tokio::pin!(stop_wait);
-            stop_wait.as_mut().enable();
-            if stop.is_stopped() {
-                break;
-            }
             match coordinator.run_once() {
                 Ok(0) => {
                     client.block(async {
                         tokio::select! {
                             _ = &mut notified => {}
-                            _ = &mut stop_wait => {}
+                            _ = stop.stopped() => {}
+                            _ = interrupt.interrupted() => {}
                             _ = tokio::time::sleep(poll) => {}
                         }
                     });
                 }
-                Ok(n) => ran += n as u64,
+                Ok(n) => ran = ran.saturating_add(n as u64),
+                Err(Error::Interrupted) => return Err(Error::Interrupted),
                 Err(e) => {
                     tracing::error!(error = %e, "worker iteration failed; retrying after the poll interval");
                     client.block(async {
                         tokio::select! {
-                            _ = &mut stop_wait => {}
+                            _ = stop.stopped() => {}
+                            _ = interrupt.interrupted() => {}
                             _ = tokio::time::sleep(poll) => {}
                         }
                     });

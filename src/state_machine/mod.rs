@@ -1,7 +1,9 @@
 //! Task and step state machines: the ancestor's allowed transitions, plus the retry hop
 //! (`error -> pending`, which the ancestor allowed but never made) and `error -> cancelled`
-//! (so cancelling a task also settles its failed steps). Unlike the ancestor, a finished task
-//! (complete or resolved_manually) cannot be cancelled: cancelling finished work rewrote history.
+//! (so cancelling a task also settles its failed steps), and the release of a claim
+//! (`in_progress -> pending`, reason "released": a stopping worker or an interrupted run gives
+//! back a step without burning an attempt). Unlike the ancestor, a finished task (complete or
+//! resolved_manually) cannot be cancelled: cancelling finished work rewrote history.
 
 mod transition;
 
@@ -39,7 +41,7 @@ pub fn allowed(entity: Entity, from: State, to: State) -> bool {
         Entity::Step => matches!(
             (from, to),
             (Pending, InProgress | Error | Cancelled | ResolvedManually)
-                | (InProgress, Complete | Error | Cancelled)
+                | (InProgress, Complete | Error | Cancelled | Pending)
                 | (Error, Pending | ResolvedManually | Cancelled)
         ),
     }
@@ -82,6 +84,7 @@ pub fn event_name(entity: Entity, from: Option<State>, to: State) -> Option<&'st
             (Some(Pending | InProgress), Error) => "step.failed",
             (_, Cancelled) => "step.cancelled",
             (Some(Error), Pending) => "step.retry_requested",
+            (Some(InProgress), Pending) => "step.released",
             (Some(Pending | Error) | None, ResolvedManually) => "step.resolved_manually",
             _ => return None,
         }),
@@ -96,6 +99,10 @@ mod tests {
     fn step_transitions_follow_the_ancestor_plus_retry_hop() {
         assert!(allowed(Entity::Step, Pending, InProgress));
         assert!(allowed(Entity::Step, Error, Pending));
+        assert!(
+            allowed(Entity::Step, InProgress, Pending),
+            "a released claim"
+        );
         assert!(!allowed(Entity::Step, Complete, Pending));
         assert!(!allowed(Entity::Step, Cancelled, InProgress));
         assert!(!allowed(Entity::Step, Pending, Complete));
@@ -119,6 +126,10 @@ mod tests {
         assert_eq!(
             event_name(Entity::Step, Some(Error), Pending),
             Some("step.retry_requested")
+        );
+        assert_eq!(
+            event_name(Entity::Step, Some(InProgress), Pending),
+            Some("step.released")
         );
         assert_eq!(
             event_name(Entity::Task, Some(Pending), InProgress),

@@ -5,9 +5,10 @@
 //! token) → settle (events, wakeups, the `StepOutcome`).
 
 use super::{OutputProcessor, RetryAnalyzer};
-use crate::database::{Claimed, ClaimedStep, LoadedStep, Recorded, StepSettled};
+use crate::database::{Claimed, ClaimedStep, HeldClaim, LoadedStep, Recorded, StepSettled};
 use crate::models::{State, StepContext, StepError, StepOutcome};
 use crate::orchestration::Client;
+use crate::orchestration::InterruptScope;
 use crate::{Error, Result};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -51,11 +52,20 @@ pub(crate) struct Handled {
 /// Runs claimed steps through their lifecycle on the calling thread.
 pub(crate) struct StepHandlerFoundation<'a> {
     client: &'a Client,
+    /// The interrupt scope of the call this foundation serves (taken when it was made).
+    interrupt: InterruptScope,
 }
 
 impl<'a> StepHandlerFoundation<'a> {
     pub fn new(client: &'a Client) -> StepHandlerFoundation<'a> {
-        StepHandlerFoundation { client }
+        StepHandlerFoundation {
+            client,
+            interrupt: client.inner.interrupt.scope(),
+        }
+    }
+
+    pub fn interrupt(&self) -> &InterruptScope {
+        &self.interrupt
     }
 
     /// The whole lifecycle of one claimed step. With `claim_next > 0`, a completion also claims
@@ -64,10 +74,27 @@ impl<'a> StepHandlerFoundation<'a> {
     pub fn handle(&self, step: ClaimedStep, claim_next: i64) -> Result<Handled> {
         // The claim was made just before: the lease counts from about here.
         let claimed = Instant::now();
+        let result = self.run_hooks(&step.0, &step.1.context);
+        self.finish(step, result, claim_next, claimed)
+    }
+
+    /// Persists and settles what the hooks of a claimed step returned. An outcome that comes
+    /// back after the call was interrupted is not written: the claim is released (back to
+    /// ready, the attempt not counted) and the call ends with `Interrupted`.
+    pub fn finish(
+        &self,
+        step: ClaimedStep,
+        result: std::result::Result<Value, StepError>,
+        claim_next: i64,
+        claimed: Instant,
+    ) -> Result<Handled> {
         let (c, loaded) = step;
-        let result = self.run_hooks(&c, &loaded.context);
         let _span =
             tracing::info_span!("tasker.step", task_id = c.task_id, step_id = c.step_id).entered();
+        if self.interrupt.is_interrupted() {
+            self.release(&c)?;
+            return Err(Error::Interrupted);
+        }
         let mut next = None;
         let persisted = match result {
             Ok(results) => self
@@ -86,6 +113,20 @@ impl<'a> StepHandlerFoundation<'a> {
             newly_ready: settled.newly_ready,
             next,
         })
+    }
+
+    /// Gives a claim back from the calling thread (interrupted call): the step is ready again
+    /// and its attempt is not counted. A claim already gone is left alone.
+    pub fn release(&self, c: &Claimed) -> Result<()> {
+        let client = self.client;
+        let rec = client.block(
+            client
+                .inner
+                .store
+                .release_claims(&[HeldClaim::from(c)], client.now()),
+        )?;
+        client.publish(&rec);
+        Ok(())
     }
 
     /// Context, `process`, `process_results`, output processing. Nothing is persisted here.

@@ -7,5 +7,6 @@ mod concurrency;
 mod engine;
 mod fuzz;
 mod host_queue;
+mod shutdown;
 mod storage;
 mod validation;

@@ -32,6 +32,7 @@ RESULT_CODES: dict[str, int] = {
     "PANIC": 16,
     "INTERNAL": 17,
     "INVALID_STATE": 18,
+    "INTERRUPTED": 19,
 }
 
 class TaskerBytes(ctypes.Structure):
@@ -65,6 +66,8 @@ FUNCTIONS: dict[str, tuple[Any, list[Any]]] = {
     "tasker_init_logging": (None, []),
     "tasker_client_new": (ctypes.c_uint32, [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_client_free": (None, [ctypes.c_void_p]),
+    "tasker_client_interrupt": (None, [ctypes.c_void_p]),
+    "tasker_client_close": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_migrate": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_register_template_yaml": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_register_template_file": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]),

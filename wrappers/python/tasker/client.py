@@ -5,11 +5,12 @@ import atexit
 import ctypes
 import logging
 import os
+import signal
 import threading
 import weakref
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union, cast
 
-from . import _bindings, _slab
+from . import _bindings, _signals, _slab
 from ._bindings import TaskerBytes
 from ._lib import finish, lib, pack, stash_fatal, take_bytes, thread_state, unpack
 from .errors import InvalidStateError, StepNotFoundError
@@ -23,6 +24,23 @@ log = logging.getLogger("tasker")
 
 TemplateSource = Union[str, bytes, "os.PathLike[str]", Mapping[str, Any]]
 EventCallback = Callable[[Event], Any]
+
+
+class _OnThread:
+    """Marks the client a C call on this thread runs on: a step handler cut short by
+    KeyboardInterrupt/SystemExit interrupts that client's call (see handler.py)."""
+
+    def __init__(self, ptr: int) -> None:
+        self.ptr = ptr
+
+    def __enter__(self) -> None:
+        tls = thread_state()
+        if getattr(tls, "clients", None) is None:
+            tls.clients = []
+        tls.clients.append(self.ptr)
+
+    def __exit__(self, *exc: object) -> None:
+        thread_state().clients.pop()
 
 
 def _inside() -> dict[int, int]:
@@ -146,6 +164,7 @@ class Client(_Managed):
         self._subscriptions: set[Subscription] = set()
         self._workers: set[Worker] = set()
         self._injector: Any = None
+        self._grace = float(options.get("stop_grace_ms", 30_000)) / 1000.0
         opts = pack(options) if options else None
         out = ctypes.c_void_p()
         err = ctypes.c_void_p()
@@ -169,11 +188,15 @@ class Client(_Managed):
         return f"<tasker.Client url={url!r}{' closed' if self.closed else ''}>"
 
     def _free(self, ptr: int) -> None:
+        # Nothing runs on it any more: libtasker's close (workers stopped, subscriptions dropped,
+        # running calls awaited) returns at once, then the handle is freed.
+        lib.tasker_client_close(ptr, None)
         lib.tasker_client_free(ptr)
 
     def close(self, timeout: Optional[float] = None) -> None:
-        """Stops and joins this client's workers, closes its subscriptions, then frees the client
-        (waiting for calls in flight on other threads). Idempotent."""
+        """Stops and joins this client's workers, closes its subscriptions, then closes
+        (`tasker_client_close`) and frees the client, waiting for calls in flight on other
+        threads. Idempotent."""
         if self._ptr is None:
             return
         if _inside().get(id(self)):
@@ -189,10 +212,19 @@ class Client(_Managed):
         ptr = self._acquire()
         err = ctypes.c_void_p()
         try:
-            rc = fn(ptr, *args, ctypes.byref(err))
+            with _OnThread(ptr):
+                rc = fn(ptr, *args, ctypes.byref(err))
         finally:
             self._release()
         finish(rc, err)
+
+    def interrupt(self) -> None:
+        """Interrupts every blocking call running on this client now (`run_task`, `Worker.run`,
+        `handle_step`, from any thread): each gives its claims back (steps ready again, no
+        attempt counted) and raises CallInterruptedError. Calls started later are not affected."""
+        ptr = self._ptr
+        if ptr is not None:
+            lib.tasker_client_interrupt(ptr)
 
     def _call_doc(self, fn: Any, *args: Any) -> Any:
         buf = TaskerBytes()
@@ -305,10 +337,19 @@ class Client(_Managed):
         self._call(lib.tasker_create_task, data, len(data), ctypes.byref(task_id), ctypes.byref(created))
         return CreatedTask(int(task_id.value), bool(created.value))
 
-    def run_task(self, task_id: int) -> ExecutionContext:
+    def run_task(self, task_id: int, *, handle_signals: bool = False) -> ExecutionContext:
         """Runs the task to the end on this thread (handlers and subscribers run here); returns
-        the final execution context (complete, blocked, cancelled or unable to progress)."""
-        return cast(ExecutionContext, self._call_doc(lib.tasker_run_task, task_id))
+        the final execution context (complete, blocked, cancelled or unable to progress).
+
+        Ctrl-C (SIGINT, while Python's default handler is installed) aborts the run at once,
+        also in an idle or backoff wait: the step being handled and the steps claimed for it
+        go back to ready without counting an attempt or recording a failure, and
+        KeyboardInterrupt is raised. `handle_signals=True` also handles SIGTERM (SystemExit(143)
+        after the same abort), installing handlers for SIGINT and SIGTERM for the call and
+        restoring the previous ones. Only the main thread receives signals."""
+        handlers = {signal.SIGINT: _raise_interrupt, signal.SIGTERM: _raise_exit} if handle_signals else None
+        with _signals.watch(lambda _signum: self.interrupt(), _signals.STOP_SIGNALS, handlers):
+            return cast(ExecutionContext, self._call_doc(lib.tasker_run_task, task_id))
 
     def worker(self, threads: int = 1) -> Worker:
         """A Worker over this client (see Worker)."""
@@ -521,10 +562,15 @@ class Subscription(_Managed):
 class Worker:
     """Runs ready steps of any task with libtasker's built-in worker.
 
-    `start()` runs it on `threads` new host threads; `stop()` (any thread) asks them to return
-    after their current step, `join()` waits and re-raises a thread's error. `run()` runs it on
-    the current thread until `stop()`; `run_once()` runs one batch. A stopped worker stays
-    stopped until `reset()`. Use it as a context manager: leaving `with` stops, joins and frees.
+    `start()` runs it on `threads` new host threads; `stop()` (any thread) asks them to stop,
+    `join()` waits and re-raises a thread's error. `run()` runs it on the current thread until
+    `stop()`; `run_once()` runs one batch. A stopped worker stays stopped until `reset()`. Use
+    it as a context manager: leaving `with` stops, joins and frees.
+
+    A stop is graceful: no more claims, the steps claimed but not started go back to ready
+    (no attempt counted), a running handler may finish within the client's `stop_grace_ms`
+    (default 30 s; past it its claim goes back and its late result is dropped), an idle worker
+    returns at once. See `run()` for signals.
     """
 
     def __init__(self, client: Client, threads: int = 1) -> None:
@@ -565,20 +611,37 @@ class Worker:
         self.client._call(lib.tasker_worker_new, ctypes.byref(out))
         return int(out.value or 0)
 
-    def run(self) -> int:
-        """Runs steps on this thread until stop() is called; returns how many ran."""
+    def run(self, *, handle_signals: bool = False) -> int:
+        """Runs steps on this thread until stop() is called; returns how many ran.
+
+        Ctrl-C (SIGINT, while Python's default handler is installed) stops it at once: an idle
+        worker returns, a handler being run is cut short by the KeyboardInterrupt and its step,
+        like the steps claimed but not started, goes back to ready without counting an attempt
+        or recording a failure; KeyboardInterrupt is raised. With `handle_signals=True`, SIGINT
+        and SIGTERM stop it gracefully instead (see the class) and run() returns normally; a
+        second signal, or a handler still running when the grace period ends, aborts as
+        Ctrl-C does (KeyboardInterrupt). The handlers are installed for the call and the
+        previous ones restored. Only the main thread receives signals."""
         ptr = self._new_native()
         with self._lock:
             self._running.add(ptr)
             if self._stopped or self._closed:
                 lib.tasker_worker_stop(ptr)
+        graceful = _GracefulStop(ptr, self.client._grace) if handle_signals else None
+        handlers = dict.fromkeys(_signals.STOP_SIGNALS, graceful.on_python_signal) if graceful else None
         tls = thread_state()
         previous = getattr(tls, "worker", None)
         tls.worker = ptr
         ran = ctypes.c_uint64()
         err = ctypes.c_void_p()
         try:
-            rc = lib.tasker_worker_run(ptr, ctypes.byref(ran), ctypes.byref(err))
+            on_signal = graceful.on_signal if graceful else (lambda _signum: lib.tasker_worker_stop(ptr))
+            with _signals.watch(on_signal, _signals.STOP_SIGNALS, handlers), _OnThread(self.client._ptr or 0):
+                try:
+                    rc = lib.tasker_worker_run(ptr, ctypes.byref(ran), ctypes.byref(err))
+                finally:
+                    if graceful:
+                        graceful.cancel()
         finally:
             tls.worker = previous
             with self._lock:
@@ -632,7 +695,11 @@ class Worker:
         """Waits for the threads started by start(); returns the steps run; re-raises the first
         error of a thread. Raises TimeoutError if they are still running after `timeout`."""
         for thread in list(self._threads):
-            thread.join(timeout)
+            try:
+                thread.join(timeout)
+            except KeyboardInterrupt:
+                self.stop()  # Ctrl-C while waiting: the threads stop gracefully
+                raise
             if thread.is_alive():
                 raise TimeoutError(f"{thread.name} still running after {timeout} s")
         self._threads = [t for t in self._threads if t.is_alive()]
@@ -662,6 +729,54 @@ class Worker:
                 lib.tasker_worker_free(once)
             except Exception:  # noqa: BLE001
                 pass
+
+
+# -- signals -----------------------------------------------------------------------------------------
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _raise_exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+class _GracefulStop:
+    """`Worker.run(handle_signals=True)`: the first SIGINT/SIGTERM stops the worker (from the
+    signal thread, so an idle worker returns at once) and arms the grace timer; a second signal,
+    or the timer, aborts: the Python-level handler raises KeyboardInterrupt in the main thread,
+    cutting the running handler short (its claim goes back)."""
+
+    def __init__(self, ptr: int, grace: float) -> None:
+        self.ptr = ptr
+        self.grace = grace
+        self.signals = 0
+        self.expired = False
+        self.timer: Optional[threading.Timer] = None
+        self.lock = threading.Lock()
+
+    def on_signal(self, signum: int) -> None:  # signal thread
+        lib.tasker_worker_stop(self.ptr)
+        with self.lock:
+            if self.timer is None:
+                self.timer = threading.Timer(self.grace, self._expire)
+                self.timer.daemon = True
+                self.timer.start()
+
+    def _expire(self) -> None:
+        self.expired = True
+        # A real SIGINT to the main thread (interrupt_main() would not wake a blocking call such
+        # as a handler's sleep): on_python_signal then raises there.
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    def on_python_signal(self, signum: int, frame: Any) -> None:  # main thread
+        self.signals += 1
+        if self.signals >= 2 or self.expired:
+            raise KeyboardInterrupt
+
+    def cancel(self) -> None:
+        with self.lock:
+            if self.timer is not None:
+                self.timer.cancel()
 
 
 # -- interpreter exit --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ __all__ = [
     "IllegalTransitionError",
     "StaleClaimError",
     "InvalidStateError",
+    "CallInterruptedError",
     "ConfigError",
     "DatabaseError",
     "InternalError",
@@ -133,6 +134,13 @@ class StaleClaimError(StateError):
 
 class InvalidStateError(StateError):
     CODE = RESULT_CODES["INVALID_STATE"]
+
+
+class CallInterruptedError(TaskerError):
+    """A blocking call was interrupted (`tasker_client_interrupt`) and gave its claims back.
+    The wrapper turns it into the `KeyboardInterrupt` that caused it where there was one."""
+
+    CODE = RESULT_CODES["INTERRUPTED"]
 
 
 class ConfigError(TaskerError):

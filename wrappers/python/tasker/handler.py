@@ -163,19 +163,22 @@ def _report_exception(call: int, exc: BaseException) -> None:
     if isinstance(exc, StepError):
         _fail(call, exc.message, exc.error_class, exc.retryable, getattr(exc, "retry_after", None), exc.details)
         return
+    if not isinstance(exc, Exception):
+        # KeyboardInterrupt, SystemExit, ...: not a failure of the step. The call running on
+        # this thread is interrupted (libtasker gives the claim back: the step is ready again,
+        # no attempt counted) and the exception is re-raised when the C call returns. The
+        # interrupt ends every call running on that client at this moment.
+        stash_fatal(exc)
+        clients = getattr(thread_state(), "clients", None)
+        if clients:
+            lib.tasker_client_interrupt(clients[-1])
+            return
     message = str(exc) or type(exc).__name__
     details = {
         "exception": f"{type(exc).__module__}.{type(exc).__qualname__}",
         "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:],
     }
     _fail(call, message, type(exc).__name__, True, None, details)
-    if not isinstance(exc, Exception):
-        # KeyboardInterrupt, SystemExit, ...: the attempt is recorded as failed, the worker on
-        # this thread (if any) stops, and the exception is re-raised when the C call returns.
-        stash_fatal(exc)
-        worker = getattr(thread_state(), "worker", None)
-        if worker:
-            lib.tasker_worker_stop(worker)
 
 
 def _report_output(call: int, output: Any) -> None:
