@@ -52,6 +52,12 @@ app_python() {
     venv/bin/pip show libtasker | grep -E '^(Name|Version):' &&
     venv/bin/python app.py template.yaml "$PWD/app.db"
 }
+# The same venv without pkg-config's help: the system loader finds the library (LD_LIBRARY_PATH
+# here, as ldconfig's cache would for a system prefix).
+app_python_loader() {
+  cp "$apps/app.py" "$apps/template.yaml" . &&
+    env -u PKG_CONFIG_PATH LD_LIBRARY_PATH="$prefix/lib" ../python/venv/bin/python app.py template.yaml "$PWD/app.db"
+}
 app_ruby() {
   cp "$apps/app.rb" "$apps/template.yaml" . &&
     (cd "$repo/wrappers/ruby" && gem build --silent tasker.gemspec --output "$tmp/ruby/tasker.gem") &&
@@ -85,6 +91,7 @@ else
 fi
 check c "install: 1 passed, 0 failed"
 check python "installed-python: complete HELLO ADA (libtasker $version from $prefix/lib/libtasker.so)"
+check python_loader "installed-python: complete HELLO ADA (libtasker $version from libtasker.so"
 check ruby "installed-ruby: complete HELLO ADA (libtasker $version from $prefix/lib/libtasker.so, gem $version)"
 check go "installed-go: complete HELLO ADA (libtasker $version)"
 echo "installed: $passed passed, $failed failed"
