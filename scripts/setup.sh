@@ -69,6 +69,11 @@ setup_test() {
       die "cannot install cbindgen $cbindgen_version"
   fi
   for lang in python ruby go; do setup_wrapper "$lang"; done
+  # scripts/test-installed.sh installs the Python wrapper into a fresh venv (Debian's python3
+  # has no ensurepip without python3-venv).
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    apt_install python3-venv || die "the tests need 'python3 -m venv' (Debian: python3-venv)."
+  fi
   if [ "$(id -u)" = 0 ] && [ -z "${TASKER_TEST_DATABASE_URL:-}" ]; then
     # As root the test server runs as the postgres user (initdb refuses root).
     id postgres >/dev/null 2>&1 || die "running as root needs a 'postgres' user (from the postgresql package)."
