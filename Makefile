@@ -1,8 +1,8 @@
 # libtasker — the front door. `make demo` and `make test` work on a fresh Debian machine.
 CARGO   ?= cargo
 PREFIX  ?= /usr/local
-# Cargo profile whose libtasker.so is staged, demoed and installed (debug or release).
-PROFILE ?= debug
+# Cargo profile whose libtasker.so is staged, demoed and installed (release or debug).
+PROFILE ?= release
 SHELL   := bash
 .SHELLFLAGS := -eo pipefail -c
 
@@ -11,22 +11,38 @@ CLIB    := target/clib/$(PROFILE)
 CFLAGS_STRICT := -std=c11 -Wall -Wextra -Wpedantic -Werror -g
 CARGO_PROFILE_FLAG := $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: all setup build lib header check-header demo demo-rust demo-python demo-ruby demo-go test lint install clean fmt bench fuzz chaos
+## The C demo's link line after libtasker (whose flags come from the staged tasker.pc):
+## empty, examples/c/order_fulfillment.c uses only libtasker (JSON text and accessors).
+DEMO_C_LDLIBS =
+
+# tasker.pc from tasker.pc.in: $(call write_pc,prefix,libdir,output); libdir may use $${prefix}.
+write_pc = sed -e 's|@PREFIX@|$(1)|' -e 's|@LIBDIR@|$(2)|' -e 's|@VERSION@|$(VERSION)|' tasker.pc.in > $(3)
+
+.PHONY: all setup setup-rust setup-c setup-python setup-ruby setup-go build lib header check-header \
+        demo demo-rust demo-python demo-ruby demo-go test lint install clean fmt bench fuzz chaos
 
 all: build
 
-## Checks and installs what the build and tests need (Rust, PostgreSQL, cbindgen, msgpack-c, valgrind).
+## Checks and installs what the tests need: every language's part plus PostgreSQL, valgrind,
+## cbindgen, rustfmt and clippy.
 setup:
-	@scripts/setup.sh
+	@scripts/setup.sh test
 
-build: setup lib
+## One language's part only (what its demo needs): rust, c, python, ruby or go.
+setup-rust setup-c setup-python setup-ruby setup-go: setup-%:
+	@scripts/setup.sh $*
 
-## libtasker.so (SONAME libtasker.so.$(VERSION)) staged in target/clib/$(PROFILE)/.
+build: setup-rust lib
+
+## libtasker.so (SONAME libtasker.so.$(VERSION)) staged in target/clib/$(PROFILE)/, with a
+## pkgconfig/tasker.pc there for building against the checkout (PKG_CONFIG_PATH).
 lib:
 	$(CARGO) build --lib $(CARGO_PROFILE_FLAG)
-	@mkdir -p $(CLIB)
-	@cp target/$(PROFILE)/libtasker.so $(CLIB)/libtasker.so.$(VERSION)
+	@mkdir -p $(CLIB)/pkgconfig
+	@# A new file renamed over the old one: a process that has the old one loaded keeps it intact.
+	@cp target/$(PROFILE)/libtasker.so $(CLIB)/.libtasker.so.new && mv -f $(CLIB)/.libtasker.so.new $(CLIB)/libtasker.so.$(VERSION)
 	@ln -sf libtasker.so.$(VERSION) $(CLIB)/libtasker.so
+	@$(call write_pc,$(CURDIR),$${prefix}/$(CLIB),$(CLIB)/pkgconfig/tasker.pc)
 
 ## Regenerates include/tasker.h with the pinned cbindgen.
 header:
@@ -41,21 +57,23 @@ check-header:
 
 ## The order-fulfillment workflow through the C ABI on the embedded SQLite default
 ## (tasker.db in the current directory; TASKER_DATABASE_URL=postgres://... for PostgreSQL).
-demo: setup lib
-	@gcc $(CFLAGS_STRICT) -Iinclude examples/c/order_fulfillment.c -o target/order_fulfillment_c \
-	  -L$(CLIB) -ltasker -Wl,-rpath,$(abspath $(CLIB))
+## Needs cargo, gcc, pkg-config and what the example links (`make setup-c` checks them).
+demo: setup-c lib
+	@gcc $(CFLAGS_STRICT) examples/c/order_fulfillment.c -o target/order_fulfillment_c \
+	  $$(PKG_CONFIG_PATH=$(CLIB)/pkgconfig pkg-config --cflags --libs tasker) $(DEMO_C_LDLIBS)
 	@target/order_fulfillment_c
 
 ## The same workflow from Rust.
-demo-rust: setup
+demo-rust: setup-rust
 	$(CARGO) run --quiet --example order_fulfillment
 
-## The same workflow from each language wrapper.
-demo-python demo-ruby demo-go: demo-%: setup lib
+## The same workflow from each language wrapper; each needs only cargo, gcc and its language.
+demo-python demo-ruby demo-go: demo-%: setup-% lib
 	@TASKER_LIB_DIR=$(abspath $(CLIB)) wrappers/$*/demo.sh
 
-## Everything: lints, header freshness, Rust tests (SQLite + PostgreSQL), C ABI tests under
-## valgrind (SQLite) and on PostgreSQL, and an install checked with pkg-config.
+## Everything: lints, header freshness, manifests, Rust tests (SQLite + PostgreSQL), C ABI tests
+## under valgrind (SQLite) and on PostgreSQL, the wrappers' suites, apps in C, Python, Ruby and Go
+## built outside the checkout against `make install`, and each demo with the other languages absent.
 test: setup
 	@scripts/test-all.sh
 
@@ -84,13 +102,14 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-## Installs lib/libtasker.so*, include/tasker.h and lib/pkgconfig/tasker.pc under PREFIX.
+## Installs lib/libtasker.so*, include/tasker.h and lib/pkgconfig/tasker.pc under PREFIX (the
+## release build unless PROFILE=debug). tasker.pc's Libs carry -Wl,-rpath,PREFIX/lib.
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 0755 $(CLIB)/libtasker.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libtasker.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libtasker.so
 	install -m 0644 include/tasker.h $(DESTDIR)$(PREFIX)/include/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tasker.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tasker.pc
+	$(call write_pc,$(PREFIX),$${prefix}/lib,$(DESTDIR)$(PREFIX)/lib/pkgconfig/tasker.pc)
 
 fmt:
 	$(CARGO) fmt --all

@@ -9,14 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
-VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 CLIB=target/clib/release
 
 echo "== building (release)" >&2
 $CARGO build --quiet --release --lib --example bench
-mkdir -p "$CLIB"
-cp target/release/libtasker.so "$CLIB/libtasker.so.$VERSION"
-ln -sf "libtasker.so.$VERSION" "$CLIB/libtasker.so"
+make --no-print-directory lib PROFILE=release CARGO="$CARGO" >/dev/null # staged with its tasker.pc
 gcc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/ffi_bench.c -o target/release/ffi_bench_c \
   -L"$CLIB" -ltasker $(pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc) -Wl,-rpath,"$(pwd)/$CLIB"
 

@@ -5,7 +5,6 @@ cd "$(dirname "$0")/.."
 
 LOGS=target/test-logs
 rm -rf "$LOGS" && mkdir -p "$LOGS"
-VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 failed_suites=()
 declare -A status
 
@@ -31,10 +30,11 @@ pg_db() { # a fresh database on the test server
 
 run_suite lint make --no-print-directory lint
 run_suite header make --no-print-directory check-header
+run_suite manifests scripts/check-manifests.sh
 run_suite rust env RUST_BACKTRACE=0 cargo test --lib --tests
 
 # C ABI: build the library and the tests, run under valgrind on SQLite and natively on PostgreSQL.
-make --no-print-directory lib >/dev/null
+make --no-print-directory lib PROFILE=debug >/dev/null
 CLIB=target/clib/debug
 c_abi() {
   gcc -std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Iffi-tests/c ffi-tests/c/test_abi.c \
@@ -69,22 +69,15 @@ for lang in python ruby go; do
   fi
 done
 
-# Install into a temporary prefix and build a program against it with pkg-config.
-install_check() {
-  local prefix; prefix=$(mktemp -d)
-  make --no-print-directory install PREFIX="$prefix" >/dev/null &&
-  PKG_CONFIG_PATH="$prefix/lib/pkgconfig" gcc -std=c11 -Wall -Wextra -Werror ffi-tests/c/installed_smoke.c \
-    -o target/installed_smoke $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs tasker) &&
-  [ "$(readelf -d "$prefix/lib/libtasker.so.$VERSION" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')" = "libtasker.so.$VERSION" ] &&
-  LD_LIBRARY_PATH="$prefix/lib" target/installed_smoke
-  local rc=$?; rm -rf "$prefix"; return $rc
-}
-run_suite install install_check
+# The release build, installed into a temporary prefix, used by an app in each language built
+# outside the checkout; then each demo with the other languages' tools stubbed off PATH.
+run_suite installed scripts/test-installed.sh
+run_suite demos scripts/test-demos.sh
 
 echo
 echo "suite                      result"
-for s in lint header rust c-build c-abi-sqlite-valgrind c-abi-postgres c-conformance-build \
-         c-conformance-sqlite c-conformance-postgres python ruby go install; do
+for s in lint header manifests rust c-build c-abi-sqlite-valgrind c-abi-postgres c-conformance-build \
+         c-conformance-sqlite c-conformance-postgres python ruby go installed demos; do
   [ -n "${status[$s]:-}" ] && printf '%-26s %s\n' "$s" "${status[$s]}"
 done
 echo

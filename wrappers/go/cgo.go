@@ -1,8 +1,10 @@
 package tasker
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: -L${SRCDIR}/../../target/clib/debug -ltasker -Wl,-rpath,${SRCDIR}/../../target/clib/debug
+// The header, the library and its runtime path come from tasker.pc: an installed libtasker
+// (make install PREFIX=...; PKG_CONFIG_PATH=PREFIX/lib/pkgconfig unless PREFIX is a system one)
+// or the checkout's staged build (env.sh points PKG_CONFIG_PATH at its pkgconfig directory).
+#cgo pkg-config: tasker
 #include <stdlib.h>
 #include "tasker.h"
 #include "shims.h"

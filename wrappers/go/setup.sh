@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Checks what the Go wrapper needs: Go >= 1.22 with cgo (gcc) and the Go modules of go.mod
-# (downloaded from the Go module proxy). Idempotent and quiet when everything is there.
+# Checks what the Go wrapper needs: Go >= 1.22 with cgo (gcc, pkg-config: cgo.go finds libtasker
+# through tasker.pc) and the Go modules of go.mod (downloaded from the Go module proxy).
+# Idempotent and quiet when everything is there. The demo and the tests need the same, so
+# --runtime (passed by scripts/setup.sh for the demo) changes nothing.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-if ! command -v gcc >/dev/null 2>&1; then
+if ! command -v gcc >/dev/null 2>&1 || ! command -v pkg-config >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get install -y -qq gcc >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq gcc >/dev/null; } \
-      || { echo "go wrapper setup: cannot install gcc (needed by cgo)" >&2; exit 1; }
+    apt-get install -y -qq gcc pkg-config >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq gcc pkg-config >/dev/null; } \
+      || { echo "go wrapper setup: cannot install gcc and pkg-config (needed by cgo)" >&2; exit 1; }
   else
-    echo "go wrapper setup: gcc is missing (needed by cgo); install it (apt-get install gcc)" >&2; exit 1
+    echo "go wrapper setup: gcc or pkg-config is missing (needed by cgo); install them (apt-get install gcc pkg-config)" >&2; exit 1
   fi
 fi
 if ! command -v go >/dev/null 2>&1; then
@@ -23,7 +25,4 @@ if [ "$major" -lt 1 ] || { [ "$major" -eq 1 ] && [ "$minor" -lt 22 ]; }; then
   exit 1
 fi
 cd "$here"
-if ! go list -m all >/dev/null 2>&1; then
-  go mod download || { echo "go wrapper setup: 'go mod download' failed (is the Go module proxy reachable?)" >&2; exit 1; }
-fi
-go mod download
+go mod download || { echo "go wrapper setup: 'go mod download' failed (is the Go module proxy reachable?)" >&2; exit 1; }

@@ -17,7 +17,8 @@ Gem::Specification.new do |spec|
   spec.required_ruby_version = ">= 3.0"
   spec.files = Dir["lib/**/*.rb", "examples/*.rb", "README.md"]
   spec.require_paths = ["lib"]
-  spec.requirements << "libtasker #{Tasker::LIBTASKER_VERSION} (libtasker.so; TASKER_LIB or TASKER_LIB_DIR to locate it)"
+  spec.requirements << "libtasker #{Tasker::LIBTASKER_VERSION} (libtasker.so, found through TASKER_LIB, " \
+                       "TASKER_LIB_DIR, pkg-config's tasker.pc or the system loader)"
   spec.add_dependency "ffi", ">= 1.15"
   spec.add_dependency "msgpack", ">= 1.4"
   spec.add_development_dependency "minitest", ">= 5.15"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any, cast
@@ -18,20 +19,41 @@ from .errors import TaskerError, error_for_code
 __all__ = ["lib", "library_path", "raise_error", "take_bytes", "pack", "unpack"]
 
 
+def _checkout_libs() -> list[str]:
+    """The staged builds of the libtasker checkout this package sits in (not once installed)."""
+    # <repo>/wrappers/python/tasker/_lib.py -> <repo>
+    repo = Path(__file__).resolve().parents[3]
+    if not (repo / "Cargo.toml").is_file() or not (repo / "wrappers" / "python").is_dir():
+        return []
+    return [str(repo / "target" / "clib" / p / "libtasker.so") for p in ("debug", "release")]
+
+
+def _pkg_config_lib() -> list[str]:
+    """libtasker.so in the libdir of the tasker.pc that pkg-config finds (PKG_CONFIG_PATH)."""
+    try:
+        out = subprocess.run(["pkg-config", "--variable=libdir", "tasker"], capture_output=True,
+                             text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    libdir = out.stdout.strip()
+    return [os.path.join(libdir, "libtasker.so")] if out.returncode == 0 and libdir else []
+
+
 def _candidates() -> list[str]:
+    """Where libtasker is looked for, in order: $TASKER_LIB (a file), $TASKER_LIB_DIR, the
+    checkout's staged build, pkg-config's tasker.pc, then the system loader (LD_LIBRARY_PATH,
+    ldconfig's cache, the default directories)."""
     explicit = os.environ.get("TASKER_LIB")
     if explicit:
         return [explicit]
     lib_dir = os.environ.get("TASKER_LIB_DIR")
     if lib_dir:
         return [os.path.join(lib_dir, "libtasker.so")]
-    found: list[str] = []
-    # <repo>/wrappers/python/tasker/_lib.py -> <repo>/target/clib/debug
-    repo = Path(__file__).resolve().parents[3]
-    found.append(str(repo / "target" / "clib" / "debug" / "libtasker.so"))
+    found = _checkout_libs() + _pkg_config_lib()
     system = ctypes.util.find_library("tasker")
     if system:
         found.append(system)
+    found.append("libtasker.so")
     return found
 
 
@@ -46,8 +68,9 @@ def _load() -> tuple[ctypes.CDLL, str]:
         except OSError as exc:
             tried.append(f"{path} ({exc})")
     raise ImportError(
-        "libtasker not found; build it with `make lib` or set TASKER_LIB (path to libtasker.so) or "
-        "TASKER_LIB_DIR. Tried: " + "; ".join(tried or ["ctypes.util.find_library('tasker')"])
+        "libtasker not found; install it (make install), set PKG_CONFIG_PATH to the directory of "
+        "its tasker.pc, or set TASKER_LIB (path to libtasker.so) or TASKER_LIB_DIR. Tried: "
+        + "; ".join(tried)
     )
 
 

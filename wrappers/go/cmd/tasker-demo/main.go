@@ -3,7 +3,8 @@
 //	validate_order -> (reserve_inventory, check_fraud) -> process_payment -> ship_order
 //
 // process_payment fails once with a retryable error asking for a retry after 1 s. It runs on
-// TASKER_DATABASE_URL, or the SQLite file given with -db.
+// TASKER_DATABASE_URL, or the SQLite file given with -db (default tasker.db in the current
+// directory, like the other demos).
 package main
 
 import (
@@ -104,6 +105,14 @@ func run(url, tpl string) error {
 		fmt.Printf("%-18s %-12s %8d %12d\n", s.Name, s.State, s.Attempts, s.Duration().Milliseconds())
 	}
 	fmt.Printf("\ntask %d: %s in %d ms\n", id, view.State, time.Since(start).Milliseconds())
+	h, err := client.Health()
+	if err != nil {
+		return fmt.Errorf("health: %w", err)
+	}
+	fmt.Printf("database health: tasks total=%d complete=%d error=%d in_progress=%d pending=%d; "+
+		"steps total=%d complete=%d error=%d in_backoff=%d\n",
+		h.TotalTasks, h.CompleteTasks, h.ErrorTasks, h.InProgressTasks, h.PendingTasks,
+		h.TotalSteps, h.CompleteSteps, h.ErrorSteps, h.InBackoffSteps)
 	if view.State != "complete" {
 		return errors.New("the task did not complete")
 	}

@@ -13,7 +13,9 @@ module Tasker
     extend FFI::Library
 
     # Where libtasker.so is loaded from, in order: $TASKER_LIB (a file), $TASKER_LIB_DIR/libtasker.so,
-    # <repo>/target/clib/debug/libtasker.so next to this gem's checkout, else the system's "tasker".
+    # the staged build of the libtasker checkout this gem sits in (not once installed), the libdir of
+    # the tasker.pc that pkg-config finds (PKG_CONFIG_PATH), else the system loader's "tasker"
+    # (LD_LIBRARY_PATH, ldconfig's cache, the default directories).
     def self.library_path
       if (lib = ENV["TASKER_LIB"]) && !lib.empty?
         return lib
@@ -21,10 +23,22 @@ module Tasker
       if (dir = ENV["TASKER_LIB_DIR"]) && !dir.empty?
         return File.join(dir, "libtasker.so")
       end
-      repo = File.expand_path("../../../../target/clib/debug/libtasker.so", __dir__)
-      return repo if File.exist?(repo)
+      repo = File.expand_path("../../../..", __dir__)
+      if File.file?(File.join(repo, "Cargo.toml")) && File.directory?(File.join(repo, "wrappers", "ruby"))
+        staged = %w[debug release].map { |p| File.join(repo, "target", "clib", p, "libtasker.so") }
+                                  .find { |f| File.exist?(f) }
+        return staged if staged
+      end
+      pkg_config_lib || "tasker"
+    end
 
-      "tasker"
+    # libtasker.so in the libdir that `pkg-config --variable=libdir tasker` names, if it exists.
+    def self.pkg_config_lib
+      libdir = IO.popen(%w[pkg-config --variable=libdir tasker], err: File::NULL, &:read).strip
+      lib = File.join(libdir, "libtasker.so")
+      $?.success? && !libdir.empty? && File.exist?(lib) ? lib : nil
+    rescue SystemCallError
+      nil
     end
 
     LIBRARY_PATH = library_path
