@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     pub(crate) last_lease_check: AtomicI64,
     /// The size of the workers' next claim (`run_once`, `run_worker`).
     pub(crate) claim_size: super::AdaptiveClaim,
+    /// Failed iterations of this client's workers (reported by `health`).
+    pub(crate) worker_health: super::WorkerHealth,
     pub(crate) rt: tokio::runtime::Runtime,
 }
 
@@ -106,11 +108,13 @@ impl Client {
             .enable_all()
             .build()
             .map_err(|e| Error::Internal(format!("cannot start runtime: {e}")))?;
-        let store = rt.block_on(Store::connect(
-            url,
-            config.max_connections,
-            std::time::Duration::from_millis(config.connect_timeout_ms),
-        ))?;
+        let store = rt
+            .block_on(Store::connect(
+                url,
+                config.max_connections,
+                std::time::Duration::from_millis(config.connect_timeout_ms),
+            ))?
+            .with_claim_lease_ms(config.lease_ms);
         Ok(Client {
             inner: Arc::new(Inner {
                 store,
@@ -124,6 +128,7 @@ impl Client {
                 listener_started: AtomicBool::new(false),
                 last_lease_check: AtomicI64::new(i64::MIN),
                 claim_size: super::AdaptiveClaim::default(),
+                worker_health: Default::default(),
                 rt,
             }),
         })
@@ -219,7 +224,9 @@ impl Client {
     }
 
     pub fn health(&self) -> Result<HealthCounts> {
-        self.block(self.inner.store.health(self.now()))
+        let mut h = self.block(self.inner.store.health(self.now()))?;
+        self.inner.worker_health.fill(&mut h);
+        Ok(h)
     }
 
     // ---- the step lifecycle (step_handler/foundation.rs) -------------------------------------

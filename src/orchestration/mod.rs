@@ -4,6 +4,7 @@
 //! - `coordinator.rs`: `OrchestrationCoordinator` (claims, batches, group commit, inline run).
 //! - `adaptive_claim.rs`: `AdaptiveClaim`, how many steps the next claim takes.
 //! - `worker.rs`: the built-in worker loop and its `StopHandle`.
+//! - `worker_health.rs`: failed worker iterations, reported through `health`.
 //! - `host_queue.rs`: host-queue deliveries and re-enqueueing.
 //! - `lease_reaper.rs`: lease expiry and heartbeats.
 //! - `task_factory.rs`: task creation (validation, identity, bypass).
@@ -23,6 +24,7 @@ mod reentrancy;
 mod task_factory;
 mod templates;
 mod worker;
+mod worker_health;
 
 pub(crate) use adaptive_claim::AdaptiveClaim;
 pub use client::{Client, WeakClient, DEFAULT_DATABASE_URL};
@@ -30,3 +32,4 @@ pub(crate) use coordinator::OrchestrationCoordinator;
 pub use identity::identity_hash;
 pub(crate) use reentrancy::HandlingTask;
 pub use worker::StopHandle;
+pub(crate) use worker_health::WorkerHealth;

@@ -69,7 +69,12 @@ impl<'a> Worker<'a> {
             if stop.is_stopped() {
                 break;
             }
-            match coordinator.run_once() {
+            let outcome = coordinator.run_once();
+            match &outcome {
+                Ok(_) => client.inner.worker_health.succeeded(),
+                Err(e) => client.inner.worker_health.failed(e),
+            }
+            match outcome {
                 Ok(0) => {
                     client.block(async {
                         tokio::select! {

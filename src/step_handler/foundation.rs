@@ -17,24 +17,6 @@ use std::time::{Duration, Instant};
 const PERSIST_RETRY_FIRST: Duration = Duration::from_millis(50);
 const PERSIST_RETRY_MAX: Duration = Duration::from_secs(1);
 
-/// Whether a database error is the connection's (server restarting, backend terminated,
-/// socket closed, pool exhausted), not the statement's: such a write may succeed when retried.
-fn is_connection_error(e: &Error) -> bool {
-    match e {
-        Error::Database(
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::PoolTimedOut,
-        ) => true,
-        // Class 08 (connection exception), 57P01..57P03 (admin/crash shutdown, starting up).
-        Error::Database(sqlx::Error::Database(d)) => d
-            .code()
-            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
-        _ => false,
-    }
-}
-
 /// Steps claimed in a completion's transaction, with the claim's transitions.
 pub(crate) type NextClaims = (Vec<ClaimedStep>, Vec<Recorded>);
 
@@ -183,7 +165,7 @@ impl<'a> StepHandlerFoundation<'a> {
         let mut delay = PERSIST_RETRY_FIRST;
         loop {
             match persist() {
-                Err(e) if is_connection_error(&e) && claimed.elapsed() + delay < budget => {
+                Err(e) if e.is_connection() && claimed.elapsed() + delay < budget => {
                     tracing::warn!(
                         step_id,
                         error = %e,

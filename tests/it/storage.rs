@@ -107,3 +107,49 @@ both_backends!(group_completion_settles_each_kind_of_item, |b| {
     assert_eq!(c.run_task(released).unwrap().task_state, State::Complete);
     assert_history_legal(&state(released));
 });
+
+const LEASES: &str = r#"
+name: leases
+namespace_name: tests
+version: 1.0.0
+step_templates:
+  - {name: own, handler: square, lease_ms: 7000}
+  - {name: claimers, handler: square}
+"#;
+
+// A step's lease is chosen when it is claimed: its template's `lease_ms`, else the claiming
+// client's, not the creating client's (whose 5-minute default made a killed worker's steps wait
+// 5 minutes whatever the worker's own setting).
+both_backends!(lease_is_chosen_at_claim_time, |b| {
+    let (c, db) = client(b); // creates with the default lease (5 min)
+    c.register_template_yaml(LEASES).unwrap();
+    c.create_task(&tasker::TaskRequest {
+        namespace: Some("tests".into()),
+        ..req("leases", json!({}))
+    })
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use tasker::testing::{ClaimScope, Store};
+        let store = Store::connect(&db.url, 2, std::time::Duration::from_secs(5))
+            .await
+            .unwrap()
+            .with_claim_lease_ms(2_000);
+        let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
+        let (claimed, _) = store.claim_loaded(ClaimScope::Any, 10, now).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        for (cl, loaded) in &claimed {
+            let want = if cl.name == "own" { 7_000 } else { 2_000 };
+            assert_eq!(loaded.lease_ms, want, "lease of {}", cl.name);
+            // A heartbeat extends by the same lease.
+            let expiry = store
+                .heartbeat(cl.step_id, &cl.claim_token, now + 500)
+                .await
+                .unwrap();
+            assert_eq!(expiry, now + 500 + want, "heartbeat of {}", cl.name);
+        }
+    });
+});

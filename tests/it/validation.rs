@@ -687,3 +687,63 @@ both_backends!(template_names_share_one_documented_limit, |b| {
     assert_eq!(c.run_task(t.task_id).unwrap().task_state, State::Complete);
     assert!(c.task_view(t.task_id).unwrap().step(&wide).is_some());
 });
+
+// A worker whose iterations fail (here: a table it reads is gone) keeps retrying, and the host
+// sees it in `health` (not only in log lines); one good iteration clears the run of failures.
+both_backends!(worker_failures_are_visible_in_health, |b| {
+    let (c, db) = client(b);
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    c.register_template_yaml(LINEAR).unwrap();
+    let h = c.health().unwrap();
+    assert_eq!((h.worker_failures, h.worker_failures_in_a_row), (0, 0));
+    assert_eq!(h.last_worker_error, None);
+    let t = c
+        .create_task(&tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            ..req("linear", json!({"n": 2}))
+        })
+        .unwrap();
+    // Claims read the edges (dependency results); health does not.
+    exec_sql(
+        &db.url,
+        "ALTER TABLE tasker_workflow_step_edges RENAME TO tasker_edges_away",
+    );
+    let stop = tasker::StopHandle::new();
+    let worker = {
+        let (c, stop) = (c.clone(), stop.clone());
+        std::thread::spawn(move || c.run_worker(&stop).unwrap())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let h = loop {
+        let h = c.health().unwrap();
+        if h.worker_failures_in_a_row >= 3 {
+            break h;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failure seen: {h:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(h.worker_failures >= h.worker_failures_in_a_row);
+    let last = h.last_worker_error.unwrap_or_default();
+    assert!(last.contains("tasker_workflow_step_edges"), "{last}");
+    exec_sql(
+        &db.url,
+        "ALTER TABLE tasker_edges_away RENAME TO tasker_workflow_step_edges",
+    );
+    let v = c.run_task(t.task_id).unwrap();
+    assert_eq!(v.task_state, tasker::State::Complete);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while c.health().unwrap().worker_failures_in_a_row != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "failures never cleared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    stop.stop();
+    worker.join().unwrap();
+    assert!(c.health().unwrap().worker_failures >= 3, "the total stays");
+});

@@ -13,7 +13,8 @@ pub(super) const STATES_ACTIVE: &str = "('pending','in_progress')";
 
 /// Run-context columns of a step (alias `s`), then of its task (`t`, `nt`, `ns`).
 pub(super) const LOAD_STEP_COLUMNS: &str =
-    "s.handler_name, s.retry_limit, s.retryable, s.inputs, s.handler_config, s.lease_ms, \
+    "s.handler_name, s.retry_limit, s.retryable, s.inputs, s.handler_config, \
+     s.lease_expires_at - s.last_attempted_at AS lease_ms, \
      s.backoff_base_ms, s.backoff_factor, s.backoff_max_ms, s.backoff_jitter";
 pub(super) const LOAD_TASK_COLUMNS: &str =
     "t.context, t.initiator, t.source_system, t.reason, t.tags, nt.name AS task_name, \
@@ -144,6 +145,11 @@ pub struct Backend {
     write_lock: Option<tokio::sync::Mutex<()>>,
     /// SQLite files: the lock file that serialises migrations across processes.
     pub migration_lock: Option<std::path::PathBuf>,
+    /// PostgreSQL: marks the pool suspect after a dead connection (see `stale_connections.rs`).
+    pub stale: crate::database::StaleConnections,
+    /// The lease of steps whose template sets none, chosen when they are claimed (the
+    /// claiming client's `lease_ms`).
+    pub claim_lease_ms: i64,
 }
 
 /// A write transaction; on SQLite it also holds the in-process writer lock.
@@ -162,6 +168,8 @@ impl Backend {
                 Some(tokio::sync::Mutex::new(()))
             },
             migration_lock: None,
+            stale: Default::default(),
+            claim_lease_ms: crate::config::Config::default().lease_ms as i64,
         }
     }
 

@@ -250,6 +250,8 @@ impl Backend {
             exhausted_retry_steps: s.try_get(8)?,
             in_backoff_steps: s.try_get(9)?,
             expired_lease_steps: s.try_get(10)?,
+            // The client adds its workers' figures.
+            ..HealthCounts::default()
         })
     }
 }
