@@ -17,7 +17,7 @@ pub use backoff::BackoffCalculator;
 pub(crate) use foundation::{NextClaims, StepHandlerFoundation};
 pub(crate) use output::serialized_size;
 pub use output::OutputProcessor;
-pub use retry::{RetryAnalyzer, RetryDecision};
+pub use retry::{RetryAnalyzer, RetryDecision, LEASE_EXPIRED};
 
 use crate::models::StepContext;
 use serde_json::Value;
