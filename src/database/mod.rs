@@ -117,6 +117,9 @@ pub struct LoadedStep {
     pub context: StepContext,
     pub backoff: BackoffOverride,
     pub lease_ms: i64,
+    /// Why the stored run context could not be decoded (the step then fails permanently with
+    /// this cause instead of stopping the whole claim); `context` is then a skeleton.
+    pub unreadable: Option<String>,
 }
 
 /// A step whose lease expired.

@@ -196,7 +196,7 @@ impl<'a> OrchestrationCoordinator<'a> {
                 done |= outcomes.iter().any(StepOutcome::task_completed);
                 oldest = None;
             }
-            match self.foundation.run_hooks(&c, &loaded.context) {
+            match self.foundation.run_hooks(&c, &loaded) {
                 Ok(results) => {
                     group.push((c, results, loaded.lease_ms));
                     oldest.get_or_insert_with(Instant::now);

@@ -12,6 +12,10 @@ use crate::{Error, Result};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+/// The error class of a step whose stored run context (task context, inputs, parents' results)
+/// cannot be decoded.
+pub const UNREADABLE_ROW: &str = "UnreadableRow";
+
 /// First wait before writing an outcome again after a lost connection; it doubles up to
 /// `PERSIST_RETRY_MAX`.
 const PERSIST_RETRY_FIRST: Duration = Duration::from_millis(50);
@@ -47,7 +51,7 @@ impl<'a> StepHandlerFoundation<'a> {
         // The claim was made just before: the lease counts from about here.
         let claimed = Instant::now();
         let (c, loaded) = step;
-        let result = self.run_hooks(&c, &loaded.context);
+        let result = self.run_hooks(&c, &loaded);
         let _span =
             tracing::info_span!("tasker.step", task_id = c.task_id, step_id = c.step_id).entered();
         let mut next = None;
@@ -71,12 +75,24 @@ impl<'a> StepHandlerFoundation<'a> {
     }
 
     /// Context, `process`, `process_results`, output processing. Nothing is persisted here.
+    /// A step whose stored run context cannot be read fails permanently with the cause, without
+    /// calling the handler: retrying cannot read it either, and the claim's other steps go on.
     pub fn run_hooks(
         &self,
         c: &Claimed,
-        ctx: &StepContext,
+        loaded: &LoadedStep,
     ) -> std::result::Result<Value, StepError> {
         let _span = tracing::info_span!("tasker.step", task_id = c.task_id, step_id = c.step_id, step = %c.name, attempt = c.attempts).entered();
+        if let Some(cause) = &loaded.unreadable {
+            tracing::error!(%cause, "the step's stored run context cannot be read; failing the step");
+            return Err(StepError {
+                message: cause.clone(),
+                class: UNREADABLE_ROW.into(),
+                retryable: false,
+                ..Default::default()
+            });
+        }
+        let ctx = &loaded.context;
         let inner = &self.client.inner;
         inner.events.publish_named(
             "step.before_handle",

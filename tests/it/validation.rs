@@ -747,3 +747,63 @@ both_backends!(worker_failures_are_visible_in_health, |b| {
     worker.join().unwrap();
     assert!(c.health().unwrap().worker_failures >= 3, "the total stays");
 });
+
+// A stored document the engine cannot read back (here written behind its back, deeper than
+// any decoder allows) fails its own step once, permanently, with the cause; the 20 ordinary
+// tasks claimed around it all complete, and its task's view still reads.
+both_backends!(an_unreadable_row_fails_its_step_alone, |b| {
+    let (c, db) = client(b);
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    c.register_template_yaml(LINEAR).unwrap();
+    let linear = |n: i64| tasker::TaskRequest {
+        namespace: Some("tests".into()),
+        ..req("linear", json!({ "n": n }))
+    };
+    let poison = c.create_task(&linear(0)).unwrap().task_id;
+    let deep = format!("{}1{}", "{\"k\":".repeat(300), "}".repeat(300));
+    exec_sql(
+        &db.url,
+        &format!("UPDATE tasker_tasks SET context = '{deep}' WHERE task_id = {poison}"),
+    );
+    let ordinary: Vec<i64> = (1..=20)
+        .map(|n| c.create_task(&linear(n)).unwrap().task_id)
+        .collect();
+    // Workers claim batches that mix the poison's step with ordinary ones.
+    let stop = tasker::StopHandle::new();
+    let worker = {
+        let (c, stop) = (c.clone(), stop.clone());
+        std::thread::spawn(move || c.run_worker(&stop).unwrap())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ordinary
+        .iter()
+        .any(|id| c.task_view(*id).unwrap().state != State::Complete)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ordinary tasks stalled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    stop.stop();
+    worker.join().unwrap();
+    let v = c.task_view(poison).unwrap();
+    let first = &v.steps[0];
+    assert_eq!(first.state, State::Error, "{v:?}");
+    assert_eq!(first.attempts, 1, "a deterministic failure is not retried");
+    let results = first.results.clone().unwrap_or_default();
+    assert_eq!(results["error"]["class"], "UnreadableRow", "{results}");
+    assert!(
+        results["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot be read")),
+        "{results}"
+    );
+    assert!(v.context.get("$unreadable").is_some(), "{:?}", v.context);
+    assert_eq!(
+        c.health().unwrap().worker_failures,
+        0,
+        "no iteration failed"
+    );
+});
