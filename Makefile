@@ -43,7 +43,7 @@ check-header:
 ## (tasker.db in the current directory; TASKER_DATABASE_URL=postgres://... for PostgreSQL).
 demo: setup lib
 	@gcc $(CFLAGS_STRICT) -Iinclude examples/c/order_fulfillment.c -o target/order_fulfillment_c \
-	  -L$(CLIB) -ltasker $$(pkg-config --libs msgpack) -Wl,-rpath,$(abspath $(CLIB))
+	  -L$(CLIB) -ltasker -Wl,-rpath,$(abspath $(CLIB))
 	@target/order_fulfillment_c
 
 ## The same workflow from Rust.

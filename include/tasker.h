@@ -9,7 +9,8 @@
  *    tasker_error_free. Initialise the pointer to NULL before the call.
  *  - Input buffers (const uint8_t *, size_t) are borrowed for the duration of the call. Output
  *    buffers (tasker_bytes) belong to the caller; release them with tasker_bytes_free.
- *  - Documents crossing the boundary are MessagePack maps with string keys (docs/ABI.md).
+ *  - Documents crossing the boundary are MessagePack maps with string keys, or JSON text for the
+ *    *_json functions (docs/ABI.md).
  *  - Handles (tasker_client, tasker_worker, tasker_subscription) are opaque; each has one
  *    NULL-tolerant *_free function that must be called exactly once.
  *  - THREADING: a client is thread-safe; many threads may call into it at once. Every callback
@@ -662,5 +663,248 @@ tasker_result tasker_step_call_heartbeat(struct tasker_step_call *call,
  * Threading: only on the thread running the callback.
  */
 int64_t tasker_step_call_step_id(const struct tasker_step_call *call);
+
+/**
+ * Writes the id of the task this step belongs to to `task_id`.
+ *
+ * Errors: NullParameter (call, task_id); InvalidState when `call` is not live (its callback
+ * returned, or another thread). Threading: only on the thread running the callback.
+ */
+tasker_result tasker_step_call_task_id(const struct tasker_step_call *call,
+                                       int64_t *task_id,
+                                       struct tasker_error **error);
+
+/**
+ * Writes the step's name (its name in the template, NUL-terminated UTF-8) to `name`.
+ *
+ * Ownership: the string is BORROWED from the call: valid until the callback returns, never
+ * freed by the caller; copy it to keep it.
+ * Errors: NullParameter (call, name); InvalidState when `call` is not live.
+ * Threading: only on the thread running the callback.
+ */
+tasker_result tasker_step_call_step_name(const struct tasker_step_call *call,
+                                         const char **name,
+                                         struct tasker_error **error);
+
+/**
+ * Writes the number of this attempt to `attempt` (1 for the first; it counts every attempt
+ * of the step, including ones whose lease expired).
+ *
+ * Errors: NullParameter (call, attempt); InvalidState when `call` is not live.
+ * Threading: only on the thread running the callback.
+ */
+tasker_result tasker_step_call_attempt(const struct tasker_step_call *call,
+                                       int64_t *attempt,
+                                       struct tasker_error **error);
+
+/**
+ * Writes the step's retry limit to `retry_limit`: the most attempts it gets, the first one
+ * included (the template's `default_retry_limit`).
+ *
+ * Errors: NullParameter (call, retry_limit); InvalidState when `call` is not live.
+ * Threading: only on the thread running the callback.
+ */
+tasker_result tasker_step_call_retry_limit(const struct tasker_step_call *call,
+                                           int64_t *retry_limit,
+                                           struct tasker_error **error);
+
+/**
+ * Writes to `last` whether a failure reported now would not be retried: the step is not
+ * retryable, or this attempt reached its retry limit. (The same rule libtasker applies when
+ * the failure is recorded; a failure with `retryable = false` is final either way.)
+ *
+ * Errors: NullParameter (call, last); InvalidState when `call` is not live.
+ * Threading: only on the thread running the callback.
+ */
+tasker_result tasker_step_call_is_last_attempt(const struct tasker_step_call *call,
+                                               bool *last,
+                                               struct tasker_error **error);
+
+/**
+ * Writes the whole step context (the document `process` receives as MessagePack: task, step,
+ * dependency_results, claim_token; docs/ABI.md) to `out` as JSON text.
+ *
+ * Ownership: `out` is the caller's; free it with tasker_bytes_free. The text is followed by a
+ * NUL byte that `len` does not count, so `(const char *)out.data` is a C string.
+ * Errors: NullParameter (call, out); InvalidState when `call` is not live.
+ * Threading: only on the thread running the callback.
+ */
+tasker_result tasker_step_call_context_json(const struct tasker_step_call *call,
+                                            struct tasker_bytes *out,
+                                            struct tasker_error **error);
+
+/**
+ * Writes the task's context (the `context` of the task request) to `out` as JSON text.
+ *
+ * Ownership, errors and threading: as tasker_step_call_context_json.
+ */
+tasker_result tasker_step_call_task_context_json(const struct tasker_step_call *call,
+                                                 struct tasker_bytes *out,
+                                                 struct tasker_error **error);
+
+/**
+ * Writes the step's inputs (the request's `step_inputs` for this step; `{}` when none) to
+ * `out` as JSON text.
+ *
+ * Ownership, errors and threading: as tasker_step_call_context_json.
+ */
+tasker_result tasker_step_call_inputs_json(const struct tasker_step_call *call,
+                                           struct tasker_bytes *out,
+                                           struct tasker_error **error);
+
+/**
+ * Writes the results of the direct dependency `name` (a step this one names in
+ * `depends_on_step(s)`; `{"bypassed": true}` for a bypassed one) to `out` as JSON text.
+ *
+ * Ownership: `name` (NUL-terminated UTF-8) is borrowed for the call; `out` as
+ * tasker_step_call_context_json.
+ * Errors: NullParameter (call, name, out); InvalidState when `call` is not live;
+ * InvalidArgument (name not UTF-8); StepNotFound when `name` is not a direct dependency of
+ * this step (the message lists the ones it has).
+ * Threading: only on the thread running the callback.
+ */
+tasker_result tasker_step_call_dependency_result_json(const struct tasker_step_call *call,
+                                                      const char *name,
+                                                      struct tasker_bytes *out,
+                                                      struct tasker_error **error);
+
+/**
+ * `tasker_create_task` with the task request as JSON text (`request_len` bytes, no NUL
+ * needed), e.g. `{"name": "order_fulfillment", "context": {"order_id": "A-1"}}`.
+ *
+ * The request meets the same document policy as the MessagePack one: at most 64 levels of
+ * nesting inside each document, no U+0000 in strings or keys, one document (trailing
+ * characters refused), the payload bound (`max_payload_bytes`).
+ * Errors: as tasker_create_task; InvalidArgument names the problem ("malformed JSON task
+ * request: ... at line 1 column 9", "task request nests deeper than 72 levels ...").
+ * Threading: any thread; enqueue callbacks (host-queue mode) run on this thread.
+ */
+tasker_result tasker_create_task_json(const struct tasker_client *client,
+                                      const char *request,
+                                      size_t request_len,
+                                      int64_t *task_id,
+                                      bool *created,
+                                      struct tasker_error **error);
+
+/**
+ * `tasker_step_call_set_output` with the output as JSON text (`len` bytes, copied), e.g.
+ * `{"charged_cents": 4348}`.
+ *
+ * Errors: NullParameter; InvalidState when `call` is not live; InvalidArgument when `json` is
+ * not one JSON document within the document policy (nothing is recorded then, so the
+ * callback may still report a failure).
+ * Threading: only on the thread running the callback, before it returns.
+ */
+tasker_result tasker_step_call_set_output_json(struct tasker_step_call *call,
+                                               const char *json,
+                                               size_t len,
+                                               struct tasker_error **error);
+
+/**
+ * `tasker_step_call_fail` with the optional details as JSON text (NULL/0 for none).
+ *
+ * Errors: NullParameter (call or message); InvalidState when `call` is not live;
+ * InvalidArgument (bad UTF-8, or details that are not one JSON document within the policy).
+ * Threading: only on the thread running the callback, before it returns.
+ */
+tasker_result tasker_step_call_fail_json(struct tasker_step_call *call,
+                                         const char *message,
+                                         const char *error_class,
+                                         bool retryable,
+                                         double retry_after_seconds,
+                                         const char *details_json,
+                                         size_t details_len,
+                                         struct tasker_error **error);
+
+/**
+ * `tasker_task_view` as JSON text in `out` (free with tasker_bytes_free). The text is
+ * followed by a NUL byte that `len` does not count: `(const char *)out.data` is a C string.
+ *
+ * Errors: NullParameter; TaskNotFound; Database. Threading: any thread.
+ */
+tasker_result tasker_task_view_json(const struct tasker_client *client,
+                                    int64_t task_id,
+                                    struct tasker_bytes *out,
+                                    struct tasker_error **error);
+
+/**
+ * `tasker_execution_context` as JSON text in `out` (NUL-terminated as tasker_task_view_json).
+ *
+ * Errors: NullParameter; TaskNotFound; Database. Threading: any thread.
+ */
+tasker_result tasker_execution_context_json(const struct tasker_client *client,
+                                            int64_t task_id,
+                                            struct tasker_bytes *out,
+                                            struct tasker_error **error);
+
+/**
+ * `tasker_health` as JSON text in `out` (NUL-terminated as tasker_task_view_json).
+ *
+ * Errors: NullParameter; Database. Threading: any thread.
+ */
+tasker_result tasker_health_json(const struct tasker_client *client,
+                                 struct tasker_bytes *out,
+                                 struct tasker_error **error);
+
+/**
+ * Converts a MessagePack document libtasker delivered (an event, the execution context of
+ * tasker_run_task, an outcome, a step context) to JSON text in `json` (NUL-terminated as
+ * tasker_task_view_json; free with tasker_bytes_free). `data` is borrowed for the call.
+ *
+ * Errors: NullParameter (data with len > 0, json); InvalidArgument when `data` is not one
+ * MessagePack document within the document policy (the message says why).
+ * Threading: any thread (also from inside callbacks).
+ */
+tasker_result tasker_document_json(const uint8_t *data,
+                                   size_t len,
+                                   struct tasker_bytes *json,
+                                   struct tasker_error **error);
+
+/**
+ * Writes the value at `pointer` (an RFC 6901 JSON Pointer: "" is the whole document,
+ * "/steps/0/name" a field of an array element, `~1` a '/' and `~0` a '~' in a key) of the JSON
+ * document `json` to `value` as JSON text: `"complete"` for a string, `3` for a number, `{...}`
+ * for a map. Use it to take a piece of one document into another; tasker_json_get_string and
+ * tasker_json_get_i64 give scalars as C values.
+ *
+ * Ownership: `json` and `pointer` are borrowed for the call; `value` is the caller's (free
+ * with tasker_bytes_free; NUL-terminated as tasker_task_view_json).
+ * Errors: NullParameter; InvalidArgument when `json` is not one JSON document within the
+ * document policy, or nothing is at `pointer` (the message names the pointer).
+ * Threading: any thread.
+ */
+tasker_result tasker_json_get(const char *json,
+                              size_t json_len,
+                              const char *pointer,
+                              struct tasker_bytes *value,
+                              struct tasker_error **error);
+
+/**
+ * Writes the string at `pointer` (see tasker_json_get) of the JSON document `json`, unescaped,
+ * to `value` as UTF-8 followed by a NUL byte that `len` does not count. A string holding
+ * U+0000 is cut short when read as a C string; `len` is its full length.
+ *
+ * Ownership and threading: as tasker_json_get.
+ * Errors: as tasker_json_get; InvalidArgument also when the value there is not a string.
+ */
+tasker_result tasker_json_get_string(const char *json,
+                                     size_t json_len,
+                                     const char *pointer,
+                                     struct tasker_bytes *value,
+                                     struct tasker_error **error);
+
+/**
+ * Writes the integer at `pointer` (see tasker_json_get) of the JSON document `json` to
+ * `value`.
+ *
+ * Ownership and threading: as tasker_json_get.
+ * Errors: as tasker_json_get; InvalidArgument also when the value there is not an integer
+ * that fits an int64_t (a fraction such as 2.5 is refused, not truncated).
+ */
+tasker_result tasker_json_get_i64(const char *json,
+                                  size_t json_len,
+                                  const char *pointer,
+                                  int64_t *value,
+                                  struct tasker_error **error);
 
 #endif  /* TASKER_H */

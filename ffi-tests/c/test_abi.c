@@ -541,21 +541,23 @@ static void test_events(void) {
 
 /* ---- bad input ------------------------------------------------------------------------ */
 
-#define EXPECT_CODE(expected, call_with_err)                                                       \
+/* Expects `expected` with a message containing `part` ("" for any non-empty message). */
+#define EXPECT_MESSAGE(expected, part, call_with_err)                                              \
     do {                                                                                           \
         tasker_error *err_ = NULL;                                                                 \
         tasker_result rc_ = call_with_err;                                                         \
         if (rc_ != (expected) || !err_ || tasker_error_code(err_) != (expected) ||                 \
-            strlen(tasker_error_message(err_)) == 0) {                                             \
-            fprintf(stderr, "  %s:%d: %s -> %s (%s), expected %s\n", __FILE__, __LINE__,           \
-                    #call_with_err, tasker_result_name(rc_), tasker_error_message(err_),           \
-                    tasker_result_name(expected));                                                 \
+            strlen(tasker_error_message(err_)) == 0 || !strstr(tasker_error_message(err_), part)) { \
+            fprintf(stderr, "  %s:%d: %s -> %s (%s), expected %s with \"%s\"\n", __FILE__,         \
+                    __LINE__, #call_with_err, tasker_result_name(rc_), tasker_error_message(err_), \
+                    tasker_result_name(expected), part);                                           \
             tasker_error_free(err_);                                                               \
             g_failures++;                                                                          \
             return;                                                                                \
         }                                                                                          \
         tasker_error_free(err_);                                                                   \
     } while (0)
+#define EXPECT_CODE(expected, call_with_err) EXPECT_MESSAGE(expected, "", call_with_err)
 
 static void test_bad_input(void) {
     char url[512];
@@ -824,6 +826,288 @@ static void test_call_handler(void) {
     remove_test_db(url);
 }
 
+/* ---- step-call accessors and JSON entry points (no MessagePack on the C side) ------------ */
+
+/* JSON text nesting `depth` arrays around 1, inside {"name": <template>, "context": {"x": ...}}. */
+static char *deep_request(const char *name, int depth) {
+    size_t n = 128 + strlen(name) + 2 * (size_t)depth;
+    char *s = malloc(n);
+    int at = snprintf(s, n, "{\"name\": \"%s\", \"namespace\": \"c_tests\", \"context\": {\"x\": ", name);
+    for (int i = 0; i < depth; i++) s[at++] = '[';
+    s[at++] = '1';
+    for (int i = 0; i < depth; i++) s[at++] = ']';
+    snprintf(s + at, n - (size_t)at, "}}");
+    return s;
+}
+
+/* What the `inspect` handler saw, per attempt (1 and 2). */
+typedef struct {
+    int64_t task_id, attempt, retry_limit;
+    bool last;
+    char name[64], context[256], inputs[256], dep[256], whole_step[64];
+    tasker_result missing_dep_rc, null_out_rc, null_name_rc, null_call_rc;
+} seen_call;
+static seen_call g_seen[3];
+static tasker_step_call *g_kept_inspect;
+
+static void copy_json(char *dst, size_t n, tasker_bytes *b) {
+    /* NUL-terminated, and len does not count the NUL */
+    snprintf(dst, n, "%s", b->data && strlen((const char *)b->data) == b->len ? (const char *)b->data : "<bad>");
+    tasker_bytes_free(b);
+}
+
+static void json_parent(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t len) {
+    (void)userdata, (void)ctx, (void)len;
+    const char out[] = "{\"value\": 9, \"tags\": [\"a\"]}";
+    tasker_step_call_set_output_json(call, out, strlen(out), NULL);
+}
+
+static void inspect(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t len) {
+    (void)userdata, (void)ctx, (void)len;
+    int64_t attempt = 0;
+    if (tasker_step_call_attempt(call, &attempt, NULL) != TASKER_RESULT_OK || attempt < 1 || attempt > 2) return;
+    seen_call *s = &g_seen[attempt];
+    s->attempt = attempt;
+    tasker_step_call_task_id(call, &s->task_id, NULL);
+    tasker_step_call_retry_limit(call, &s->retry_limit, NULL);
+    tasker_step_call_is_last_attempt(call, &s->last, NULL);
+    const char *name = NULL;
+    if (tasker_step_call_step_name(call, &name, NULL) == TASKER_RESULT_OK) snprintf(s->name, sizeof s->name, "%s", name);
+    tasker_bytes b = {0};
+    if (tasker_step_call_task_context_json(call, &b, NULL) == TASKER_RESULT_OK) copy_json(s->context, sizeof s->context, &b);
+    if (tasker_step_call_inputs_json(call, &b, NULL) == TASKER_RESULT_OK) copy_json(s->inputs, sizeof s->inputs, &b);
+    if (tasker_step_call_dependency_result_json(call, "p", &b, NULL) == TASKER_RESULT_OK) copy_json(s->dep, sizeof s->dep, &b);
+    if (tasker_step_call_context_json(call, &b, NULL) == TASKER_RESULT_OK) {
+        tasker_bytes v = {0};
+        if (tasker_json_get_string((const char *)b.data, b.len, "/step/handler", &v, NULL) == TASKER_RESULT_OK)
+            copy_json(s->whole_step, sizeof s->whole_step, &v);
+        tasker_bytes_free(&b);
+    }
+    s->missing_dep_rc = tasker_step_call_dependency_result_json(call, "nobody", &b, NULL);
+    s->null_out_rc = tasker_step_call_attempt(call, NULL, NULL);
+    s->null_name_rc = tasker_step_call_dependency_result_json(call, NULL, &b, NULL);
+    s->null_call_rc = tasker_step_call_task_id(NULL, &s->task_id, NULL);
+    g_kept_inspect = call;
+    if (attempt == 1) {
+        const char details[] = "{\"why\": [\"busy\"]}";
+        tasker_step_call_fail_json(call, "busy", "Busy", true, 0, details, strlen(details), NULL);
+        return;
+    }
+    const char out[] = "{\"ok\": true}";
+    tasker_step_call_set_output_json(call, out, strlen(out), NULL);
+}
+
+static const char *JSON_PAIR =
+    "name: json_pair\n"
+    "namespace_name: c_tests\n"
+    "step_templates:\n"
+    "  - {name: p, handler: json_parent}\n"
+    "  - {name: s, handler: inspect, depends_on_step: p, default_retry_limit: 2}\n";
+
+static void test_step_call_accessors(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    OK(tasker_register_template_yaml(c, (const uint8_t *)JSON_PAIR, strlen(JSON_PAIR), E));
+    OK(tasker_register_handler(c, "json_parent", json_parent, NULL, NULL, NULL, E));
+    OK(tasker_register_handler(c, "inspect", inspect, NULL, NULL, NULL, E));
+    memset(g_seen, 0, sizeof g_seen);
+    char req[256];
+    int n = snprintf(req, sizeof req,
+                     "{\"name\": \"json_pair\", \"namespace\": \"c_tests\", \"context\": {\"n\": 3, \"tag\": \"%s-acc\"},"
+                     " \"step_inputs\": {\"s\": {\"k\": \"v\"}}}",
+                     g_tag);
+    int64_t id = 0;
+    bool created = false;
+    OK(tasker_create_task_json(c, req, (size_t)n, &id, &created, E));
+    CHECK(id > 0 && created);
+    OK(tasker_run_task(c, id, NULL, E));
+    for (int a = 1; a <= 2; a++) {
+        seen_call *s = &g_seen[a];
+        CHECK(s->attempt == a);
+        CHECK(s->task_id == id);
+        CHECK(s->retry_limit == 2);
+        CHECK(s->last == (a == 2)); /* the second of two attempts is the last */
+        CHECK(strcmp(s->name, "s") == 0);
+        CHECK(strstr(s->context, "\"n\":3") && strstr(s->context, "-acc\""));
+        CHECK(strcmp(s->inputs, "{\"k\":\"v\"}") == 0);
+        CHECK(strcmp(s->dep, "{\"tags\":[\"a\"],\"value\":9}") == 0);
+        CHECK(strcmp(s->whole_step, "inspect") == 0);
+        CHECK(s->missing_dep_rc == TASKER_RESULT_STEP_NOT_FOUND);
+        CHECK(s->null_out_rc == TASKER_RESULT_NULL_PARAMETER);
+        CHECK(s->null_name_rc == TASKER_RESULT_NULL_PARAMETER);
+        CHECK(s->null_call_rc == TASKER_RESULT_NULL_PARAMETER);
+    }
+    /* the JSON failure details were recorded, and the view reads back as JSON */
+    tasker_bytes view = {0};
+    OK(tasker_task_view_json(c, id, &view, E));
+    CHECK(strlen((const char *)view.data) == view.len);
+    tasker_bytes v = {0};
+    OK(tasker_json_get_string((const char *)view.data, view.len, "/state", &v, E));
+    CHECK(strcmp((const char *)v.data, "complete") == 0);
+    tasker_bytes_free(&v);
+    /* the step named s */
+    char ptr[64];
+    int at = -1;
+    for (int i = 0; i < 2 && at < 0; i++) {
+        snprintf(ptr, sizeof ptr, "/steps/%d/name", i);
+        OK(tasker_json_get_string((const char *)view.data, view.len, ptr, &v, E));
+        if (strcmp((const char *)v.data, "s") == 0) at = i;
+        tasker_bytes_free(&v);
+    }
+    CHECK(at >= 0);
+    int64_t attempts = 0;
+    snprintf(ptr, sizeof ptr, "/steps/%d/attempts", at);
+    OK(tasker_json_get_i64((const char *)view.data, view.len, ptr, &attempts, E));
+    CHECK(attempts == 2);
+    snprintf(ptr, sizeof ptr, "/steps/%d/results", at);
+    OK(tasker_json_get((const char *)view.data, view.len, ptr, &v, E));
+    CHECK(strcmp((const char *)v.data, "{\"ok\":true}") == 0);
+    tasker_bytes_free(&v);
+    tasker_bytes_free(&view);
+
+    /* a call kept after its callback returned: every accessor is INVALID_STATE, outs untouched */
+    CHECK(g_kept_inspect != NULL);
+    int64_t i64 = -7;
+    bool last = true;
+    const char *name = "untouched";
+    tasker_bytes out = {0};
+    const char json[] = "{}";
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_task_id(g_kept_inspect, &i64, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_attempt(g_kept_inspect, &i64, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_retry_limit(g_kept_inspect, &i64, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_is_last_attempt(g_kept_inspect, &last, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_step_name(g_kept_inspect, &name, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_context_json(g_kept_inspect, &out, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_task_context_json(g_kept_inspect, &out, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_inputs_json(g_kept_inspect, &out, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_dependency_result_json(g_kept_inspect, "p", &out, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_set_output_json(g_kept_inspect, json, 2, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE,
+                tasker_step_call_fail_json(g_kept_inspect, "late", NULL, true, -1, json, 2, E));
+    CHECK(i64 == -7 && last && strcmp(name, "untouched") == 0 && out.data == NULL);
+    /* through tasker_call_handler (no database): the defaults of an empty context */
+    memset(g_seen, 0, sizeof g_seen);
+    const uint8_t ctx[] = {0x81, 0xa4, 's', 't', 'e', 'p', 0x82, 0xa7, 'h', 'a', 'n', 'd', 'l', 'e', 'r',
+                           0xa7, 'i', 'n', 's', 'p', 'e', 'c', 't', 0xa7, 'a', 't', 't', 'e', 'm', 'p', 't', 0x02};
+    OK(tasker_call_handler(c, ctx, sizeof ctx, &out, E));
+    tasker_bytes_free(&out);
+    CHECK(g_seen[2].attempt == 2 && g_seen[2].retry_limit == 0 && g_seen[2].last);
+    CHECK(g_seen[2].missing_dep_rc == TASKER_RESULT_STEP_NOT_FOUND);
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_attempt(g_kept_inspect, &i64, E));
+    tasker_client_free(c);
+    remove_test_db(url);
+}
+
+/* set_output_json refusals, recorded from inside a handler (which then reports a valid output). */
+static tasker_result g_json_rc[4];
+static char g_json_msg[4][256];
+static void json_refusals(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t len) {
+    (void)userdata, (void)ctx, (void)len;
+    const char *bad[] = {"{\"v\": ", "{\"v\": 1} {}", "{\"v\": \"a\\u0000b\"}", NULL};
+    char *deep = deep_request("x", 100);
+    bad[3] = deep;
+    for (int i = 0; i < 4; i++) {
+        tasker_error *err = NULL;
+        g_json_rc[i] = tasker_step_call_set_output_json(call, bad[i], strlen(bad[i]), &err);
+        snprintf(g_json_msg[i], sizeof g_json_msg[i], "%s", err ? tasker_error_message(err) : "");
+        tasker_error_free(err);
+    }
+    free(deep);
+    const char good[] = "{\"v\": 1}";
+    tasker_step_call_set_output_json(call, good, strlen(good), NULL);
+}
+
+static void test_json_entry_points(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    OK(tasker_register_handler(c, "json_refusals", json_refusals, NULL, NULL, NULL, E));
+    one_step_template(c, "json_task", "json_refusals", "");
+    int64_t id = -1;
+    bool created = false;
+    /* misuse of tasker_create_task_json: nothing is created */
+    const char ok_req[] = "{\"name\": \"json_task\", \"namespace\": \"c_tests\"}";
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_create_task_json(NULL, ok_req, strlen(ok_req), &id, &created, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_create_task_json(c, NULL, 5, &id, &created, E));
+    EXPECT_MESSAGE(TASKER_RESULT_INVALID_ARGUMENT, "task request is empty", tasker_create_task_json(c, ok_req, 0, &id, &created, E));
+    const char *cases[][2] = {
+        {"{\"name\": \"json_task\"", "malformed JSON task request"},
+        {"{\"name\": \"json_task\"} []", "trailing characters"},
+        {"{\"name\": 7}", "invalid type"},
+        {"{\"name\": \"json_task\", \"namespace\": \"c_tests\", \"context\": {\"x\": NaN}}", "malformed JSON"},
+        {"{\"name\": \"json_task\", \"namespace\": \"c_tests\", \"context\": {\"x\": 1e999}}", "out of range"},
+        {"{\"name\": \"json_task\", \"namespace\": \"c_tests\", \"context\": {\"x\": \"a\\u0000\"}}", "context.x"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        EXPECT_MESSAGE(TASKER_RESULT_INVALID_ARGUMENT, cases[i][1],
+                       tasker_create_task_json(c, cases[i][0], strlen(cases[i][0]), &id, &created, E));
+    /* too deep: refused by the scan before parsing (1000 levels), or by the field check (65) */
+    char *deep = deep_request("json_task", 1000);
+    EXPECT_MESSAGE(TASKER_RESULT_INVALID_ARGUMENT, "nests deeper than 72 levels",
+                   tasker_create_task_json(c, deep, strlen(deep), &id, &created, E));
+    free(deep);
+    deep = deep_request("json_task", 64);
+    EXPECT_MESSAGE(TASKER_RESULT_INVALID_ARGUMENT, "context.x",
+                   tasker_create_task_json(c, deep, strlen(deep), &id, &created, E));
+    free(deep);
+    const char unknown[] = "{\"name\": \"no_such_template\"}";
+    EXPECT_CODE(TASKER_RESULT_UNKNOWN_TEMPLATE, tasker_create_task_json(c, unknown, strlen(unknown), &id, &created, E));
+    CHECK(id == -1);
+    /* one accepted request; the same handler refuses bad outputs and reports a good one */
+    char req[160];
+    int n = snprintf(req, sizeof req, "{\"name\": \"json_task\", \"namespace\": \"c_tests\", \"tags\": [\"%s-json\"]}  \n", g_tag);
+    OK(tasker_create_task_json(c, req, (size_t)n, &id, &created, E));
+    tasker_bytes exec = {0}, json = {0}, v = {0};
+    OK(tasker_run_task(c, id, &exec, E));
+    const char *parts[] = {"malformed JSON step output", "trailing characters", "output.v", "nests deeper than 72"};
+    for (int i = 0; i < 4; i++) {
+        CHECK(g_json_rc[i] == TASKER_RESULT_INVALID_ARGUMENT);
+        if (!strstr(g_json_msg[i], parts[i])) fprintf(stderr, "  refusal %d: %s\n", i, g_json_msg[i]);
+        CHECK(strstr(g_json_msg[i], parts[i]));
+    }
+    /* the MessagePack execution context, converted */
+    OK(tasker_document_json(exec.data, exec.len, &json, E));
+    OK(tasker_json_get_string((const char *)json.data, json.len, "/execution_status", &v, E));
+    CHECK(strcmp((const char *)v.data, "all_complete") == 0);
+    tasker_bytes_free(&v);
+    tasker_bytes_free(&json);
+    tasker_bytes_free(&exec);
+    OK(tasker_execution_context_json(c, id, &json, E));
+    int64_t total = 0;
+    OK(tasker_json_get_i64((const char *)json.data, json.len, "/total_steps", &total, E));
+    CHECK(total == 1);
+    /* readers: absent pointer, wrong type, bad document, NULLs */
+    EXPECT_MESSAGE(TASKER_RESULT_INVALID_ARGUMENT, "no value at \"/nope\"",
+                   tasker_json_get_i64((const char *)json.data, json.len, "/nope", &total, E));
+    EXPECT_MESSAGE(TASKER_RESULT_INVALID_ARGUMENT, "is a string, not an integer",
+                   tasker_json_get_i64((const char *)json.data, json.len, "/health", &total, E));
+    EXPECT_MESSAGE(TASKER_RESULT_INVALID_ARGUMENT, "is a number, not a string",
+                   tasker_json_get_string((const char *)json.data, json.len, "/total_steps", &v, E));
+    EXPECT_MESSAGE(TASKER_RESULT_INVALID_ARGUMENT, "malformed JSON", tasker_json_get("{", 1, "", &v, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_json_get((const char *)json.data, json.len, NULL, &v, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_json_get((const char *)json.data, json.len, "", NULL, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_json_get_i64((const char *)json.data, json.len, "", NULL, E));
+    CHECK(v.data == NULL && total == 1);
+    tasker_bytes_free(&json);
+    const uint8_t garbage[] = {0xc1};
+    EXPECT_CODE(TASKER_RESULT_INVALID_ARGUMENT, tasker_document_json(garbage, 1, &json, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_document_json(garbage, 1, NULL, E));
+    /* views: NULL out, unknown task; health */
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_task_view_json(c, id, NULL, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_execution_context_json(NULL, id, &json, E));
+    EXPECT_CODE(TASKER_RESULT_TASK_NOT_FOUND, tasker_task_view_json(c, 1 << 30, &json, E));
+    EXPECT_CODE(TASKER_RESULT_TASK_NOT_FOUND, tasker_execution_context_json(c, 1 << 30, &json, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_health_json(c, NULL, E));
+    OK(tasker_health_json(c, &json, E));
+    OK(tasker_json_get_i64((const char *)json.data, json.len, "/total_tasks", &total, E));
+    CHECK(total >= 1);
+    CHECK(strlen((const char *)json.data) == json.len);
+    tasker_bytes_free(&json);
+    tasker_client_free(c);
+    remove_test_db(url);
+}
+
 /* ---- main ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -845,6 +1129,8 @@ int main(void) {
         {"events", test_events},
         {"bad_input", test_bad_input},
         {"call_handler", test_call_handler},
+        {"step_call_accessors", test_step_call_accessors},
+        {"json_entry_points", test_json_entry_points},
     };
     int n = (int)(sizeof tests / sizeof tests[0]), passed = 0, failed = 0;
     for (int i = 0; i < n; i++) {

@@ -41,9 +41,13 @@ mod operations;
 
 mod step_call;
 
+mod json;
+
 // The plumbing every family uses; the families themselves export only `#[no_mangle]` symbols.
 use boundary::*;
 use buffer::*;
 use client::*;
 use error::*;
 use step_call::*;
+use tasks::create_task;
+use views::view;

@@ -3,11 +3,11 @@
 
 use super::*;
 use crate::models::{document_policy, StepContext};
-use crate::step_handler::{OutputProcessor, StepError, StepHandler};
+use crate::step_handler::{retry_allowed, OutputProcessor, StepError, StepHandler};
 use crate::WeakClient;
 use serde_json::Value;
-use std::cell::RefCell;
-use std::ffi::{c_char, c_void};
+use std::cell::{OnceCell, RefCell};
+use std::ffi::{c_char, c_void, CString};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The `process` hook of a step handler. `context` (MessagePack, see docs/ABI.md) is borrowed for
@@ -47,11 +47,13 @@ pub struct tasker_step_call {
     _opaque: [u8; 0],
 }
 
-/// The state of one callback invocation.
-struct CallState {
+/// The state of one callback invocation: the context it runs for (borrowed from the caller of
+/// the callback, so it outlives the call) and the outcome it reports.
+struct CallState<'a> {
     client: WeakClient,
-    step_id: i64,
-    claim_token: String,
+    ctx: &'a StepContext,
+    /// `step.name` as a C string, made on first request and lent until the callback returns.
+    step_name: OnceCell<CString>,
     outcome: RefCell<Option<Result<Value, StepError>>>,
 }
 
@@ -62,23 +64,25 @@ static NEXT_CALL_ID: AtomicUsize = AtomicUsize::new(FIRST_CALL_ID);
 
 thread_local! {
     /// The callbacks running on this thread (nested when a callback calls into libtasker).
-    static LIVE_CALLS: RefCell<Vec<(usize, *const CallState)>> = const { RefCell::new(Vec::new()) };
+    // The lifetime is erased: an entry lives exactly as long as the `LiveCall` borrowing it.
+    static LIVE_CALLS: RefCell<Vec<(usize, *const CallState<'static>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Registers a call for the duration of one callback; unregisters on drop (also on unwind).
-struct LiveCall<'a> {
+struct LiveCall<'s, 'a> {
     id: usize,
-    _state: &'a CallState,
+    _state: &'s CallState<'a>,
 }
 
-impl<'a> LiveCall<'a> {
-    fn register(state: &'a CallState) -> LiveCall<'a> {
+impl<'s, 'a> LiveCall<'s, 'a> {
+    fn register(state: &'s CallState<'a>) -> LiveCall<'s, 'a> {
         let mut id = NEXT_CALL_ID.fetch_add(8, Ordering::Relaxed);
         if id < FIRST_CALL_ID {
             // Wrapped around after 2^61 calls: skip the low range rather than hand out 0.
             id = FIRST_CALL_ID;
         }
-        LIVE_CALLS.with(|l| l.borrow_mut().push((id, state as *const CallState)));
+        let erased = (state as *const CallState<'a>).cast::<CallState<'static>>();
+        LIVE_CALLS.with(|l| l.borrow_mut().push((id, erased)));
         LiveCall { id, _state: state }
     }
 
@@ -88,14 +92,15 @@ impl<'a> LiveCall<'a> {
     }
 }
 
-impl Drop for LiveCall<'_> {
+impl Drop for LiveCall<'_, '_> {
     fn drop(&mut self) {
         LIVE_CALLS.with(|l| l.borrow_mut().retain(|(id, _)| *id != self.id));
     }
 }
 
-/// The state behind a handle, if its callback is running on this thread.
-fn live_call<'a>(call: *const tasker_step_call) -> FfiResult<&'a CallState> {
+/// The state behind a handle, if its callback is running on this thread. The reference must
+/// not escape the exported function that asked for it (the callback may return afterwards).
+fn live_call<'a>(call: *const tasker_step_call) -> FfiResult<&'a CallState<'a>> {
     if call.is_null() {
         return Err(FfiError::null("call"));
     }
@@ -117,12 +122,12 @@ fn live_call<'a>(call: *const tasker_step_call) -> FfiResult<&'a CallState> {
     }
 }
 
-impl CallState {
-    fn new(client: &WeakClient, ctx: &StepContext) -> CallState {
+impl<'a> CallState<'a> {
+    fn new(client: &WeakClient, ctx: &'a StepContext) -> CallState<'a> {
         CallState {
             client: client.clone(),
-            step_id: ctx.step.step_id,
-            claim_token: ctx.claim_token.clone(),
+            ctx,
+            step_name: OnceCell::new(),
             outcome: RefCell::new(None),
         }
     }
@@ -214,13 +219,21 @@ pub unsafe extern "C" fn tasker_step_call_set_output(
     len: usize,
     error: *mut *mut tasker_error,
 ) -> tasker_result {
-    boundary(error, || {
-        let call = live_call(call)?;
-        let value: Value = decode(slice(data, len, "data")?, "step output")?;
-        document_policy::check("output", &value)?;
-        *call.outcome.borrow_mut() = Some(Ok(value));
-        Ok(())
-    })
+    boundary(error, || set_output(Format::MsgPack, call, data, len))
+}
+
+/// The body of `tasker_step_call_set_output` and its JSON variant.
+pub(crate) unsafe fn set_output(
+    format: Format,
+    call: *mut tasker_step_call,
+    data: *const u8,
+    len: usize,
+) -> FfiResult<()> {
+    let call = live_call(call)?;
+    let value: Value = format.decode(slice(data, len, "data")?, "step output")?;
+    document_policy::check("output", &value)?;
+    *call.outcome.borrow_mut() = Some(Ok(value));
+    Ok(())
 }
 
 /// Reports a failed attempt. `message` and `error_class` are NUL-terminated UTF-8 (NULL class:
@@ -243,28 +256,53 @@ pub unsafe extern "C" fn tasker_step_call_fail(
     error: *mut *mut tasker_error,
 ) -> tasker_result {
     boundary(error, || {
-        let call = live_call(call)?;
-        let message = cstr(message, "message")?.to_string();
-        let class = opt_cstr(error_class, "error_class")?
-            .unwrap_or("StepError")
-            .to_string();
-        let details: Value = if details_len == 0 {
-            Value::Null
-        } else {
-            decode(slice(details, details_len, "details")?, "error details")?
-        };
-        document_policy::check("details", &details)?;
-        let retry_after = (retry_after_seconds.is_finite() && retry_after_seconds >= 0.0)
-            .then_some(retry_after_seconds);
-        *call.outcome.borrow_mut() = Some(Err(StepError {
+        let failure = Failure {
             message,
-            class,
+            error_class,
             retryable,
-            retry_after,
-            details,
-        }));
-        Ok(())
+            retry_after_seconds,
+        };
+        fail(Format::MsgPack, call, failure, details, details_len)
     })
+}
+
+/// The scalar arguments of `tasker_step_call_fail` and its JSON variant.
+pub(crate) struct Failure {
+    pub message: *const c_char,
+    pub error_class: *const c_char,
+    pub retryable: bool,
+    pub retry_after_seconds: f64,
+}
+
+/// The body of `tasker_step_call_fail` and its JSON variant.
+pub(crate) unsafe fn fail(
+    format: Format,
+    call: *mut tasker_step_call,
+    f: Failure,
+    details: *const u8,
+    details_len: usize,
+) -> FfiResult<()> {
+    let call = live_call(call)?;
+    let message = cstr(f.message, "message")?.to_string();
+    let class = opt_cstr(f.error_class, "error_class")?
+        .unwrap_or("StepError")
+        .to_string();
+    let details: Value = if details_len == 0 {
+        Value::Null
+    } else {
+        format.decode(slice(details, details_len, "details")?, "error details")?
+    };
+    document_policy::check("details", &details)?;
+    let retry_after = (f.retry_after_seconds.is_finite() && f.retry_after_seconds >= 0.0)
+        .then_some(f.retry_after_seconds);
+    *call.outcome.borrow_mut() = Some(Err(StepError {
+        message,
+        class,
+        retryable: f.retryable,
+        retry_after,
+        details,
+    }));
+    Ok(())
 }
 
 /// Extends the lease of the running step (for long handlers). Writes the new lease expiry
@@ -285,7 +323,7 @@ pub unsafe extern "C" fn tasker_step_call_heartbeat(
             .client
             .upgrade()
             .ok_or_else(|| FfiError::new(tasker_result::InvalidState, "the client was freed"))?;
-        let at = client.heartbeat(call.step_id, &call.claim_token)?;
+        let at = client.heartbeat(call.ctx.step.step_id, &call.ctx.claim_token)?;
         write(expires_at_ms, at);
         Ok(())
     })
@@ -297,5 +335,203 @@ pub unsafe extern "C" fn tasker_step_call_heartbeat(
 /// Threading: only on the thread running the callback.
 #[no_mangle]
 pub unsafe extern "C" fn tasker_step_call_step_id(call: *const tasker_step_call) -> i64 {
-    live_call(call).map_or(0, |c| c.step_id)
+    live_call(call).map_or(0, |c| c.ctx.step.step_id)
+}
+
+// ---- accessors: what a callback needs from its context, without decoding the document ----
+//
+// Each checks the handle first (NULL: NullParameter; not live: InvalidState), then its
+// out-parameter (NULL: NullParameter), and writes it only on success.
+
+/// Runs an accessor: the live call's value for `out`.
+unsafe fn read_call<T>(
+    call: *const tasker_step_call,
+    out: *mut T,
+    out_name: &str,
+    error: *mut *mut tasker_error,
+    read: impl FnOnce(&CallState) -> FfiResult<T>,
+) -> tasker_result {
+    boundary(error, || {
+        let state = live_call(call)?;
+        if out.is_null() {
+            return Err(FfiError::null(out_name));
+        }
+        let v = read(state)?;
+        *out = v;
+        Ok(())
+    })
+}
+
+/// Runs a JSON accessor: the live call's document `pick` selects, as JSON text in `out`.
+unsafe fn read_call_json<T: serde::Serialize>(
+    call: *const tasker_step_call,
+    out: *mut tasker_bytes,
+    error: *mut *mut tasker_error,
+    pick: impl for<'c> FnOnce(&'c StepContext) -> FfiResult<&'c T>,
+) -> tasker_result {
+    boundary(error, || {
+        let state = live_call(call)?;
+        if out.is_null() {
+            return Err(FfiError::null("out"));
+        }
+        Format::Json.write(out, pick(state.ctx)?)
+    })
+}
+
+/// Writes the id of the task this step belongs to to `task_id`.
+///
+/// Errors: NullParameter (call, task_id); InvalidState when `call` is not live (its callback
+/// returned, or another thread). Threading: only on the thread running the callback.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_step_call_task_id(
+    call: *const tasker_step_call,
+    task_id: *mut i64,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    read_call(call, task_id, "task_id", error, |c| Ok(c.ctx.task.task_id))
+}
+
+/// Writes the step's name (its name in the template, NUL-terminated UTF-8) to `name`.
+///
+/// Ownership: the string is BORROWED from the call: valid until the callback returns, never
+/// freed by the caller; copy it to keep it.
+/// Errors: NullParameter (call, name); InvalidState when `call` is not live.
+/// Threading: only on the thread running the callback.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_step_call_step_name(
+    call: *const tasker_step_call,
+    name: *mut *const c_char,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    read_call(call, name, "name", error, |c| {
+        if let Some(s) = c.step_name.get() {
+            return Ok(s.as_ptr());
+        }
+        // The document policy refuses NUL in names, so this fails only on a bug.
+        let s = CString::new(c.ctx.step.name.as_str())
+            .map_err(|e| FfiError::new(tasker_result::Internal, e.to_string()))?;
+        Ok(c.step_name.get_or_init(|| s).as_ptr())
+    })
+}
+
+/// Writes the number of this attempt to `attempt` (1 for the first; it counts every attempt
+/// of the step, including ones whose lease expired).
+///
+/// Errors: NullParameter (call, attempt); InvalidState when `call` is not live.
+/// Threading: only on the thread running the callback.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_step_call_attempt(
+    call: *const tasker_step_call,
+    attempt: *mut i64,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    read_call(call, attempt, "attempt", error, |c| Ok(c.ctx.step.attempt))
+}
+
+/// Writes the step's retry limit to `retry_limit`: the most attempts it gets, the first one
+/// included (the template's `default_retry_limit`).
+///
+/// Errors: NullParameter (call, retry_limit); InvalidState when `call` is not live.
+/// Threading: only on the thread running the callback.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_step_call_retry_limit(
+    call: *const tasker_step_call,
+    retry_limit: *mut i64,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    read_call(call, retry_limit, "retry_limit", error, |c| {
+        Ok(c.ctx.step.retry_limit)
+    })
+}
+
+/// Writes to `last` whether a failure reported now would not be retried: the step is not
+/// retryable, or this attempt reached its retry limit. (The same rule libtasker applies when
+/// the failure is recorded; a failure with `retryable = false` is final either way.)
+///
+/// Errors: NullParameter (call, last); InvalidState when `call` is not live.
+/// Threading: only on the thread running the callback.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_step_call_is_last_attempt(
+    call: *const tasker_step_call,
+    last: *mut bool,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    read_call(call, last, "last", error, |c| {
+        let s = &c.ctx.step;
+        Ok(!retry_allowed(s.retryable, false, s.attempt, s.retry_limit))
+    })
+}
+
+/// Writes the whole step context (the document `process` receives as MessagePack: task, step,
+/// dependency_results, claim_token; docs/ABI.md) to `out` as JSON text.
+///
+/// Ownership: `out` is the caller's; free it with tasker_bytes_free. The text is followed by a
+/// NUL byte that `len` does not count, so `(const char *)out.data` is a C string.
+/// Errors: NullParameter (call, out); InvalidState when `call` is not live.
+/// Threading: only on the thread running the callback.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_step_call_context_json(
+    call: *const tasker_step_call,
+    out: *mut tasker_bytes,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    read_call_json(call, out, error, |ctx| Ok(ctx))
+}
+
+/// Writes the task's context (the `context` of the task request) to `out` as JSON text.
+///
+/// Ownership, errors and threading: as tasker_step_call_context_json.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_step_call_task_context_json(
+    call: *const tasker_step_call,
+    out: *mut tasker_bytes,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    read_call_json(call, out, error, |ctx| Ok(&ctx.task.context))
+}
+
+/// Writes the step's inputs (the request's `step_inputs` for this step; `{}` when none) to
+/// `out` as JSON text.
+///
+/// Ownership, errors and threading: as tasker_step_call_context_json.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_step_call_inputs_json(
+    call: *const tasker_step_call,
+    out: *mut tasker_bytes,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    read_call_json(call, out, error, |ctx| Ok(&ctx.step.inputs))
+}
+
+/// Writes the results of the direct dependency `name` (a step this one names in
+/// `depends_on_step(s)`; `{"bypassed": true}` for a bypassed one) to `out` as JSON text.
+///
+/// Ownership: `name` (NUL-terminated UTF-8) is borrowed for the call; `out` as
+/// tasker_step_call_context_json.
+/// Errors: NullParameter (call, name, out); InvalidState when `call` is not live;
+/// InvalidArgument (name not UTF-8); StepNotFound when `name` is not a direct dependency of
+/// this step (the message lists the ones it has).
+/// Threading: only on the thread running the callback.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_step_call_dependency_result_json(
+    call: *const tasker_step_call,
+    name: *const c_char,
+    out: *mut tasker_bytes,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    read_call_json(call, out, error, |ctx| {
+        let name = cstr(name, "name")?;
+        let deps = &ctx.dependency_results;
+        deps.get(name).ok_or_else(|| {
+            let known: Vec<&str> = deps.keys().map(String::as_str).collect();
+            FfiError::new(
+                tasker_result::StepNotFound,
+                format!(
+                    "step {:?} has no direct dependency named {name:?} (its dependencies: [{}])",
+                    ctx.step.name,
+                    known.join(", ")
+                ),
+            )
+        })
+    })
 }

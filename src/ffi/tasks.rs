@@ -21,13 +21,33 @@ pub unsafe extern "C" fn tasker_create_task(
     error: *mut *mut tasker_error,
 ) -> tasker_result {
     boundary(error, || {
-        let c = client_ref(client)?;
-        let req: TaskRequest = decode(slice(request, request_len, "request")?, "task request")?;
-        let t = c.create_task(&req)?;
-        write(task_id, t.task_id);
-        write(created, t.created);
-        Ok(())
+        create_task(
+            Format::MsgPack,
+            client,
+            request,
+            request_len,
+            task_id,
+            created,
+        )
     })
+}
+
+/// The body of `tasker_create_task` and its JSON variant.
+pub(crate) unsafe fn create_task(
+    format: Format,
+    client: *const tasker_client,
+    request: *const u8,
+    request_len: usize,
+    task_id: *mut i64,
+    created: *mut bool,
+) -> FfiResult<()> {
+    let c = client_ref(client)?;
+    let req: TaskRequest =
+        format.decode(slice(request, request_len, "request")?, "task request")?;
+    let t = c.create_task(&req)?;
+    write(task_id, t.task_id);
+    write(created, t.created);
+    Ok(())
 }
 
 /// Runs one task to the end on this thread (claims its ready steps, waits out backoffs) and

@@ -1,4 +1,5 @@
-//! Views: the task view, a task's execution context, system health (MessagePack documents).
+//! Views: the task view, a task's execution context, system health (MessagePack documents;
+//! their JSON variants are in json.rs).
 
 use super::*;
 
@@ -13,7 +14,9 @@ pub unsafe extern "C" fn tasker_task_view(
     out: *mut tasker_bytes,
     error: *mut *mut tasker_error,
 ) -> tasker_result {
-    view(out, error, || Ok(client_ref(client)?.task_view(task_id)?))
+    view(Format::MsgPack, out, error, || {
+        Ok(client_ref(client)?.task_view(task_id)?)
+    })
 }
 
 /// Writes the task's execution context (counts, execution_status, recommended_action,
@@ -27,7 +30,7 @@ pub unsafe extern "C" fn tasker_execution_context(
     out: *mut tasker_bytes,
     error: *mut *mut tasker_error,
 ) -> tasker_result {
-    view(out, error, || {
+    view(Format::MsgPack, out, error, || {
         Ok(client_ref(client)?.execution_context(task_id)?)
     })
 }
@@ -42,11 +45,14 @@ pub unsafe extern "C" fn tasker_health(
     out: *mut tasker_bytes,
     error: *mut *mut tasker_error,
 ) -> tasker_result {
-    view(out, error, || Ok(client_ref(client)?.health()?))
+    view(Format::MsgPack, out, error, || {
+        Ok(client_ref(client)?.health()?)
+    })
 }
 
 /// Encodes the view `read` returns into the required `out` buffer.
-unsafe fn view<T: serde::Serialize>(
+pub(crate) unsafe fn view<T: serde::Serialize>(
+    format: Format,
     out: *mut tasker_bytes,
     error: *mut *mut tasker_error,
     read: impl FnOnce() -> FfiResult<T>,
@@ -55,6 +61,6 @@ unsafe fn view<T: serde::Serialize>(
         if out.is_null() {
             return Err(FfiError::null("out"));
         }
-        write_doc(out, &read()?)
+        format.write(out, &read()?)
     })
 }

@@ -10,7 +10,10 @@
 //!   but both backends behave alike.
 //! - Numbers are finite: serde_json has no NaN/±Inf (they would silently become null). A
 //!   `serde_json::Value` cannot hold them, so [`check_msgpack`] finds them in the MessagePack
-//!   bytes at the C boundary, along with trailing bytes after the document.
+//!   bytes at the C boundary, along with trailing bytes after the document. JSON text cannot
+//!   spell them; [`check_json`] bounds its depth before serde_json parses it (whose parser
+//!   rejects trailing characters itself), so JSON and MessagePack input decode into the same
+//!   serde types and meet the same checks afterwards.
 
 use crate::Error;
 use serde_json::Value;
@@ -184,6 +187,43 @@ pub fn check_msgpack(bytes: &[u8], what: &str, max_depth: usize) -> Result<(), S
     }
 }
 
+/// Checks raw JSON text before it is parsed: nesting at most `max_depth` (the document's own
+/// depth, as for [`check_msgpack`]), so serde_json never reaches its recursion limit (128) and
+/// a too-deep document is refused with a message that says so. Strings, NUL and the depth of
+/// the fields are then checked by [`check`] on the decoded value; malformed text and trailing
+/// characters are left to serde_json's parser, which refuses both.
+pub fn check_json(bytes: &[u8], what: &str, max_depth: usize) -> Result<(), String> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (at, b) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                if depth >= max_depth {
+                    return Err(format!(
+                        "{what} nests deeper than {max_depth} levels (at byte {at} of the JSON text)"
+                    ));
+                }
+                depth += 1;
+            }
+            // Unbalanced closers are the parser's to report.
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 enum Item {
     Float(f64),
     /// A string; its bytes start at this offset and end where the reader stopped.
@@ -306,6 +346,27 @@ mod tests {
         let e = check("context", &json!({"a": {"b": ["x\u{0}y"]}})).unwrap_err();
         assert!(e.to_string().contains("context.a.b[0]"), "{e}");
         assert!(check("context", &json!({"k\u{0}": 1})).is_err());
+    }
+
+    #[test]
+    fn json_scan_bounds_depth_outside_strings_only() {
+        assert_eq!(check_json(br#"{"a": [1, {"b": "x"}]}"#, "doc", 3), Ok(()));
+        let e = check_json(br#"{"a": [1, {"b": "x"}]}"#, "doc", 2).unwrap_err();
+        assert!(e.contains("doc nests deeper than 2 levels"), "{e}");
+        // brackets inside strings (escaped quotes included) are text, not nesting
+        assert_eq!(
+            check_json(br#"{"k[[": "\"[[{{", "e": "\\"}"#, "doc", 1),
+            Ok(())
+        );
+        let deep = "[".repeat(100_000);
+        let e = check_json(deep.as_bytes(), "doc", 72).unwrap_err();
+        assert!(e.contains("at byte 72"), "{e}");
+        assert_eq!(check_json(&nested_json(72), "doc", 72), Ok(()));
+        assert!(check_json(&nested_json(73), "doc", 72).is_err());
+    }
+
+    fn nested_json(depth: usize) -> Vec<u8> {
+        serde_json::to_vec(&nested(depth)).unwrap()
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! A bounded fuzz test of the C entry points that take bytes (client options, a template, a
 //! task request, a step context): structured MessagePack generated from a seeded `StdRng`,
-//! then mutated (bit flips, truncation, spliced bytes). Every call must return a result code
+//! then mutated (bit flips, truncation, spliced bytes); the request also as JSON text (the
+//! `_json` entry point and the JSON readers), and every document through
+//! `tasker_document_json`. Every call must return a result code
 //! that is neither PANIC nor INTERNAL, and never crash. The seed of each round is printed on
 //! failure; `FUZZ_SEED=<n>` replays it. `FUZZ_SECONDS` (default 10) bounds the run
 //! (`make fuzz` runs it longer).
@@ -14,6 +16,16 @@ struct Bytes {
     data: *mut u8,
     len: usize,
     cap: usize,
+}
+
+impl Bytes {
+    fn empty() -> Bytes {
+        Bytes {
+            data: std::ptr::null_mut(),
+            len: 0,
+            cap: 0,
+        }
+    }
 }
 
 enum Opaque {}
@@ -46,6 +58,27 @@ extern "C" {
         context: *const u8,
         context_len: usize,
         outcome: *mut Bytes,
+        error: *mut *mut Opaque,
+    ) -> u32;
+    fn tasker_create_task_json(
+        client: *const Opaque,
+        request: *const c_char,
+        request_len: usize,
+        task_id: *mut i64,
+        created: *mut bool,
+        error: *mut *mut Opaque,
+    ) -> u32;
+    fn tasker_document_json(
+        data: *const u8,
+        len: usize,
+        json: *mut Bytes,
+        error: *mut *mut Opaque,
+    ) -> u32;
+    fn tasker_json_get(
+        json: *const c_char,
+        json_len: usize,
+        pointer: *const c_char,
+        value: *mut Bytes,
         error: *mut *mut Opaque,
     ) -> u32;
     fn tasker_bytes_free(bytes: *mut Bytes);
@@ -325,11 +358,32 @@ fn round(client: *const Opaque, seed: u64) {
             g.document(keys);
             g.out
         };
+        if entry == "request" {
+            // The same request as JSON text (a generated one whose binary values JSON cannot
+            // hold is replaced by a valid one), mutated in its turn.
+            let value = rmp_serde::from_slice::<serde_json::Value>(&buf)
+                .or_else(|_| rmp_serde::from_slice(&valid(entry, 0)));
+            let mut json = value
+                .ok()
+                .and_then(|v| serde_json::to_vec(&v).ok())
+                .unwrap_or_default();
+            if rng.random_range(0..2) == 0 {
+                mutate(&mut rng, &mut json);
+            }
+            docs.push(("request_json", json));
+        }
         if rng.random_range(0..2) == 0 {
             mutate(&mut rng, &mut buf);
         }
         docs.push((entry, buf));
     }
+    let pointer = match rng.random_range(0..4) {
+        0 => String::new(),
+        1 => format!("/{}", KEYS[rng.random_range(0..KEYS.len())]),
+        2 => "/context/n".to_string(),
+        _ => "/step_inputs/a/k/1".to_string(),
+    };
+    let pointer = std::ffi::CString::new(pointer).unwrap_or_default();
     unsafe {
         for (entry, buf) in &docs {
             let mut error: *mut Opaque = std::ptr::null_mut();
@@ -349,6 +403,29 @@ fn round(client: *const Opaque, seed: u64) {
                 "template" => {
                     tasker_register_template_msgpack(client, buf.as_ptr(), buf.len(), &mut error)
                 }
+                "request_json" => {
+                    let (mut id, mut created) = (0i64, false);
+                    let rc = tasker_create_task_json(
+                        client,
+                        buf.as_ptr().cast(),
+                        buf.len(),
+                        &mut id,
+                        &mut created,
+                        &mut error,
+                    );
+                    check(seed, entry, rc, take_message(error));
+                    error = std::ptr::null_mut();
+                    let mut out = Bytes::empty();
+                    let rc = tasker_json_get(
+                        buf.as_ptr().cast(),
+                        buf.len(),
+                        pointer.as_ptr(),
+                        &mut out,
+                        &mut error,
+                    );
+                    tasker_bytes_free(&mut out);
+                    rc
+                }
                 "request" => {
                     let (mut id, mut created) = (0i64, false);
                     tasker_create_task(
@@ -361,11 +438,7 @@ fn round(client: *const Opaque, seed: u64) {
                     )
                 }
                 _ => {
-                    let mut out = Bytes {
-                        data: std::ptr::null_mut(),
-                        len: 0,
-                        cap: 0,
-                    };
+                    let mut out = Bytes::empty();
                     let rc =
                         tasker_call_handler(client, buf.as_ptr(), buf.len(), &mut out, &mut error);
                     tasker_bytes_free(&mut out);
@@ -373,6 +446,11 @@ fn round(client: *const Opaque, seed: u64) {
                 }
             };
             check(seed, entry, rc, take_message(error));
+            error = std::ptr::null_mut();
+            let mut out = Bytes::empty();
+            let rc = tasker_document_json(buf.as_ptr(), buf.len(), &mut out, &mut error);
+            tasker_bytes_free(&mut out);
+            check(seed, "document_json", rc, take_message(error));
         }
     }
 }

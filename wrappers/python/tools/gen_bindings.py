@@ -125,6 +125,8 @@ def ctypes_expr(ctype: str, *, in_callback: bool, structs: dict[str, list[Param]
             return "ctypes.c_void_p"  # opaque handle
         if base in SCALARS:
             return f"ctypes.POINTER({SCALARS[base]})"
+    if stars == 2 and base == "char":
+        return "ctypes.POINTER(ctypes.c_char_p)"  # out-parameter receiving a borrowed string
     if stars == 2 and base.startswith("tasker_") and base not in structs:
         return "ctypes.POINTER(ctypes.c_void_p)"  # out-parameter receiving an opaque handle
     raise ValueError(f"no ctypes mapping for {ctype!r}")
