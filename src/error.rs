@@ -41,6 +41,9 @@ pub enum Error {
     /// `run_task` of a task from inside one of its own step handlers (it would wait for itself).
     #[error("re-entrant run: task {0} cannot be run from inside one of its own step handlers on the same thread")]
     ReentrantRun(i64),
+    /// Handler setup that the client's `on_duplicate_handler` / `on_missing_handler` refuse.
+    #[error("{0}")]
+    HandlerSetup(String),
     /// The database could not be reached: where (password masked), why, and what to check.
     #[error("{0}")]
     Connect(String),

@@ -104,7 +104,7 @@ impl From<Error> for FfiError {
             Error::StepNotFound(_) => R::StepNotFound,
             Error::IllegalTransition { .. } => R::IllegalTransition,
             Error::StaleClaim(_) => R::StaleClaim,
-            Error::ReentrantRun(_) => R::InvalidState,
+            Error::ReentrantRun(_) | Error::HandlerSetup(_) => R::InvalidState,
             Error::Config(_) => R::Config,
             Error::Database(_) | Error::Migration(_) | Error::Connect(_) => R::Database,
             Error::Serialization(_) | Error::InvalidDocument { .. } => R::InvalidArgument,

@@ -191,7 +191,9 @@ impl Client {
     }
 
     pub fn register_handler(&self, name: &str, handler: Arc<dyn StepHandler>) -> Result<()> {
-        self.inner.handlers.register(name, handler)
+        self.inner
+            .handlers
+            .register(name, handler, self.inner.config.on_duplicate_handler)
     }
 
     /// Registers a plain function as the handler for `name`.
@@ -257,6 +259,7 @@ impl Client {
     /// Runs steps until `stop` is signalled (from any thread). Idle waits end early on
     /// PostgreSQL NOTIFY or local commits; polling is the fallback. Returns the steps run.
     pub fn run_worker(&self, stop: &StopHandle) -> Result<u64> {
+        super::handler_check::check_handlers(self)?;
         Worker::new(self, stop).run()
     }
 

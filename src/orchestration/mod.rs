@@ -4,6 +4,7 @@
 //! - `coordinator.rs`: `OrchestrationCoordinator` (claims, batches, group commit, inline run).
 //! - `adaptive_claim.rs`: `AdaptiveClaim`, how many steps the next claim takes.
 //! - `worker.rs`: the built-in worker loop and its `StopHandle`.
+//! - `handler_check.rs`: handlers that registered templates name but nobody registered.
 //! - `worker_health.rs`: failed worker iterations, reported through `health`.
 //! - `host_queue.rs`: host-queue deliveries and re-enqueueing.
 //! - `lease_reaper.rs`: lease expiry and heartbeats.
@@ -16,6 +17,7 @@
 mod adaptive_claim;
 mod client;
 mod coordinator;
+mod handler_check;
 mod host_queue;
 mod identity;
 mod lease_reaper;

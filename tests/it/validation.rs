@@ -807,3 +807,62 @@ both_backends!(an_unreadable_row_fails_its_step_alone, |b| {
         "no iteration failed"
     );
 });
+
+// Errors a newcomer can act on (issue #12): a one-word template "text" is a missing file, an
+// SQLite path in a missing directory names it, a second handler under one name is refused when
+// asked, and a worker refuses to start (when asked) while templates name unregistered handlers.
+both_backends!(setup_mistakes_are_reported_clearly, |b| {
+    let cfg = tasker::Config {
+        on_duplicate_handler: tasker::Strictness::Error,
+        on_missing_handler: tasker::Strictness::Error,
+        ..fast_config()
+    };
+    let (c, _db) = client_with(b, cfg, None);
+    let e = c.register_template_yaml("templates/missing").unwrap_err();
+    assert!(
+        e.to_string().contains("no such file: 'templates/missing'"),
+        "{e}"
+    );
+    c.register_fn("a", |_| Ok(json!({}))).unwrap();
+    let e = c.register_fn("a", |_| Ok(json!({}))).unwrap_err();
+    assert!(matches!(e, Error::HandlerSetup(_)), "{e:?}");
+    assert!(e.to_string().contains("'a' is already registered"), "{e}");
+    c.register_template_yaml(
+        "name: two\nnamespace_name: tests\nversion: 1.0.0\nstep_templates:\n  - {name: first, handler: a}\n  - {name: second, handler: b, depends_on_step: first}\n",
+    )
+    .unwrap();
+    let stop = tasker::StopHandle::new();
+    let e = c.run_worker(&stop).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("'b' (step 'second' of tests/two 1.0.0)"),
+        "{e}"
+    );
+    c.register_fn("b", |_| Ok(json!({}))).unwrap();
+    stop.stop();
+    assert_eq!(
+        c.run_worker(&stop).unwrap(),
+        0,
+        "starts once every handler is there"
+    );
+    // The defaults warn and go on: replacing works, the worker starts.
+    let (d, _db2) = client(b);
+    d.register_fn("a", |_| Ok(json!({}))).unwrap();
+    d.register_fn("a", |_| Ok(json!({}))).unwrap();
+});
+
+#[test]
+fn sqlite_path_in_a_missing_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no/such/dir/tasker.db");
+    let err =
+        tasker::Client::connect_with(&format!("sqlite://{}", path.display()), fast_config(), None)
+            .err()
+            .expect("connect must fail");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("{}", dir.path().join("no/such/dir").display())),
+        "{msg}"
+    );
+    assert!(msg.contains("does not exist"), "{msg}");
+}
