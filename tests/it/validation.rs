@@ -855,10 +855,11 @@ both_backends!(setup_mistakes_are_reported_clearly, |b| {
 fn sqlite_path_in_a_missing_directory_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no/such/dir/tasker.db");
-    let err =
+    let Err(err) =
         tasker::Client::connect_with(&format!("sqlite://{}", path.display()), fast_config(), None)
-            .err()
-            .expect("connect must fail");
+    else {
+        panic!("connect must fail")
+    };
     let msg = err.to_string();
     assert!(
         msg.contains(&format!("{}", dir.path().join("no/such/dir").display())),
