@@ -191,9 +191,19 @@ impl Client {
     }
 
     pub fn register_handler(&self, name: &str, handler: Arc<dyn StepHandler>) -> Result<()> {
+        self.register_handler_with(name, || handler)
+    }
+
+    /// As `register_handler`, building the handler only when it is stored (see
+    /// `HandlerRegistry::register`).
+    pub(crate) fn register_handler_with(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> Arc<dyn StepHandler>,
+    ) -> Result<()> {
         self.inner
             .handlers
-            .register(name, handler, self.inner.config.on_duplicate_handler)
+            .register(name, self.inner.config.on_duplicate_handler, make)
     }
 
     /// Registers a plain function as the handler for `name`.

@@ -111,12 +111,15 @@ pub struct HandlerRegistry {
 
 impl HandlerRegistry {
     /// Registers the handler for `name`; one already registered under it is replaced, with a
-    /// warning, silently or not at all (an error) as `on_duplicate` says.
+    /// warning, silently or not at all (an error) as `on_duplicate` says. The handler is made
+    /// only once it is certain to be stored: a refused registration never builds (and so never
+    /// drops) it — the C ABI promises that a refused registration does not run the userdata
+    /// finalizer.
     pub fn register(
         &self,
         name: &str,
-        handler: Arc<dyn StepHandler>,
         on_duplicate: Strictness,
+        make: impl FnOnce() -> Arc<dyn StepHandler>,
     ) -> Result<()> {
         if name.trim().is_empty() {
             return Err(Error::Config("handler name must not be empty".into()));
@@ -137,7 +140,7 @@ impl HandlerRegistry {
                 Strictness::Ignore => {}
             }
         }
-        map.insert(name.to_string(), handler);
+        map.insert(name.to_string(), make());
         Ok(())
     }
 
