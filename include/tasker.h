@@ -382,8 +382,9 @@ tasker_result tasker_register_template_msgpack(const struct tasker_client *clien
  * handle_step), never on an internal thread. A callback that reports neither output nor
  * failure makes a failed attempt (class "NoOutput").
  *
- * Errors: NullParameter (client, name, process); InvalidArgument (name not UTF-8 or empty).
- * On error `userdata_free` is not called: the caller still owns userdata.
+ * Errors: NullParameter (client, name, process); InvalidArgument (name not UTF-8 or empty);
+ * InvalidState (the name is already registered and the client's `on_duplicate_handler` is
+ * `error`). On error `userdata_free` is not called: the caller still owns userdata.
  * Threading: any thread.
  */
 tasker_result tasker_register_handler(const struct tasker_client *client,

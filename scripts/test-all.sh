@@ -46,6 +46,8 @@ if [ "${status[c-build]}" = passed ]; then
     --errors-for-leak-kinds=definite --show-leak-kinds=definite target/test_abi
   C_PG_URL=$(pg_db c_abi)
   run_suite c-abi-postgres env TASKER_C_TEST_DATABASE_URL="$C_PG_URL" target/test_abi
+  # A sentinel password never appears in any output (errors, trace logs), SQLite and PostgreSQL.
+  run_suite c-secrets env TASKER_C_TEST_DATABASE_URL="$C_PG_URL" scripts/check-secrets.sh "$CLIB"
 fi
 
 # Conformance: the C runner over every scenario, on SQLite and PostgreSQL.

@@ -137,6 +137,24 @@ pub struct Config {
     /// How long a stopping worker lets its running handler finish before giving its claim
     /// back (the handler's outcome, if it comes later, is refused as stale).
     pub stop_grace_ms: u64,
+    /// Registering a handler under a name already registered: `warn` (replace it and log a
+    /// warning; the default), `ignore` (replace it silently) or `error` (refused with
+    /// INVALID_STATE; the first stays).
+    pub on_duplicate_handler: Strictness,
+    /// A worker starting while templates registered in this client name handlers that are not
+    /// registered (their steps would fail with `HandlerNotFound`): `warn` (log them; the
+    /// default), `ignore`, or `error` (the worker does not start: INVALID_STATE naming them).
+    pub on_missing_handler: Strictness,
+}
+
+/// How a setup mistake that still has a sensible default is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strictness {
+    Ignore,
+    #[default]
+    Warn,
+    Error,
 }
 
 impl Default for Config {
@@ -155,6 +173,8 @@ impl Default for Config {
             reject_duplicates: false,
             reenqueue: ReenqueueDelays::default(),
             stop_grace_ms: 30_000,
+            on_duplicate_handler: Strictness::Warn,
+            on_missing_handler: Strictness::Warn,
         }
     }
 }

@@ -47,6 +47,9 @@ pub enum Error {
     /// The client was closed (`Client::close`): no new calls are accepted.
     #[error("client is closed")]
     Closed,
+    /// Handler setup that the client's `on_duplicate_handler` / `on_missing_handler` refuse.
+    #[error("{0}")]
+    HandlerSetup(String),
     /// The database could not be reached: where (password masked), why, and what to check.
     #[error("{0}")]
     Connect(String),
@@ -79,5 +82,32 @@ pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> Option<String> {
         Some((*s).to_string())
     } else {
         p.downcast_ref::<String>().cloned()
+    }
+}
+
+impl Error {
+    /// Whether a database error is the connection's (server restarting, backend terminated,
+    /// socket closed, pool exhausted), not the statement's: the same statement may succeed when
+    /// sent again on another connection.
+    pub(crate) fn is_connection(&self) -> bool {
+        match self {
+            Error::Database(
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut,
+            ) => true,
+            // Class 08 (connection exception), 57P01..57P03 (admin/crash shutdown, starting up).
+            Error::Database(sqlx::Error::Database(d)) => d
+                .code()
+                .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+            _ => false,
+        }
+    }
+
+    /// A connection error met on a connection the pool handed out (not a pool that could not
+    /// give one within its timeout): sending the statement again at once is worthwhile.
+    pub(crate) fn is_dead_connection(&self) -> bool {
+        self.is_connection() && !matches!(self, Error::Database(sqlx::Error::PoolTimedOut))
     }
 }

@@ -31,7 +31,7 @@ pub use step_handler::{FnHandler, StepHandler};
 
 // Configuration and templates.
 pub use config::{
-    BackoffConfig, BackoffOverride, Config, ManualClock, ReenqueueDelays, SystemClock,
+    BackoffConfig, BackoffOverride, Config, ManualClock, ReenqueueDelays, Strictness, SystemClock,
 };
 pub use registry::{RegisteredTemplate, StepTemplate, TaskTemplate};
 

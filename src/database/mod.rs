@@ -11,8 +11,10 @@ use crate::{Error, Result};
 use serde_json::Value;
 
 mod listener;
+mod stale_connections;
 
 pub(crate) use listener::spawn_ready_listener;
+pub use stale_connections::StaleConnections;
 
 /// Channel used for PostgreSQL LISTEN/NOTIFY wakeups of idle workers.
 pub const READY_CHANNEL: &str = "tasker_ready";
@@ -133,6 +135,9 @@ pub struct LoadedStep {
     pub context: StepContext,
     pub backoff: BackoffOverride,
     pub lease_ms: i64,
+    /// Why the stored run context could not be decoded (the step then fails permanently with
+    /// this cause instead of stopping the whole claim); `context` is then a skeleton.
+    pub unreadable: Option<String>,
 }
 
 /// A step whose lease expired.
@@ -283,6 +288,35 @@ macro_rules! dispatch {
     };
 }
 
+/// Like `dispatch!`, but on PostgreSQL a statement that met a dead pooled connection (after a
+/// server restart) is sent again on a live one instead of failing the caller. Only for calls
+/// that are safe to repeat: reads, and writes that are fenced (claim tokens, state checks) or
+/// deduplicated (task identity), so a commit whose reply was lost cannot apply twice.
+macro_rules! dispatch_resending {
+    ($self:ident, $b:ident => $e:expr) => {
+        match $self {
+            Store::Postgres($b) => {
+                let mut resent = 0;
+                loop {
+                    match $e {
+                        Err(err) if resent < RESEND_ON_DEAD_CONNECTION && err.is_dead_connection() => {
+                            tracing::warn!(error = %err, "dead pooled connection; sending the statement again");
+                            $b.stale.mark();
+                            resent += 1;
+                        }
+                        r => break r,
+                    }
+                }
+            }
+            Store::Sqlite($b) => $e,
+        }
+    };
+}
+
+/// How often one call is sent again after dead connections (the pool drops the dead ones it
+/// finds once marked suspect, so one resend normally suffices).
+const RESEND_ON_DEAD_CONNECTION: u32 = 2;
+
 impl Store {
     /// Connects (creating an SQLite file if missing) and applies the embedded migrations.
     pub async fn connect(
@@ -304,6 +338,16 @@ impl Store {
                 crate::config::redact_url(url)
             )))
         }
+    }
+
+    /// Sets the lease of claimed steps whose template sets none (the client's `lease_ms`).
+    pub fn with_claim_lease_ms(mut self, lease_ms: u64) -> Store {
+        let ms = i64::try_from(lease_ms).unwrap_or(i64::MAX);
+        match &mut self {
+            Store::Postgres(b) => b.claim_lease_ms = ms,
+            Store::Sqlite(b) => b.claim_lease_ms = ms,
+        }
+        self
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -340,7 +384,7 @@ impl Store {
         steps: &[(String, String, Option<String>)],
         now: i64,
     ) -> Result<(i64, Vec<i64>)> {
-        dispatch!(self, b => b.upsert_template(namespace, name, version, description, configuration, steps, now).await)
+        dispatch_resending!(self, b => b.upsert_template(namespace, name, version, description, configuration, steps, now).await)
     }
 
     pub async fn template_configurations(
@@ -348,7 +392,7 @@ impl Store {
         namespace: &str,
         name: &str,
     ) -> Result<Vec<(String, Value)>> {
-        dispatch!(self, b => b.template_configurations(namespace, name).await)
+        dispatch_resending!(self, b => b.template_configurations(namespace, name).await)
     }
 
     pub async fn create_task(
@@ -356,7 +400,7 @@ impl Store {
         task: &NewTask,
         now: i64,
     ) -> Result<(CreatedTask, Vec<Recorded>)> {
-        dispatch!(self, b => b.create_task(task, now).await)
+        dispatch_resending!(self, b => b.create_task(task, now).await)
     }
 
     pub async fn claim(
@@ -365,7 +409,7 @@ impl Store {
         limit: i64,
         now: i64,
     ) -> Result<(Vec<Claimed>, Vec<Recorded>)> {
-        dispatch!(self, b => b.claim(scope, limit, now).await)
+        dispatch_resending!(self, b => b.claim(scope, limit, now).await)
     }
 
     /// Claims and loads the claimed steps' contexts in one transaction (see `Backend::claim_loaded`).
@@ -375,7 +419,7 @@ impl Store {
         limit: i64,
         now: i64,
     ) -> Result<(Vec<ClaimedStep>, Vec<Recorded>)> {
-        dispatch!(self, b => b.claim_loaded(scope, limit, now).await)
+        dispatch_resending!(self, b => b.claim_loaded(scope, limit, now).await)
     }
 
     /// Completes a step and claims up to `limit` ready steps of its task in the same transaction.
@@ -388,15 +432,15 @@ impl Store {
         now: i64,
         limit: i64,
     ) -> Result<(StepSettled, Vec<ClaimedStep>, Vec<Recorded>)> {
-        dispatch!(self, b => b.complete_step_and_claim(task_id, step_id, claim_token, results, now, limit).await)
+        dispatch_resending!(self, b => b.complete_step_and_claim(task_id, step_id, claim_token, results, now, limit).await)
     }
 
     pub async fn start_task(&self, task_id: i64, now: i64) -> Result<Vec<Recorded>> {
-        dispatch!(self, b => b.start_task(task_id, now).await)
+        dispatch_resending!(self, b => b.start_task(task_id, now).await)
     }
 
     pub async fn load_step(&self, step_id: i64, claim_token: &str) -> Result<LoadedStep> {
-        dispatch!(self, b => b.load_step(step_id, claim_token).await)
+        dispatch_resending!(self, b => b.load_step(step_id, claim_token).await)
     }
 
     pub async fn complete_step(
@@ -407,7 +451,7 @@ impl Store {
         results: &Value,
         now: i64,
     ) -> Result<StepSettled> {
-        dispatch!(self, b => b.complete_step(task_id, step_id, claim_token, results, now).await)
+        dispatch_resending!(self, b => b.complete_step(task_id, step_id, claim_token, results, now).await)
     }
 
     /// Completes several claimed steps in one transaction; one result per item, in order.
@@ -416,7 +460,7 @@ impl Store {
         items: &[Completion],
         now: i64,
     ) -> Result<Vec<Result<StepSettled>>> {
-        dispatch!(self, b => b.complete_steps(items, now).await)
+        dispatch_resending!(self, b => b.complete_steps(items, now).await)
     }
 
     /// Completes several claimed steps and claims up to `limit` ready steps of one of their
@@ -427,7 +471,7 @@ impl Store {
         now: i64,
         claim: Option<(i64, i64)>,
     ) -> Result<(Vec<Result<StepSettled>>, Vec<ClaimedStep>, Vec<Recorded>)> {
-        dispatch!(self, b => b.complete_steps_and_claim(items, now, claim).await)
+        dispatch_resending!(self, b => b.complete_steps_and_claim(items, now, claim).await)
     }
 
     pub async fn fail_step(
@@ -439,7 +483,7 @@ impl Store {
         decision: &crate::step_handler::RetryDecision,
         now: i64,
     ) -> Result<StepSettled> {
-        dispatch!(self, b => b.fail_step(task_id, step_id, claim_token, failure, decision, now).await)
+        dispatch_resending!(self, b => b.fail_step(task_id, step_id, claim_token, failure, decision, now).await)
     }
 
     /// Gives claims back: still-current ones return to ready, their attempt not counted.
@@ -453,48 +497,48 @@ impl Store {
         now: i64,
         limit: i64,
     ) -> Result<Vec<Expired>> {
-        dispatch!(self, b => b.expired_leases(scope, now, limit).await)
+        dispatch_resending!(self, b => b.expired_leases(scope, now, limit).await)
     }
 
     pub async fn heartbeat(&self, step_id: i64, claim_token: &str, now: i64) -> Result<i64> {
-        dispatch!(self, b => b.heartbeat(step_id, claim_token, now).await)
+        dispatch_resending!(self, b => b.heartbeat(step_id, claim_token, now).await)
     }
 
     pub async fn cancel_task(&self, task_id: i64, now: i64) -> Result<OpOutcome> {
-        dispatch!(self, b => b.cancel_task(task_id, now).await)
+        dispatch_resending!(self, b => b.cancel_task(task_id, now).await)
     }
 
     pub async fn resolve_step(&self, step_id: i64, results: &Value, now: i64) -> Result<OpOutcome> {
-        dispatch!(self, b => b.resolve_step(step_id, results, now).await)
+        dispatch_resending!(self, b => b.resolve_step(step_id, results, now).await)
     }
 
     pub async fn retry_step(&self, step_id: i64, now: i64) -> Result<OpOutcome> {
-        dispatch!(self, b => b.retry_step(step_id, now).await)
+        dispatch_resending!(self, b => b.retry_step(step_id, now).await)
     }
 
     pub async fn task_view(&self, task_id: i64, now: i64) -> Result<TaskView> {
-        dispatch!(self, b => b.task_view(task_id, now).await)
+        dispatch_resending!(self, b => b.task_view(task_id, now).await)
     }
 
     pub async fn execution_context(&self, task_id: i64, now: i64) -> Result<ExecutionContext> {
-        dispatch!(self, b => b.execution_context(task_id, now).await)
+        dispatch_resending!(self, b => b.execution_context(task_id, now).await)
     }
 
     pub async fn health(&self, now: i64) -> Result<HealthCounts> {
-        dispatch!(self, b => b.health(now).await)
+        dispatch_resending!(self, b => b.health(now).await)
     }
 
     pub async fn ready_step_ids(&self, task_id: i64, now: i64) -> Result<Vec<i64>> {
-        dispatch!(self, b => b.ready_step_ids(task_id, now).await)
+        dispatch_resending!(self, b => b.ready_step_ids(task_id, now).await)
     }
 
     pub async fn step_task_id(&self, step_id: i64) -> Result<i64> {
-        dispatch!(self, b => b.step_task_id(step_id).await)
+        dispatch_resending!(self, b => b.step_task_id(step_id).await)
     }
 
     /// The step's state and when it may next be claimed (for host-queue deliveries).
     pub async fn step_status(&self, step_id: i64) -> Result<(i64, State, Option<i64>, i64)> {
-        dispatch!(self, b => b.step_status(step_id).await)
+        dispatch_resending!(self, b => b.step_status(step_id).await)
     }
 }
 

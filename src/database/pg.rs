@@ -83,6 +83,7 @@ impl Backend {
                 crate::config::redact_url(url)
             )));
         }
+        let stale = StaleConnections::default();
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(60))
@@ -91,9 +92,20 @@ impl Backend {
             // now surfaces as an error of the statement itself (the worker retries after its
             // poll interval) and is then dropped by the pool.
             .test_before_acquire(false)
+            // ...except after a connection error or a long idle time: then dead connections
+            // are found by a ping and dropped here, not by a statement of the caller.
+            .before_acquire({
+                let stale = stale.clone();
+                move |conn, meta| {
+                    let ping = stale.should_ping(meta.idle_for);
+                    Box::pin(async move { Ok(!ping || sqlx::Connection::ping(conn).await.is_ok()) })
+                }
+            })
             .connect_with(opts)
             .await?;
         migrator(PG_MIGRATIONS).await?.run(&pool).await?;
-        Ok(Backend::new(pool))
+        let mut backend = Backend::new(pool);
+        backend.stale = stale;
+        Ok(backend)
     }
 }

@@ -80,6 +80,7 @@ impl Backend {
         let lock_path = if memory {
             None
         } else {
+            check_directory(opts.get_filename())?;
             Some(migration_lock_path(opts.get_filename()))
         };
         // Held from before the first connection (which creates the file and switches it to WAL,
@@ -108,6 +109,24 @@ impl Backend {
         migrator(SQLITE_MIGRATIONS).await?.run(&self.pool).await?;
         Ok(())
     }
+}
+
+/// SQLite creates a missing database file but not its directory: say which path is wrong
+/// (instead of an error about a file the user never named).
+fn check_directory(db: &std::path::Path) -> Result<()> {
+    let dir = match db.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => return Ok(()),
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "cannot open the SQLite database {}: its directory {} does not exist (create it, or \
+         set TASKER_DATABASE_URL / the client's URL to sqlite://PATH in an existing directory)",
+        db.display(),
+        dir.display()
+    )))
 }
 
 /// The lock file beside the database (`tasker.db` → `tasker.db-migrate.lock`, like SQLite's own

@@ -200,8 +200,9 @@ pub unsafe extern "C" fn tasker_register_template_msgpack(
 /// handle_step), never on an internal thread. A callback that reports neither output nor
 /// failure makes a failed attempt (class "NoOutput").
 ///
-/// Errors: NullParameter (client, name, process); InvalidArgument (name not UTF-8 or empty).
-/// On error `userdata_free` is not called: the caller still owns userdata.
+/// Errors: NullParameter (client, name, process); InvalidArgument (name not UTF-8 or empty);
+/// InvalidState (the name is already registered and the client's `on_duplicate_handler` is
+/// `error`). On error `userdata_free` is not called: the caller still owns userdata.
 /// Threading: any thread.
 #[no_mangle]
 pub unsafe extern "C" fn tasker_register_handler(
@@ -220,13 +221,15 @@ pub unsafe extern "C" fn tasker_register_handler(
         if name.trim().is_empty() {
             return Err(FfiError::invalid("handler name must not be empty"));
         }
-        let handler = FfiHandler {
-            process,
-            process_results,
-            client: c.downgrade(),
-            userdata: UserData::new(userdata, userdata_free),
-        };
-        c.register_handler(name, Arc::new(handler))?;
+        // Built only when stored: a refused registration must not run `userdata_free`.
+        c.register_handler_with(name, || {
+            Arc::new(FfiHandler {
+                process,
+                process_results,
+                client: c.downgrade(),
+                userdata: UserData::new(userdata, userdata_free),
+            })
+        })?;
         Ok(())
     })
 }

@@ -107,7 +107,7 @@ impl From<Error> for FfiError {
             Error::StepNotFound(_) => R::StepNotFound,
             Error::IllegalTransition { .. } => R::IllegalTransition,
             Error::StaleClaim(_) => R::StaleClaim,
-            Error::ReentrantRun(_) | Error::Closed => R::InvalidState,
+            Error::ReentrantRun(_) | Error::Closed | Error::HandlerSetup(_) => R::InvalidState,
             Error::Interrupted => R::Interrupted,
             Error::Config(_) => R::Config,
             Error::Database(_) | Error::Migration(_) | Error::Connect(_) => R::Database,

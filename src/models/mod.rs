@@ -350,4 +350,13 @@ pub struct HealthCounts {
     pub exhausted_retry_steps: i64,
     pub in_backoff_steps: i64,
     pub expired_lease_steps: i64,
+    /// This client's workers (not database-wide): loop iterations that failed, in all and in a
+    /// row (0 again after one succeeds), and the last failure's message. A worker retries
+    /// after its poll interval; a growing `worker_failures_in_a_row` means it is not working.
+    #[serde(default)]
+    pub worker_failures: u64,
+    #[serde(default)]
+    pub worker_failures_in_a_row: u64,
+    #[serde(default)]
+    pub last_worker_error: Option<String>,
 }

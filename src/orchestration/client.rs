@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) interrupt: Arc<Interrupt>,
     /// The calls running now, the workers among them, and whether the client is closed.
     pub(crate) gate: CallGate,
+    /// Failed iterations of this client's workers (reported by `health`).
+    pub(crate) worker_health: super::WorkerHealth,
     pub(crate) rt: tokio::runtime::Runtime,
 }
 
@@ -112,11 +114,13 @@ impl Client {
             .enable_all()
             .build()
             .map_err(|e| Error::Internal(format!("cannot start runtime: {e}")))?;
-        let store = rt.block_on(Store::connect(
-            url,
-            config.max_connections,
-            std::time::Duration::from_millis(config.connect_timeout_ms),
-        ))?;
+        let store = rt
+            .block_on(Store::connect(
+                url,
+                config.max_connections,
+                std::time::Duration::from_millis(config.connect_timeout_ms),
+            ))?
+            .with_claim_lease_ms(config.lease_ms);
         Ok(Client {
             inner: Arc::new(Inner {
                 store,
@@ -132,6 +136,7 @@ impl Client {
                 claim_size: super::AdaptiveClaim::default(),
                 interrupt: Arc::default(),
                 gate: CallGate::default(),
+                worker_health: Default::default(),
                 rt,
             }),
         })
@@ -226,7 +231,21 @@ impl Client {
     }
 
     pub fn register_handler(&self, name: &str, handler: Arc<dyn StepHandler>) -> Result<()> {
-        self.call(|| self.inner.handlers.register(name, handler))
+        self.register_handler_with(name, || handler)
+    }
+
+    /// As `register_handler`, building the handler only when it is stored (see
+    /// `HandlerRegistry::register`).
+    pub(crate) fn register_handler_with(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> Arc<dyn StepHandler>,
+    ) -> Result<()> {
+        self.call(|| {
+            self.inner
+                .handlers
+                .register(name, self.inner.config.on_duplicate_handler, make)
+        })
     }
 
     /// Registers a plain function as the handler for `name`.
@@ -259,7 +278,11 @@ impl Client {
     }
 
     pub fn health(&self) -> Result<HealthCounts> {
-        self.call(|| self.block(self.inner.store.health(self.now())))
+        self.call(|| {
+            let mut h = self.block(self.inner.store.health(self.now()))?;
+            self.inner.worker_health.fill(&mut h);
+            Ok(h)
+        })
     }
 
     // ---- the step lifecycle (step_handler/foundation.rs) -------------------------------------
@@ -292,7 +315,10 @@ impl Client {
     /// end early on PostgreSQL NOTIFY, local commits, a stop or an interrupt; polling is the
     /// fallback. Returns the steps run.
     pub fn run_worker(&self, stop: &StopHandle) -> Result<u64> {
-        self.call(|| Worker::new(self, stop).run())
+        self.call(|| {
+            super::handler_check::check_handlers(self)?;
+            Worker::new(self, stop).run()
+        })
     }
 
     /// Runs one task to the end on this thread: claims its ready steps, waits out backoffs (on

@@ -7,11 +7,9 @@ use super::interrupt::InterruptScope;
 use super::lease_reaper::LeaseReaper;
 use super::worker::StopHandle;
 use super::{AdaptiveClaim, Client};
-use crate::database::{ClaimScope, Claimed, ClaimedStep, Completion, Recorded};
+use crate::database::{ClaimScope, Claimed, ClaimedStep, Completion, LoadedStep, Recorded};
 use crate::error::Error;
-use crate::models::{
-    ExecutionContext, ExecutionStatus, State, StepContext, StepError, StepOutcome,
-};
+use crate::models::{ExecutionContext, ExecutionStatus, State, StepError, StepOutcome};
 use crate::step_handler::{NextClaims, StepHandlerFoundation};
 use crate::Result;
 use serde_json::Value;
@@ -258,7 +256,7 @@ impl<'a> OrchestrationCoordinator<'a> {
                 self.release_held()?;
                 return Ok((false, None));
             }
-            let result = self.run_hooks(&step.0, &step.1.context);
+            let result = self.run_hooks(&step.0, &step.1);
             self.held.finished(step.0.step_id);
             let handled = self.foundation.finish(
                 step,
@@ -284,7 +282,7 @@ impl<'a> OrchestrationCoordinator<'a> {
                 // The steps not started (this one included) are given back below.
                 break;
             }
-            let result = self.run_hooks(&c, &loaded.context);
+            let result = self.run_hooks(&c, &loaded);
             self.held.finished(c.step_id);
             if self.interrupt().is_interrupted() {
                 // Reported after the interrupt: not written, the claim goes back.
@@ -319,9 +317,9 @@ impl<'a> OrchestrationCoordinator<'a> {
     }
 
     /// The step's hooks (`StepHandlerFoundation::run_hooks`), counted as run.
-    fn run_hooks(&self, c: &Claimed, ctx: &StepContext) -> std::result::Result<Value, StepError> {
+    fn run_hooks(&self, c: &Claimed, loaded: &LoadedStep) -> std::result::Result<Value, StepError> {
         self.started.set(self.started.get().saturating_add(1));
-        self.foundation.run_hooks(c, ctx)
+        self.foundation.run_hooks(c, loaded)
     }
 
     /// What a completion may claim next: nothing once the call is halted.

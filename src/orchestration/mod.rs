@@ -7,6 +7,8 @@
 //! - `interrupt.rs`: `Interrupt`, ending a client's blocking calls early from any thread.
 //! - `held_claims.rs`: the claims a call holds, released on stop or interrupt (`Watchdog`).
 //! - `call_gate.rs`: the calls running on a client, and `close`.
+//! - `handler_check.rs`: handlers that registered templates name but nobody registered.
+//! - `worker_health.rs`: failed worker iterations, reported through `health`.
 //! - `host_queue.rs`: host-queue deliveries and re-enqueueing.
 //! - `lease_reaper.rs`: lease expiry and heartbeats.
 //! - `task_factory.rs`: task creation (validation, identity, bypass).
@@ -19,6 +21,7 @@ mod adaptive_claim;
 mod call_gate;
 mod client;
 mod coordinator;
+mod handler_check;
 mod held_claims;
 mod host_queue;
 mod identity;
@@ -29,6 +32,7 @@ mod reentrancy;
 mod task_factory;
 mod templates;
 mod worker;
+mod worker_health;
 
 pub(crate) use adaptive_claim::AdaptiveClaim;
 pub use client::{Client, WeakClient, DEFAULT_DATABASE_URL};
@@ -37,3 +41,4 @@ pub use identity::identity_hash;
 pub(crate) use interrupt::InterruptScope;
 pub(crate) use reentrancy::HandlingTask;
 pub use worker::StopHandle;
+pub(crate) use worker_health::WorkerHealth;

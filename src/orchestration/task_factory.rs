@@ -166,7 +166,6 @@ impl<'a> TaskFactory<'a> {
         req: &TaskRequest,
         bypass: &[String],
     ) -> Vec<NewStep> {
-        let lease_ms = self.client.inner.config.lease_ms;
         let empty = || Value::Object(Default::default());
         let t = &tpl.template;
         let bypassed: Vec<bool> = t
@@ -185,7 +184,11 @@ impl<'a> TaskFactory<'a> {
                 retryable: s.default_retryable,
                 retry_limit: s.default_retry_limit,
                 skippable: s.skippable,
-                lease_ms: s.lease_ms.unwrap_or(lease_ms).min(i64::MAX as u64) as i64,
+                // 0: the claiming client's lease applies (chosen at claim time); template values
+                // are validated to 1 ms..24 h.
+                lease_ms: s
+                    .lease_ms
+                    .map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX)),
                 backoff: s.backoff.unwrap_or_default(),
                 inputs: req.step_inputs.get(&s.name).cloned().unwrap_or_else(empty),
                 bypassed: bypassed[i],

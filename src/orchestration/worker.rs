@@ -98,7 +98,13 @@ impl<'a> Worker<'a> {
             let notified = ready.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match coordinator.run_once() {
+            let outcome = coordinator.run_once();
+            match &outcome {
+                Ok(_) => client.inner.worker_health.succeeded(),
+                Err(Error::Interrupted) => {}
+                Err(e) => client.inner.worker_health.failed(e),
+            }
+            match outcome {
                 Ok(0) => {
                     client.block(async {
                         tokio::select! {

@@ -2,6 +2,7 @@
 
 pub mod template;
 
+use crate::config::Strictness;
 use crate::step_handler::StepHandler;
 use crate::{Error, Result};
 use parking_lot::RwLock;
@@ -71,6 +72,15 @@ impl TemplateRegistry {
         Ok(t)
     }
 
+    /// Every registered template (all versions).
+    pub fn all(&self) -> Vec<Arc<RegisteredTemplate>> {
+        self.by_name
+            .read()
+            .values()
+            .flat_map(|versions| versions.values().cloned())
+            .collect()
+    }
+
     /// The template with that version, or the latest version when `version` is None.
     pub fn get(
         &self,
@@ -100,13 +110,42 @@ pub struct HandlerRegistry {
 }
 
 impl HandlerRegistry {
-    /// Registers (or replaces) the handler for `name`.
-    pub fn register(&self, name: &str, handler: Arc<dyn StepHandler>) -> Result<()> {
+    /// Registers the handler for `name`; one already registered under it is replaced, with a
+    /// warning, silently or not at all (an error) as `on_duplicate` says. The handler is made
+    /// only once it is certain to be stored: a refused registration never builds (and so never
+    /// drops) it — the C ABI promises that a refused registration does not run the userdata
+    /// finalizer.
+    pub fn register(
+        &self,
+        name: &str,
+        on_duplicate: Strictness,
+        make: impl FnOnce() -> Arc<dyn StepHandler>,
+    ) -> Result<()> {
         if name.trim().is_empty() {
             return Err(Error::Config("handler name must not be empty".into()));
         }
-        self.handlers.write().insert(name.to_string(), handler);
+        let mut map = self.handlers.write();
+        if map.contains_key(name) {
+            match on_duplicate {
+                Strictness::Error => {
+                    return Err(Error::HandlerSetup(format!(
+                        "a handler named '{name}' is already registered (on_duplicate_handler: \
+                         error); unregister it first to replace it"
+                    )))
+                }
+                Strictness::Warn => tracing::warn!(
+                    handler = name,
+                    "a handler with this name was already registered; replaced"
+                ),
+                Strictness::Ignore => {}
+            }
+        }
+        map.insert(name.to_string(), make());
         Ok(())
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.handlers.read().contains_key(name)
     }
 
     pub fn unregister(&self, name: &str) -> bool {

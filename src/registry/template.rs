@@ -131,6 +131,17 @@ impl TaskTemplate {
     /// Builds a template from a map with the YAML structure (e.g. decoded MessagePack).
     pub fn from_value(value: Value, environment: Option<&str>) -> Result<TaskTemplate> {
         if !value.is_object() {
+            // One word of text (`load_template("templates/missing")` in a wrapper) was meant
+            // as a file name far more often than as a template.
+            if let Value::String(text) = &value {
+                if !text.is_empty() && !text.contains(char::is_whitespace) {
+                    return Err(Error::InvalidTemplate(format!(
+                        "no such file: '{}' is neither an existing template file nor YAML text \
+                         of a template (a map with name and step_templates)",
+                        text.chars().take(200).collect::<String>()
+                    )));
+                }
+            }
             return Err(Error::InvalidTemplate(
                 "a template must be a map with name and step_templates".into(),
             ));
@@ -515,6 +526,17 @@ environments:
         .unwrap_err()
         .to_string();
         assert!(e.contains("unknown field `retries`"), "{e}");
+    }
+
+    #[test]
+    fn one_word_of_text_is_reported_as_a_missing_file() {
+        let e = TaskTemplate::from_yaml("templates/missing", None).unwrap_err();
+        assert!(
+            e.to_string().contains("no such file: 'templates/missing'"),
+            "{e}"
+        );
+        let e = TaskTemplate::from_yaml("- a\n- b\n", None).unwrap_err();
+        assert!(e.to_string().contains("must be a map"), "{e}");
     }
 
     #[test]

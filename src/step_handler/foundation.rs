@@ -13,28 +13,14 @@ use crate::{Error, Result};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+/// The error class of a step whose stored run context (task context, inputs, parents' results)
+/// cannot be decoded.
+pub const UNREADABLE_ROW: &str = "UnreadableRow";
+
 /// First wait before writing an outcome again after a lost connection; it doubles up to
 /// `PERSIST_RETRY_MAX`.
 const PERSIST_RETRY_FIRST: Duration = Duration::from_millis(50);
 const PERSIST_RETRY_MAX: Duration = Duration::from_secs(1);
-
-/// Whether a database error is the connection's (server restarting, backend terminated,
-/// socket closed, pool exhausted), not the statement's: such a write may succeed when retried.
-fn is_connection_error(e: &Error) -> bool {
-    match e {
-        Error::Database(
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::PoolTimedOut,
-        ) => true,
-        // Class 08 (connection exception), 57P01..57P03 (admin/crash shutdown, starting up).
-        Error::Database(sqlx::Error::Database(d)) => d
-            .code()
-            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
-        _ => false,
-    }
-}
 
 /// Steps claimed in a completion's transaction, with the claim's transitions.
 pub(crate) type NextClaims = (Vec<ClaimedStep>, Vec<Recorded>);
@@ -74,7 +60,7 @@ impl<'a> StepHandlerFoundation<'a> {
     pub fn handle(&self, step: ClaimedStep, claim_next: i64) -> Result<Handled> {
         // The claim was made just before: the lease counts from about here.
         let claimed = Instant::now();
-        let result = self.run_hooks(&step.0, &step.1.context);
+        let result = self.run_hooks(&step.0, &step.1);
         self.finish(step, result, claim_next, claimed)
     }
 
@@ -130,12 +116,24 @@ impl<'a> StepHandlerFoundation<'a> {
     }
 
     /// Context, `process`, `process_results`, output processing. Nothing is persisted here.
+    /// A step whose stored run context cannot be read fails permanently with the cause, without
+    /// calling the handler: retrying cannot read it either, and the claim's other steps go on.
     pub fn run_hooks(
         &self,
         c: &Claimed,
-        ctx: &StepContext,
+        loaded: &LoadedStep,
     ) -> std::result::Result<Value, StepError> {
         let _span = tracing::info_span!("tasker.step", task_id = c.task_id, step_id = c.step_id, step = %c.name, attempt = c.attempts).entered();
+        if let Some(cause) = &loaded.unreadable {
+            tracing::error!(%cause, "the step's stored run context cannot be read; failing the step");
+            return Err(StepError {
+                message: cause.clone(),
+                class: UNREADABLE_ROW.into(),
+                retryable: false,
+                ..Default::default()
+            });
+        }
+        let ctx = &loaded.context;
         let inner = &self.client.inner;
         inner.events.publish_named(
             "step.before_handle",
@@ -224,7 +222,7 @@ impl<'a> StepHandlerFoundation<'a> {
         let mut delay = PERSIST_RETRY_FIRST;
         loop {
             match persist() {
-                Err(e) if is_connection_error(&e) && claimed.elapsed() + delay < budget => {
+                Err(e) if e.is_connection() && claimed.elapsed() + delay < budget => {
                     tracing::warn!(
                         step_id,
                         error = %e,

@@ -26,6 +26,9 @@ pub struct RetryDecision {
     pub delay_ms: Option<u64>,
 }
 
+/// The error class of an attempt whose lease expired.
+pub const LEASE_EXPIRED: &str = "LeaseExpired";
+
 /// The retry policy of one step: its backoff (client defaults with the step's overrides).
 #[derive(Debug, Clone, Copy)]
 pub struct RetryAnalyzer {
@@ -82,7 +85,7 @@ impl RetryAnalyzer {
     pub(crate) fn lease_expired() -> Failure {
         Failure {
             message: "the step's lease expired before it finished (worker lost or too slow)".into(),
-            class: "LeaseExpired".into(),
+            class: LEASE_EXPIRED.into(),
             permanent: false,
             retry_after_ms: None,
             details: Value::Null,

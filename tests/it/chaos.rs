@@ -51,7 +51,7 @@ fn postgres_workers_survive_kill_and_server_restart() {
     let seconds = env_or("CHAOS_SECONDS", 2);
     let tasks = env_or("CHAOS_TASKS", 200) as usize;
     let url = pg.new_db();
-    // Steps take their lease from the creating client's config: short, so killed claims expire.
+    // Claims take the claiming worker's lease (children: 1.5 s, so killed claims expire soon).
     let cfg = tasker::Config {
         lease_ms: 1500,
         ..fast_config()
@@ -252,4 +252,52 @@ fn postgres_outcome_is_written_after_its_connection_is_terminated() {
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the handler ran again");
     assert_eq!(v.steps[0].attempts, 1);
     assert_history_legal(&v);
+}
+
+// After a server restart the pool's connections are dead; the first call on each must not
+// surface that to the host (a statement the server never ran is sent again on a new one).
+#[test]
+fn postgres_restart_does_not_surface_stale_pooled_connections() {
+    let Some(pg) = OwnPg::start() else {
+        eprintln!("skipped (no PostgreSQL server of our own to restart)");
+        return;
+    };
+    let url = pg.new_db();
+    let cfg = tasker::Config {
+        max_connections: 4,
+        ..fast_config()
+    };
+    let c = tasker::Client::connect_with(&url, cfg, None).unwrap();
+    c.register_template_yaml(ONE_STEP).unwrap();
+    c.register_fn("signal", |_| Ok(json!({"value": 1})))
+        .unwrap();
+    for mode in ["fast", "immediate"] {
+        // Fill the pool: four calls at once hold four connections.
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..5 {
+                        c.health().unwrap();
+                    }
+                });
+            }
+        });
+        pg.restart(mode);
+        for i in 0..6 {
+            let t = c
+                .create_task(&tasker::TaskRequest {
+                    namespace: Some("tests".into()),
+                    ..req("one", json!({"mode": mode, "i": i}))
+                })
+                .unwrap_or_else(|e| panic!("create_task {i} after a {mode} restart: {e}"));
+            c.task_view(t.task_id)
+                .unwrap_or_else(|e| panic!("task_view {i} after a {mode} restart: {e}"));
+            c.health()
+                .unwrap_or_else(|e| panic!("health {i} after a {mode} restart: {e}"));
+            let done = c
+                .run_task(t.task_id)
+                .unwrap_or_else(|e| panic!("run_task {i} after a {mode} restart: {e}"));
+            assert_eq!(done.task_state, State::Complete);
+        }
+    }
 }

@@ -319,6 +319,25 @@ where
     })
 }
 
+/// Runs one statement on its own connection to `url` (either backend), e.g. to break the
+/// schema under a running client.
+pub fn exec_sql(url: &str, sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::{Connection, Executor};
+        if url.starts_with("postgres") {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            c.execute(sql).await.unwrap();
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+            c.execute(sql).await.unwrap();
+        }
+    })
+}
+
 /// Fast backoff and short polls so tests finish quickly.
 pub fn fast_config() -> Config {
     Config {

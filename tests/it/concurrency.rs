@@ -77,6 +77,9 @@ fn child_worker_entry() {
             // Children hold exactly the batch the test asks for (a killed worker's claims).
             adaptive_claim: false,
             poll_interval_ms: 20,
+            // The claimer's lease applies (steps without a template lease): short, so a
+            // killed child's claims expire quickly.
+            lease_ms: 1500,
             ..fast_config()
         }
     };

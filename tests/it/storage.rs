@@ -107,3 +107,125 @@ both_backends!(group_completion_settles_each_kind_of_item, |b| {
     assert_eq!(c.run_task(released).unwrap().task_state, State::Complete);
     assert_history_legal(&state(released));
 });
+
+const LEASES: &str = r#"
+name: leases
+namespace_name: tests
+version: 1.0.0
+step_templates:
+  - {name: own, handler: square, lease_ms: 7000}
+  - {name: claimers, handler: square}
+"#;
+
+// A step's lease is chosen when it is claimed: its template's `lease_ms`, else the claiming
+// client's, not the creating client's (whose 5-minute default made a killed worker's steps wait
+// 5 minutes whatever the worker's own setting).
+both_backends!(lease_is_chosen_at_claim_time, |b| {
+    let (c, db) = client(b); // creates with the default lease (5 min)
+    c.register_template_yaml(LEASES).unwrap();
+    c.create_task(&tasker::TaskRequest {
+        namespace: Some("tests".into()),
+        ..req("leases", json!({}))
+    })
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use tasker::testing::{ClaimScope, Store};
+        let store = Store::connect(&db.url, 2, std::time::Duration::from_secs(5))
+            .await
+            .unwrap()
+            .with_claim_lease_ms(2_000);
+        let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
+        let (claimed, _) = store.claim_loaded(ClaimScope::Any, 10, now).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        for (cl, loaded) in &claimed {
+            let want = if cl.name == "own" { 7_000 } else { 2_000 };
+            assert_eq!(loaded.lease_ms, want, "lease of {}", cl.name);
+            // A heartbeat extends by the same lease.
+            let expiry = store
+                .heartbeat(cl.step_id, &cl.claim_token, now + 500)
+                .await
+                .unwrap();
+            assert_eq!(expiry, now + 500 + want, "heartbeat of {}", cl.name);
+        }
+    });
+});
+
+// A step whose lease expired keeps its place in the ready order: its retry is ready after the
+// delay counted from its claim, so it is claimed before steps that became ready while its lease
+// ran (it used to queue behind that whole backlog).
+both_backends!(expired_lease_retry_keeps_its_place_in_line, |b| {
+    let t0 = tasker::Clock::now_ms(&tasker::SystemClock);
+    let clock = tasker::ManualClock::new(t0);
+    let (c, db) = client_with(b, fast_config(), Some(clock.clone()));
+    c.register_template_yaml(ONE).unwrap();
+    let task = |n: i64| {
+        c.create_task(&tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            ..req("one", json!({ "n": n }))
+        })
+        .unwrap()
+        .task_id
+    };
+    let first = task(0);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    use tasker::testing::{ClaimScope, Failure, RetryDecision, Store};
+    let store = rt.block_on(async {
+        let store = Store::connect(&db.url, 2, std::time::Duration::from_secs(5))
+            .await
+            .unwrap()
+            .with_claim_lease_ms(60_000);
+        let (claimed, _) = store.claim(ClaimScope::Any, 1, t0 + 10).await.unwrap();
+        assert_eq!(claimed[0].task_id, first);
+        store
+    });
+    // A backlog becomes ready while the lease runs.
+    clock.advance_ms(1_000);
+    let backlog: Vec<i64> = (1..=5).map(task).collect();
+    rt.block_on(async {
+        let later = t0 + 120_000;
+        let expired = store
+            .expired_leases(ClaimScope::Any, later, 10)
+            .await
+            .unwrap();
+        assert_eq!(expired.len(), 1);
+        let failure = Failure {
+            message: "lease expired".into(),
+            class: "LeaseExpired".into(),
+            permanent: false,
+            retry_after_ms: None,
+            details: json!(null),
+        };
+        let decision = RetryDecision {
+            will_retry: true,
+            delay_ms: Some(50),
+        };
+        let x = &expired[0];
+        store
+            .fail_step(
+                x.task_id,
+                x.step_id,
+                &x.claim_token,
+                &failure,
+                &decision,
+                later,
+            )
+            .await
+            .unwrap();
+        let (next, _) = store.claim(ClaimScope::Any, 1, later + 1).await.unwrap();
+        assert_eq!(
+            next[0].task_id, first,
+            "the retried step comes before the backlog"
+        );
+        let (rest, _) = store.claim(ClaimScope::Any, 10, later + 2).await.unwrap();
+        let mut got: Vec<i64> = rest.iter().map(|r| r.task_id).collect();
+        got.sort();
+        assert_eq!(got, backlog);
+    });
+});

@@ -687,3 +687,183 @@ both_backends!(template_names_share_one_documented_limit, |b| {
     assert_eq!(c.run_task(t.task_id).unwrap().task_state, State::Complete);
     assert!(c.task_view(t.task_id).unwrap().step(&wide).is_some());
 });
+
+// A worker whose iterations fail (here: a table it reads is gone) keeps retrying, and the host
+// sees it in `health` (not only in log lines); one good iteration clears the run of failures.
+both_backends!(worker_failures_are_visible_in_health, |b| {
+    let (c, db) = client(b);
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    c.register_template_yaml(LINEAR).unwrap();
+    let h = c.health().unwrap();
+    assert_eq!((h.worker_failures, h.worker_failures_in_a_row), (0, 0));
+    assert_eq!(h.last_worker_error, None);
+    let t = c
+        .create_task(&tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            ..req("linear", json!({"n": 2}))
+        })
+        .unwrap();
+    // Claims read the edges (dependency results); health does not.
+    exec_sql(
+        &db.url,
+        "ALTER TABLE tasker_workflow_step_edges RENAME TO tasker_edges_away",
+    );
+    let stop = tasker::StopHandle::new();
+    let worker = {
+        let (c, stop) = (c.clone(), stop.clone());
+        std::thread::spawn(move || c.run_worker(&stop).unwrap())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let h = loop {
+        let h = c.health().unwrap();
+        if h.worker_failures_in_a_row >= 3 {
+            break h;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failure seen: {h:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(h.worker_failures >= h.worker_failures_in_a_row);
+    let last = h.last_worker_error.unwrap_or_default();
+    assert!(last.contains("tasker_workflow_step_edges"), "{last}");
+    exec_sql(
+        &db.url,
+        "ALTER TABLE tasker_edges_away RENAME TO tasker_workflow_step_edges",
+    );
+    let v = c.run_task(t.task_id).unwrap();
+    assert_eq!(v.task_state, tasker::State::Complete);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while c.health().unwrap().worker_failures_in_a_row != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "failures never cleared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    stop.stop();
+    worker.join().unwrap();
+    assert!(c.health().unwrap().worker_failures >= 3, "the total stays");
+});
+
+// A stored document the engine cannot read back (here written behind its back, deeper than
+// any decoder allows) fails its own step once, permanently, with the cause; the 20 ordinary
+// tasks claimed around it all complete, and its task's view still reads.
+both_backends!(an_unreadable_row_fails_its_step_alone, |b| {
+    let (c, db) = client(b);
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    c.register_template_yaml(LINEAR).unwrap();
+    let linear = |n: i64| tasker::TaskRequest {
+        namespace: Some("tests".into()),
+        ..req("linear", json!({ "n": n }))
+    };
+    let poison = c.create_task(&linear(0)).unwrap().task_id;
+    let deep = format!("{}1{}", "{\"k\":".repeat(300), "}".repeat(300));
+    exec_sql(
+        &db.url,
+        &format!("UPDATE tasker_tasks SET context = '{deep}' WHERE task_id = {poison}"),
+    );
+    let ordinary: Vec<i64> = (1..=20)
+        .map(|n| c.create_task(&linear(n)).unwrap().task_id)
+        .collect();
+    // Workers claim batches that mix the poison's step with ordinary ones.
+    let stop = tasker::StopHandle::new();
+    let worker = {
+        let (c, stop) = (c.clone(), stop.clone());
+        std::thread::spawn(move || c.run_worker(&stop).unwrap())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ordinary
+        .iter()
+        .any(|id| c.task_view(*id).unwrap().state != State::Complete)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ordinary tasks stalled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    stop.stop();
+    worker.join().unwrap();
+    let v = c.task_view(poison).unwrap();
+    let first = &v.steps[0];
+    assert_eq!(first.state, State::Error, "{v:?}");
+    assert_eq!(first.attempts, 1, "a deterministic failure is not retried");
+    let results = first.results.clone().unwrap_or_default();
+    assert_eq!(results["error"]["class"], "UnreadableRow", "{results}");
+    assert!(
+        results["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot be read")),
+        "{results}"
+    );
+    assert!(v.context.get("$unreadable").is_some(), "{:?}", v.context);
+    assert_eq!(
+        c.health().unwrap().worker_failures,
+        0,
+        "no iteration failed"
+    );
+});
+
+// Errors a newcomer can act on (issue #12): a one-word template "text" is a missing file, an
+// SQLite path in a missing directory names it, a second handler under one name is refused when
+// asked, and a worker refuses to start (when asked) while templates name unregistered handlers.
+both_backends!(setup_mistakes_are_reported_clearly, |b| {
+    let cfg = tasker::Config {
+        on_duplicate_handler: tasker::Strictness::Error,
+        on_missing_handler: tasker::Strictness::Error,
+        ..fast_config()
+    };
+    let (c, _db) = client_with(b, cfg, None);
+    let e = c.register_template_yaml("templates/missing").unwrap_err();
+    assert!(
+        e.to_string().contains("no such file: 'templates/missing'"),
+        "{e}"
+    );
+    c.register_fn("a", |_| Ok(json!({}))).unwrap();
+    let e = c.register_fn("a", |_| Ok(json!({}))).unwrap_err();
+    assert!(matches!(e, Error::HandlerSetup(_)), "{e:?}");
+    assert!(e.to_string().contains("'a' is already registered"), "{e}");
+    c.register_template_yaml(
+        "name: two\nnamespace_name: tests\nversion: 1.0.0\nstep_templates:\n  - {name: first, handler: a}\n  - {name: second, handler: b, depends_on_step: first}\n",
+    )
+    .unwrap();
+    let stop = tasker::StopHandle::new();
+    let e = c.run_worker(&stop).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("'b' (step 'second' of tests/two 1.0.0)"),
+        "{e}"
+    );
+    c.register_fn("b", |_| Ok(json!({}))).unwrap();
+    stop.stop();
+    assert_eq!(
+        c.run_worker(&stop).unwrap(),
+        0,
+        "starts once every handler is there"
+    );
+    // The defaults warn and go on: replacing works, the worker starts.
+    let (d, _db2) = client(b);
+    d.register_fn("a", |_| Ok(json!({}))).unwrap();
+    d.register_fn("a", |_| Ok(json!({}))).unwrap();
+});
+
+#[test]
+fn sqlite_path_in_a_missing_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no/such/dir/tasker.db");
+    let Err(err) =
+        tasker::Client::connect_with(&format!("sqlite://{}", path.display()), fast_config(), None)
+    else {
+        panic!("connect must fail")
+    };
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("{}", dir.path().join("no/such/dir").display())),
+        "{msg}"
+    );
+    assert!(msg.contains("does not exist"), "{msg}");
+}

@@ -210,6 +210,10 @@ type Health struct {
 	ExhaustedRetrySteps   int64 `msgpack:"exhausted_retry_steps"`
 	InBackoffSteps        int64 `msgpack:"in_backoff_steps"`
 	ExpiredLeaseSteps     int64 `msgpack:"expired_lease_steps"`
+	// This client's workers: failed loop iterations, in all and in a row, and the last error.
+	WorkerFailures       uint64  `msgpack:"worker_failures"`
+	WorkerFailuresInARow uint64  `msgpack:"worker_failures_in_a_row"`
+	LastWorkerError      *string `msgpack:"last_worker_error"`
 }
 
 // StepOutcome is the result of HandleStep.

@@ -18,8 +18,16 @@ impl Backend {
         }
         let mut rec = Vec::new();
         let mut w = self.begin().await?;
-        let (claimed, _) =
-            Self::claim_scoped(&mut w.tx, &mut rec, scope, limit, now, false).await?;
+        let (claimed, _) = Self::claim_scoped(
+            &mut w.tx,
+            &mut rec,
+            scope,
+            limit,
+            now,
+            false,
+            self.claim_lease_ms,
+        )
+        .await?;
         w.tx.commit().await?;
         Ok((claimed, rec))
     }
@@ -39,8 +47,16 @@ impl Backend {
         }
         let mut rec = Vec::new();
         let mut w = self.begin().await?;
-        let (claimed, loaded) =
-            Self::claim_scoped(&mut w.tx, &mut rec, scope, limit, now, true).await?;
+        let (claimed, loaded) = Self::claim_scoped(
+            &mut w.tx,
+            &mut rec,
+            scope,
+            limit,
+            now,
+            true,
+            self.claim_lease_ms,
+        )
+        .await?;
         w.tx.commit().await?;
         Ok((claimed.into_iter().zip(loaded).collect(), rec))
     }
@@ -60,7 +76,7 @@ impl Backend {
     ) -> Result<(Vec<Claimed>, Vec<LoadedStep>, Vec<Recorded>)> {
         ensure_allowed(Entity::Task, State::Pending, State::InProgress)?;
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let sql = pg_claim_sql(scope, limit, load, true)?;
+        let sql = pg_claim_sql(scope, limit, load, true, self.claim_lease_ms)?;
         let mut q = sqlx::query(&sql).bind(now).bind(token.as_str());
         if let ClaimScope::Task(id) | ClaimScope::Step(id) = scope {
             q = q.bind(id);
@@ -107,12 +123,14 @@ impl Backend {
         limit: i64,
         now: i64,
         load: bool,
+        lease_ms: i64,
     ) -> Result<(Vec<Claimed>, Vec<LoadedStep>)> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let ClaimScope::Task(task_id) = scope else {
             let mut step_rec = Vec::new();
             let (mut claimed, loaded) =
-                Self::claim_in(tx, &mut step_rec, scope, limit, now, &token, load).await?;
+                Self::claim_in(tx, &mut step_rec, scope, limit, now, &token, load, lease_ms)
+                    .await?;
             // Start pending tasks here too, saving their own transaction (and WAL flush), but
             // only those whose row can be locked without waiting (SKIP LOCKED): this claim
             // already holds step locks, so it must never wait for a task lock. A task skipped
@@ -167,7 +185,7 @@ impl Backend {
         }
         let mut step_rec = Vec::new();
         let (mut claimed, loaded) =
-            Self::claim_in(tx, &mut step_rec, scope, limit, now, &token, load).await?;
+            Self::claim_in(tx, &mut step_rec, scope, limit, now, &token, load, lease_ms).await?;
         if state == State::Pending && !claimed.is_empty() {
             // Task events first, as when the task was started in its own transaction.
             Self::drive_task(
@@ -207,6 +225,7 @@ impl Backend {
         now: i64,
         token: &str,
         load: bool,
+        lease_ms: i64,
     ) -> Result<(Vec<Claimed>, Vec<LoadedStep>)> {
         // The claim writes these two transitions (the first for retried steps): checked against
         // the state machine before any write, like every other transition.
@@ -221,7 +240,7 @@ impl Backend {
         let mut claimed: Vec<ClaimedColumns> = Vec::new();
         let mut load_rows: Vec<<Db as sqlx::Database>::Row> = Vec::new();
         if PG {
-            let sql = pg_claim_sql(scope, limit, load, false)?;
+            let sql = pg_claim_sql(scope, limit, load, false, lease_ms)?;
             let mut q = sqlx::query(&sql).bind(now).bind(token);
             if scope != ClaimScope::Any {
                 q = q.bind(scope_id);
@@ -268,7 +287,8 @@ impl Backend {
                 .collect::<Vec<_>>()
                 .join(", ");
             let mut sql = format!(
-                "UPDATE tasker_workflow_steps AS s SET {CLAIM_SET} WHERE s.workflow_step_id IN ({ids})"
+                "UPDATE tasker_workflow_steps AS s SET {} WHERE s.workflow_step_id IN ({ids})",
+                claim_set(lease_ms)
             );
             let row = |c: &ClaimedColumns, from, to, metadata| TransitionRow {
                 task_id: c.1,
@@ -368,10 +388,16 @@ fn claimed_columns(r: &<Db as sqlx::Database>::Row) -> Result<ClaimedColumns> {
     ))
 }
 
-/// What a claim sets on each claimed step row (`$1` the time, `$2` the claim token).
-const CLAIM_SET: &str = "state = 'in_progress', attempts = s.attempts + 1, last_attempted_at = $1, \
-     claim_token = $2, lease_expires_at = $1 + s.lease_ms, ready_at = NULL, backoff_request_ms = NULL, \
-     updated_at = $1";
+/// What a claim sets on each claimed step row (`$1` the time, `$2` the claim token). The lease
+/// is chosen now: the step template's (`lease_ms` > 0), else the claiming client's (a validated
+/// 1 ms..24 h, written as a literal).
+fn claim_set(claim_lease_ms: i64) -> String {
+    format!(
+        "state = 'in_progress', attempts = s.attempts + 1, last_attempted_at = $1, \
+         claim_token = $2, lease_expires_at = $1 + COALESCE(NULLIF(s.lease_ms, 0), {claim_lease_ms}), \
+         ready_at = NULL, backoff_request_ms = NULL, updated_at = $1"
+    )
+}
 
 /// The claimable steps of `scope` in claim order (`$1` now; `limit` and `scope_id` are the
 /// SQL of the limit and of the scope's id).
@@ -403,7 +429,14 @@ fn candidates_sql(scope: ClaimScope, limit: &str, scope_id: &str) -> String {
 /// every execution (~0.5 ms of planning per claim here); with a literal one it switches to the
 /// cached generic plan after five executions. Each limit is then its own prepared statement,
 /// at most `claim_batch` of them per connection.
-fn pg_claim_sql(scope: ClaimScope, limit: i64, load: bool, start_tasks: bool) -> Result<String> {
+fn pg_claim_sql(
+    scope: ClaimScope,
+    limit: i64,
+    load: bool,
+    start_tasks: bool,
+    lease_ms: i64,
+) -> Result<String> {
+    let claim_set = claim_set(lease_ms);
     ensure_allowed(Entity::Step, State::Error, State::Pending)?;
     ensure_allowed(Entity::Step, State::Pending, State::InProgress)?;
     let candidates = candidates_sql(scope, &limit.max(0).to_string(), "$3");
@@ -461,7 +494,7 @@ fn pg_claim_sql(scope: ClaimScope, limit: i64, load: bool, start_tasks: bool) ->
         (String::new(), "", "")
     };
     Ok(format!(
-        "WITH cl AS (UPDATE tasker_workflow_steps s SET {CLAIM_SET} \
+        "WITH cl AS (UPDATE tasker_workflow_steps s SET {claim_set} \
          FROM ({candidates} FOR UPDATE OF ws SKIP LOCKED) c \
          WHERE s.workflow_step_id = c.workflow_step_id \
          RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, c.old_state, c.task_state, \

@@ -13,7 +13,8 @@ pub(super) const STATES_ACTIVE: &str = "('pending','in_progress')";
 
 /// Run-context columns of a step (alias `s`), then of its task (`t`, `nt`, `ns`).
 pub(super) const LOAD_STEP_COLUMNS: &str =
-    "s.handler_name, s.retry_limit, s.retryable, s.inputs, s.handler_config, s.lease_ms, \
+    "s.handler_name, s.retry_limit, s.retryable, s.inputs, s.handler_config, \
+     s.lease_expires_at - s.last_attempted_at AS lease_ms, \
      s.backoff_base_ms, s.backoff_factor, s.backoff_max_ms, s.backoff_jitter";
 pub(super) const LOAD_TASK_COLUMNS: &str =
     "t.context, t.initiator, t.source_system, t.reason, t.tags, nt.name AS task_name, \
@@ -80,7 +81,32 @@ pub(super) fn deps_column(step: &str) -> String {
 
 /// A claimed step's run context from a row carrying `LOAD_STEP_COLUMNS`, `LOAD_TASK_COLUMNS`,
 /// `task_id` and `deps` (see `deps_column`).
+/// A row that cannot be decoded (a document deeper than the decoder allows, written before
+/// the document policy or behind the engine's back) gives a skeleton marked `unreadable` with
+/// the cause: that step then fails alone, and the claim's other steps run.
 pub(super) fn loaded_from_row(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> Result<LoadedStep> {
+    Ok(decode_loaded(r, c).unwrap_or_else(|e| LoadedStep {
+        context: StepContext {
+            task: TaskInfo {
+                task_id: c.task_id,
+                ..Default::default()
+            },
+            step: StepInfo {
+                step_id: c.step_id,
+                name: c.name.clone(),
+                attempt: c.attempts,
+                ..Default::default()
+            },
+            dependency_results: Default::default(),
+            claim_token: c.claim_token.clone(),
+        },
+        backoff: Default::default(),
+        lease_ms: r.try_get("lease_ms").unwrap_or(0),
+        unreadable: Some(format!("the step's stored run context cannot be read: {e}")),
+    }))
+}
+
+fn decode_loaded(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> Result<LoadedStep> {
     let inputs: Json<Value> = r.try_get("inputs")?;
     let handler_config: Json<Value> = r.try_get("handler_config")?;
     let context: Json<Value> = r.try_get("context")?;
@@ -123,7 +149,21 @@ pub(super) fn loaded_from_row(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> R
         },
         backoff: backoff_from_row(r)?,
         lease_ms: r.try_get("lease_ms")?,
+        unreadable: None,
     })
+}
+
+/// A stored document for a view. One that cannot be decoded (deeper than the decoder allows,
+/// written behind the engine's back) is shown as `{"$unreadable": cause}`, so the rest of the
+/// view still reads; other errors (a missing column) are errors.
+pub(super) fn view_json(r: &<Db as sqlx::Database>::Row, col: &str) -> Result<Option<Value>> {
+    match r.try_get::<Option<Json<Value>>, _>(col) {
+        Ok(v) => Ok(v.map(|j| j.0)),
+        Err(sqlx::Error::ColumnDecode { source, .. }) => Ok(Some(
+            serde_json::json!({ "$unreadable": source.to_string() }),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A step's backoff override from a row carrying its `backoff_*` columns.
@@ -144,6 +184,11 @@ pub struct Backend {
     write_lock: Option<tokio::sync::Mutex<()>>,
     /// SQLite files: the lock file that serialises migrations across processes.
     pub migration_lock: Option<std::path::PathBuf>,
+    /// PostgreSQL: marks the pool suspect after a dead connection (see `stale_connections.rs`).
+    pub stale: crate::database::StaleConnections,
+    /// The lease of steps whose template sets none, chosen when they are claimed (the
+    /// claiming client's `lease_ms`).
+    pub claim_lease_ms: i64,
 }
 
 /// A write transaction; on SQLite it also holds the in-process writer lock.
@@ -162,6 +207,8 @@ impl Backend {
                 Some(tokio::sync::Mutex::new(()))
             },
             migration_lock: None,
+            stale: Default::default(),
+            claim_lease_ms: crate::config::Config::default().lease_ms as i64,
         }
     }
 

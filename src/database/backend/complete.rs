@@ -81,6 +81,7 @@ impl Backend {
                 now,
                 &token,
                 true,
+                self.claim_lease_ms,
             )
             .await?;
             next = claimed.into_iter().zip(loaded).collect::<Vec<_>>();
@@ -374,6 +375,7 @@ impl Backend {
                     now,
                     &token,
                     true,
+                    self.claim_lease_ms,
                 )
                 .await?;
                 next = claimed.into_iter().zip(loaded).collect();

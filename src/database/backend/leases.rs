@@ -46,12 +46,14 @@ impl Backend {
     /// Extends the lease of a claim that is still current; returns the new expiry.
     pub async fn heartbeat(&self, step_id: i64, claim_token: &str, now: i64) -> Result<i64> {
         let expiry: Option<i64> = sqlx::query_scalar(
-            "UPDATE tasker_workflow_steps SET lease_expires_at = $3 + lease_ms, updated_at = $3 \
+            "UPDATE tasker_workflow_steps SET lease_expires_at = $3 + COALESCE(NULLIF(lease_ms, 0), $4), \
+             updated_at = $3 \
              WHERE workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress' RETURNING lease_expires_at",
         )
         .bind(step_id)
         .bind(claim_token)
         .bind(now)
+        .bind(self.claim_lease_ms)
         .fetch_optional(&self.pool)
         .await?;
         expiry.ok_or(Error::StaleClaim(step_id))

@@ -1,7 +1,6 @@
 //! Read-only views: task view, execution context, health, counts, step lookups.
 
 use super::*;
-use sqlx::types::Json;
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -156,8 +155,8 @@ impl Backend {
             let id: i64 = s.try_get("workflow_step_id")?;
             let state = state_of(&s.try_get::<String, _>("state")?)?;
             let ready_at: Option<i64> = s.try_get("ready_at")?;
-            let inputs: Json<Value> = s.try_get("inputs")?;
-            let results: Option<Json<Value>> = s.try_get("results")?;
+            let inputs = view_json(&s, "inputs")?.unwrap_or_default();
+            let results = view_json(&s, "results")?;
             step_views.push(StepView {
                 step_id: id,
                 name: s.try_get("name")?,
@@ -167,8 +166,8 @@ impl Backend {
                 retry_limit: s.try_get("retry_limit")?,
                 retryable: s.try_get("retryable")?,
                 skippable: s.try_get("skippable")?,
-                inputs: inputs.0,
-                results: results.map(|j| j.0),
+                inputs,
+                results,
                 last_attempted_at: s.try_get("last_attempted_at")?,
                 processed_at: s.try_get("processed_at")?,
                 next_attempt_at: ready_at,
@@ -177,9 +176,9 @@ impl Backend {
                 transitions: mark_most_recent(st_by_step.remove(&id).unwrap_or_default()),
             });
         }
-        let context: Json<Value> = t.try_get("context")?;
-        let tags: Json<Value> = t.try_get("tags")?;
-        let bypass: Json<Value> = t.try_get("bypass_steps")?;
+        let context = view_json(&t, "context")?.unwrap_or_default();
+        let tags = view_json(&t, "tags")?.unwrap_or_default();
+        let bypass = view_json(&t, "bypass_steps")?.unwrap_or_default();
         Ok(TaskView {
             task_id,
             namespace: t.try_get("namespace")?,
@@ -187,12 +186,12 @@ impl Backend {
             version: t.try_get("version")?,
             state: state_of(&t.try_get::<String, _>("state")?)?,
             complete: t.try_get("complete")?,
-            context: context.0,
+            context,
             initiator: t.try_get("initiator")?,
             source_system: t.try_get("source_system")?,
             reason: t.try_get("reason")?,
-            tags: tags.0,
-            bypass_steps: bypass.0,
+            tags,
+            bypass_steps: bypass,
             identity_hash: t.try_get("identity_hash")?,
             requested_at: t.try_get("requested_at")?,
             completed_at: t.try_get("completed_at")?,
@@ -250,6 +249,8 @@ impl Backend {
             exhausted_retry_steps: s.try_get(8)?,
             in_backoff_steps: s.try_get(9)?,
             expired_lease_steps: s.try_get(10)?,
+            // The client adds its workers' figures.
+            ..HealthCounts::default()
         })
     }
 }

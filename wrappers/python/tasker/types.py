@@ -103,6 +103,10 @@ class Health(TypedDict, total=False):
     exhausted_retry_steps: int
     in_backoff_steps: int
     expired_lease_steps: int
+    # This client's workers: failed loop iterations, in all and in a row, and the last error.
+    worker_failures: int
+    worker_failures_in_a_row: int
+    last_worker_error: Optional[str]
 
 
 class StepOutcome(TypedDict, total=False):

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds ffi-tests/c/test_secrets.c against the library in $1 (default target/clib/debug), runs it
+# with libtasker's logging at trace level and fails when the sentinel password appears anywhere
+# in its output, or when no masked URL does (the error paths did not run).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+CLIB=${1:-target/clib/debug}
+gcc -std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude ffi-tests/c/test_secrets.c \
+  -o target/test_secrets -L"$CLIB" -ltasker -Wl,-rpath,"$PWD/$CLIB" || exit 1
+out=$(TASKER_LOG=trace target/test_secrets 2>&1)
+rc=$?
+echo "$out" | grep -v '^\s*$' | tail -n 12
+if [ $rc -ne 0 ]; then echo "c-secrets: the program failed ($rc)"; exit 1; fi
+if grep -q 'S3NT1NEL-pw' <<<"$out"; then
+  echo "c-secrets: the sentinel password appears in the output:"; grep -n 'S3NT1NEL-pw' <<<"$out" | head -5; exit 1
+fi
+if ! grep -q ':\*\*\*@' <<<"$out"; then echo "c-secrets: no masked URL in the output"; exit 1; fi
+echo "c-secrets: $(grep -c . <<<"$out") lines of output, no password"
