@@ -19,7 +19,8 @@ DEMO_C_LDLIBS =
 write_pc = sed -e 's|@PREFIX@|$(1)|' -e 's|@LIBDIR@|$(2)|' -e 's|@VERSION@|$(VERSION)|' tasker.pc.in > $(3)
 
 .PHONY: all setup setup-rust setup-c setup-python setup-ruby setup-go build lib header check-header \
-        demo demo-rust demo-python demo-ruby demo-go test lint install clean fmt bench fuzz chaos
+        schema check-schema demo demo-rust demo-python demo-ruby demo-go test lint install clean fmt bench \
+        fuzz chaos
 
 all: build
 
@@ -54,6 +55,15 @@ check-header:
 	if ! cmp -s $$tmp include/tasker.h; then diff -u include/tasker.h $$tmp | head -40; rm -f $$tmp; \
 	  echo "include/tasker.h is stale: run 'make header' and commit it" >&2; exit 1; fi; rm -f $$tmp; \
 	echo "include/tasker.h is up to date"
+
+## Regenerates docs/schema/documents.schema.json (the JSON Schema of every MessagePack document,
+## from the serde types); `make test` fails when it is stale, like the header.
+schema:
+	TASKER_WRITE_SCHEMA=1 $(CARGO) test --quiet --test document_schema -- checked_in_schema_is_current
+
+## Fails when the checked-in document schema differs from what the serde types generate.
+check-schema:
+	$(CARGO) test --quiet --test document_schema -- checked_in_schema_is_current
 
 ## The order-fulfillment workflow through the C ABI on the embedded SQLite default
 ## (tasker.db in the current directory; TASKER_DATABASE_URL=postgres://... for PostgreSQL).

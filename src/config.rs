@@ -1,5 +1,6 @@
 //! Client configuration and the clock the engine reads time from.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ pub(crate) const MAX_RETRY_LIMIT: i64 = 1000;
 /// Exponential backoff settings: `min(base × factor^attempts, max)`, plus optional jitter (a
 /// fraction of the delay, applied symmetrically). Defaults reproduce the ancestor: 1 s, ×2, 30 s
 /// cap, no jitter. The arithmetic is `step_handler::BackoffCalculator`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackoffConfig {
     pub base_ms: u64,
@@ -39,7 +40,7 @@ impl Default for BackoffConfig {
 }
 
 /// Per-step overrides of [`BackoffConfig`] (from a step template).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackoffOverride {
     pub base_ms: Option<u64>,
@@ -80,7 +81,7 @@ impl BackoffConfig {
 }
 
 /// Delays (ms) used when the host queue is asked to look at a task again (ancestor's constants).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReenqueueDelays {
     pub has_ready_steps_ms: u64,
@@ -105,7 +106,7 @@ impl Default for ReenqueueDelays {
 }
 
 /// Options of a client. Every field has a default; unknown keys are rejected when decoded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub backoff: BackoffConfig,
@@ -148,7 +149,7 @@ pub struct Config {
 }
 
 /// How a setup mistake that still has a sensible default is reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Strictness {
     Ignore,

@@ -1,11 +1,12 @@
 //! The lifecycle event document subscribers receive (`task.*`, `step.*`, `workflow.*`).
 
 use crate::state_machine::Transition;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One lifecycle event (`task.*`, `step.*`, `workflow.*`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
     pub name: String,
     pub task_id: i64,

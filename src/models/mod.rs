@@ -10,13 +10,14 @@ pub use event::Event;
 pub use step_error::StepError;
 pub use step_outcome::{HandlerCall, StepOutcome};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 use std::str::FromStr;
 
 /// The six states shared by tasks and steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     Pending,
@@ -71,7 +72,7 @@ impl FromStr for State {
 }
 
 /// A request to create a task from a registered template.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TaskRequest {
     pub name: String,
@@ -89,7 +90,7 @@ pub struct TaskRequest {
 }
 
 /// Outcome of a task creation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CreatedTask {
     pub task_id: i64,
     /// False when an identical task already existed and was returned instead.
@@ -97,7 +98,7 @@ pub struct CreatedTask {
 }
 
 /// What a handler sees about its task.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct TaskInfo {
     pub task_id: i64,
@@ -112,7 +113,7 @@ pub struct TaskInfo {
 }
 
 /// What a handler sees about its step.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct StepInfo {
     pub step_id: i64,
@@ -129,7 +130,7 @@ pub struct StepInfo {
 /// The context document passed to `process`: task, step, and the results of the step's direct
 /// dependencies keyed by step name. Missing fields decode to their defaults (so a caller of
 /// `call_handler` may pass only what its handler reads).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct StepContext {
     pub task: TaskInfo,
@@ -140,7 +141,7 @@ pub struct StepContext {
 }
 
 /// One row of transition history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TransitionView {
     pub from_state: Option<State>,
     pub to_state: State,
@@ -150,7 +151,7 @@ pub struct TransitionView {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepView {
     pub step_id: i64,
     pub name: String,
@@ -171,7 +172,7 @@ pub struct StepView {
     pub transitions: Vec<TransitionView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TaskView {
     pub task_id: i64,
     pub namespace: String,
@@ -199,7 +200,7 @@ impl TaskView {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionStatus {
     BlockedByFailures,
@@ -209,7 +210,7 @@ pub enum ExecutionStatus {
     WaitingForDependencies,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecommendedAction {
     HandleFailures,
@@ -219,7 +220,7 @@ pub enum RecommendedAction {
     WaitForDependencies,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     Healthy,
@@ -229,7 +230,7 @@ pub enum Health {
 }
 
 /// The task execution context: counts and the derived status, action and health.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExecutionContext {
     pub task_id: i64,
     pub task_state: State,
@@ -330,7 +331,7 @@ impl ExecutionContext {
 }
 
 /// System-wide counts (the ancestor's health counts).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HealthCounts {
     pub total_tasks: i64,
     pub pending_tasks: i64,

@@ -1,10 +1,11 @@
 //! The failure a step handler reports: a document handlers return through every binding.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A failure reported by a handler. Retryable unless marked permanent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct StepError {
     pub message: String,

@@ -2,12 +2,13 @@
 //! database-free handler call. Both cross the C ABI as MessagePack maps.
 
 use super::StepError;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What happened to one step handled by a worker, `handle_step` or an inline run. Encoded as a
 /// map tagged by `outcome` ("completed", "failed", "discarded", "stale", "skipped").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum StepOutcome {
     Completed {
@@ -55,7 +56,7 @@ impl StepOutcome {
 
 /// The result of `call_handler` (the hooks run without the database). Encoded as a map tagged
 /// by `status`: `{"status": "completed", "results": any}` or `{"status": "failed", "error": {..}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum HandlerCall {
     Completed { results: Value },

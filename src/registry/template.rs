@@ -3,6 +3,7 @@
 use crate::config::{BackoffOverride, MAX_LEASE_MS, MAX_RETRY_LIMIT};
 use crate::models::document_policy;
 use crate::{Error, Result};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -40,7 +41,7 @@ fn default_retry_limit() -> i64 {
 }
 
 /// A workflow definition: named steps and their dependencies (a DAG).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskTemplate {
     pub name: String,
@@ -73,7 +74,7 @@ pub struct TaskTemplate {
     pub custom_events: Option<Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepTemplate {
     pub name: String,

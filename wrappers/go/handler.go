@@ -35,8 +35,36 @@ func (sc *StepContext) normalize() {
 	}
 }
 
-// Dependency returns the results of the named dependency as a map (nil when absent).
-func (sc *StepContext) Dependency(name string) map[string]any {
+// The accessors below carry the names of docs/ABI.md's naming table (the same in every
+// wrapper); the fields they read stay public.
+
+// Context returns the task's context: the document given to CreateTask (task.context).
+func (sc *StepContext) Context() map[string]any { return sc.Task.Context }
+
+// TaskID returns the id of the step's task.
+func (sc *StepContext) TaskID() int64 { return sc.Task.TaskID }
+
+// StepID returns the step's id.
+func (sc *StepContext) StepID() int64 { return sc.Step.StepID }
+
+// StepName returns the step's name.
+func (sc *StepContext) StepName() string { return sc.Step.Name }
+
+// Attempt returns this attempt's number (1 for the first).
+func (sc *StepContext) Attempt() int { return sc.Step.Attempt }
+
+// RetryLimit returns the most attempts the step gets, the first included.
+func (sc *StepContext) RetryLimit() int { return sc.Step.RetryLimit }
+
+// Inputs returns the step's inputs (the task request's step_inputs for this step).
+func (sc *StepContext) Inputs() map[string]any { return sc.Step.Inputs }
+
+// HandlerConfig returns the step template's handler_config.
+func (sc *StepContext) HandlerConfig() map[string]any { return sc.Step.HandlerConfig }
+
+// DependencyResult returns the results of the direct dependency name as a map (nil when
+// absent or not a map).
+func (sc *StepContext) DependencyResult(name string) map[string]any {
 	m, _ := sc.DependencyResults[name].(map[string]any)
 	return m
 }

@@ -62,7 +62,7 @@ func square(ctx *StepContext) (any, error) {
 		v, _ = ctx.Task.Context["n"].(int64)
 	}
 	for name := range ctx.DependencyResults {
-		x, _ := ctx.Dependency(name)["value"].(int64)
+		x, _ := ctx.DependencyResult(name)["value"].(int64)
 		v += x
 	}
 	return map[string]any{"value": v * v}, nil
@@ -375,7 +375,7 @@ func TestProcessResults(t *testing.T) {
 	}
 	var seen map[string]any
 	if err := c.RegisterFunc("plain", func(ctx *StepContext) (any, error) {
-		seen = ctx.Dependency("a")
+		seen = ctx.DependencyResult("a")
 		return nil, nil
 	}); err != nil {
 		t.Fatal(err)
@@ -965,7 +965,7 @@ func TestCallHandler(t *testing.T) {
 		t.Errorf("results %#v", o.Results)
 	}
 	if seen.Task.TaskID != 7 || seen.Task.Name != "t" || seen.Step.Name != "read" || seen.Step.Attempt != 2 ||
-		seen.Step.Inputs["k"] != "v" || seen.Dependency("up")["value"] != int64(3) || seen.ClaimToken != "tok" {
+		seen.Step.Inputs["k"] != "v" || seen.DependencyResult("up")["value"] != int64(3) || seen.ClaimToken != "tok" {
 		t.Errorf("handler saw %+v", seen)
 	}
 	if tid != callerTid {

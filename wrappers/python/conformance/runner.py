@@ -96,13 +96,13 @@ def make_handler(spec: dict[str, Any], executions: collections.Counter[int], loc
 
 class Recorder:
     def __init__(self) -> None:
-        self.fifo: collections.deque[tuple[str, int, int]] = collections.deque()
+        self.fifo: collections.deque[tuple[str, int, float]] = collections.deque()
 
-    def enqueue_task(self, task_id: int, delay_ms: int) -> None:
-        self.fifo.append(("task", task_id, delay_ms))
+    def enqueue_task(self, task_id: int, delay: float) -> None:
+        self.fifo.append(("task", task_id, delay))
 
-    def enqueue_step(self, step_id: int, delay_ms: int) -> None:
-        self.fifo.append(("step", step_id, delay_ms))
+    def enqueue_step(self, step_id: int, delay: float) -> None:
+        self.fifo.append(("step", step_id, delay))
 
 
 def run_scenario(scenario: dict[str, Any], url: str) -> None:
@@ -194,7 +194,7 @@ def run_scenario(scenario: dict[str, Any], url: str) -> None:
                     expect(handled <= 10_000, f"{where}: more than 10000 queue entries")
                     entry_kind, ident, delay = recorder.fifo.popleft()
                     if delay > 0:
-                        time.sleep(min(delay, 20) / 1000)
+                        time.sleep(min(delay, 0.02))
                     if entry_kind == "step":
                         outcomes[client.handle_step(ident)["outcome"]] += 1
                     else:

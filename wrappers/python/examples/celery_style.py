@@ -8,10 +8,10 @@ queue's workers run the jobs, which call `client.handle_step(step_id)` / `client
 With real Celery the injector would be
 
     class CeleryInjector:
-        def enqueue_step(self, step_id, delay_ms):
-            handle_step_job.apply_async((step_id,), countdown=delay_ms / 1000)
-        def enqueue_task(self, task_id, delay_ms):
-            handle_task_job.apply_async((task_id,), countdown=delay_ms / 1000)
+        def enqueue_step(self, step_id, delay):
+            handle_step_job.apply_async((step_id,), countdown=delay)
+        def enqueue_task(self, task_id, delay):
+            handle_task_job.apply_async((task_id,), countdown=delay)
 
     @app.task
     def handle_step_job(step_id): client.handle_step(step_id)
@@ -119,11 +119,11 @@ def main() -> int:
             client.handle_task(task_id)
 
         class CeleryInjector:
-            def enqueue_step(self, step_id: int, delay_ms: int) -> None:
-                handle_step_job.apply_async((step_id,), countdown=delay_ms / 1000)
+            def enqueue_step(self, step_id: int, delay: float) -> None:
+                handle_step_job.apply_async((step_id,), countdown=delay)
 
-            def enqueue_task(self, task_id: int, delay_ms: int) -> None:
-                handle_task_job.apply_async((task_id,), countdown=delay_ms / 1000)
+            def enqueue_task(self, task_id: int, delay: float) -> None:
+                handle_task_job.apply_async((task_id,), countdown=delay)
 
         client.load_template(TEMPLATE)
         client.register_handler("render", lambda ctx: {"html": f"<h1>{ctx.context['title']}</h1>"})

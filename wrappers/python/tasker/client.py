@@ -360,11 +360,11 @@ class Client(_Managed):
         self,
         injector: Optional[QueueInjector] = None,
         *,
-        enqueue_task: Optional[Callable[[int, int], Any]] = None,
-        enqueue_step: Optional[Callable[[int, int], Any]] = None,
+        enqueue_task: Optional[Callable[[int, float], Any]] = None,
+        enqueue_step: Optional[Callable[[int, float], Any]] = None,
     ) -> None:
-        """Installs host-queue hooks: an object with enqueue_task(task_id, delay_ms) and
-        enqueue_step(step_id, delay_ms), or the two callables; None (nothing given) removes them.
+        """Installs host-queue hooks: an object with enqueue_task(task_id, delay) and
+        enqueue_step(step_id, delay) (`delay` in seconds, a float), or the two callables; None (nothing given) removes them.
         A hook that raises is logged and reported to libtasker as a failed enqueue (the work
         stays ready in the database)."""
         if injector is not None:
@@ -442,7 +442,7 @@ class Client(_Managed):
 class _Injector:
     __slots__ = ("enqueue_task", "enqueue_step")
 
-    def __init__(self, enqueue_task: Callable[[int, int], Any], enqueue_step: Callable[[int, int], Any]) -> None:
+    def __init__(self, enqueue_task: Callable[[int, float], Any], enqueue_step: Callable[[int, float], Any]) -> None:
         self.enqueue_task = enqueue_task
         self.enqueue_step = enqueue_step
 
@@ -452,7 +452,8 @@ def _enqueue(kind: str, userdata: Optional[int], ident: int, delay_ms: int) -> i
         injector = _slab.get(userdata)
         if injector is None:
             return 1
-        getattr(injector, kind)(int(ident), int(delay_ms))
+        # Durations cross the wrappers in seconds (docs/ABI.md "Names"); C counts milliseconds.
+        getattr(injector, kind)(int(ident), delay_ms / 1000.0)
         return 0
     except BaseException as exc:  # noqa: BLE001 - nothing may unwind into C
         try:

@@ -71,6 +71,10 @@ class StepContext:
     def handler_config(self) -> dict[str, Any]:
         return self.step.get("handler_config") or {}
 
+    def dependency_result(self, name: str) -> Any:
+        """The results of the direct dependency `name` (None when it is not one)."""
+        return self.dependency_results.get(name)
+
     def heartbeat(self) -> int:
         """Extends the step's lease; returns the new expiry (epoch ms). Raises StaleClaimError when
         the step was taken over (stop working), InvalidStateError after the handler returned."""

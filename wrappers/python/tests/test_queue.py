@@ -18,13 +18,13 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 class Recorder:
     def __init__(self) -> None:
-        self.fifo: collections.deque[tuple[str, int, int]] = collections.deque()
+        self.fifo: collections.deque[tuple[str, int, float]] = collections.deque()
 
-    def enqueue_task(self, task_id: int, delay_ms: int) -> None:
-        self.fifo.append(("task", task_id, delay_ms))
+    def enqueue_task(self, task_id: int, delay: float) -> None:
+        self.fifo.append(("task", task_id, delay))
 
-    def enqueue_step(self, step_id: int, delay_ms: int) -> None:
-        self.fifo.append(("step", step_id, delay_ms))
+    def enqueue_step(self, step_id: int, delay: float) -> None:
+        self.fifo.append(("step", step_id, delay))
 
 
 def test_queue_receives_exactly_the_ready_steps(client: Client) -> None:
@@ -78,7 +78,7 @@ def test_retry_is_enqueued_with_its_delay(client: Client) -> None:
     kind, step_id, _ = queue.fifo.popleft()
     first = client.handle_step(step_id)
     assert first["outcome"] == "failed" and first["will_retry"] is True and first["retry_delay_ms"] == 25
-    assert ("step", step_id, 25) in queue.fifo
+    assert ("step", step_id, 0.025) in queue.fifo
     import time
     time.sleep(0.03)
     assert client.handle_step(step_id)["outcome"] == "completed"
@@ -89,7 +89,7 @@ def test_failing_injector_is_logged_and_work_stays_ready(client: Client, caplog:
     counter = Counter()
     register_diamond(client, counter)
 
-    def broken(ident: int, delay: int) -> None:
+    def broken(ident: int, delay: float) -> None:
         raise ConnectionError("broker down")
 
     client.set_queue_injector(enqueue_task=broken, enqueue_step=broken)

@@ -41,15 +41,15 @@ module Conformance
       case @spec["behavior"]
       when "square"
         v = if deps.empty?
-              ctx.task_context["n"] || 0
+              ctx.context["n"] || 0
             else
               ctx.dependency_results.values.sum { |r| r.is_a?(Hash) && r["value"].is_a?(Integer) ? r["value"] : 0 }
             end
         { "value" => v * v, "deps" => deps }
       when "echo"
-        ctx.task_context.reject { |k, _| k == "conformance_run" }.merge("step" => ctx.step_name, "deps" => deps)
+        ctx.context.reject { |k, _| k == "conformance_run" }.merge("step" => ctx.step_name, "deps" => deps)
       when "length"
-        { "length" => ctx.task_context["blob"].to_s.length }
+        { "length" => ctx.context["blob"].to_s.length }
       when "fail_then_succeed"
         if ctx.attempt <= @spec.fetch("failures", 0)
           raise Tasker::RetryableError.new("transient failure on attempt #{ctx.attempt}",

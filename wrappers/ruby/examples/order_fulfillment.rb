@@ -13,7 +13,7 @@ TEMPLATE = ENV.fetch("TASKER_DEMO_TEMPLATE",
 
 class ValidateOrder < Tasker::StepHandler
   def process(ctx)
-    items = ctx.task_context.fetch("items")
+    items = ctx.context.fetch("items")
     raise Tasker::PermanentError.new("order has no items", error_class: "InvalidOrder") if items.empty?
 
     { "valid" => true, "total_cents" => items.sum { |i| i["qty"] * i["price_cents"] } }
@@ -22,13 +22,13 @@ end
 
 class ReserveInventory < Tasker::StepHandler
   def process(ctx)
-    { "reserved" => ctx.task_context["items"].map { |i| "#{i['sku']} x#{i['qty']}" },
+    { "reserved" => ctx.context["items"].map { |i| "#{i['sku']} x#{i['qty']}" },
       "total_cents" => ctx.dependency_result("validate_order")["total_cents"] }
   end
 end
 
 class CheckFraud < Tasker::StepHandler
-  def process(ctx) = { "score" => ctx.task_context["customer"].length % 7, "approved" => true }
+  def process(ctx) = { "score" => ctx.context["customer"].length % 7, "approved" => true }
 end
 
 class ProcessPayment < Tasker::StepHandler
@@ -47,7 +47,7 @@ end
 
 class ShipOrder < Tasker::StepHandler
   def process(ctx)
-    { "carrier" => "ups", "order_id" => ctx.task_context["order_id"],
+    { "carrier" => "ups", "order_id" => ctx.context["order_id"],
       "charged_cents" => ctx.dependency_result("process_payment")["charged_cents"] }
   end
 end

@@ -100,7 +100,7 @@ class TaskerTaskJob
 end
 
 class Reserve < Tasker::StepHandler
-  def process(ctx) = { "reserved" => ctx.task_context["qty"] }
+  def process(ctx) = { "reserved" => ctx.context["qty"] }
 end
 
 class Charge < Tasker::StepHandler
@@ -130,7 +130,7 @@ Dir.mktmpdir("tasker-sidekiq") do |dir|
     client.load_template(TEMPLATE)
     client.register_handler("reserve", Reserve)
     client.register_handler("charge", Charge)
-    client.register_handler("notify") { |ctx| { "sent_to" => ctx.task_context["email"] } }
+    client.register_handler("notify") { |ctx| { "sent_to" => ctx.context["email"] } }
 
     # The hooks run on whichever thread called into libtasker (here: the processor threads).
     enqueued = Hash.new(0)

@@ -18,7 +18,7 @@ class CallHandlerTest < Minitest::Test
     seen = nil
     client.register_handler("measure") do |ctx|
       seen = { task_id: ctx.task_id, step: ctx.step_name, claim: ctx.claim_token, thread: Thread.current }
-      { "len" => ctx.task_context.fetch("payload").length, "handler" => ctx.handler_name }
+      { "len" => ctx.context.fetch("payload").length, "handler" => ctx.handler_name }
     end
     outcome = client.call_handler({ "task" => { "task_id" => 7, "context" => { "payload" => "x" * 1234 } },
                                     "step" => { "name" => "measure_step", "handler" => "measure" },

@@ -8,7 +8,7 @@ class ClientTest < Minitest::Test
   class Square < Tasker::StepHandler
     def process(ctx)
       deps = ctx.dependency_results
-      v = deps.empty? ? ctx.task_context.fetch("n") : deps.values.sum { |r| r["value"] }
+      v = deps.empty? ? ctx.context.fetch("n") : deps.values.sum { |r| r["value"] }
       { "value" => v * v }
     end
   end
@@ -47,7 +47,7 @@ class ClientTest < Minitest::Test
     seen = nil
     client.register_handler("look") do |ctx|
       seen = { task_id: ctx.task_id, step: ctx.step_name, handler: ctx.handler_name, attempt: ctx.attempt,
-               limit: ctx.retry_limit, ctx: ctx.task_context, inputs: ctx.inputs, config: ctx.handler_config,
+               limit: ctx.retry_limit, ctx: ctx.context, inputs: ctx.inputs, config: ctx.handler_config,
                claim: ctx.claim_token, initiator: ctx.task["initiator"], tags: ctx.task["tags"] }
       nil
     end

@@ -290,35 +290,35 @@ func (r *runner) behaviour(spec map[string]any) tasker.Handler {
 		case "square":
 			var v int64
 			if len(ctx.DependencyResults) == 0 {
-				v = intOf(ctx.Task.Context["n"])
+				v = intOf(ctx.Context()["n"])
 			}
 			for name := range ctx.DependencyResults {
-				v += intOf(ctx.Dependency(name)["value"])
+				v += intOf(ctx.DependencyResult(name)["value"])
 			}
 			return map[string]any{"value": v * v, "deps": depNames(ctx)}, nil
 		case "echo":
 			out := map[string]any{}
-			for k, v := range ctx.Task.Context {
+			for k, v := range ctx.Context() {
 				if k != "conformance_run" {
 					out[k] = v
 				}
 			}
-			out["step"] = ctx.Step.Name
+			out["step"] = ctx.StepName()
 			out["deps"] = depNames(ctx)
 			return out, nil
 		case "length":
-			blob, _ := ctx.Task.Context["blob"].(string)
+			blob, _ := ctx.Context()["blob"].(string)
 			return map[string]any{"length": utf8.RuneCountInString(blob)}, nil
 		case "fail_then_succeed":
-			if int64(ctx.Step.Attempt) <= intOf(spec["failures"]) {
+			if int64(ctx.Attempt()) <= intOf(spec["failures"]) {
 				var after time.Duration
 				if s, ok := num(spec["retry_after"]); ok {
 					after = time.Duration(s * float64(time.Second))
 				}
 				return nil, tasker.Retryable(tasker.Fail(str(spec, "class", "TransientError"),
-					fmt.Sprintf("transient failure on attempt %d", ctx.Step.Attempt)), after)
+					fmt.Sprintf("transient failure on attempt %d", ctx.Attempt())), after)
 			}
-			return map[string]any{"value": ctx.Step.Attempt}, nil
+			return map[string]any{"value": ctx.Attempt()}, nil
 		case "fail_permanently":
 			return nil, tasker.Permanent(tasker.Fail(str(spec, "class", "PermanentError"), str(spec, "message", "failed")))
 		case "fail_always":

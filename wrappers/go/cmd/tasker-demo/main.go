@@ -49,13 +49,13 @@ func run(url, tpl string) error {
 	for _, step := range []string{"validate_order", "reserve_inventory", "check_fraud", "process_payment", "ship_order"} {
 		step := step
 		err := client.RegisterFunc(step, func(ctx *tasker.StepContext) (any, error) {
-			if step == "process_payment" && ctx.Step.Attempt == 1 {
+			if step == "process_payment" && ctx.Attempt() == 1 {
 				return nil, tasker.Retryable(&gatewayBusy{429}, time.Second)
 			}
-			out := map[string]any{"step": step, "order_id": ctx.Task.Context["order_id"]}
+			out := map[string]any{"step": step, "order_id": ctx.Context()["order_id"]}
 			if step == "validate_order" {
 				var total int64
-				items, _ := ctx.Task.Context["items"].([]any)
+				items, _ := ctx.Context()["items"].([]any)
 				for _, it := range items {
 					m, _ := it.(map[string]any)
 					q, _ := m["qty"].(int64)

@@ -63,7 +63,7 @@ module Tasker
 
       def report_failure(call, error)
         CallScope.stash_fatal(error) if CallScope.fatal?(error)
-        if error.is_a?(StepFailure)
+        if error.is_a?(StepError)
           klass = error.error_class.to_s
           retryable = error.retryable?
           retry_after = begin

@@ -117,11 +117,13 @@ module Tasker
       out.read_uint8 != 0
     end
 
-    # Creates a task. `name` plus any of: namespace, version, context, initiator, source_system,
-    # reason, tags, bypass_steps, step_inputs (docs/ABI.md "Task request"). Returns a TaskRef
-    # (task_id, created?): an identical request returns the existing task with created? false.
-    def create_task(name = nil, **request)
+    # Creates a task. `name`, the context (positionally as in the other wrappers, or `context:`)
+    # and any of: namespace, version, initiator, source_system, reason, tags, bypass_steps,
+    # step_inputs (docs/ABI.md "Task request"). Returns a TaskRef (task_id, created?): an
+    # identical request returns the existing task with created? false.
+    def create_task(name = nil, context = nil, **request)
       request[:name] = name if name
+      request[:context] = context unless context.nil?
       raise ArgumentError, "create_task needs a template name" unless request[:name] || request["name"]
 
       mem, len = Native.buffer(Codec.encode(request))

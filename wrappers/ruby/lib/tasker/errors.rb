@@ -68,7 +68,7 @@ module Tasker
 
   # Raised by a step handler to report a failed attempt on purpose. Use RetryableError or
   # PermanentError; any other exception is a retryable failed attempt named after its class.
-  class StepFailure < StandardError
+  class StepError < StandardError
     attr_reader :retry_after, :details
 
     # message:     what went wrong (stored in the step's results under error.message)
@@ -90,10 +90,10 @@ module Tasker
 
   # A failed attempt that may be retried (within the step's retry limit). `retry_after:` in
   # seconds overrides the backoff for the next attempt (capped by the backoff maximum).
-  class RetryableError < StepFailure; end
+  class RetryableError < StepError; end
 
   # A failed attempt that must not be retried: the step goes to `error` and blocks the task.
-  class PermanentError < StepFailure
+  class PermanentError < StepError
     def initialize(message = nil, error_class: nil, details: nil)
       super(message, error_class: error_class, details: details, retry_after: nil)
     end

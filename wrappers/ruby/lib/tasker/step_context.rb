@@ -18,7 +18,7 @@ module Tasker
 
     def task_id = @task["task_id"]
     # The task's context document (the `context` given to create_task).
-    def task_context = @task["context"] || {}
+    def context = @task["context"] || {}
     def step_id = @step["step_id"]
     def step_name = @step["name"]
     def handler_name = @step["handler"]
