@@ -6,7 +6,7 @@ require "tasker"
 template, db = ARGV
 Tasker::Client.open("sqlite://#{db}") do |client|
   client.load_template(template)
-  client.register_handler("hello") { |ctx| { "text" => "hello #{ctx.task_context['who']}" } }
+  client.register_handler("hello") { |ctx| { "text" => "hello #{ctx.context['who']}" } }
   client.register_handler("shout") { |ctx| { "text" => ctx.dependency_result("hello")["text"].upcase } }
   task = client.create_task("installed_check", context: { "who" => "ada" })
   client.run_task(task)

@@ -330,6 +330,11 @@ both_backends!(poison_documents_never_reach_storage, |b| {
             "{field}: {err}"
         );
     }
+    // Fifty ordinary tasks in all around the poisons.
+    while ordinary.len() < 49 {
+        let n = ordinary.len();
+        ordinary.push(c.create_task(&linear(json!({ "n": n }))).unwrap().task_id);
+    }
     // The deepest context the policy allows is stored and read back by every backend.
     ordinary.push(
         c.create_task(&linear(json!({ "n": 2, "deep": nested(63) })))
@@ -749,7 +754,7 @@ both_backends!(worker_failures_are_visible_in_health, |b| {
 });
 
 // A stored document the engine cannot read back (here written behind its back, deeper than
-// any decoder allows) fails its own step once, permanently, with the cause; the 20 ordinary
+// any decoder allows) fails its own step once, permanently, with the cause; the 50 ordinary
 // tasks claimed around it all complete, and its task's view still reads.
 both_backends!(an_unreadable_row_fails_its_step_alone, |b| {
     let (c, db) = client(b);
@@ -766,7 +771,7 @@ both_backends!(an_unreadable_row_fails_its_step_alone, |b| {
         &db.url,
         &format!("UPDATE tasker_tasks SET context = '{deep}' WHERE task_id = {poison}"),
     );
-    let ordinary: Vec<i64> = (1..=20)
+    let ordinary: Vec<i64> = (1..=50)
         .map(|n| c.create_task(&linear(n)).unwrap().task_id)
         .collect();
     // Workers claim batches that mix the poison's step with ordinary ones.

@@ -26,13 +26,13 @@ func run(template, db string) error {
 		return err
 	}
 	err = client.RegisterFunc("hello", func(ctx *tasker.StepContext) (any, error) {
-		return map[string]any{"text": fmt.Sprintf("hello %v", ctx.Task.Context["who"])}, nil
+		return map[string]any{"text": fmt.Sprintf("hello %v", ctx.Context()["who"])}, nil
 	})
 	if err != nil {
 		return err
 	}
 	err = client.RegisterFunc("shout", func(ctx *tasker.StepContext) (any, error) {
-		text, _ := ctx.Dependency("hello")["text"].(string)
+		text, _ := ctx.DependencyResult("hello")["text"].(string)
 		return map[string]any{"text": strings.ToUpper(text)}, nil
 	})
 	if err != nil {
