@@ -72,6 +72,18 @@ class CloseInterruptTest < Minitest::Test
     assert_kind_of Tasker::InterruptedError, error
   end
 
+  def test_interrupt_from_a_trap
+    error = interrupted_run(0.3) do |client|
+      previous = Signal.trap("USR2") { client.interrupt }
+      begin
+        Process.kill("USR2", Process.pid)
+      ensure
+        Signal.trap("USR2", previous)
+      end
+    end
+    assert_kind_of Tasker::InterruptedError, error
+  end
+
   def test_interrupt_and_cancel_cuts_a_running_handler_short
     error = interrupted_run(600) { |client| client.interrupt_and_cancel(Interrupt.new("stop")) }
     assert_kind_of Interrupt, error

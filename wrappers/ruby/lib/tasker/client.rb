@@ -77,9 +77,12 @@ module Tasker
     # Interrupts every blocking call running on this client now, from any thread (#run_task,
     # Worker#run and #join's threads, #handle_step): each returns as soon as the handler running on
     # its thread returns, gives its claims back (the steps are ready again, no attempt counted)
-    # and raises InterruptedError. Calls started later are not affected.
+    # and raises InterruptedError. Calls started later are not affected. May be called from a trap.
     def interrupt
       @lock.synchronize { Native.tasker_client_interrupt(@ptr) unless @closed }
+      nil
+    rescue ThreadError # in a trap, where no Mutex may be locked: from a thread, at once
+      Thread.new { interrupt }
       nil
     end
 
