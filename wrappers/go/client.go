@@ -8,6 +8,7 @@ package tasker
 import "C"
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -55,6 +56,12 @@ func WithMaxConnections(n int) Option { return WithOptions(map[string]any{"max_c
 
 // WithEnvironment selects the template environment overrides to apply.
 func WithEnvironment(env string) Option { return WithOptions(map[string]any{"environment": env}) }
+
+// WithStopGrace sets how long a stopping worker lets its running handler finish before giving
+// its claim back (stop_grace_ms; default 30 s).
+func WithStopGrace(d time.Duration) Option {
+	return WithOptions(map[string]any{"stop_grace_ms": d.Milliseconds()})
+}
 
 // WithRejectDuplicates makes identical task requests fail with ErrDuplicateTask.
 func WithRejectDuplicates(on bool) Option {
@@ -124,6 +131,12 @@ func (c *core) enter() *C.tasker_client {
 	return c.ptr
 }
 
+func (c *core) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
 func (c *core) leave() {
 	c.mu.Lock()
 	c.inflight--
@@ -133,9 +146,11 @@ func (c *core) leave() {
 	c.mu.Unlock()
 }
 
-// Close stops and waits for the client's workers, closes its subscriptions, waits for calls
-// in flight on other goroutines and releases the client. Calling it again does nothing. Do
-// not call it from inside a handler or subscriber of this client.
+// Close closes the client (tasker_client_close): new calls fail with ErrClosed, running
+// workers stop as by Worker.Stop (grace period included) and are waited for, subscriptions
+// are dropped, calls in flight on other goroutines are waited for (a running RunTask too:
+// Interrupt it first to end it), then the client is released. Calling it again does nothing.
+// Do not call it from inside a handler or subscriber of this client.
 func (c *Client) Close() error {
 	runtime.SetFinalizer(c, nil)
 	c.mu.Lock()
@@ -144,6 +159,7 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
+	ptr := c.ptr
 	workers := make([]*Worker, 0, len(c.workers))
 	for w := range c.workers {
 		workers = append(workers, w)
@@ -154,6 +170,11 @@ func (c *Client) Close() error {
 	}
 	c.mu.Unlock()
 	var first error
+	// libtasker stops every worker at once (not one after the other) and waits for the calls.
+	var cerr *C.tasker_error
+	if err := check(C.tasker_client_close(ptr, &cerr), cerr); err != nil {
+		first = err
+	}
 	for _, w := range workers {
 		if err := w.Close(); err != nil && first == nil {
 			first = err
@@ -166,7 +187,6 @@ func (c *Client) Close() error {
 	for c.inflight > 0 {
 		c.cond.Wait()
 	}
-	ptr := c.ptr
 	c.ptr = nil
 	c.mu.Unlock()
 	C.tasker_client_free(ptr)
@@ -266,9 +286,49 @@ func (c *Client) CreateTask(req TaskRequest) (taskID int64, created bool, err er
 	return taskID, created, err
 }
 
+// Interrupt ends every blocking call running on this client now, from any goroutine
+// (RunTask, RunTaskContext, workers, HandleStep): each returns as soon as the handler running
+// on its thread returns, gives its claims back (the steps are ready again, no attempt counted,
+// an outcome reported later is not written) and fails with ErrInterrupted. Calls started later
+// are not affected.
+func (c *Client) Interrupt() {
+	_ = c.call(func(p *C.tasker_client) error {
+		C.tasker_client_interrupt(p)
+		return nil
+	})
+}
+
 // RunTask runs the task to the end on the calling goroutine (its OS thread is locked for the
 // duration, as handlers run on it) and returns its final execution context.
 func (c *Client) RunTask(taskID int64) (*ExecutionContext, error) {
+	return c.RunTaskContext(context.Background(), taskID)
+}
+
+// RunTaskContext is RunTask that ends when ctx is done (with signal.NotifyContext: on Ctrl-C):
+// the run is interrupted as by Interrupt once the running handler returns, the step goes back
+// to ready without counting an attempt or recording a failure, and the error matches both
+// ErrInterrupted and ctx.Err() with errors.Is.
+func (c *Client) RunTaskContext(ctx context.Context, taskID int64) (*ExecutionContext, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case <-ctx.Done():
+			c.Interrupt()
+		case <-finished:
+		}
+	}()
+	ec, err := c.runTask(taskID)
+	if err != nil && errors.Is(err, ErrInterrupted) && ctx.Err() != nil {
+		return nil, fmt.Errorf("%w (%w)", err, ctx.Err())
+	}
+	return ec, err
+}
+
+func (c *Client) runTask(taskID int64) (*ExecutionContext, error) {
 	var ec ExecutionContext
 	err := c.call(func(p *C.tasker_client) error {
 		runtime.LockOSThread()

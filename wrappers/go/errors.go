@@ -33,6 +33,7 @@ const (
 	CodePanic             Code = 16
 	CodeInternal          Code = 17
 	CodeInvalidState      Code = 18
+	CodeInterrupted       Code = 19 // Client.Interrupt (or a cancelled context) ended the call
 )
 
 var codeNames = map[Code]string{
@@ -44,6 +45,7 @@ var codeNames = map[Code]string{
 	CodeStepNotFound: "step_not_found", CodeIllegalTransition: "illegal_transition",
 	CodeStaleClaim: "stale_claim", CodeConfig: "config", CodeDatabase: "database",
 	CodePanic: "panic", CodeInternal: "internal", CodeInvalidState: "invalid_state",
+	CodeInterrupted: "interrupted",
 }
 
 // String returns the result name ("task_not_found", ...), as tasker_result_name does.
@@ -99,6 +101,7 @@ var (
 	ErrPanic             = sentinel(CodePanic)
 	ErrInternal          = sentinel(CodeInternal)
 	ErrInvalidState      = sentinel(CodeInvalidState)
+	ErrInterrupted       = sentinel(CodeInterrupted)
 )
 
 // ErrClosed is returned by calls on a closed Client, Worker or Subscription. It matches

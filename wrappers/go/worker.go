@@ -6,6 +6,7 @@ package tasker
 import "C"
 
 import (
+	"context"
 	"errors"
 	"runtime"
 	"sync"
@@ -91,6 +92,9 @@ func (w *Worker) loop(p *C.tasker_worker) {
 	var cerr *C.tasker_error
 	err := check(C.tasker_worker_run(p, &ran, &cerr), cerr)
 	w.ran.Add(uint64(ran))
+	if errors.Is(err, ErrInvalidState) && w.c.isClosed() {
+		err = nil // the client was closed before this goroutine got to run: it is stopped
+	}
 	if err != nil {
 		w.mu.Lock()
 		w.errs = append(w.errs, err)
@@ -98,14 +102,43 @@ func (w *Worker) loop(p *C.tasker_worker) {
 	}
 }
 
-// Stop asks every running goroutine to return after its current step. It does not wait (see
-// Wait) and may be called from any goroutine, but not from inside a handler.
+// Stop asks every running goroutine to stop and returns at once (see Wait); any goroutine may
+// call it. A stop is graceful: no more claims, the steps claimed but not started go back to
+// ready (no attempt counted), a running handler may finish within the client's stop_grace_ms
+// option (WithStopGrace; default 30 s: past it its claim goes back and its late outcome is
+// dropped), an idle goroutine returns at once.
 func (w *Worker) Stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range w.active {
 		C.tasker_worker_stop(p)
 	}
+}
+
+// RunContext runs n goroutines as Start does until ctx is done, then stops them as Stop does
+// and waits for them (Wait). With signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM),
+// SIGINT and SIGTERM stop the worker gracefully. It returns the goroutines' errors, nil after
+// a clean stop; it returns early if they end by themselves (the client was closed).
+func (w *Worker) RunContext(ctx context.Context, n int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := w.Start(n); err != nil {
+		return err
+	}
+	ended := make(chan struct{})
+	go func() {
+		w.wg.Wait()
+		close(ended)
+	}()
+	select {
+	case <-ctx.Done():
+		w.Stop()
+	case <-ended:
+	}
+	err := w.Wait()
+	<-ended // the WaitGroup may be reused (Start) only once every Wait on it has returned
+	return err
 }
 
 // Wait waits for the goroutines started by Start to return (after Stop) and releases them.

@@ -115,7 +115,9 @@ class ErrorsTest < Minitest::Test
     assert_equal 15, e.code
     assert_equal "database", e.name
     assert_equal "db down", e.message
-    assert_equal Tasker::CODES.size, 18
+    assert_equal Tasker::CODES.size, 19
+    assert_equal Tasker::InterruptedError, Tasker::CODES[19]
+    assert_equal "interrupted", Tasker.result_name(19)
   end
 
   def test_step_failure_errors

@@ -33,6 +33,7 @@ class EventsTest < Minitest::Test
     assert_equal %w[task.start_requested task.completed step.completed], sub.patterns
   end
 
+  # (Not the main thread: there run_task runs the steps on a helper thread, see SignalWatch.)
   def test_prefix_patterns_and_events_run_on_the_calling_thread
     client = linear_client
     threads = []
@@ -41,10 +42,19 @@ class EventsTest < Minitest::Test
       names << e.name
       threads << Thread.current
     end
-    client.run_task(client.create_task("linear", namespace: "test", context: {}))
+    task = client.create_task("linear", namespace: "test", context: {})
+    caller = Thread.new { client.run_task(task) && Thread.current }.value
     refute_empty names
     assert(names.all? { |n| n.start_with?("step.") })
-    assert_equal [Thread.current], threads.uniq
+    assert_equal [caller], threads.uniq
+  end
+
+  def test_handle_signals_false_keeps_the_main_thread
+    client = linear_client
+    threads = []
+    client.subscribe("step.*") { |_e| threads << Thread.current }
+    client.run_task(client.create_task("linear", namespace: "test", context: {}), handle_signals: false)
+    assert_equal [Thread.main], threads.uniq
   end
 
   def test_failing_subscriber_changes_nothing

@@ -10,7 +10,8 @@ module Tasker
   #
   # libtasker only calls back on the thread that called into it, with the GVL released by
   # `blocking: true`; the ffi gem re-acquires the GVL for the callback. No exception ever leaves a
-  # trampoline: a handler's exception becomes a failed attempt, an enqueue hook's a non-zero return,
+  # trampoline: a handler's exception becomes a failed attempt (a fatal one, see CallScope, interrupts
+  # the call instead), an enqueue hook's a non-zero return,
   # a subscriber's a warning.
   module Callbacks
     SLAB = {} # id => registration; Hash#[]= and #delete are atomic under the GVL
@@ -40,12 +41,13 @@ module Tasker
           end
 
           context = StepContext.new(Codec.decode(ctx_ptr.read_bytes(ctx_len)), call)
-          result =
+          result = CallScope.interruptible do
             if out_ptr
               entry.handler.process_results(context, Codec.decode(out_ptr.read_bytes(out_len)))
             else
               entry.handler.process(context)
             end
+          end
           set_output(call, result)
         rescue Exception => e # rubocop:disable Lint/RescueException -- nothing may cross into C
           report_failure(call, e)
@@ -62,7 +64,10 @@ module Tasker
       end
 
       def report_failure(call, error)
-        CallScope.stash_fatal(error) if CallScope.fatal?(error)
+        # Interrupt, SignalException, SystemExit: not a failure of the step. The call is interrupted
+        # and the handler returns without an outcome (libtasker gives the claim back).
+        return if CallScope.fatal?(error) && CallScope.stash_fatal(error)
+
         if error.is_a?(StepError)
           klass = error.error_class.to_s
           retryable = error.retryable?

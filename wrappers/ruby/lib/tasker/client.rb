@@ -24,7 +24,7 @@ module Tasker
       CallScope.enter { Native.check!(:tasker_client_new, url&.to_s, mem, len, out) }
       @ptr = FFI::AutoPointer.new(out.read_pointer, Native::Release.method(:client))
       @url = url
-      @poll_interval = (options[:poll_interval_ms] || options["poll_interval_ms"] || 250).to_f / 1000
+      @stop_grace = (options[:stop_grace_ms] || options["stop_grace_ms"] || 30_000).to_f / 1000
       @lock = Mutex.new
       @idle = ConditionVariable.new
       @inflight = 0
@@ -45,10 +45,15 @@ module Tasker
 
     attr_reader :url
 
+    # Seconds a stopping worker lets its running handler finish (the stop_grace_ms option).
+    attr_reader :stop_grace
+
     def closed? = @closed
 
-    # Releases the client. Waits for calls other threads are making on it; workers and
-    # subscriptions created from it keep working until they are closed. Idempotent.
+    # Closes and releases the client (tasker_client_close): new calls raise ClosedError, running
+    # workers stop as by Worker#stop (grace period included) and their threads return,
+    # subscriptions are dropped, and it waits for the calls other threads are making on it (a
+    # running #run_task is waited for: #interrupt it first to end it). Idempotent.
     def close
       if CallScope.state.clients[self].positive?
         raise InvalidStateError, "cannot close a client from inside one of its own callbacks"
@@ -58,12 +63,26 @@ module Tasker
         return nil if @closed
 
         @closed = true
+        @ptr
+      end
+      CallScope.enter { Native.check!(:tasker_client_close, ptr) }
+      @lock.synchronize do
         @idle.wait(@lock) while @inflight.positive?
-        p = @ptr
         @ptr = nil
-        p
       end
       CallScope.enter { ptr.free }
+      nil
+    end
+
+    # Interrupts every blocking call running on this client now, from any thread (#run_task,
+    # Worker#run and #join's threads, #handle_step): each returns as soon as the handler running on
+    # its thread returns, gives its claims back (the steps are ready again, no attempt counted)
+    # and raises InterruptedError. Calls started later are not affected. May be called from a trap.
+    def interrupt
+      @lock.synchronize { Native.tasker_client_interrupt(@ptr) unless @closed }
+      nil
+    rescue ThreadError # in a trap, where no Mutex may be locked: from a thread, at once
+      Thread.new { interrupt }
       nil
     end
 
@@ -135,20 +154,30 @@ module Tasker
 
     # Runs one task to the end on this thread (its handlers run here, backoffs are waited out) and
     # returns the final execution context (a Hash) when it is complete, blocked or cancelled.
-    def run_task(task)
+    #
+    # On the main thread, SIGINT or SIGTERM aborts the run: the handler running is cut short, the
+    # steps it held go back to ready without counting an attempt or recording a failure, and the
+    # signal then has its usual effect (Interrupt; see Tasker::SignalWatch). The steps then run on
+    # a helper thread, so that the main thread can receive the signal (`handle_signals: false`:
+    # on the main thread itself, and signals wait for the next handler). #interrupt from another
+    # thread aborts it with InterruptedError.
+    def run_task(task, handle_signals: true)
       id = Tasker.id_of(task, :task_id)
-      begin
-        document_call { |c, buf| Native.check!(:tasker_run_task, c, id, buf) }
-      rescue PanicError => e
-        # Workaround for a libtasker 0.1.0 bug: while another worker holds one of the task's
-        # steps, tasker_run_task builds a tokio sleep outside its runtime and panics ("there is no
-        # reactor running"). Nothing was changed by the failed call: wait the poll interval here
-        # and resume driving the task.
-        raise unless e.message.include?("no reactor running")
+      return run_task_here(id) unless handle_signals
 
-        sleep(@poll_interval)
-        retry
-      end
+      abort = -> { interrupt_and_cancel(Interrupt.new("tasker: run_task interrupted")) }
+      SignalWatch.call(stop: abort) { run_task_here(id) }
+    end
+
+    # @api private — #interrupt, and raises `exception` into the handlers of this client running
+    # on other threads now, so that a slow handler ends at once.
+    def interrupt_and_cancel(exception)
+      interrupt
+      Thread.list.each { |t| CallScope.cancel_handler(t, exception, self) unless t.equal?(Thread.current) }
+    end
+
+    private def run_task_here(id)
+      document_call { |c, buf| Native.check!(:tasker_run_task, c, id, buf) }
     end
 
     # Host-queue delivery of a step: runs its lifecycle on this thread and enqueues what became
@@ -312,11 +341,14 @@ module Tasker
 
         @inflight += 1
       end
-      clients = CallScope.state.clients
+      st = CallScope.state
+      clients = st.clients
       clients[self] += 1
+      st.natives.push(@ptr)
       begin
         CallScope.enter { yield @ptr }
       ensure
+        st.natives.pop
         clients[self] -= 1
         clients.delete(self) if clients[self].zero?
         @lock.synchronize do

@@ -53,6 +53,9 @@ module Tasker
   class InvalidStateError < Error; end
   # Raised by this gem when a closed Client, Worker or Subscription is used.
   class ClosedError < InvalidStateError; end
+  # The call was interrupted (Client#interrupt, or a signal) and returned early: the claims it held
+  # went back to ready without counting their attempts.
+  class InterruptedError < Error; end
 
   # Result code => error class (numbers from include/tasker.h; stable, never reused).
   CODES = {
@@ -61,7 +64,7 @@ module Tasker
     7 => SchemaValidationError, 8 => PayloadTooLargeError, 9 => DuplicateTaskError,
     10 => TaskNotFoundError, 11 => StepNotFoundError, 12 => IllegalTransitionError,
     13 => StaleClaimError, 14 => ConfigError, 15 => DatabaseError, 16 => PanicError,
-    17 => InternalError, 18 => InvalidStateError
+    17 => InternalError, 18 => InvalidStateError, 19 => InterruptedError
   }.freeze
   CODES.each { |code, klass| klass.default_code ||= code }
   ClosedError.default_code = 18

@@ -77,6 +77,11 @@ module Tasker
     # Client lifecycle. Freeing may run userdata finalizers (Ruby callbacks) and shut a runtime down.
     attach_function :tasker_client_new, %i[string pointer size_t pointer pointer], :uint32, blocking: true
     attach_function :tasker_client_free, [:pointer], :void, blocking: true
+    # Shutdown (docs/ABI.md "Shutdown"): close waits for the calls running on other threads;
+    # interrupt returns at once and is safe from any thread (not from inside a POSIX signal handler,
+    # which Ruby never runs Ruby code in: traps run later, on the main thread).
+    attach_function :tasker_client_close, %i[pointer pointer], :uint32, blocking: true
+    attach_function :tasker_client_interrupt, [:pointer], :void, blocking: true
     attach_function :tasker_migrate, %i[pointer pointer], :uint32, blocking: true
 
     # Templates and handlers (database writes; replacing a handler runs its finalizer).

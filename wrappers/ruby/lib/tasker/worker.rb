@@ -43,7 +43,7 @@ module Tasker
 
     # Starts the threads (again, after a stop and join). Returns self.
     def start
-      raise ClosedError, "the worker is closed" if @closed
+      raise ClosedError, "the worker is closed" if @closed || @client.closed?
       raise InvalidStateError, "the worker is already running" if @running.any?
 
       @natives.each { |w| Native.tasker_worker_reset(w) }
@@ -60,7 +60,10 @@ module Tasker
       self
     end
 
-    # Asks every thread to return after its current step. Any thread may call it.
+    # Asks every thread to stop, and returns at once; any thread may call it. A stop is graceful:
+    # no more claims, the steps claimed but not started go back to ready (no attempt counted), a
+    # running handler may finish within the client's stop_grace_ms (default 30 s; past it its
+    # claim goes back and its late result is dropped), an idle thread returns at once.
     def stop
       @natives.each { |w| Native.tasker_worker_stop(w) } unless @closed
       self
@@ -68,7 +71,19 @@ module Tasker
 
     # Waits for the threads (at most `timeout` seconds); returns the number of steps they ran, or
     # nil on timeout. An exception that ended a worker thread is raised here (once).
-    def join(timeout = nil)
+    #
+    # On the main thread, SIGINT or SIGTERM during the wait stops the threads (#stop); a second
+    # signal, or the end of the grace period, aborts the handlers still running (their steps go
+    # back to ready, no attempt counted). Once the threads have returned, the signal has its
+    # usual effect (Interrupt, SignalException; see Tasker::SignalWatch). `handle_signals: false`
+    # leaves the signals to the program.
+    def join(timeout = nil, handle_signals: true)
+      return join_threads(timeout) if @running.empty? || !handle_signals
+
+      SignalWatch.watch(**signal_actions) { join_threads(timeout) }
+    end
+
+    private def join_threads(timeout)
       deadline = timeout && (Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout)
       error = nil
       @running.each do |t|
@@ -99,14 +114,19 @@ module Tasker
       nil
     end
 
-    # Runs steps on the calling thread until #stop (use instead of #start for a dedicated thread).
-    def run
-      raise ClosedError, "the worker is closed" if @closed
+    # Runs steps until #stop (use instead of #start for a dedicated thread); returns how many ran.
+    # They run on the calling thread, except on the main thread, where they run on a helper thread
+    # while the main thread waits for signals: SIGINT or SIGTERM then stops the worker as #join
+    # describes, and the signal has its usual effect once it has returned. `handle_signals: false`
+    # runs them on the main thread too, and signals wait for the next handler.
+    def run(handle_signals: true)
+      raise ClosedError, "the worker is closed" if @closed || @client.closed?
 
-      Native.tasker_worker_reset(@natives.first)
+      native = @natives.first
+      Native.tasker_worker_reset(native)
       activate
       begin
-        run_native(@natives.first)
+        handle_signals ? SignalWatch.call(**signal_actions) { run_native(native) } : run_native(native)
       ensure
         deactivate
       end
@@ -119,11 +139,17 @@ module Tasker
       raise InvalidStateError, "the worker's threads are running" if @running.any?
 
       out = FFI::MemoryPointer.new(:uint64)
-      with_worker(@natives.first) { Native.check!(:tasker_worker_run_once, @natives.first, out) }
+      @client.call { Native.check!(:tasker_worker_run_once, @natives.first, out) }
       out.read_uint64
     end
 
     private
+
+    # The first signal stops; a second one, or the grace period, aborts the running handlers.
+    def signal_actions
+      { stop: -> { stop }, abort: -> { @client.interrupt_and_cancel(Interrupt.new("tasker: worker aborted")) },
+        grace: @client.stop_grace }
+    end
 
     def activate = ACTIVE_LOCK.synchronize { ACTIVE[object_id] = self }
     def deactivate = ACTIVE_LOCK.synchronize { ACTIVE.delete(object_id) }
@@ -136,19 +162,13 @@ module Tasker
 
     def run_native(native)
       out = FFI::MemoryPointer.new(:uint64)
-      with_worker(native) { Native.check!(:tasker_worker_run, native, out) }
+      # A call of the client's: Client#close stops it and waits for it.
+      @client.call { Native.check!(:tasker_worker_run, native, out) }
       out.read_uint64
-    end
+    rescue InvalidStateError
+      raise unless @client.closed?
 
-    # Marks the native worker as running on this thread, so that an Interrupt raised in a handler
-    # stops it (the exception is raised again when the run returns).
-    def with_worker(native)
-      st = CallScope.state
-      previous = st.worker
-      st.worker = native
-      CallScope.enter { yield }
-    ensure
-      st.worker = previous
+      0 # the client closed before this call reached libtasker: it is stopped as by #stop
     end
   end
 end
