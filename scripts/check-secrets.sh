@@ -10,9 +10,11 @@ gcc -std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude ffi-tests/c/test_secr
 out=$(TASKER_LOG=trace target/test_secrets 2>&1)
 rc=$?
 echo "$out" | grep -v '^\s*$' | tail -n 12
-if [ $rc -ne 0 ]; then echo "c-secrets: the program failed ($rc)"; exit 1; fi
+fail() { echo "c-secrets: $*"; echo "c-secrets: 0 passed, 1 failed"; exit 1; }
+[ $rc -eq 0 ] || fail "the program failed ($rc)"
 if grep -q 'S3NT1NEL-pw' <<<"$out"; then
-  echo "c-secrets: the sentinel password appears in the output:"; grep -n 'S3NT1NEL-pw' <<<"$out" | head -5; exit 1
+  grep -n 'S3NT1NEL-pw' <<<"$out" | head -5; fail "the sentinel password appears in the output"
 fi
-if ! grep -q ':\*\*\*@' <<<"$out"; then echo "c-secrets: no masked URL in the output"; exit 1; fi
-echo "c-secrets: $(grep -c . <<<"$out") lines of output, no password"
+grep -q ':\*\*\*@' <<<"$out" || fail "no masked URL in the output"
+echo "c-secrets: $(grep -c . <<<"$out") lines of output searched, no password"
+echo "c-secrets: 1 passed, 0 failed"

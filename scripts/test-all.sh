@@ -78,7 +78,7 @@ run_suite demos scripts/test-demos.sh
 
 echo
 echo "suite                      result"
-for s in lint header manifests rust c-build c-abi-sqlite-valgrind c-abi-postgres c-conformance-build \
+for s in lint header manifests rust c-build c-abi-sqlite-valgrind c-abi-postgres c-secrets c-conformance-build \
          c-conformance-sqlite c-conformance-postgres python ruby go installed demos; do
   [ -n "${status[$s]:-}" ] && printf '%-26s %s\n' "$s" "${status[$s]}"
 done
