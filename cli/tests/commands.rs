@@ -68,6 +68,50 @@ fn migrate_health_and_registered_templates() {
             "{text}"
         );
 
+        // Versions in semantic order (1.10.0 after 1.9.0); `show` without --version: the latest.
+        for version in ["1.10.0", "1.9.0"] {
+            c.register_template_yaml(&TEMPLATE_YAML.replace("1.2.0", version))
+                .expect("template");
+        }
+        let ls = tasker(&db.url, &["templates", "ls", "--json"]).ok().json();
+        let versions: Vec<&str> = ls
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|t| t["version"].as_str())
+            .collect();
+        assert_eq!(versions, vec!["1.2.0", "1.9.0", "1.10.0"], "{backend:?}");
+        let latest = tasker(
+            &db.url,
+            &[
+                "templates",
+                "show",
+                TEMPLATE,
+                "--namespace",
+                NAMESPACE,
+                "--json",
+            ],
+        )
+        .ok()
+        .json();
+        assert_eq!(latest["version"], "1.10.0", "{backend:?}");
+        let older = tasker(
+            &db.url,
+            &[
+                "templates",
+                "show",
+                TEMPLATE,
+                "--namespace",
+                NAMESPACE,
+                "--version",
+                "1.9.0",
+                "--json",
+            ],
+        )
+        .ok()
+        .json();
+        assert_eq!(older["version"], "1.9.0", "{backend:?}");
+
         // Not in this namespace, not at this version.
         let missing = tasker(&db.url, &["templates", "show", TEMPLATE, "--json"]);
         assert_eq!(missing.code, 4, "{missing:?}");
