@@ -7,6 +7,29 @@ use common::*;
 use serde_json::Value;
 use std::io::Write;
 
+/// `templates show` of the test template, at `version` or the latest, as JSON.
+fn show_template(url: &str, version: Option<&str>) -> Value {
+    let mut args = vec![
+        "templates",
+        "show",
+        TEMPLATE,
+        "--namespace",
+        NAMESPACE,
+        "--json",
+    ];
+    args.extend(version.iter().flat_map(|v| ["--version", *v]));
+    tasker(url, &args).ok().json()
+}
+
+/// One string field of every element of a JSON array.
+fn strings<'a>(docs: &'a Value, key: &str) -> Vec<&'a str> {
+    docs.as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|d| d[key].as_str())
+        .collect()
+}
+
 #[test]
 fn migrate_health_and_registered_templates() {
     for backend in BACKENDS {
@@ -29,32 +52,14 @@ fn migrate_health_and_registered_templates() {
         assert!(text.contains("tasks ") && text.contains("steps "), "{text}");
 
         let ls = tasker(&db.url, &["templates", "ls", "--json"]).ok().json();
-        let names: Vec<&str> = ls
-            .as_array()
-            .expect("array")
-            .iter()
-            .filter_map(|t| t["name"].as_str())
-            .collect();
-        assert_eq!(names, vec![TEMPLATE], "{backend:?}");
+        assert_eq!(strings(&ls, "name"), vec![TEMPLATE], "{backend:?}");
         let text = tasker(&db.url, &["templates", "ls"]).ok().stdout;
         assert!(
             text.contains("cli_test.fulfil@1.2.0  4 steps  a diamond"),
             "{text}"
         );
 
-        let show = tasker(
-            &db.url,
-            &[
-                "templates",
-                "show",
-                TEMPLATE,
-                "--namespace",
-                NAMESPACE,
-                "--json",
-            ],
-        )
-        .ok()
-        .json();
+        let show = show_template(&db.url, None);
         assert_eq!(show["version"], "1.2.0");
         assert_eq!(show["step_templates"].as_array().map(Vec::len), Some(4));
         let text = tasker(
@@ -74,43 +79,21 @@ fn migrate_health_and_registered_templates() {
                 .expect("template");
         }
         let ls = tasker(&db.url, &["templates", "ls", "--json"]).ok().json();
-        let versions: Vec<&str> = ls
-            .as_array()
-            .expect("array")
-            .iter()
-            .filter_map(|t| t["version"].as_str())
-            .collect();
-        assert_eq!(versions, vec!["1.2.0", "1.9.0", "1.10.0"], "{backend:?}");
-        let latest = tasker(
-            &db.url,
-            &[
-                "templates",
-                "show",
-                TEMPLATE,
-                "--namespace",
-                NAMESPACE,
-                "--json",
-            ],
-        )
-        .ok()
-        .json();
-        assert_eq!(latest["version"], "1.10.0", "{backend:?}");
-        let older = tasker(
-            &db.url,
-            &[
-                "templates",
-                "show",
-                TEMPLATE,
-                "--namespace",
-                NAMESPACE,
-                "--version",
-                "1.9.0",
-                "--json",
-            ],
-        )
-        .ok()
-        .json();
-        assert_eq!(older["version"], "1.9.0", "{backend:?}");
+        assert_eq!(
+            strings(&ls, "version"),
+            vec!["1.2.0", "1.9.0", "1.10.0"],
+            "{backend:?}"
+        );
+        assert_eq!(
+            show_template(&db.url, None)["version"],
+            "1.10.0",
+            "{backend:?}"
+        );
+        assert_eq!(
+            show_template(&db.url, Some("1.9.0"))["version"],
+            "1.9.0",
+            "{backend:?}"
+        );
 
         // Not in this namespace, not at this version.
         let missing = tasker(&db.url, &["templates", "show", TEMPLATE, "--json"]);
