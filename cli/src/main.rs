@@ -25,7 +25,14 @@ use tasker::Client;
 )]
 struct Cli {
     /// Database URL: sqlite://PATH or postgres://...
-    #[arg(long, global = true, env = "TASKER_DATABASE_URL", default_value = tasker::DEFAULT_DATABASE_URL)]
+    // hide_env_values: `--help` must not print a password the environment's URL holds.
+    #[arg(
+        long,
+        global = true,
+        env = "TASKER_DATABASE_URL",
+        hide_env_values = true,
+        default_value = tasker::DEFAULT_DATABASE_URL
+    )]
     database_url: String,
     /// Machine output: JSON documents instead of text.
     #[arg(long, global = true)]

@@ -357,9 +357,13 @@ fn the_database_url_option_wins_over_the_environment() {
 #[test]
 fn an_unreachable_database_exits_with_6() {
     // Port 1 on the loopback interface: nothing listens there.
-    let run = tasker("postgres://nobody@127.0.0.1:1/none", &["health", "--json"]);
+    let run = tasker(
+        "postgres://nobody:s3cr3t-sentinel@127.0.0.1:1/none",
+        &["health", "--json"],
+    );
     assert_eq!(run.code, 6, "{run:?}");
     assert_eq!(run.error()["kind"], "unreachable");
+    assert!(!run.stderr.contains("s3cr3t-sentinel"), "{run:?}");
 }
 
 fn template_file(yaml: &str) -> tempfile::NamedTempFile {
@@ -437,4 +441,11 @@ fn usage_errors_exit_with_2() {
     assert_eq!(run.code, 2, "{run:?}");
     let run = tasker("sqlite::memory:", &["frobnicate"]);
     assert_eq!(run.code, 2, "{run:?}");
+}
+
+#[test]
+fn help_never_shows_the_database_url_of_the_environment() {
+    let run = tasker("postgres://ops:s3cr3t-sentinel@db.example/x", &["--help"]).ok();
+    assert!(run.stdout.contains("TASKER_DATABASE_URL"), "{run:?}");
+    assert!(!run.stdout.contains("s3cr3t-sentinel"), "{run:?}");
 }
