@@ -75,8 +75,8 @@ fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
     let connect = || Client::connect(&cli.database_url);
     match cli.command {
         // Validation needs no database.
-        Command::Templates(templates::TemplatesCommand::Validate { file }) => {
-            templates::validate(&file, out)
+        Command::Templates(templates::TemplatesCommand::Validate { file, environment }) => {
+            templates::validate(&file, environment.as_deref(), out)
         }
         Command::Templates(cmd) => templates::run(&connect()?, cmd, out),
         Command::Migrate => {

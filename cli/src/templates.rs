@@ -24,7 +24,13 @@ pub enum TemplatesCommand {
     },
     /// Parses and validates a template file (no database): prints the cycle or the unknown
     /// dependency of an invalid one and exits with 3.
-    Validate { file: PathBuf },
+    Validate {
+        file: PathBuf,
+        /// Applies this environment's overrides (the template's `environments`) first, as a
+        /// client with this environment would.
+        #[arg(long, env = "TASKER_ENV")]
+        environment: Option<String>,
+    },
 }
 
 pub fn run(client: &Client, cmd: TemplatesCommand, out: &Output) -> Result<(), CliError> {
@@ -67,16 +73,18 @@ pub fn run(client: &Client, cmd: TemplatesCommand, out: &Output) -> Result<(), C
                 })?;
             out.print(&template, || describe(&template))
         }
-        TemplatesCommand::Validate { file } => validate(&file, out),
+        TemplatesCommand::Validate { file, environment } => {
+            validate(&file, environment.as_deref(), out)
+        }
     }
 }
 
-/// Parses and validates as registration does (environment overrides are not applied).
-pub fn validate(file: &Path, out: &Output) -> Result<(), CliError> {
+/// Parses and validates as registration does, with the overrides of `environment`.
+pub fn validate(file: &Path, environment: Option<&str>, out: &Output) -> Result<(), CliError> {
     let text = std::fs::read_to_string(file).map_err(|e| {
         CliError::InvalidInput(format!("cannot read template file {}: {e}", file.display()))
     })?;
-    let template = TaskTemplate::from_yaml(&text, None)?;
+    let template = TaskTemplate::from_yaml(&text, environment)?;
     let doc = serde_json::json!({
         "valid": true,
         "template": template.full_name(),

@@ -428,6 +428,20 @@ fn templates_validate_needs_no_database() {
         "{run:?}"
     );
 
+    // An override that only the `staging` environment applies breaks the graph.
+    let overridden = template_file(
+        "name: t\nstep_templates:\n  - {name: a, handler: h}\nenvironments:\n  staging:\n    \
+         step_templates:\n      - {name: a, depends_on_step: ghost}\n",
+    );
+    let path = overridden.path().to_str().expect("utf-8 path");
+    tasker(url, &["templates", "validate", path]).ok();
+    let run = tasker(
+        url,
+        &["templates", "validate", path, "--environment", "staging"],
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("unknown step 'ghost'"), "{run:?}");
+
     let run = tasker(
         url,
         &["templates", "validate", "/nonexistent/template.yaml"],

@@ -149,6 +149,7 @@ fn finish(out: Output) -> Run {
 pub fn tasker_cmd(url: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tasker"));
     cmd.env("TASKER_DATABASE_URL", url)
+        .env_remove("TASKER_ENV")
         .env_remove("TASKER_LOG")
         .args(args);
     cmd
