@@ -18,7 +18,7 @@ DEMO_C_LDLIBS =
 # tasker.pc from tasker.pc.in: $(call write_pc,prefix,libdir,output); libdir may use $${prefix}.
 write_pc = sed -e 's|@PREFIX@|$(1)|' -e 's|@LIBDIR@|$(2)|' -e 's|@VERSION@|$(VERSION)|' tasker.pc.in > $(3)
 
-.PHONY: all setup setup-rust setup-c setup-python setup-ruby setup-go build lib header check-header \
+.PHONY: all setup setup-rust setup-c setup-python setup-ruby setup-go build lib cli header check-header \
         schema check-schema demo demo-rust demo-python demo-ruby demo-go test lint install clean fmt bench \
         fuzz chaos
 
@@ -33,7 +33,11 @@ setup:
 setup-rust setup-c setup-python setup-ruby setup-go: setup-%:
 	@scripts/setup.sh $*
 
-build: setup-rust lib
+build: setup-rust lib cli
+
+## The `tasker` command-line tool (cli/): target/$(PROFILE)/tasker.
+cli:
+	$(CARGO) build -p tasker-cli $(CARGO_PROFILE_FLAG)
 
 ## libtasker.so (SONAME libtasker.so.$(VERSION)) staged in target/clib/$(PROFILE)/, with a
 ## pkgconfig/tasker.pc there for building against the checkout (PKG_CONFIG_PATH).
@@ -110,7 +114,7 @@ chaos:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## Installs lib/libtasker.so*, include/tasker.h and lib/pkgconfig/tasker.pc under PREFIX (the
 ## release build unless PROFILE=debug). tasker.pc's Libs carry -Wl,-rpath,PREFIX/lib.

@@ -32,6 +32,7 @@ run_suite lint make --no-print-directory lint
 run_suite header make --no-print-directory check-header
 run_suite manifests scripts/check-manifests.sh
 run_suite rust env RUST_BACKTRACE=0 cargo test --lib --tests
+run_suite cli env RUST_BACKTRACE=0 cargo test -p tasker-cli
 
 # C ABI: build the library and the tests, run under valgrind on SQLite and natively on PostgreSQL.
 make --no-print-directory lib PROFILE=debug >/dev/null
@@ -78,7 +79,7 @@ run_suite demos scripts/test-demos.sh
 
 echo
 echo "suite                      result"
-for s in lint header manifests rust c-build c-abi-sqlite-valgrind c-abi-postgres c-secrets c-conformance-build \
+for s in lint header manifests rust cli c-build c-abi-sqlite-valgrind c-abi-postgres c-secrets c-conformance-build \
          c-conformance-sqlite c-conformance-postgres python ruby go installed demos; do
   [ -n "${status[$s]:-}" ] && printf '%-26s %s\n' "$s" "${status[$s]}"
 done

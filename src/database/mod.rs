@@ -395,6 +395,10 @@ impl Store {
         dispatch_resending!(self, b => b.template_configurations(namespace, name).await)
     }
 
+    pub async fn all_template_configurations(&self) -> Result<Vec<Value>> {
+        dispatch_resending!(self, b => b.all_template_configurations().await)
+    }
+
     pub async fn create_task(
         &self,
         task: &NewTask,

@@ -230,6 +230,12 @@ impl Client {
         self.call(|| Templates::new(self).register_value(value))
     }
 
+    /// Every template version stored in the database (registered by any process), sorted by
+    /// namespace, name and semantic version. Read-only: nothing is registered in this client.
+    pub fn templates(&self) -> Result<Vec<TaskTemplate>> {
+        self.call(|| Templates::new(self).stored())
+    }
+
     pub fn register_handler(&self, name: &str, handler: Arc<dyn StepHandler>) -> Result<()> {
         self.register_handler_with(name, || handler)
     }

@@ -99,4 +99,22 @@ impl<'a> Templates<'a> {
             version.unwrap_or("latest")
         )))
     }
+
+    /// Every template version stored (by any process), by namespace, name and version.
+    pub fn stored(&self) -> Result<Vec<TaskTemplate>> {
+        let inner = &self.client.inner;
+        let configs = self
+            .client
+            .block(inner.store.all_template_configurations())?;
+        let mut templates = configs
+            .into_iter()
+            .map(serde_json::from_value::<TaskTemplate>)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        // Semantic version order (1.10.0 after 1.9.0); a stored version always parses.
+        templates.sort_by_cached_key(|t| {
+            let version = semver::Version::parse(&t.version).ok();
+            (t.namespace_name.clone(), t.name.clone(), version)
+        });
+        Ok(templates)
+    }
 }

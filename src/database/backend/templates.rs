@@ -141,4 +141,14 @@ impl Backend {
             })
             .collect()
     }
+
+    /// The configuration of every registered template version (for listing them).
+    pub async fn all_template_configurations(&self) -> Result<Vec<Value>> {
+        let rows = sqlx::query("SELECT configuration FROM tasker_named_tasks")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<Json<Value>, _>("configuration")?.0))
+            .collect()
+    }
 }

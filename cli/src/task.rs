@@ -1,0 +1,166 @@
+//! `tasker task show | dag | watch | cancel`: one task, read through the library's task view.
+
+use crate::dag::{Dag, Node};
+use crate::error::CliError;
+use crate::output::{self, Output};
+use clap::{Subcommand, ValueEnum};
+use std::fmt::Write;
+use tasker::{Client, State, StepView, TaskView};
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// The task's steps (state, attempts, duration, last error) and its DAG.
+    Show { id: i64 },
+    /// The task's DAG with each step's state.
+    Dag {
+        id: i64,
+        #[arg(long, value_enum, default_value_t = DagFormat::Text)]
+        format: DagFormat,
+    },
+    /// Follows the task until it is complete, in error or cancelled: progress and step states.
+    Watch {
+        id: i64,
+        /// Seconds between two reads of the task.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+    },
+    /// Cancels the task and its unfinished steps.
+    Cancel { id: i64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DagFormat {
+    Text,
+    Dot,
+    Mermaid,
+}
+
+pub fn run(client: &Client, cmd: TaskCommand, out: &Output) -> Result<(), CliError> {
+    match cmd {
+        TaskCommand::Show { id } => {
+            let view = client.task_view(id)?;
+            out.print(&view, || describe(&view))
+        }
+        TaskCommand::Dag { id, format } => {
+            let view = client.task_view(id)?;
+            let graph = dag(&view);
+            let text = match format {
+                DagFormat::Text => graph.render_text(),
+                DagFormat::Dot => crate::dot::render(&format!("task {}", view.task_id), &graph),
+                DagFormat::Mermaid => crate::mermaid::render(&graph),
+            };
+            let doc = serde_json::json!({"task_id": view.task_id, "format": format_name(format), "dag": text});
+            out.print(&doc, || text.clone())
+        }
+        TaskCommand::Watch { id, interval } => crate::watch::run(client, id, interval, out),
+        TaskCommand::Cancel { id } => {
+            let changed = client.cancel_task(id)?;
+            if !changed {
+                return Err(CliError::Refused(format!("task {id} is already cancelled")));
+            }
+            let doc = serde_json::json!({"task_id": id, "cancelled": true});
+            out.print(&doc, || format!("task {id} cancelled\n"))
+        }
+    }
+}
+
+fn format_name(f: DagFormat) -> &'static str {
+    match f {
+        DagFormat::Text => "text",
+        DagFormat::Dot => "dot",
+        DagFormat::Mermaid => "mermaid",
+    }
+}
+
+pub fn dag(view: &TaskView) -> Dag {
+    let nodes = view
+        .steps
+        .iter()
+        .map(|s| Node {
+            name: s.name.clone(),
+            state: Some(s.state.to_string()),
+        })
+        .collect();
+    let parents: Vec<Vec<String>> = view.steps.iter().map(|s| s.parents.clone()).collect();
+    Dag::new(nodes, &parents)
+}
+
+/// Time spent in the step: from its first attempt's start to when it finished (or its last
+/// transition, or now while it runs). None before it ever started.
+fn step_duration(step: &StepView, now: i64) -> Option<i64> {
+    let start = step
+        .transitions
+        .iter()
+        .filter(|t| t.to_state == State::InProgress)
+        .map(|t| t.created_at)
+        .min()?;
+    let end = match step.state {
+        State::InProgress => now,
+        _ => step
+            .processed_at
+            .or_else(|| step.transitions.iter().map(|t| t.created_at).max())?,
+    };
+    Some(end.saturating_sub(start))
+}
+
+/// The recorded error of a failed attempt (`results.error`): `Class: message`.
+pub fn last_error(step: &StepView) -> Option<String> {
+    let error = step.results.as_ref()?.get("error")?;
+    let message = error.get("message").and_then(|m| m.as_str());
+    let class = error.get("class").and_then(|c| c.as_str());
+    Some(match (class, message) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (None, Some(m)) => m.to_string(),
+        _ => error.to_string(),
+    })
+}
+
+fn describe(view: &TaskView) -> String {
+    let e = &view.execution;
+    let mut s = format!(
+        "task {}  {}.{}@{}  {}\n{}% complete ({}/{} steps)  status {}  health {}\n",
+        view.task_id,
+        view.namespace,
+        view.name,
+        view.version,
+        view.state,
+        e.completion_percentage,
+        e.completed_steps,
+        e.total_steps,
+        output::name_of(&e.execution_status),
+        output::name_of(&e.health),
+    );
+    let now = output::now_ms();
+    let rows: Vec<[String; 6]> = view
+        .steps
+        .iter()
+        .map(|st| {
+            [
+                st.step_id.to_string(),
+                st.name.clone(),
+                st.state.to_string(),
+                format!("{}/{}", st.attempts, st.retry_limit),
+                step_duration(st, now).map_or("-".into(), output::duration),
+                last_error(st).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["id", "step", "state", "attempts", "duration", "last error"].map(String::from);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    s.push('\n');
+    for r in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (cell, w) in r.iter().zip(widths) {
+            let _ = write!(line, "{cell:w$}  ");
+        }
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+    s.push_str("\ndag\n");
+    s + &dag(view).render_text()
+}
