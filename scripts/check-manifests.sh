@@ -24,8 +24,11 @@ agree "wrappers/python/tasker/_bindings.py HEADER_VERSION" "$version" "$(first '
 agree "wrappers/ruby/lib/tasker/version.rb VERSION" "$version" "$(first 's/^ *VERSION = "\(.*\)"$/\1/p' wrappers/ruby/lib/tasker/version.rb)"
 agree "wrappers/ruby/lib/tasker/version.rb LIBTASKER_VERSION" "$version" "$(first 's/^ *LIBTASKER_VERSION = "\(.*\)"$/\1/p' wrappers/ruby/lib/tasker/version.rb)"
 
+agree "cli/Cargo.toml version" "$version" "$(first 's/^version = "\(.*\)"$/\1/p' cli/Cargo.toml)"
+
 agree "LICENSE (first line)" "$license License" "$(head -1 LICENSE 2>/dev/null)"
 agree "wrappers/python/pyproject.toml license" "$license" "$(first 's/^license = "\(.*\)"$/\1/p' wrappers/python/pyproject.toml)"
+agree "cli/Cargo.toml license" "$license" "$(first 's/^license = "\(.*\)"$/\1/p' cli/Cargo.toml)"
 agree "wrappers/ruby/tasker.gemspec license" "$license" "$(first 's/^ *spec.license = "\(.*\)"$/\1/p' wrappers/ruby/tasker.gemspec)"
 
 echo "manifests: $passed passed, $failed failed"
