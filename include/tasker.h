@@ -629,6 +629,24 @@ tasker_result tasker_health(const struct tasker_client *client,
                             struct tasker_error **error);
 
 /**
+ * Blocks until the task is finished (complete, cancelled, resolved manually) or blocked
+ * (state error, or a step out of retries), or until `timeout_ms` milliseconds (wall-clock)
+ * have passed, then writes `{"timed_out": bool, "task": <task view>}` as MessagePack to `out`
+ * (free with tasker_bytes_free). A timeout is not an error: `timed_out` is true and `task` is
+ * the view at that moment. `timeout_ms` 0 looks once. Wakes on this process's commits, on
+ * PostgreSQL NOTIFY from other processes, and polls every `poll_interval_ms` otherwise.
+ *
+ * Errors: NullParameter; TaskNotFound; Database; Interrupted (tasker_client_interrupt from
+ * another thread ends the wait); InvalidState after tasker_client_close. Threading: any
+ * thread; blocks the calling thread.
+ */
+tasker_result tasker_wait_task(const struct tasker_client *client,
+                               int64_t task_id,
+                               uint64_t timeout_ms,
+                               struct tasker_bytes *out,
+                               struct tasker_error **error);
+
+/**
  * Cancels a task: every unfinished step is cancelled and late results are discarded. Writes
  * false to `changed` (may be NULL) when it was already cancelled.
  *
@@ -891,6 +909,17 @@ tasker_result tasker_execution_context_json(const struct tasker_client *client,
                                             int64_t task_id,
                                             struct tasker_bytes *out,
                                             struct tasker_error **error);
+
+/**
+ * `tasker_wait_task` as JSON text in `out` (NUL-terminated as tasker_task_view_json).
+ *
+ * Errors: as tasker_wait_task. Threading: any thread; blocks the calling thread.
+ */
+tasker_result tasker_wait_task_json(const struct tasker_client *client,
+                                    int64_t task_id,
+                                    uint64_t timeout_ms,
+                                    struct tasker_bytes *out,
+                                    struct tasker_error **error);
 
 /**
  * `tasker_health` as JSON text in `out` (NUL-terminated as tasker_task_view_json).

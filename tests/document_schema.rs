@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use tasker::{
     Config, Event, ExecutionContext, HandlerCall, HealthCounts, StepContext, StepError,
-    StepOutcome, TaskRequest, TaskTemplate, TaskView,
+    StepOutcome, TaskRequest, TaskTemplate, TaskView, TaskWait,
 };
 
 const SCHEMA_PATH: &str = "docs/schema/documents.schema.json";
@@ -31,6 +31,7 @@ fn documents() -> Value {
         generator.subschema_for::<ExecutionContext>(),
     );
     add("health", generator.subschema_for::<HealthCounts>());
+    add("task_wait", generator.subschema_for::<TaskWait>());
     add("step_outcome", generator.subschema_for::<StepOutcome>());
     add(
         "handler_call_outcome",

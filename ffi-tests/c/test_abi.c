@@ -1230,6 +1230,76 @@ static void test_stop_interrupt_close(void) {
     remove_test_db(url);
 }
 
+/* ---- wait_task ------------------------------------------------------------------------ */
+
+typedef struct {
+    const tasker_client *client;
+    int64_t task_id;
+    tasker_bytes out;
+    tasker_result rc;
+    int done;
+} task_wait;
+
+static void *wait_for_task(void *arg) {
+    task_wait *w = arg;
+    w->rc = tasker_wait_task(w->client, w->task_id, 600000, &w->out, NULL);
+    __atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void test_wait_task(void) {
+    char url[512];
+    /* Polls once an hour: the waits below end on a commit, a timeout or an interrupt. */
+    const tasker_client *c = open_slow_poll_client(url, sizeof url);
+    CHECK(c);
+    handler_state *st = calloc(1, sizeof *st);
+    OK(tasker_register_handler(c, "square", square, NULL, st, free_state, E));
+    one_step_template(c, "waited_task", "square", "");
+    int64_t id = create(c, "c_tests", "waited_task", 3, g_tag);
+    CHECK(id > 0);
+
+    /* A timeout is not an error: timed_out and the view as it is. */
+    tasker_bytes json = {0};
+    OK(tasker_wait_task_json(c, id, 0, &json, E));
+    CHECK(json.data && strstr((const char *)json.data, "\"timed_out\":true") != NULL);
+    tasker_bytes_free(&json);
+
+    /* Another thread waits while this one runs the task: the commit wakes it. */
+    task_wait w = {.client = c, .task_id = id};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, wait_for_task, &w) == 0);
+    OK(tasker_run_task(c, id, NULL, E));
+    pthread_join(t, NULL);
+    CHECK(w.rc == TASKER_RESULT_OK);
+    mp_doc d;
+    doc_parse(&d, w.out.data, w.out.len);
+    CHECK(get(d.root, "timed_out").type == MSGPACK_OBJECT_BOOLEAN && !get(d.root, "timed_out").via.boolean);
+    CHECK(str_eq(get(get(d.root, "task"), "state"), "complete"));
+    CHECK(as_int(get(get(view_step(get(d.root, "task"), "s"), "results"), "value")) == 9);
+    doc_free(&d);
+    tasker_bytes_free(&w.out);
+
+    /* A wait on a task nobody runs ends with INTERRUPTED on tasker_client_interrupt. */
+    int64_t idle = create(c, "c_tests", "waited_task", 4, g_tag);
+    task_wait iw = {.client = c, .task_id = idle};
+    CHECK(pthread_create(&t, NULL, wait_for_task, &iw) == 0);
+    while (!__atomic_load_n(&iw.done, __ATOMIC_SEQ_CST)) {
+        tasker_client_interrupt(c);
+        usleep(5000);
+    }
+    pthread_join(t, NULL);
+    CHECK(iw.rc == TASKER_RESULT_INTERRUPTED);
+    CHECK(iw.out.data == NULL);
+
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_wait_task(NULL, id, 0, &json, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_wait_task(c, id, 0, NULL, E));
+    EXPECT_CODE(TASKER_RESULT_TASK_NOT_FOUND, tasker_wait_task(c, 1 << 30, 0, &json, E));
+    tasker_client_free(c);
+    CHECK(st->finalized == 1);
+    free(st);
+    remove_test_db(url);
+}
+
 /* ---- main ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -1254,6 +1324,7 @@ int main(void) {
         {"step_call_accessors", test_step_call_accessors},
         {"json_entry_points", test_json_entry_points},
         {"stop_interrupt_close", test_stop_interrupt_close},
+        {"wait_task", test_wait_task},
     };
     int n = (int)(sizeof tests / sizeof tests[0]), passed = 0, failed = 0;
     for (int i = 0; i < n; i++) {

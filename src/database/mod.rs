@@ -19,6 +19,10 @@ pub use stale_connections::StaleConnections;
 /// Channel used for PostgreSQL LISTEN/NOTIFY wakeups of idle workers.
 pub const READY_CHANNEL: &str = "tasker_ready";
 
+/// Channel NOTIFYed (by a trigger, migration 0005) when a task reaches a final or blocked
+/// state; `wait_task` listens on it.
+pub const FINISHED_CHANNEL: &str = "tasker_task_finished";
+
 /// A state change committed by an operation (events are built from it after commit).
 pub use crate::state_machine::Transition as Recorded;
 
@@ -208,6 +212,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "hot task updates",
         include_str!("../../migrations/postgres/0004_hot_task_updates.sql"),
+    ),
+    (
+        5,
+        "task finished notify",
+        include_str!("../../migrations/postgres/0005_task_finished_notify.sql"),
     ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[

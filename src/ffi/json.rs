@@ -121,6 +121,20 @@ pub unsafe extern "C" fn tasker_execution_context_json(
     })
 }
 
+/// `tasker_wait_task` as JSON text in `out` (NUL-terminated as tasker_task_view_json).
+///
+/// Errors: as tasker_wait_task. Threading: any thread; blocks the calling thread.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_wait_task_json(
+    client: *const tasker_client,
+    task_id: i64,
+    timeout_ms: u64,
+    out: *mut tasker_bytes,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    queries::wait_task(Format::Json, client, task_id, timeout_ms, out, error)
+}
+
 /// `tasker_health` as JSON text in `out` (NUL-terminated as tasker_task_view_json).
 ///
 /// Errors: NullParameter; Database. Threading: any thread.

@@ -3,10 +3,12 @@
 
 pub(crate) mod document_policy;
 mod event;
+mod query;
 mod step_error;
 mod step_outcome;
 
 pub use event::Event;
+pub use query::TaskWait;
 pub use step_error::StepError;
 pub use step_outcome::{HandlerCall, StepOutcome};
 
