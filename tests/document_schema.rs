@@ -7,8 +7,8 @@ use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use tasker::{
-    Config, Event, ExecutionContext, HandlerCall, HealthCounts, StepContext, StepError,
-    StepOutcome, TaskRequest, TaskTemplate, TaskView, TaskWait,
+    Config, Event, ExecutionContext, HandlerCall, HealthCounts, StepContext, StepError, StepFilter,
+    StepOutcome, StepPage, TaskFilter, TaskPage, TaskRequest, TaskTemplate, TaskView, TaskWait,
 };
 
 const SCHEMA_PATH: &str = "docs/schema/documents.schema.json";
@@ -32,6 +32,10 @@ fn documents() -> Value {
     );
     add("health", generator.subschema_for::<HealthCounts>());
     add("task_wait", generator.subschema_for::<TaskWait>());
+    add("task_filter", generator.subschema_for::<TaskFilter>());
+    add("task_page", generator.subschema_for::<TaskPage>());
+    add("step_filter", generator.subschema_for::<StepFilter>());
+    add("step_page", generator.subschema_for::<StepPage>());
     add("step_outcome", generator.subschema_for::<StepOutcome>());
     add(
         "handler_call_outcome",

@@ -533,6 +533,14 @@ impl Store {
         dispatch_resending!(self, b => b.execution_context(task_id, now).await)
     }
 
+    pub async fn list_tasks(&self, filter: &TaskFilter, now: i64) -> Result<TaskPage> {
+        dispatch_resending!(self, b => b.list_tasks(filter, now).await)
+    }
+
+    pub async fn list_steps(&self, filter: &StepFilter, now: i64) -> Result<StepPage> {
+        dispatch_resending!(self, b => b.list_steps(filter, now).await)
+    }
+
     pub async fn health(&self, now: i64) -> Result<HealthCounts> {
         dispatch_resending!(self, b => b.health(now).await)
     }

@@ -317,6 +317,17 @@ impl Client {
         self.call(|| super::task_wait::wait_task(self, task_id, timeout))
     }
 
+    /// Lists tasks matching `filter`, newest first, one page at a time (see `TaskFilter`).
+    /// `InvalidDocument` for a limit outside 1..=1000 or a cursor this library did not return.
+    pub fn list_tasks(&self, filter: &TaskFilter) -> Result<TaskPage> {
+        self.call(|| self.block(self.inner.store.list_tasks(filter, self.now())))
+    }
+
+    /// Lists steps matching `filter`, newest first, one page at a time (see `StepFilter`).
+    pub fn list_steps(&self, filter: &StepFilter) -> Result<StepPage> {
+        self.call(|| self.block(self.inner.store.list_steps(filter, self.now())))
+    }
+
     pub fn health(&self) -> Result<HealthCounts> {
         self.call(|| {
             let mut h = self.block(self.inner.store.health(self.now()))?;
