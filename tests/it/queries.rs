@@ -177,6 +177,14 @@ fn labelled(name: &str, ns: &str, n: i64, initiator: &str, tags: &[&str]) -> tas
     }
 }
 
+/// A client whose backoffs may last the hour that `ONE_BACKING_OFF` asks for (the suite's
+/// fast configuration caps them at 40 ms).
+fn patient_client(b: Backend) -> (Client, TestDb) {
+    let mut config = fast_config();
+    config.backoff.max_ms = 7_200_000;
+    client_with(b, config, None)
+}
+
 fn ids(page: &tasker::TaskPage) -> Vec<i64> {
     page.items.iter().map(|t| t.task_id).collect()
 }
@@ -200,7 +208,7 @@ fn all_pages(c: &Client, filter: &TaskFilter, limit: u32) -> Vec<i64> {
 }
 
 both_backends!(list_tasks_filters, |b| {
-    let (c, _db) = client(b);
+    let (c, _db) = patient_client(b);
     register_handlers(&c, &ExecLog::default());
     for yaml in [LINEAR, ONE_FAILING, ONE_BACKING_OFF] {
         c.register_template_yaml(yaml).unwrap();
@@ -335,7 +343,7 @@ both_backends!(list_tasks_filters, |b| {
 });
 
 both_backends!(list_steps_filters, |b| {
-    let (c, _db) = client(b);
+    let (c, _db) = patient_client(b);
     register_handlers(&c, &ExecLog::default());
     let blocked = new_task(&c, ONE_FAILING, "doomed");
     c.run_task(blocked).unwrap();
