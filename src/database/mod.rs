@@ -218,6 +218,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "task finished notify",
         include_str!("../../migrations/postgres/0005_task_finished_notify.sql"),
     ),
+    (
+        6,
+        "steps exhausted index",
+        include_str!("../../migrations/postgres/0006_steps_exhausted_index.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -239,6 +244,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "hot task updates",
         include_str!("../../migrations/sqlite/0004_hot_task_updates.sql"),
+    ),
+    (
+        5,
+        "steps exhausted index",
+        include_str!("../../migrations/sqlite/0005_steps_exhausted_index.sql"),
     ),
 ];
 
