@@ -38,6 +38,13 @@
 
 
 /**
+ * The page size when a filter names none, and the largest one allowed.
+ */
+#define DEFAULT_PAGE_LIMIT 50
+
+#define MAX_PAGE_LIMIT 1000
+
+/**
  * Result codes. The numbers are stable and never reused.
  */
 enum tasker_result
@@ -629,6 +636,57 @@ tasker_result tasker_health(const struct tasker_client *client,
                             struct tasker_error **error);
 
 /**
+ * Blocks until the task is finished (complete, cancelled, resolved manually) or blocked
+ * (state error, or a step out of retries), or until `timeout_ms` milliseconds (wall-clock)
+ * have passed, then writes `{"timed_out": bool, "task": <task view>}` as MessagePack to `out`
+ * (free with tasker_bytes_free). A timeout is not an error: `timed_out` is true and `task` is
+ * the view at that moment. `timeout_ms` 0 looks once. Wakes on this process's commits, on
+ * PostgreSQL NOTIFY from other processes, and polls every `poll_interval_ms` otherwise.
+ *
+ * Errors: NullParameter; TaskNotFound; Database; Interrupted (tasker_client_interrupt from
+ * another thread ends the wait); InvalidState after tasker_client_close. Threading: any
+ * thread; blocks the calling thread.
+ */
+tasker_result tasker_wait_task(const struct tasker_client *client,
+                               int64_t task_id,
+                               uint64_t timeout_ms,
+                               struct tasker_bytes *out,
+                               struct tasker_error **error);
+
+/**
+ * Lists tasks matching the MessagePack task filter `filter` (`filter_len` bytes; NULL with
+ * length 0 is the empty filter: every task) and writes one page as MessagePack to `out`
+ * (free with tasker_bytes_free): `{"items": [task summary, ...], "next_cursor": "..."|nil}`,
+ * newest task first. Filter fields (all optional; see docs/ABI.md "Task filter"): states,
+ * execution_status, namespace, name, version, initiator, source_system, tags, created_from,
+ * created_to, updated_from, updated_to, cursor (a previous page's next_cursor), limit (1 to
+ * 1000, default 50). `filter` is borrowed for the call.
+ *
+ * Errors: NullParameter; InvalidArgument (malformed filter, unknown field, limit out of
+ * range, a cursor this library did not return); Database. Threading: any thread.
+ */
+tasker_result tasker_list_tasks(const struct tasker_client *client,
+                                const uint8_t *filter,
+                                size_t filter_len,
+                                struct tasker_bytes *out,
+                                struct tasker_error **error);
+
+/**
+ * Lists steps matching the MessagePack step filter `filter` (NULL with length 0: every step)
+ * and writes one page as MessagePack to `out` (free with tasker_bytes_free): `{"items":
+ * [step summary, ...], "next_cursor": ...}`, newest step first. Filter fields (all optional):
+ * task_id, states, handler, condition ("in_backoff", "exhausted", "lease_expired",
+ * "lease_active"), cursor, limit (1 to 1000, default 50). `filter` is borrowed for the call.
+ *
+ * Errors: as tasker_list_tasks. Threading: any thread.
+ */
+tasker_result tasker_list_steps(const struct tasker_client *client,
+                                const uint8_t *filter,
+                                size_t filter_len,
+                                struct tasker_bytes *out,
+                                struct tasker_error **error);
+
+/**
  * Cancels a task: every unfinished step is cancelled and late results are discarded. Writes
  * false to `changed` (may be NULL) when it was already cancelled.
  *
@@ -891,6 +949,42 @@ tasker_result tasker_execution_context_json(const struct tasker_client *client,
                                             int64_t task_id,
                                             struct tasker_bytes *out,
                                             struct tasker_error **error);
+
+/**
+ * `tasker_wait_task` as JSON text in `out` (NUL-terminated as tasker_task_view_json).
+ *
+ * Errors: as tasker_wait_task. Threading: any thread; blocks the calling thread.
+ */
+tasker_result tasker_wait_task_json(const struct tasker_client *client,
+                                    int64_t task_id,
+                                    uint64_t timeout_ms,
+                                    struct tasker_bytes *out,
+                                    struct tasker_error **error);
+
+/**
+ * `tasker_list_tasks` with the filter as JSON text (`filter_len` bytes, no NUL needed; NULL
+ * with length 0: every task), e.g. `{"states": ["error"], "limit": 20}`; the page as JSON
+ * text in `out` (NUL-terminated as tasker_task_view_json).
+ *
+ * Errors: as tasker_list_tasks. Threading: any thread.
+ */
+tasker_result tasker_list_tasks_json(const struct tasker_client *client,
+                                     const char *filter,
+                                     size_t filter_len,
+                                     struct tasker_bytes *out,
+                                     struct tasker_error **error);
+
+/**
+ * `tasker_list_steps` with the filter as JSON text, e.g. `{"condition": "exhausted"}`; the
+ * page as JSON text in `out` (NUL-terminated as tasker_task_view_json).
+ *
+ * Errors: as tasker_list_tasks. Threading: any thread.
+ */
+tasker_result tasker_list_steps_json(const struct tasker_client *client,
+                                     const char *filter,
+                                     size_t filter_len,
+                                     struct tasker_bytes *out,
+                                     struct tasker_error **error);
 
 /**
  * `tasker_health` as JSON text in `out` (NUL-terminated as tasker_task_view_json).

@@ -7,8 +7,8 @@ use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use tasker::{
-    Config, Event, ExecutionContext, HandlerCall, HealthCounts, StepContext, StepError,
-    StepOutcome, TaskRequest, TaskTemplate, TaskView,
+    Config, Event, ExecutionContext, HandlerCall, HealthCounts, StepContext, StepError, StepFilter,
+    StepOutcome, StepPage, TaskFilter, TaskPage, TaskRequest, TaskTemplate, TaskView, TaskWait,
 };
 
 const SCHEMA_PATH: &str = "docs/schema/documents.schema.json";
@@ -31,6 +31,11 @@ fn documents() -> Value {
         generator.subschema_for::<ExecutionContext>(),
     );
     add("health", generator.subschema_for::<HealthCounts>());
+    add("task_wait", generator.subschema_for::<TaskWait>());
+    add("task_filter", generator.subschema_for::<TaskFilter>());
+    add("task_page", generator.subschema_for::<TaskPage>());
+    add("step_filter", generator.subschema_for::<StepFilter>());
+    add("step_page", generator.subschema_for::<StepPage>());
     add("step_outcome", generator.subschema_for::<StepOutcome>());
     add(
         "handler_call_outcome",

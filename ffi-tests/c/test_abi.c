@@ -1230,6 +1230,180 @@ static void test_stop_interrupt_close(void) {
     remove_test_db(url);
 }
 
+/* ---- wait_task ------------------------------------------------------------------------ */
+
+typedef struct {
+    const tasker_client *client;
+    int64_t task_id;
+    tasker_bytes out;
+    tasker_result rc;
+    int done;
+} task_wait;
+
+static void *wait_for_task(void *arg) {
+    task_wait *w = arg;
+    w->rc = tasker_wait_task(w->client, w->task_id, 600000, &w->out, NULL);
+    __atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void test_wait_task(void) {
+    char url[512];
+    /* Polls once an hour: the waits below end on a commit, a timeout or an interrupt. */
+    const tasker_client *c = open_slow_poll_client(url, sizeof url);
+    CHECK(c);
+    handler_state *st = calloc(1, sizeof *st);
+    OK(tasker_register_handler(c, "square", square, NULL, st, free_state, E));
+    one_step_template(c, "waited_task", "square", "");
+    int64_t id = create(c, "c_tests", "waited_task", 3, g_tag);
+    CHECK(id > 0);
+
+    /* A timeout is not an error: timed_out and the view as it is. */
+    tasker_bytes json = {0};
+    OK(tasker_wait_task_json(c, id, 0, &json, E));
+    CHECK(json.data && strstr((const char *)json.data, "\"timed_out\":true") != NULL);
+    tasker_bytes_free(&json);
+
+    /* Another thread waits while this one runs the task: the commit wakes it. */
+    task_wait w = {.client = c, .task_id = id};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, wait_for_task, &w) == 0);
+    OK(tasker_run_task(c, id, NULL, E));
+    pthread_join(t, NULL);
+    CHECK(w.rc == TASKER_RESULT_OK);
+    mp_doc d;
+    doc_parse(&d, w.out.data, w.out.len);
+    CHECK(get(d.root, "timed_out").type == MSGPACK_OBJECT_BOOLEAN && !get(d.root, "timed_out").via.boolean);
+    CHECK(str_eq(get(get(d.root, "task"), "state"), "complete"));
+    CHECK(as_int(get(get(view_step(get(d.root, "task"), "s"), "results"), "value")) == 9);
+    doc_free(&d);
+    tasker_bytes_free(&w.out);
+
+    /* A wait on a task nobody runs ends with INTERRUPTED on tasker_client_interrupt. */
+    int64_t idle = create(c, "c_tests", "waited_task", 4, g_tag);
+    task_wait iw = {.client = c, .task_id = idle};
+    CHECK(pthread_create(&t, NULL, wait_for_task, &iw) == 0);
+    while (!__atomic_load_n(&iw.done, __ATOMIC_SEQ_CST)) {
+        tasker_client_interrupt(c);
+        usleep(5000);
+    }
+    pthread_join(t, NULL);
+    CHECK(iw.rc == TASKER_RESULT_INTERRUPTED);
+    CHECK(iw.out.data == NULL);
+
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_wait_task(NULL, id, 0, &json, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_wait_task(c, id, 0, NULL, E));
+    EXPECT_CODE(TASKER_RESULT_TASK_NOT_FOUND, tasker_wait_task(c, 1 << 30, 0, &json, E));
+    tasker_client_free(c);
+    CHECK(st->finalized == 1);
+    free(st);
+    remove_test_db(url);
+}
+
+/* ---- list_tasks, list_steps ----------------------------------------------------------- */
+
+/* Creates a task of `listed_task` tagged "<g_tag>-list" (n makes it distinct). */
+static int64_t create_listed(const tasker_client *c, int n) {
+    char req[200];
+    int len = snprintf(req, sizeof req,
+                       "{\"name\": \"listed_task\", \"namespace\": \"c_tests\", \"context\": {\"n\": %d}, \"tags\": [\"%s-list\"]}", n,
+                       g_tag);
+    int64_t id = -1;
+    bool created = false;
+    tasker_error *err = NULL;
+    if (tasker_create_task_json(c, req, (size_t)len, &id, &created, &err) != TASKER_RESULT_OK) tasker_error_free(err);
+    return id;
+}
+
+static void test_list(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    handler_state *st = calloc(1, sizeof *st);
+    OK(tasker_register_handler(c, "square", square, NULL, st, free_state, E));
+    one_step_template(c, "listed_task", "square", "");
+    int64_t ids[3];
+    for (int i = 0; i < 3; i++) ids[i] = create_listed(c, i + 1);
+    CHECK(ids[0] > 0 && ids[1] > ids[0] && ids[2] > ids[1]);
+    OK(tasker_run_task(c, ids[0], NULL, E));
+
+    /* JSON: this run's tasks, newest first, two per page, then the rest from the cursor. */
+    char filter[200];
+    int len = snprintf(filter, sizeof filter, "{\"tags\": [\"%s-list\"], \"limit\": 2}", g_tag);
+    tasker_bytes page = {0}, cursor = {0};
+    OK(tasker_list_tasks_json(c, filter, (size_t)len, &page, E));
+    int64_t v = 0;
+    OK(tasker_json_get_i64((const char *)page.data, page.len, "/items/0/task_id", &v, E));
+    CHECK(v == ids[2]);
+    OK(tasker_json_get_i64((const char *)page.data, page.len, "/items/1/task_id", &v, E));
+    CHECK(v == ids[1]);
+    OK(tasker_json_get_string((const char *)page.data, page.len, "/next_cursor", &cursor, E));
+    tasker_bytes_free(&page);
+    len = snprintf(filter, sizeof filter, "{\"tags\": [\"%s-list\"], \"limit\": 2, \"cursor\": \"%s\"}", g_tag,
+                   (const char *)cursor.data);
+    tasker_bytes_free(&cursor);
+    OK(tasker_list_tasks_json(c, filter, (size_t)len, &page, E));
+    OK(tasker_json_get_i64((const char *)page.data, page.len, "/items/0/task_id", &v, E));
+    CHECK(v == ids[0]);
+    OK(tasker_json_get_i64((const char *)page.data, page.len, "/items/0/execution/completed_steps", &v, E));
+    CHECK(v == 1);
+    CHECK(strstr((const char *)page.data, "\"next_cursor\":null") != NULL);
+    tasker_bytes_free(&page);
+
+    /* MessagePack: a filter by state; the steps of one task. */
+    mp_builder f;
+    mp_init(&f);
+    mp_map(&f, 1);
+    mp_str(&f, "states");
+    msgpack_pack_array(&f.pk, 1);
+    mp_str(&f, "complete");
+    tasker_bytes out = {0};
+    OK(tasker_list_tasks(c, (const uint8_t *)f.buf.data, f.buf.size, &out, E));
+    mp_free(&f);
+    mp_doc d;
+    doc_parse(&d, out.data, out.len);
+    msgpack_object items = get(d.root, "items");
+    CHECK(items.type == MSGPACK_OBJECT_ARRAY);
+    for (uint32_t i = 0; items.type == MSGPACK_OBJECT_ARRAY && i < items.via.array.size; i++)
+        CHECK(str_eq(get(items.via.array.ptr[i], "state"), "complete"));
+    doc_free(&d);
+    tasker_bytes_free(&out);
+    mp_init(&f);
+    mp_map(&f, 1);
+    mp_str(&f, "task_id");
+    mp_int(&f, ids[1]);
+    OK(tasker_list_steps(c, (const uint8_t *)f.buf.data, f.buf.size, &out, E));
+    mp_free(&f);
+    doc_parse(&d, out.data, out.len);
+    items = get(d.root, "items");
+    CHECK(items.type == MSGPACK_OBJECT_ARRAY && items.via.array.size == 1);
+    if (items.type == MSGPACK_OBJECT_ARRAY && items.via.array.size == 1) {
+        CHECK(str_eq(get(items.via.array.ptr[0], "state"), "pending"));
+        CHECK(as_int(get(items.via.array.ptr[0], "task_id")) == ids[1]);
+    }
+    doc_free(&d);
+    tasker_bytes_free(&out);
+    OK(tasker_list_steps(c, NULL, 0, &out, E)); /* no filter: every step */
+    tasker_bytes_free(&out);
+
+    /* misuse */
+    const char *bad[][2] = {{"{\"limit\": 0}", "limit"},
+                            {"{\"limit\": 1001}", "limit"},
+                            {"{\"cursor\": \"nope\"}", "cursor"},
+                            {"{\"bogus\": 1}", "unknown field"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        EXPECT_MESSAGE(TASKER_RESULT_INVALID_ARGUMENT, bad[i][1], tasker_list_tasks_json(c, bad[i][0], strlen(bad[i][0]), &page, E));
+        EXPECT_MESSAGE(TASKER_RESULT_INVALID_ARGUMENT, "", tasker_list_steps_json(c, bad[i][0], strlen(bad[i][0]), &page, E));
+    }
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_list_tasks(NULL, NULL, 0, &out, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_list_tasks(c, NULL, 0, NULL, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_list_steps(c, NULL, 5, &out, E));
+    tasker_client_free(c);
+    CHECK(st->finalized == 1);
+    free(st);
+    remove_test_db(url);
+}
+
 /* ---- main ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -1254,6 +1428,8 @@ int main(void) {
         {"step_call_accessors", test_step_call_accessors},
         {"json_entry_points", test_json_entry_points},
         {"stop_interrupt_close", test_stop_interrupt_close},
+        {"wait_task", test_wait_task},
+        {"list_tasks_and_steps", test_list},
     };
     int n = (int)(sizeof tests / sizeof tests[0]), passed = 0, failed = 0;
     for (int i = 0; i < n; i++) {

@@ -19,6 +19,10 @@ pub use stale_connections::StaleConnections;
 /// Channel used for PostgreSQL LISTEN/NOTIFY wakeups of idle workers.
 pub const READY_CHANNEL: &str = "tasker_ready";
 
+/// Channel NOTIFYed (by a trigger, migration 0005) when a task reaches a final or blocked
+/// state; `wait_task` listens on it.
+pub const FINISHED_CHANNEL: &str = "tasker_task_finished";
+
 /// A state change committed by an operation (events are built from it after commit).
 pub use crate::state_machine::Transition as Recorded;
 
@@ -209,6 +213,16 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "hot task updates",
         include_str!("../../migrations/postgres/0004_hot_task_updates.sql"),
     ),
+    (
+        5,
+        "task finished notify",
+        include_str!("../../migrations/postgres/0005_task_finished_notify.sql"),
+    ),
+    (
+        6,
+        "steps exhausted index",
+        include_str!("../../migrations/postgres/0006_steps_exhausted_index.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -230,6 +244,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "hot task updates",
         include_str!("../../migrations/sqlite/0004_hot_task_updates.sql"),
+    ),
+    (
+        5,
+        "steps exhausted index",
+        include_str!("../../migrations/sqlite/0005_steps_exhausted_index.sql"),
     ),
 ];
 
@@ -526,6 +545,14 @@ impl Store {
 
     pub async fn execution_context(&self, task_id: i64, now: i64) -> Result<ExecutionContext> {
         dispatch_resending!(self, b => b.execution_context(task_id, now).await)
+    }
+
+    pub async fn list_tasks(&self, filter: &TaskFilter, now: i64) -> Result<TaskPage> {
+        dispatch_resending!(self, b => b.list_tasks(filter, now).await)
+    }
+
+    pub async fn list_steps(&self, filter: &StepFilter, now: i64) -> Result<StepPage> {
+        dispatch_resending!(self, b => b.list_steps(filter, now).await)
     }
 
     pub async fn health(&self, now: i64) -> Result<HealthCounts> {

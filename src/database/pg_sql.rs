@@ -16,3 +16,6 @@ pub(super) const JSON_OBJECT: &str = "jsonb_build_object";
 pub(super) const UPDATED_TASK: &str = "up";
 /// Where a completion's transition comes from (alias `d`) and its filter: the `done` CTE.
 pub(super) const COMPLETED_STEP: (&str, &str) = ("done d", "");
+
+/// A task (alias `t`) whose tags (a JSON array of strings) include `{tag}` (a placeholder).
+pub(super) const HAS_TAG: &str = "t.tags @> jsonb_build_array(CAST({tag} AS TEXT))";

@@ -31,6 +31,8 @@ mod fail;
 mod leases;
 #[path = "backend/operations.rs"]
 mod operations;
+#[path = "backend/queries.rs"]
+mod queries;
 #[path = "backend/release.rs"]
 mod release;
 #[path = "sqlite_sql.rs"]

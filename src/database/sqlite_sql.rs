@@ -22,3 +22,6 @@ pub(super) const COMPLETED_STEP: (&str, &str) = (
     "tasker_workflow_steps d",
     " WHERE d.workflow_step_id = $1 AND d.state = 'complete'",
 );
+
+/// A task (alias `t`) whose tags (a JSON array of strings) include `{tag}` (a placeholder).
+pub(super) const HAS_TAG: &str = "EXISTS (SELECT 1 FROM json_each(t.tags) j WHERE j.value = {tag})";

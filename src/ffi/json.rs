@@ -121,6 +121,67 @@ pub unsafe extern "C" fn tasker_execution_context_json(
     })
 }
 
+/// `tasker_wait_task` as JSON text in `out` (NUL-terminated as tasker_task_view_json).
+///
+/// Errors: as tasker_wait_task. Threading: any thread; blocks the calling thread.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_wait_task_json(
+    client: *const tasker_client,
+    task_id: i64,
+    timeout_ms: u64,
+    out: *mut tasker_bytes,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    queries::wait_task(Format::Json, client, task_id, timeout_ms, out, error)
+}
+
+/// `tasker_list_tasks` with the filter as JSON text (`filter_len` bytes, no NUL needed; NULL
+/// with length 0: every task), e.g. `{"states": ["error"], "limit": 20}`; the page as JSON
+/// text in `out` (NUL-terminated as tasker_task_view_json).
+///
+/// Errors: as tasker_list_tasks. Threading: any thread.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_list_tasks_json(
+    client: *const tasker_client,
+    filter: *const c_char,
+    filter_len: usize,
+    out: *mut tasker_bytes,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    queries::list(
+        Format::Json,
+        client,
+        filter.cast(),
+        filter_len,
+        out,
+        error,
+        |c, f| c.list_tasks(f),
+    )
+}
+
+/// `tasker_list_steps` with the filter as JSON text, e.g. `{"condition": "exhausted"}`; the
+/// page as JSON text in `out` (NUL-terminated as tasker_task_view_json).
+///
+/// Errors: as tasker_list_tasks. Threading: any thread.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_list_steps_json(
+    client: *const tasker_client,
+    filter: *const c_char,
+    filter_len: usize,
+    out: *mut tasker_bytes,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    queries::list(
+        Format::Json,
+        client,
+        filter.cast(),
+        filter_len,
+        out,
+        error,
+        |c, f| c.list_steps(f),
+    )
+}
+
 /// `tasker_health` as JSON text in `out` (NUL-terminated as tasker_task_view_json).
 ///
 /// Errors: NullParameter; Database. Threading: any thread.

@@ -37,6 +37,8 @@ mod events;
 
 mod views;
 
+mod queries;
+
 mod operations;
 
 mod step_call;

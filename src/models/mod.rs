@@ -3,10 +3,16 @@
 
 pub(crate) mod document_policy;
 mod event;
+mod query;
 mod step_error;
 mod step_outcome;
 
 pub use event::Event;
+pub(crate) use query::{cursor_id, page_limit};
+pub use query::{
+    Page, StepCondition, StepFilter, StepPage, StepSummary, TaskFilter, TaskPage, TaskSummary,
+    TaskWait, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT,
+};
 pub use step_error::StepError;
 pub use step_outcome::{HandlerCall, StepOutcome};
 

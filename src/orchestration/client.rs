@@ -39,6 +39,9 @@ pub(crate) struct Inner {
     pub(crate) injector: RwLock<Option<Arc<dyn QueueInjector>>>,
     /// Woken when steps may have become ready (local commits, PostgreSQL NOTIFY).
     pub(crate) ready: Arc<tokio::sync::Notify>,
+    /// Woken when a task may have finished or become blocked (local commits of a task
+    /// transition, PostgreSQL NOTIFY on `FINISHED_CHANNEL`); `wait_task` waits on it.
+    pub(crate) settled: Arc<tokio::sync::Notify>,
     pub(crate) listener_started: AtomicBool,
     pub(crate) last_lease_check: AtomicI64,
     /// The size of the workers' next claim (`run_once`, `run_worker`).
@@ -131,6 +134,7 @@ impl Client {
                 events: EventBus::default(),
                 injector: RwLock::new(None),
                 ready: Arc::new(tokio::sync::Notify::new()),
+                settled: Arc::new(tokio::sync::Notify::new()),
                 listener_started: AtomicBool::new(false),
                 last_lease_check: AtomicI64::new(i64::MIN),
                 claim_size: super::AdaptiveClaim::default(),
@@ -199,11 +203,37 @@ impl Client {
         self.inner.rt.block_on(f)
     }
 
-    /// Publishes the events of committed transitions.
+    /// Publishes the events of committed transitions (and wakes `wait_task` on a task's).
     pub(crate) fn publish(&self, transitions: &[Recorded]) {
+        if transitions
+            .iter()
+            .any(|t| t.entity == crate::state_machine::Entity::Task)
+        {
+            self.inner.settled.notify_waiters();
+        }
         self.inner
             .events
             .publish_transitions(transitions, self.now());
+    }
+
+    /// Starts the client's PostgreSQL LISTEN loop once (SQLite has none: local commits wake).
+    pub(crate) fn ensure_listener(&self) {
+        let inner = &self.inner;
+        let Some(pool) = inner.store.pg_pool() else {
+            return;
+        };
+        if inner
+            .listener_started
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        crate::database::spawn_ready_listener(
+            &inner.rt,
+            pool.clone(),
+            inner.ready.clone(),
+            inner.settled.clone(),
+        );
     }
 
     // ---- templates and handlers (templates.rs) ----------------------------------------------
@@ -281,6 +311,27 @@ impl Client {
 
     pub fn execution_context(&self, task_id: i64) -> Result<ExecutionContext> {
         self.call(|| self.block(self.inner.store.execution_context(task_id, self.now())))
+    }
+
+    /// Waits until the task is finished (complete, cancelled, resolved manually) or blocked
+    /// (state `error`, or a step out of retries), at most `timeout`, and returns its view with
+    /// `timed_out: false`; after `timeout` it returns the view as it is then with `timed_out:
+    /// true`. Wakes on this process's commits, on PostgreSQL NOTIFY from other processes, and
+    /// polls every `poll_interval_ms` as the fallback. `interrupt` ends it with
+    /// `Err(Interrupted)`. The timeout is wall-clock time, not the client's clock.
+    pub fn wait_task(&self, task_id: i64, timeout: std::time::Duration) -> Result<TaskWait> {
+        self.call(|| super::task_wait::wait_task(self, task_id, timeout))
+    }
+
+    /// Lists tasks matching `filter`, newest first, one page at a time (see `TaskFilter`).
+    /// `InvalidDocument` for a limit outside 1..=1000 or a cursor this library did not return.
+    pub fn list_tasks(&self, filter: &TaskFilter) -> Result<TaskPage> {
+        self.call(|| self.block(self.inner.store.list_tasks(filter, self.now())))
+    }
+
+    /// Lists steps matching `filter`, newest first, one page at a time (see `StepFilter`).
+    pub fn list_steps(&self, filter: &StepFilter) -> Result<StepPage> {
+        self.call(|| self.block(self.inner.store.list_steps(filter, self.now())))
     }
 
     pub fn health(&self) -> Result<HealthCounts> {

@@ -30,6 +30,7 @@ mod lease_reaper;
 mod operations;
 mod reentrancy;
 mod task_factory;
+mod task_wait;
 mod templates;
 mod worker;
 mod worker_health;

@@ -1,7 +1,6 @@
 //! The built-in worker: its loop, and stopping it from any thread.
 
 use super::{Client, OrchestrationCoordinator};
-use crate::database::spawn_ready_listener;
 use crate::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -83,7 +82,7 @@ impl<'a> Worker<'a> {
         let (client, stop) = (self.client, self.stop);
         client.inner.gate.add_worker(stop);
         let _registered = Registered(client, stop);
-        self.ensure_listener();
+        client.ensure_listener();
         let coordinator = OrchestrationCoordinator::new(client).stopped_by(stop);
         let grace = Duration::from_millis(client.inner.config.stop_grace_ms);
         let _watchdog = coordinator.watchdog(Some((stop.clone(), grace)));
@@ -130,17 +129,5 @@ impl<'a> Worker<'a> {
             }
         }
         Ok(ran)
-    }
-
-    /// Starts the client's PostgreSQL LISTEN loop once (SQLite has none: local commits wake).
-    fn ensure_listener(&self) {
-        let inner = &self.client.inner;
-        let Some(pool) = inner.store.pg_pool() else {
-            return;
-        };
-        if inner.listener_started.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        spawn_ready_listener(&inner.rt, pool.clone(), inner.ready.clone());
     }
 }

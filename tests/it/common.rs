@@ -338,6 +338,26 @@ pub fn exec_sql(url: &str, sql: &str) {
     })
 }
 
+/// Runs the ignored test `entry` (e.g. `concurrency::child_worker_entry`) as a child process of
+/// this test binary, with `env` set; its stdout is dropped.
+pub fn spawn_test_entry(entry: &str, env: &[(&str, String)]) -> std::process::Child {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    cmd.args([
+        entry,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn child test process")
+}
+
 /// Fast backoff and short polls so tests finish quickly.
 pub fn fast_config() -> Config {
     Config {

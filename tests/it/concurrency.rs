@@ -6,7 +6,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tasker::{State, StopHandle};
@@ -14,24 +14,17 @@ use tasker::{State, StopHandle};
 const CHILD_ENV: &str = "TASKER_TEST_CHILD";
 
 pub(crate) fn spawn_child(url: &str, mode: &str, threads: usize, batch: u32, out: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "concurrency::child_worker_entry",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(CHILD_ENV, "1")
-        .env("TASKER_CHILD_URL", url)
-        .env("TASKER_CHILD_MODE", mode)
-        .env("TASKER_CHILD_THREADS", threads.to_string())
-        .env("TASKER_CHILD_BATCH", batch.to_string())
-        .env("TASKER_CHILD_OUT", out)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn child worker")
+    spawn_test_entry(
+        "concurrency::child_worker_entry",
+        &[
+            (CHILD_ENV, "1".into()),
+            ("TASKER_CHILD_URL", url.into()),
+            ("TASKER_CHILD_MODE", mode.into()),
+            ("TASKER_CHILD_THREADS", threads.to_string()),
+            ("TASKER_CHILD_BATCH", batch.to_string()),
+            ("TASKER_CHILD_OUT", out.display().to_string()),
+        ],
+    )
 }
 
 /// Entry point of child worker processes (ignored unless spawned by a test).

@@ -45,47 +45,18 @@ impl Backend {
 
     pub(super) async fn counts(&self, task_id: i64, now: i64) -> Result<(State, StepCounts)> {
         // The task's state rides along as a scalar subquery: one round trip (NULL = no such task).
-        let r = sqlx::query(
-            "SELECT COUNT(*), \
-             COUNT(*) FILTER (WHERE state = 'pending'), \
-             COUNT(*) FILTER (WHERE state = 'in_progress'), \
-             COUNT(*) FILTER (WHERE state IN ('complete','resolved_manually')), \
-             COUNT(*) FILTER (WHERE state = 'error'), \
-             COUNT(*) FILTER (WHERE state = 'cancelled'), \
-             COUNT(*) FILTER (WHERE ready_at IS NOT NULL AND pending_parents = 0 AND ready_at <= $2), \
-             COUNT(*) FILTER (WHERE state = 'error' AND ready_at IS NULL), \
-             MIN(ready_at) FILTER (WHERE state = 'error' AND ready_at > $2), \
-             MAX(ready_at) FILTER (WHERE state = 'error' AND ready_at > $2), \
-             (SELECT state FROM tasker_tasks WHERE task_id = $1) \
+        let r = sqlx::query(&format!(
+            "SELECT {}, (SELECT state FROM tasker_tasks WHERE task_id = $1) \
              FROM tasker_workflow_steps WHERE task_id = $1",
-        )
+            step_count_columns("$2")
+        ))
         .bind(task_id)
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
-        let state: Option<String> = r.try_get(10)?;
+        let state: Option<String> = r.try_get(STEP_COUNT_COLUMNS)?;
         let state = state_of(&state.ok_or(Error::TaskNotFound(task_id))?)?;
-        let ready: i64 = r.try_get(6)?;
-        Ok((
-            state,
-            StepCounts {
-                total: r.try_get(0)?,
-                pending: r.try_get(1)?,
-                in_progress: r.try_get(2)?,
-                completed: r.try_get(3)?,
-                failed: r.try_get(4)?,
-                cancelled: r.try_get(5)?,
-                // Steps of a task that is not active are not claimable.
-                ready: if matches!(state, State::Pending | State::InProgress) {
-                    ready
-                } else {
-                    0
-                },
-                exhausted: r.try_get(7)?,
-                next_retry_at: r.try_get(8)?,
-                last_retry_at: r.try_get(9)?,
-            },
-        ))
+        Ok((state, step_counts(&r, 0, state)?))
     }
 
     pub async fn execution_context(&self, task_id: i64, now: i64) -> Result<ExecutionContext> {
@@ -253,6 +224,52 @@ impl Backend {
             ..HealthCounts::default()
         })
     }
+}
+
+/// The aggregates `step_counts` reads, over a task's step rows; `now` is the placeholder of
+/// the time.
+pub(super) fn step_count_columns(now: &str) -> String {
+    format!(
+        "COUNT(*), \
+         COUNT(*) FILTER (WHERE state = 'pending'), \
+         COUNT(*) FILTER (WHERE state = 'in_progress'), \
+         COUNT(*) FILTER (WHERE state IN ('complete','resolved_manually')), \
+         COUNT(*) FILTER (WHERE state = 'error'), \
+         COUNT(*) FILTER (WHERE state = 'cancelled'), \
+         COUNT(*) FILTER (WHERE ready_at IS NOT NULL AND pending_parents = 0 AND ready_at <= {now}), \
+         COUNT(*) FILTER (WHERE state = 'error' AND ready_at IS NULL), \
+         MIN(ready_at) FILTER (WHERE state = 'error' AND ready_at > {now}), \
+         MAX(ready_at) FILTER (WHERE state = 'error' AND ready_at > {now})"
+    )
+}
+
+/// How many columns `step_count_columns` yields.
+pub(super) const STEP_COUNT_COLUMNS: usize = 10;
+
+/// The counts of `step_count_columns` starting at column `at`, for a task in `state`.
+pub(super) fn step_counts(
+    r: &<Db as sqlx::Database>::Row,
+    at: usize,
+    state: State,
+) -> Result<StepCounts> {
+    let ready: i64 = r.try_get(at + 6)?;
+    Ok(StepCounts {
+        total: r.try_get(at)?,
+        pending: r.try_get(at + 1)?,
+        in_progress: r.try_get(at + 2)?,
+        completed: r.try_get(at + 3)?,
+        failed: r.try_get(at + 4)?,
+        cancelled: r.try_get(at + 5)?,
+        // Steps of a task that is not active are not claimable.
+        ready: if matches!(state, State::Pending | State::InProgress) {
+            ready
+        } else {
+            0
+        },
+        exhausted: r.try_get(at + 7)?,
+        next_retry_at: r.try_get(at + 8)?,
+        last_retry_at: r.try_get(at + 9)?,
+    })
 }
 
 /// Transitions are insert-only: the current one of an entity is its last by sort key.
