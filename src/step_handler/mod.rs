@@ -18,7 +18,7 @@ pub(crate) use foundation::{NextClaims, StepHandlerFoundation};
 pub(crate) use output::serialized_size;
 pub use output::OutputProcessor;
 pub(crate) use retry::retry_allowed;
-pub use retry::{RetryAnalyzer, RetryDecision, LEASE_EXPIRED};
+pub use retry::{RetryAnalyzer, RetryDecision};
 
 use crate::models::StepContext;
 use serde_json::Value;

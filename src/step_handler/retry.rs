@@ -24,10 +24,14 @@ pub struct RetryDecision {
     pub will_retry: bool,
     /// Delay before the next attempt; `None` when there is none.
     pub delay_ms: Option<u64>,
+    /// The delay counts from the attempt's claim instead of from now: after an expired lease
+    /// the retry keeps its place in the ready order (claims take the oldest `ready_at` first)
+    /// rather than queueing behind everything that became ready while the lease ran.
+    pub from_claim: bool,
 }
 
 /// The error class of an attempt whose lease expired.
-pub const LEASE_EXPIRED: &str = "LeaseExpired";
+const LEASE_EXPIRED: &str = "LeaseExpired";
 
 /// The retry policy of one step: its backoff (client defaults with the step's overrides).
 #[derive(Debug, Clone, Copy)]
@@ -110,6 +114,7 @@ impl RetryAnalyzer {
         RetryDecision {
             will_retry,
             delay_ms,
+            from_claim: failure.class == LEASE_EXPIRED,
         }
     }
 }
@@ -126,8 +131,13 @@ mod tests {
             a.decide(true, &f, 1, 3),
             RetryDecision {
                 will_retry: true,
-                delay_ms: Some(2000)
+                delay_ms: Some(2000),
+                from_claim: false,
             }
+        );
+        assert!(
+            a.decide(true, &RetryAnalyzer::lease_expired(), 1, 3)
+                .from_claim
         );
         assert!(!a.decide(true, &f, 3, 3).will_retry);
         assert!(!a.decide(false, &f, 1, 3).will_retry);

@@ -424,6 +424,7 @@ both_backends!(stale_claim_token_is_refused, |b| {
         let retry = tasker::testing::RetryDecision {
             will_retry: true,
             delay_ms: Some(0),
+            from_claim: true,
         };
         store
             .fail_step(

@@ -205,6 +205,7 @@ both_backends!(expired_lease_retry_keeps_its_place_in_line, |b| {
         let decision = RetryDecision {
             will_retry: true,
             delay_ms: Some(50),
+            from_claim: true,
         };
         let x = &expired[0];
         store

@@ -77,11 +77,8 @@ impl Backend {
         // (the token fences them: a new attempt means a new claim and token).
         let (will_retry, delay) = (decision.will_retry, decision.delay_ms);
         ensure_allowed(Entity::Step, State::InProgress, State::Error)?;
-        // A retry is ready after its delay, counted from now; after an expired lease, from the
-        // claim instead: the step keeps its place in the ready order (claims take the oldest
-        // `ready_at` first) rather than queueing behind everything that became ready while
-        // its lease ran. The delay still separates the attempts' starts.
-        let from_claim = failure.class == crate::step_handler::LEASE_EXPIRED;
+        // A retry is ready after its delay, counted from now or, as the decision says (an
+        // expired lease), from the claim.
         sqlx::query(
             "UPDATE tasker_workflow_steps SET state = 'error', results = $2, claim_token = NULL, lease_expires_at = NULL, \
              ready_at = CASE WHEN $6 THEN COALESCE(last_attempted_at, $5) + $4 ELSE $3 END, \
@@ -92,7 +89,7 @@ impl Backend {
         .bind(delay.map(|d| now.saturating_add(d as i64)))
         .bind(delay.map(|d| d as i64))
         .bind(now)
-        .bind(from_claim)
+        .bind(decision.from_claim)
         .execute(&mut **tx)
         .await?;
         Self::transition(
