@@ -11,9 +11,11 @@ use crate::{Error, Result};
 use serde_json::Value;
 
 mod listener;
+mod migrations;
 mod stale_connections;
 
 pub(crate) use listener::spawn_ready_listener;
+pub(crate) use migrations::{migrator, PG_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use stale_connections::StaleConnections;
 
 /// Channel used for PostgreSQL LISTEN/NOTIFY wakeups of idle workers.
@@ -186,111 +188,6 @@ pub(crate) fn failure_json(f: &Failure, attempt: i64, now: i64) -> Value {
 
 mod pg;
 mod sqlite;
-
-/// The schema migrations, embedded in the library: (version, description, SQL). `sqlx::migrate!`
-/// did the same but needs sqlx's proc macros, which compile sqlx and SQLite a second time for the
-/// build host (a fifth of a clean release build here). A migration's checksum is the SHA-384 of
-/// its SQL either way, so databases migrated by earlier builds stay valid. A test checks that
-/// this list matches the files in migrations/.
-pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "initial schema",
-        include_str!("../../migrations/postgres/0001_initial_schema.sql"),
-    ),
-    (
-        2,
-        "claim order indexes",
-        include_str!("../../migrations/postgres/0002_claim_order_indexes.sql"),
-    ),
-    (
-        3,
-        "insert only transitions",
-        include_str!("../../migrations/postgres/0003_insert_only_transitions.sql"),
-    ),
-    (
-        4,
-        "hot task updates",
-        include_str!("../../migrations/postgres/0004_hot_task_updates.sql"),
-    ),
-    (
-        5,
-        "task finished notify",
-        include_str!("../../migrations/postgres/0005_task_finished_notify.sql"),
-    ),
-    (
-        6,
-        "steps exhausted index",
-        include_str!("../../migrations/postgres/0006_steps_exhausted_index.sql"),
-    ),
-];
-pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "initial schema",
-        include_str!("../../migrations/sqlite/0001_initial_schema.sql"),
-    ),
-    (
-        2,
-        "claim order indexes",
-        include_str!("../../migrations/sqlite/0002_claim_order_indexes.sql"),
-    ),
-    (
-        3,
-        "insert only transitions",
-        include_str!("../../migrations/sqlite/0003_insert_only_transitions.sql"),
-    ),
-    (
-        4,
-        "hot task updates",
-        include_str!("../../migrations/sqlite/0004_hot_task_updates.sql"),
-    ),
-    (
-        5,
-        "steps exhausted index",
-        include_str!("../../migrations/sqlite/0005_steps_exhausted_index.sql"),
-    ),
-];
-
-#[derive(Debug)]
-struct Embedded(&'static [(i64, &'static str, &'static str)]);
-
-impl sqlx::migrate::MigrationSource<'static> for Embedded {
-    fn resolve(
-        self,
-    ) -> std::pin::Pin<
-        Box<
-            dyn std::future::Future<
-                    Output = std::result::Result<
-                        Vec<sqlx::migrate::Migration>,
-                        sqlx::error::BoxDynError,
-                    >,
-                > + Send,
-        >,
-    > {
-        use std::borrow::Cow;
-        let migrations = self
-            .0
-            .iter()
-            .map(|(version, description, sql)| {
-                sqlx::migrate::Migration::new(
-                    *version,
-                    Cow::Borrowed(*description),
-                    sqlx::migrate::MigrationType::Simple,
-                    Cow::Borrowed(*sql),
-                    false,
-                )
-            })
-            .collect();
-        Box::pin(async move { Ok(migrations) })
-    }
-}
-
-async fn migrator(
-    m: &'static [(i64, &'static str, &'static str)],
-) -> Result<sqlx::migrate::Migrator> {
-    Ok(sqlx::migrate::Migrator::new(Embedded(m)).await?)
-}
 
 /// The storage handle of a client: one connection pool on one backend.
 pub enum Store {
@@ -570,50 +467,5 @@ impl Store {
     /// The step's state and when it may next be claimed (for host-queue deliveries).
     pub async fn step_status(&self, step_id: i64) -> Result<(i64, State, Option<i64>, i64)> {
         dispatch_resending!(self, b => b.step_status(step_id).await)
-    }
-}
-
-#[cfg(test)]
-mod migration_tests {
-    /// Every file in migrations/<backend>/ is embedded, in order, with its version.
-    #[test]
-    fn embedded_migrations_match_the_files() {
-        for (dir, list) in [
-            ("postgres", super::PG_MIGRATIONS),
-            ("sqlite", super::SQLITE_MIGRATIONS),
-        ] {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("migrations")
-                .join(dir);
-            let mut files: Vec<(i64, String)> = std::fs::read_dir(&path)
-                .expect("migrations directory")
-                .map(|e| {
-                    e.expect("dir entry")
-                        .file_name()
-                        .to_string_lossy()
-                        .into_owned()
-                })
-                .filter(|n| n.ends_with(".sql"))
-                .map(|n| {
-                    let version = n
-                        .split('_')
-                        .next()
-                        .and_then(|v| v.parse().ok())
-                        .expect("NNNN_name.sql");
-                    let sql = std::fs::read_to_string(path.join(&n)).expect("readable");
-                    (version, sql)
-                })
-                .collect();
-            files.sort();
-            let embedded: Vec<(i64, String)> =
-                list.iter().map(|(v, _, s)| (*v, s.to_string())).collect();
-            assert_eq!(
-                files, embedded,
-                "migrations/{dir} and the embedded list differ"
-            );
-            assert!(list
-                .iter()
-                .all(|(_, _, s)| !s.starts_with("-- no-transaction")));
-        }
     }
 }

@@ -1,0 +1,158 @@
+//! The schema migrations, embedded in the library and handed to sqlx's `Migrator`.
+
+use crate::Result;
+
+/// The schema migrations, embedded in the library: (version, description, SQL). `sqlx::migrate!`
+/// did the same but needs sqlx's proc macros, which compile sqlx and SQLite a second time for the
+/// build host (a fifth of a clean release build here). A migration's checksum is the SHA-384 of
+/// its SQL either way, so databases migrated by earlier builds stay valid. A test checks that
+/// this list matches the files in migrations/.
+pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial schema",
+        include_str!("../../migrations/postgres/0001_initial_schema.sql"),
+    ),
+    (
+        2,
+        "claim order indexes",
+        include_str!("../../migrations/postgres/0002_claim_order_indexes.sql"),
+    ),
+    (
+        3,
+        "insert only transitions",
+        include_str!("../../migrations/postgres/0003_insert_only_transitions.sql"),
+    ),
+    (
+        4,
+        "hot task updates",
+        include_str!("../../migrations/postgres/0004_hot_task_updates.sql"),
+    ),
+    (
+        5,
+        "task finished notify",
+        include_str!("../../migrations/postgres/0005_task_finished_notify.sql"),
+    ),
+    (
+        6,
+        "steps exhausted index",
+        include_str!("../../migrations/postgres/0006_steps_exhausted_index.sql"),
+    ),
+    (
+        7,
+        "transition foreign keys",
+        include_str!("../../migrations/postgres/0007_transition_foreign_keys.sql"),
+    ),
+];
+pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial schema",
+        include_str!("../../migrations/sqlite/0001_initial_schema.sql"),
+    ),
+    (
+        2,
+        "claim order indexes",
+        include_str!("../../migrations/sqlite/0002_claim_order_indexes.sql"),
+    ),
+    (
+        3,
+        "insert only transitions",
+        include_str!("../../migrations/sqlite/0003_insert_only_transitions.sql"),
+    ),
+    (
+        4,
+        "hot task updates",
+        include_str!("../../migrations/sqlite/0004_hot_task_updates.sql"),
+    ),
+    (
+        5,
+        "steps exhausted index",
+        include_str!("../../migrations/sqlite/0005_steps_exhausted_index.sql"),
+    ),
+];
+
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+impl sqlx::migrate::MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = std::result::Result<
+                        Vec<sqlx::migrate::Migration>,
+                        sqlx::error::BoxDynError,
+                    >,
+                > + Send,
+        >,
+    > {
+        use std::borrow::Cow;
+        let migrations = self
+            .0
+            .iter()
+            .map(|(version, description, sql)| {
+                sqlx::migrate::Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    sqlx::migrate::MigrationType::Simple,
+                    Cow::Borrowed(*sql),
+                    false,
+                )
+            })
+            .collect();
+        Box::pin(async move { Ok(migrations) })
+    }
+}
+
+pub(crate) async fn migrator(
+    m: &'static [(i64, &'static str, &'static str)],
+) -> Result<sqlx::migrate::Migrator> {
+    Ok(sqlx::migrate::Migrator::new(Embedded(m)).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every file in migrations/<backend>/ is embedded, in order, with its version.
+    #[test]
+    fn embedded_migrations_match_the_files() {
+        for (dir, list) in [
+            ("postgres", super::PG_MIGRATIONS),
+            ("sqlite", super::SQLITE_MIGRATIONS),
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(dir);
+            let mut files: Vec<(i64, String)> = std::fs::read_dir(&path)
+                .expect("migrations directory")
+                .map(|e| {
+                    e.expect("dir entry")
+                        .file_name()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .filter(|n| n.ends_with(".sql"))
+                .map(|n| {
+                    let version = n
+                        .split('_')
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .expect("NNNN_name.sql");
+                    let sql = std::fs::read_to_string(path.join(&n)).expect("readable");
+                    (version, sql)
+                })
+                .collect();
+            files.sort();
+            let embedded: Vec<(i64, String)> =
+                list.iter().map(|(v, _, s)| (*v, s.to_string())).collect();
+            assert_eq!(
+                files, embedded,
+                "migrations/{dir} and the embedded list differ"
+            );
+            assert!(list
+                .iter()
+                .all(|(_, _, s)| !s.starts_with("-- no-transaction")));
+        }
+    }
+}
