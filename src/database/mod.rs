@@ -58,6 +58,8 @@ pub struct NewTask {
     pub identity_hash: String,
     pub steps: Vec<NewStep>,
     pub edges: Vec<(usize, usize)>,
+    /// When the steps become claimable (creation time, or a delayed start).
+    pub start_at: i64,
 }
 
 /// A step claimed by a worker: it is `in_progress` under `claim_token` until its lease expires.

@@ -93,7 +93,17 @@ pub struct TaskRequest {
     pub bypass_steps: Vec<String>,
     /// Per-step inputs keyed by step name (optional).
     pub step_inputs: serde_json::Map<String, Value>,
+    /// Delayed start: no step of the task is claimable before this time (milliseconds since
+    /// the Unix epoch, the engine's clock). A time in the past starts at once. Not with
+    /// `delay_ms`.
+    pub run_at: Option<i64>,
+    /// Delayed start relative to creation, in milliseconds (at most `MAX_START_DELAY_MS`).
+    /// Not with `run_at`.
+    pub delay_ms: Option<u64>,
 }
+
+/// The longest start delay a request may ask for (about ten years).
+pub const MAX_START_DELAY_MS: u64 = 10 * 366 * 24 * 3600 * 1000;
 
 /// Outcome of a task creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

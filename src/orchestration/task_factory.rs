@@ -7,7 +7,7 @@ use super::identity::identity_hash;
 use super::templates::Templates;
 use super::Client;
 use crate::database::{NewStep, NewTask, Recorded};
-use crate::models::{document_policy, CreatedTask, TaskRequest};
+use crate::models::{document_policy, CreatedTask, TaskRequest, MAX_START_DELAY_MS};
 use crate::registry::{RegisteredTemplate, TaskTemplate};
 use crate::{Error, Result};
 use serde_json::Value;
@@ -25,19 +25,21 @@ impl<'a> TaskFactory<'a> {
     /// Creates the task, publishes its transitions, wakes idle workers and enqueues its ready
     /// steps on the host queue.
     pub fn create(&self, req: &TaskRequest) -> Result<CreatedTask> {
-        let (created, recorded) = self.create_inner(req)?;
+        let (created, recorded, start_at) = self.create_inner(req)?;
         self.client.publish(&recorded);
         if created.created {
             let inner = &self.client.inner;
             inner.ready.notify_waiters();
             let queue = HostQueue::new(self.client);
             if queue.active() {
-                let ready = self.client.block(
-                    inner
-                        .store
-                        .ready_step_ids(created.task_id, self.client.now()),
-                )?;
-                queue.enqueue_steps(&ready, Duration::ZERO);
+                // A delayed start is handed to the host queue as the enqueue's delay.
+                let now = self.client.now();
+                let start_at = start_at.max(now);
+                let ready = self
+                    .client
+                    .block(inner.store.ready_step_ids(created.task_id, start_at))?;
+                let delay = u64::try_from(start_at.saturating_sub(now)).unwrap_or(0);
+                queue.enqueue_steps(&ready, Duration::from_millis(delay));
             }
         }
         Ok(created)
@@ -45,7 +47,7 @@ impl<'a> TaskFactory<'a> {
 
     /// Validation, identity and bypass, then one transaction. Nothing is written when the
     /// request is rejected.
-    fn create_inner(&self, req: &TaskRequest) -> Result<(CreatedTask, Vec<Recorded>)> {
+    fn create_inner(&self, req: &TaskRequest) -> Result<(CreatedTask, Vec<Recorded>, i64)> {
         let inner = &self.client.inner;
         let context = self.validated_context(req)?;
         let namespace = req.namespace.as_deref().unwrap_or("default");
@@ -53,6 +55,8 @@ impl<'a> TaskFactory<'a> {
         check_schema(&tpl, &context)?;
         let bypass = bypass_list(&tpl.template, req)?;
         check_step_inputs(&tpl.template, req)?;
+        let now = self.client.now();
+        let start_at = start_at(req, now)?;
         let t = &tpl.template;
         let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
         let (initiator, source_system, reason) = (
@@ -81,14 +85,13 @@ impl<'a> TaskFactory<'a> {
             identity_hash: hash,
             steps: self.new_steps(&tpl, req, &bypass),
             edges: tpl.edges.clone(),
+            start_at,
         };
-        let (created, recorded) = self
-            .client
-            .block(inner.store.create_task(&new_task, self.client.now()))?;
+        let (created, recorded) = self.client.block(inner.store.create_task(&new_task, now))?;
         if !created.created && inner.config.reject_duplicates {
             return Err(Error::DuplicateTask(created.task_id));
         }
-        Ok((created, recorded))
+        Ok((created, recorded, start_at))
     }
 
     /// The request's context (a map; null is an empty map) once the name, the context's size
@@ -263,5 +266,24 @@ fn json_kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "a map",
+    }
+}
+
+/// When the task's steps become claimable: `run_at`, `now + delay_ms`, or `now`. A `run_at`
+/// in the past starts at once.
+fn start_at(req: &TaskRequest, now: i64) -> Result<i64> {
+    match (req.run_at, req.delay_ms) {
+        (Some(_), Some(_)) => Err(Error::InvalidRequest(
+            "run_at and delay_ms are exclusive: give one of them".into(),
+        )),
+        (Some(at), None) => Ok(at.max(now)),
+        (None, Some(ms)) if ms > MAX_START_DELAY_MS => Err(Error::InvalidRequest(format!(
+            "delay_ms {ms} is over the maximum of {MAX_START_DELAY_MS} (about ten years)"
+        ))),
+        (None, Some(ms)) => i64::try_from(ms)
+            .ok()
+            .and_then(|ms| now.checked_add(ms))
+            .ok_or_else(|| Error::InvalidRequest(format!("delay_ms {ms} is out of range"))),
+        (None, None) => Ok(now),
     }
 }

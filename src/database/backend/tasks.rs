@@ -94,7 +94,7 @@ impl Backend {
                  backoff_factor, backoff_max_ms, backoff_jitter, inputs, results, processed_at, created_at, updated_at) ",
             );
             qb.push_values(chunk, |mut b, s| {
-                let ready_at = if s.bypassed { None } else { Some(now) };
+                let ready_at = if s.bypassed { None } else { Some(t.start_at) };
                 b.push_bind(task_id)
                     .push_bind(s.named_step_id)
                     .push_bind(s.name.clone())
