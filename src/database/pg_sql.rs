@@ -19,3 +19,6 @@ pub(super) const COMPLETED_STEP: (&str, &str) = ("done d", "");
 
 /// A task (alias `t`) whose tags (a JSON array of strings) include `{tag}` (a placeholder).
 pub(super) const HAS_TAG: &str = "t.tags @> jsonb_build_array(CAST({tag} AS TEXT))";
+
+/// A read-only transaction on one snapshot (a view's several reads agree).
+pub(super) const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";

@@ -25,3 +25,6 @@ pub(super) const COMPLETED_STEP: (&str, &str) = (
 
 /// A task (alias `t`) whose tags (a JSON array of strings) include `{tag}` (a placeholder).
 pub(super) const HAS_TAG: &str = "EXISTS (SELECT 1 FROM json_each(t.tags) j WHERE j.value = {tag})";
+
+/// A read transaction: in WAL mode its snapshot is fixed at its first read (a view's several reads agree).
+pub(super) const BEGIN_SNAPSHOT: &str = "BEGIN";

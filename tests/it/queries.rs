@@ -482,3 +482,50 @@ both_backends!(list_limits_and_cursors_are_checked, |b| {
     assert_eq!(all_pages(&c, &TaskFilter::default(), 3).len(), 3);
     assert_eq!(all_pages(&c, &TaskFilter::default(), 1).len(), 3);
 });
+
+both_backends!(a_task_view_is_one_snapshot_while_steps_complete, |b| {
+    // A reader thread takes views while a worker thread completes 4-step tasks: every view
+    // must agree with itself (the task's state, its steps and its execution counts), which
+    // reads spread over several statements without one snapshot did not.
+    let (c, _db) = client(b);
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    c.register_template_yaml(LINEAR).unwrap();
+    let ids: Vec<i64> = (0..20)
+        .map(|i| {
+            c.create_task(&treq("linear", json!({"n": i})))
+                .unwrap()
+                .task_id
+        })
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (c, ids, stop) = (c.clone(), ids.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut views = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                for id in &ids {
+                    let v = c.task_view(*id).unwrap();
+                    let done = v
+                        .steps
+                        .iter()
+                        .filter(|s| s.state == State::Complete)
+                        .count();
+                    assert_eq!(v.execution.completed_steps as usize, done, "{v:?}");
+                    assert_eq!(v.execution.task_state, v.state, "{v:?}");
+                    if v.state == State::Complete {
+                        assert_eq!(done, v.steps.len(), "{v:?}");
+                    }
+                    views += 1;
+                }
+            }
+            views
+        })
+    };
+    for id in &ids {
+        c.run_task(*id).unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let views = reader.join().expect("no inconsistent view");
+    assert!(views > 0);
+});

@@ -15,6 +15,11 @@ type TaskRequest struct {
 	Tags         []string       `msgpack:"tags,omitempty"`
 	BypassSteps  []string       `msgpack:"bypass_steps,omitempty"`
 	StepInputs   map[string]any `msgpack:"step_inputs,omitempty"`
+	// RunAt delays the start: no step is claimable before this time (milliseconds since the
+	// Unix epoch). Not with DelayMs.
+	RunAt *int64 `msgpack:"run_at,omitempty"`
+	// DelayMs delays the start by this many milliseconds from creation. Not with RunAt.
+	DelayMs *uint64 `msgpack:"delay_ms,omitempty"`
 }
 
 // TaskInfo is the task part of a step context.

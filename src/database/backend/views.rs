@@ -44,6 +44,14 @@ impl Backend {
     }
 
     pub(super) async fn counts(&self, task_id: i64, now: i64) -> Result<(State, StepCounts)> {
+        Self::counts_on(&self.pool, task_id, now).await
+    }
+
+    /// [`Backend::counts`] on any executor (a pool, or a view's read transaction).
+    async fn counts_on<'c, E>(db: E, task_id: i64, now: i64) -> Result<(State, StepCounts)>
+    where
+        E: sqlx::Executor<'c, Database = Db>,
+    {
         // The task's state rides along as a scalar subquery: one round trip (NULL = no such task).
         let r = sqlx::query(&format!(
             "SELECT {}, (SELECT state FROM tasker_tasks WHERE task_id = $1) \
@@ -52,7 +60,7 @@ impl Backend {
         ))
         .bind(task_id)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(db)
         .await?;
         let state: Option<String> = r.try_get(STEP_COUNT_COLUMNS)?;
         let state = state_of(&state.ok_or(Error::TaskNotFound(task_id))?)?;
@@ -65,7 +73,11 @@ impl Backend {
     }
 
     pub async fn task_view(&self, task_id: i64, now: i64) -> Result<TaskView> {
-        let execution = self.execution_context(task_id, now).await?;
+        // One snapshot for every read of the view: read one by one, a commit in between showed
+        // a complete task beside the execution counts of before its last step.
+        let mut tx = self.pool.begin_with(sql::BEGIN_SNAPSHOT).await?;
+        let (state, counts) = Self::counts_on(&mut *tx, task_id, now).await?;
+        let execution = ExecutionContext::from_counts(task_id, state, counts);
         let t = sqlx::query(
             "SELECT t.task_id, t.state, t.complete, t.context, t.initiator, t.source_system, t.reason, t.tags, \
              t.bypass_steps, t.identity_hash, t.requested_at, t.completed_at, nt.name, nt.version, ns.name AS namespace \
@@ -73,7 +85,7 @@ impl Backend {
              JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id WHERE t.task_id = $1",
         )
         .bind(task_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or(Error::TaskNotFound(task_id))?;
         let steps = sqlx::query(
@@ -82,7 +94,7 @@ impl Backend {
              FROM tasker_workflow_steps WHERE task_id = $1 ORDER BY workflow_step_id",
         )
         .bind(task_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let edges = sqlx::query(
             "SELECT e.to_step_id, p.name FROM tasker_workflow_step_edges e \
@@ -90,7 +102,7 @@ impl Backend {
              WHERE p.task_id = $1 ORDER BY e.to_step_id, p.workflow_step_id",
         )
         .bind(task_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let mut parents: HashMap<i64, Vec<String>> = HashMap::new();
         for e in edges {
@@ -105,7 +117,7 @@ impl Backend {
              WHERE s.task_id = $1 ORDER BY tr.workflow_step_id, tr.sort_key",
         )
         .bind(task_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let mut st_by_step: HashMap<i64, Vec<TransitionView>> = HashMap::new();
         for r in &step_transitions {
@@ -119,8 +131,9 @@ impl Backend {
              FROM tasker_task_transitions WHERE task_id = $1 ORDER BY sort_key",
         )
         .bind(task_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         let mut step_views = Vec::with_capacity(steps.len());
         for s in steps {
             let id: i64 = s.try_get("workflow_step_id")?;

@@ -316,6 +316,8 @@ class Client(_Managed):
         tags: Optional[Sequence[str]] = None,
         bypass_steps: Optional[Sequence[str]] = None,
         step_inputs: Optional[Mapping[str, Any]] = None,
+        run_at: Optional[int] = None,
+        delay_ms: Optional[int] = None,
     ) -> CreatedTask:
         """Creates a task (or returns the identical existing one with created=False). `name` may
         also be a whole task request mapping (docs/ABI.md)."""
@@ -327,6 +329,7 @@ class Client(_Managed):
                 "context": context, "namespace": namespace, "version": version, "initiator": initiator,
                 "source_system": source_system, "reason": reason, "tags": tags,
                 "bypass_steps": bypass_steps, "step_inputs": step_inputs,
+                "run_at": run_at, "delay_ms": delay_ms,
             }
             for key, value in fields.items():
                 if value is not None:
