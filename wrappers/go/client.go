@@ -309,23 +309,15 @@ func (c *Client) RunTask(taskID int64) (*ExecutionContext, error) {
 // to ready without counting an attempt or recording a failure, and the error matches both
 // ErrInterrupted and ctx.Err() with errors.Is.
 func (c *Client) RunTaskContext(ctx context.Context, taskID int64) (*ExecutionContext, error) {
-	if err := ctx.Err(); err != nil {
+	var ec *ExecutionContext
+	err := c.interruptOnDone(ctx, func() (err error) {
+		ec, err = c.runTask(taskID)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	finished := make(chan struct{})
-	defer close(finished)
-	go func() {
-		select {
-		case <-ctx.Done():
-			c.Interrupt()
-		case <-finished:
-		}
-	}()
-	ec, err := c.runTask(taskID)
-	if err != nil && errors.Is(err, ErrInterrupted) && ctx.Err() != nil {
-		return nil, fmt.Errorf("%w (%w)", err, ctx.Err())
-	}
-	return ec, err
+	return ec, nil
 }
 
 func (c *Client) runTask(taskID int64) (*ExecutionContext, error) {

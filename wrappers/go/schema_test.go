@@ -89,6 +89,13 @@ func TestDocumentStructsMatchSchema(t *testing.T) {
 		"HandlerCall":      CallOutcome{},
 		"StepError":        CallFailure{},
 		"Event":            Event{},
+		"TaskWait":         TaskWait{},
+		"TaskFilter":       TaskFilter{},
+		"StepFilter":       StepFilter{},
+		"TaskSummary":      TaskSummary{},
+		"StepSummary":      StepSummary{},
+		"TaskSummaryPage":  TaskPage{},
+		"StepSummaryPage":  StepPage{},
 	}
 	names := make([]string, 0, len(structs))
 	for name := range structs {
@@ -115,6 +122,19 @@ func TestDocumentStructsMatchSchema(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The filter structs have a field for every field of the filter documents (none is required,
+// so TestDocumentStructsMatchSchema alone would not notice one missing).
+func TestFilterStructsHaveEveryFilterField(t *testing.T) {
+	defs := loadSchemaDefs(t)
+	for name, typ := range map[string]reflect.Type{"TaskFilter": reflect.TypeOf(TaskFilter{}),
+		"StepFilter": reflect.TypeOf(StepFilter{})} {
+		props, _ := defs[name].keys()
+		if keys := msgpackKeys(t, typ); !reflect.DeepEqual(keys, props) {
+			t.Errorf("%s has fields %v, the %s document %v", typ.Name(), keys, name, props)
+		}
 	}
 }
 

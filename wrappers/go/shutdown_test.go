@@ -1,7 +1,6 @@
 package tasker
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -9,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -127,28 +125,12 @@ func runShutdownCase(t *testing.T, url string, sc shutdownCase) {
 		t.Fatal(err)
 	}
 	name := "shutdown_" + hex.EncodeToString(nonce) // this case's template and handler only
-	cmd := exec.Command(os.Args[0], "-test.run=^TestShutdownChild$", "-test.v")
-	cmd.Env = append(os.Environ(), "TASKER_SHUTDOWN_CHILD="+sc.mode, "TASKER_SHUTDOWN_URL="+url,
-		"TASKER_SHUTDOWN_NAME="+name, "TASKER_SHUTDOWN_SLEEP="+sc.sleep.String(),
-		"TASKER_SHUTDOWN_GRACE="+sc.grace.String())
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	cmd, lines := startChild(t, "TestShutdownChild", []string{"TASKER_SHUTDOWN_CHILD=" + sc.mode,
+		"TASKER_SHUTDOWN_URL=" + url, "TASKER_SHUTDOWN_NAME=" + name, "TASKER_SHUTDOWN_SLEEP=" + sc.sleep.String(),
+		"TASKER_SHUTDOWN_GRACE=" + sc.grace.String()}, &stderr)
 	var taskID int64
+	var err error
 	var seen []string
 	timeout := time.After(childHangLimit)
 	for started := false; !started; {

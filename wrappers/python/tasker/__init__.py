@@ -17,7 +17,8 @@ from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .handler import StepContext, StepHandler
 from .types import (CreatedTask, Event, ExecutionContext, HandlerFailure, HandlerOutcome, Health,
-                    QueueInjector, StepOutcome, StepView, TaskView, Transition)
+                    QueueInjector, StepOutcome, StepPage, StepSummary, StepView, TaskPage, TaskSummary,
+                    TaskView, TaskWait, Transition)
 
 __version__ = "0.1.0"
 
@@ -36,6 +37,7 @@ __all__ = [
     "Client", "Worker", "Subscription", "StepHandler", "StepContext",
     "CreatedTask", "Event", "ExecutionContext", "Health", "QueueInjector", "StepOutcome",
     "HandlerOutcome", "HandlerFailure", "StepView", "TaskView", "Transition",
+    "TaskWait", "TaskSummary", "StepSummary", "TaskPage", "StepPage",
     "version", "init_logging", "library_path", "result_name",
     *_errors_all,
 ]

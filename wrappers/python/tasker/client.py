@@ -8,7 +8,8 @@ import os
 import signal
 import threading
 import weakref
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union, cast
+import math
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union, cast
 
 from . import _bindings, _signals, _slab
 from ._bindings import TaskerBytes
@@ -16,7 +17,7 @@ from ._lib import finish, lib, pack, stash_fatal, take_bytes, thread_state, unpa
 from .errors import InvalidStateError, StepNotFoundError
 from .handler import NO_PROCESS_RESULTS, NO_RELEASE, PROCESS, PROCESS_RESULTS, RELEASE, HandlerLike, StepHandler, as_handler
 from .types import (CreatedTask, Event, ExecutionContext, HandlerOutcome, Health, QueueInjector, StepOutcome,
-                    TaskView)
+                    StepPage, StepSummary, TaskPage, TaskSummary, TaskView, TaskWait)
 
 __all__ = ["Client", "Worker", "Subscription"]
 
@@ -414,6 +415,88 @@ class Client(_Managed):
     def health(self) -> Health:
         return cast(Health, self._call_doc(lib.tasker_health))
 
+    # -- queries -----------------------------------------------------------------------------------
+    def wait_task(self, task_id: int, timeout: float) -> TaskWait:
+        """Blocks until the task is settled: finished (complete, cancelled, resolved_manually) or
+        blocked (state error, or execution_status blocked_by_failures). Returns {"timed_out",
+        "task"}: `timed_out` is True (not an exception) when `timeout` seconds (a float, 0 looks
+        once) passed first, and `task` is the task view as it then is. Woken by commits through
+        this client and, on PostgreSQL, by other processes' commits (NOTIFY); otherwise by
+        polling every poll_interval_ms. Ctrl-C (SIGINT, while Python's default handler is
+        installed) interrupts it (KeyboardInterrupt), as interrupt() from another thread does
+        (CallInterruptedError). Raises TaskNotFoundError."""
+        if not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout < 0:
+            raise ValueError(f"timeout is seconds, a finite number >= 0, not {timeout!r}")
+        # C counts whole milliseconds; round up so a short positive timeout still waits.
+        timeout_ms = math.ceil(timeout * 1000)
+        with _signals.watch(lambda _signum: self.interrupt(), _signals.STOP_SIGNALS):
+            return cast(TaskWait, self._call_doc(lib.tasker_wait_task, task_id, timeout_ms))
+
+    def list_tasks(
+        self,
+        *,
+        states: Union[str, Sequence[str], None] = None,
+        execution_status: Optional[str] = None,
+        namespace: Optional[str] = None,
+        name: Optional[str] = None,
+        version: Optional[str] = None,
+        initiator: Optional[str] = None,
+        source_system: Optional[str] = None,
+        tags: Optional[Sequence[str]] = None,
+        created_from: Optional[int] = None,
+        created_to: Optional[int] = None,
+        updated_from: Optional[int] = None,
+        updated_to: Optional[int] = None,
+        cursor: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> TaskPage:
+        """One page of the tasks matching every filter given (none: every task), newest first.
+        `states`: any of them (a name or a list); `tags`: all of them; times are epoch ms,
+        `*_from` inclusive, `*_to` exclusive; `limit` 1 to 1000 (default 50). Pass the page's
+        `next_cursor` back as `cursor` for the next page (None: last page); tasks created
+        meanwhile never shift or repeat a later page. A bad filter (unknown state, limit out of
+        range, a cursor not returned by this library) raises InvalidArgumentError."""
+        return cast(TaskPage, self._list(lib.tasker_list_tasks, _filter(locals())))
+
+    def iter_tasks(self, **filter: Any) -> Iterator[TaskSummary]:
+        """Every task matching the filter (list_tasks' keyword arguments; `limit` is the page
+        size), page after page, newest first."""
+        return cast(Iterator[TaskSummary], self._iter(self.list_tasks, filter))
+
+    def list_steps(
+        self,
+        *,
+        task_id: Optional[int] = None,
+        states: Union[str, Sequence[str], None] = None,
+        condition: Optional[str] = None,
+        handler: Optional[str] = None,
+        cursor: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> StepPage:
+        """One page of the steps matching every filter given, newest first, paged as list_tasks.
+        `condition`: "in_backoff" (error, retry scheduled later), "exhausted" (error, no retry
+        left), "lease_expired" or "lease_active" (in progress). Raises InvalidArgumentError for
+        a bad filter."""
+        return cast(StepPage, self._list(lib.tasker_list_steps, _filter(locals())))
+
+    def iter_steps(self, **filter: Any) -> Iterator[StepSummary]:
+        """Every step matching the filter (list_steps' keyword arguments), page after page."""
+        return cast(Iterator[StepSummary], self._iter(self.list_steps, filter))
+
+    def _list(self, fn: Any, filter: dict[str, Any]) -> Any:
+        data = pack(filter)
+        return self._call_doc(fn, data, len(data))
+
+    @staticmethod
+    def _iter(list_page: Callable[..., Any], filter: dict[str, Any]) -> Iterator[Any]:
+        filter = dict(filter)
+        while True:
+            page = list_page(**filter)
+            yield from page["items"]
+            if page["next_cursor"] is None:
+                return
+            filter["cursor"] = page["next_cursor"]
+
     def step_id(self, task_id: int, step_name: str) -> int:
         """The id of the task's step called `step_name` (StepNotFoundError if none)."""
         for step in self.task_view(task_id).get("steps", []):
@@ -440,6 +523,19 @@ class Client(_Managed):
         changed = ctypes.c_bool()
         self._call(lib.tasker_retry_step, step_id, ctypes.byref(changed))
         return bool(changed.value)
+
+
+def _filter(args: dict[str, Any]) -> dict[str, Any]:
+    """A filter document from a listing's keyword arguments: the fields given, lists as lists
+    (a single state name as a list of one)."""
+    doc: dict[str, Any] = {}
+    for key, value in args.items():
+        if key == "self" or value is None:
+            continue
+        if key in ("states", "tags"):
+            value = [value] if isinstance(value, str) else list(value)
+        doc[key] = value
+    return doc
 
 
 class _Injector:

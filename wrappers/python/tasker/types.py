@@ -6,6 +6,7 @@ from typing import Any, NamedTuple, Optional, Protocol, TypedDict, runtime_check
 __all__ = [
     "CreatedTask", "ExecutionContext", "StepView", "Transition", "TaskView", "Health",
     "StepOutcome", "HandlerOutcome", "HandlerFailure", "Event", "QueueInjector",
+    "TaskWait", "TaskSummary", "StepSummary", "TaskPage", "StepPage",
 ]
 
 
@@ -82,6 +83,62 @@ class TaskView(TypedDict, total=False):
     steps: list[StepView]
     transitions: list[Transition]
     execution: ExecutionContext
+
+
+class TaskWait(TypedDict):
+    """Result of Client.wait_task: the task's view, and whether the timeout ended the wait (the
+    task then neither finished nor blocked; the view is as it was at that moment)."""
+
+    timed_out: bool
+    task: TaskView
+
+
+class TaskSummary(TypedDict, total=False):
+    """One task of a Client.list_tasks page (times in epoch ms)."""
+
+    task_id: int
+    namespace: str
+    name: str
+    version: str
+    state: str
+    initiator: str
+    source_system: str
+    tags: list[str]
+    created_at: int
+    updated_at: int
+    execution: ExecutionContext
+
+
+class StepSummary(TypedDict, total=False):
+    """One step of a Client.list_steps page (times in epoch ms)."""
+
+    step_id: int
+    task_id: int
+    name: str
+    handler: str
+    state: str
+    attempts: int
+    retry_limit: int
+    next_attempt_at: Optional[int]
+    lease_expires_at: Optional[int]
+    last_attempted_at: Optional[int]
+    created_at: int
+    updated_at: int
+
+
+class TaskPage(TypedDict):
+    """A page of Client.list_tasks: newest first; pass `next_cursor` back as `cursor` for the
+    next page (None: this is the last one)."""
+
+    items: list[TaskSummary]
+    next_cursor: Optional[str]
+
+
+class StepPage(TypedDict):
+    """A page of Client.list_steps, paged as TaskPage."""
+
+    items: list[StepSummary]
+    next_cursor: Optional[str]
 
 
 class Health(TypedDict, total=False):

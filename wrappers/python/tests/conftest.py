@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import sys
 import threading
 from pathlib import Path
@@ -41,6 +42,18 @@ def linear(name: str, *steps: str, **step_options: Any) -> dict[str, Any]:
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite://{tmp_path}/tasker.db"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each backend in turn: a new SQLite file, or the PostgreSQL database the suite is given
+    (shared by the tests: they keep to their own templates and namespaces)."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path}/{request.node.name}.db"
+    pg = os.environ.get("TASKER_CONFORMANCE_PG_URL") or os.environ.get("TASKER_TEST_DATABASE_URL")
+    if not pg:
+        pytest.skip("no PostgreSQL: set TASKER_CONFORMANCE_PG_URL (make test does)")
+    return pg
 
 
 @pytest.fixture

@@ -46,6 +46,11 @@ TYPED_DICTS = {
     "HandlerOutcome": "HandlerCall",
     "HandlerFailure": "StepError",
     "Event": "Event",
+    "TaskWait": "TaskWait",
+    "TaskSummary": "TaskSummary",
+    "StepSummary": "StepSummary",
+    "TaskPage": "TaskSummaryPage",
+    "StepPage": "StepSummaryPage",
 }
 
 
@@ -68,6 +73,12 @@ def test_create_task_arguments_are_task_request_fields() -> None:
     params = set(inspect.signature(tasker.Client.create_task).parameters) - {"self"}
     assert params <= properties("TaskRequest"), sorted(params - properties("TaskRequest"))
     assert required("TaskRequest") <= params
+
+
+@pytest.mark.parametrize("method,schema_name", [("list_tasks", "TaskFilter"), ("list_steps", "StepFilter")])
+def test_list_arguments_are_the_filter_fields(method: str, schema_name: str) -> None:
+    params = set(inspect.signature(getattr(tasker.Client, method)).parameters) - {"self"}
+    assert params == properties(schema_name), sorted(params ^ properties(schema_name))
 
 
 def sample(name: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@ child exits within a bound, no step is left in_progress and no attempt is burned
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,16 +18,6 @@ import tasker
 CHILD = Path(__file__).resolve().parent / "shutdown_child.py"
 #: the bound on a child's exit after the signal (its handler would otherwise sleep an hour)
 BOUND = 60
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/shutdown.db"
-    pg = os.environ.get("TASKER_CONFORMANCE_PG_URL") or os.environ.get("TASKER_TEST_DATABASE_URL")
-    if not pg:
-        pytest.skip("no PostgreSQL: set TASKER_CONFORMANCE_PG_URL (make test does)")
-    return pg
 
 
 class Child:

@@ -57,6 +57,24 @@ class SchemaTest < Minitest::Test
     assert_equal ["m", "C", true, 1.5, { "d" => 1 }], readers.values.map { |r| error.public_send(r) }
   end
 
+  # The query documents (docs/ABI.md "Task wait", "Task filter and page", "Step filter and page").
+  def test_query_types_are_the_query_documents
+    { Tasker::TaskWait => "TaskWait", Tasker::TaskSummary => "TaskSummary", Tasker::StepSummary => "StepSummary",
+      Tasker::Page => "TaskSummaryPage" }.each do |type, name|
+      assert_equal properties(name), type.members.map(&:to_s).sort, name
+    end
+    assert_equal properties("StepSummaryPage"), Tasker::Page.members.map(&:to_s).sort
+    assert_equal properties("TaskFilter"), Tasker::Query::TASK_FILTER.map(&:to_s).sort
+    assert_equal properties("StepFilter"), Tasker::Query::STEP_FILTER.map(&:to_s).sort
+    [Tasker::TaskSummary, Tasker::StepSummary].each do |type|
+      name = type.name.split("::").last
+      summary = type.from_h(sample(name))
+      type.members.each { |m| assert_equal "<#{name}.#{m}>", summary[m], m }
+    end
+    wait = Tasker::TaskWait.from_h({ "timed_out" => true, "task" => sample("TaskView") })
+    assert_equal [true, "<TaskView.state>"], [wait.timed_out?, wait.task.state]
+  end
+
   class Captured < StandardError; end
 
   def test_create_task_builds_a_task_request

@@ -15,13 +15,6 @@ class ShutdownTest < Minitest::Test
   CHILD = File.join(__dir__, "shutdown_child.rb")
   HANG_LIMIT = 120 # seconds before a child that ignored the signal is killed (the test fails)
 
-  def backends
-    urls = { "sqlite" => nil }
-    pg = ENV["TASKER_CONFORMANCE_PG_URL"]
-    urls["postgres"] = pg if pg && !pg.empty?
-    urls
-  end
-
   # Runs the child, signals it once its handler has started, and returns [task_id, status, output].
   def signal_child(mode, url, sig, seconds: "forever", grace_ms: 300)
     name = "shutdown_#{SecureRandom.hex(4)}" # the template and handler of this case only

@@ -32,6 +32,15 @@ module TaskerTestHelper
     super
   end
 
+  # The backends a case runs on: SQLite ("sqlite" => nil: a file of the case's own), and the
+  # PostgreSQL database of TASKER_CONFORMANCE_PG_URL when it is set (shared by the suite).
+  def backends
+    urls = { "sqlite" => nil }
+    pg = ENV["TASKER_CONFORMANCE_PG_URL"]
+    urls["postgres"] = pg if pg && !pg.empty?
+    urls
+  end
+
   def db_url(name = "test") = "sqlite://#{File.join(@tmpdir, "#{name}.db")}"
 
   def new_client(name = "test", **options)

@@ -278,6 +278,59 @@ module Tasker
       document_call { |c, buf| Native.check!(:tasker_health, c, buf) }
     end
 
+    # Blocks until the task is settled: finished (complete, cancelled, resolved_manually) or blocked
+    # (state error, or execution_status blocked_by_failures), at most `timeout` seconds (a Numeric;
+    # 0 looks once). Returns a TaskWait (#timed_out?, #task: the TaskView as it then is): a timeout
+    # is not an exception. Woken by commits through this client and, on PostgreSQL, by other
+    # processes' commits (NOTIFY); otherwise by polling every poll_interval_ms. On the main thread
+    # SIGINT/SIGTERM end the wait and then have their usual effect (Interrupt), as in #run_task;
+    # #interrupt from another thread ends it with InterruptedError. Raises TaskNotFoundError.
+    def wait_task(task, timeout, handle_signals: true)
+      id = Tasker.id_of(task, :task_id)
+      unless timeout.is_a?(Numeric) && timeout.finite? && !timeout.negative?
+        raise ArgumentError, "timeout is seconds, a finite number >= 0, not #{timeout.inspect}"
+      end
+
+      # C counts whole milliseconds; rounding up keeps a short positive timeout a wait.
+      ms = (timeout * 1000).ceil
+      wait = -> { document_call { |c, buf| Native.check!(:tasker_wait_task, c, id, ms, buf) } }
+      TaskWait.from_h(handle_signals ? SignalWatch.call(stop: -> { interrupt }, &wait) : wait.call)
+    end
+
+    # One Page of the tasks matching every filter given (none: every task), newest first, of
+    # TaskSummary. Keywords are the filter's fields (Query::TASK_FILTER, docs/ABI.md "Task filter
+    # and page"): states (any of them), execution_status, namespace, name, version, initiator,
+    # source_system, tags (all of them), created_from/created_to/updated_from/updated_to (epoch ms,
+    # from inclusive, to exclusive), cursor (the previous page's next_cursor), limit (1 to 1000,
+    # default 50). A bad filter (unknown state, limit out of range, a cursor this library did not
+    # return) raises InvalidArgumentError.
+    def list_tasks(**filter)
+      list(:tasker_list_tasks, Query.filter(filter, Query::TASK_FILTER), TaskSummary)
+    end
+
+    # One Page of the steps matching every filter given, newest first, of StepSummary. Keywords
+    # (Query::STEP_FILTER): task_id, states, condition ("in_backoff", "exhausted",
+    # "lease_expired", "lease_active"), handler, cursor, limit; paged as #list_tasks.
+    def list_steps(**filter)
+      list(:tasker_list_steps, Query.filter(filter, Query::STEP_FILTER), StepSummary)
+    end
+
+    # Yields every TaskSummary matching the filter (#list_tasks' keywords; limit is the page
+    # size), page after page; an Enumerator without a block.
+    def each_task(**filter, &block)
+      return enum_for(__method__, **filter) unless block
+
+      each_page(filter, block) { |f| list_tasks(**f) }
+    end
+
+    # Yields every StepSummary matching the filter (#list_steps' keywords), page after page; an
+    # Enumerator without a block.
+    def each_step(**filter, &block)
+      return enum_for(__method__, **filter) unless block
+
+      each_page(filter, block) { |f| list_steps(**f) }
+    end
+
     # Cancels the task (every unfinished step; late results are discarded). Returns false when it
     # was already cancelled; raises IllegalTransitionError for a finished task.
     def cancel_task(task)
@@ -365,6 +418,22 @@ module Tasker
       buf = Native::Bytes.new
       call { |c| yield c, buf }
       Native.take_document(buf)
+    end
+
+    def list(function, filter, type)
+      mem, len = Native.buffer(Codec.encode(filter))
+      doc = document_call { |c, buf| Native.check!(function, c, mem, len, buf) }
+      Page.new(items: doc.fetch("items").map { |item| type.from_h(item) }, next_cursor: doc["next_cursor"])
+    end
+
+    def each_page(filter, block)
+      loop do
+        page = yield filter
+        page.items.each(&block)
+        return nil if page.last?
+
+        filter = filter.merge(cursor: page.next_cursor)
+      end
     end
 
     def resolve_handler(name, handler, block)

@@ -133,6 +133,11 @@ module Tasker
     attach_function :tasker_resolve_step, %i[pointer int64 pointer size_t pointer pointer], :uint32, blocking: true
     attach_function :tasker_retry_step, %i[pointer int64 pointer pointer], :uint32, blocking: true
 
+    # Queries: wait for a task to settle (interruptible), list tasks and steps by filter.
+    attach_function :tasker_wait_task, [:pointer, :int64, :uint64, Bytes.by_ref, :pointer], :uint32, blocking: true
+    attach_function :tasker_list_tasks, [:pointer, :pointer, :size_t, Bytes.by_ref, :pointer], :uint32, blocking: true
+    attach_function :tasker_list_steps, [:pointer, :pointer, :size_t, Bytes.by_ref, :pointer], :uint32, blocking: true
+
     # Inside a handler callback (same thread, before it returns). Heartbeat touches the database.
     attach_function :tasker_step_call_set_output, %i[pointer pointer size_t pointer], :uint32
     attach_function :tasker_step_call_fail, %i[pointer string string bool double pointer size_t pointer], :uint32
