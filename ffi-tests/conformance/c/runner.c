@@ -340,16 +340,19 @@ static int64_t step_id_of(int64_t task_id, msgpack_object name) {
 
 /* Creates a task; context = spec context + extras (+ conformance_run). */
 static int do_create(msgpack_object op, const char *as, int64_t n_extra) {
-    msgpack_object ctx = get(op, "context"), bypass = get(op, "bypass_steps");
+    msgpack_object ctx = get(op, "context"), bypass = get(op, "bypass_steps"),
+                   delay = get(op, "delay_ms");
     int64_t blob = as_int(get(op, "context_blob_bytes"));
     msgpack_sbuffer buf;
     msgpack_sbuffer_init(&buf);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, bypass.type == MSGPACK_OBJECT_ARRAY ? 4 : 3);
+    int has_delay = delay.type == MSGPACK_OBJECT_POSITIVE_INTEGER;
+    msgpack_pack_map(&pk, 3 + (bypass.type == MSGPACK_OBJECT_ARRAY) + has_delay);
     pstr(&pk, "name"), pstr(&pk, g_template_name);
     pstr(&pk, "namespace"), pstr(&pk, g_template_ns);
     if (bypass.type == MSGPACK_OBJECT_ARRAY) pstr(&pk, "bypass_steps"), msgpack_pack_object(&pk, bypass);
+    if (has_delay) pstr(&pk, "delay_ms"), msgpack_pack_object(&pk, delay);
     pstr(&pk, "context");
     uint32_t base = ctx.type == MSGPACK_OBJECT_MAP ? ctx.via.map.size : 0;
     msgpack_pack_map(&pk, base + 1 + (blob > 0) + (n_extra >= 0 ? 2 : 0));

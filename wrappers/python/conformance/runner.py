@@ -127,11 +127,14 @@ def run_scenario(scenario: dict[str, Any], url: str) -> None:
                     events.append((event.get("task_id"), label))
             client.subscribe(scenario["events"], record)
 
-        def create(context: dict[str, Any], bypass: list[str] | None = None) -> tasker.CreatedTask:
+        def create(
+            context: dict[str, Any], bypass: list[str] | None = None, delay_ms: int | None = None
+        ) -> tasker.CreatedTask:
             ctx = dict(context)
             ctx["conformance_run"] = RUN_ID
             return client.create_task(
-                template["name"], ctx, namespace=template.get("namespace_name", "default"), bypass_steps=bypass
+                template["name"], ctx, namespace=template.get("namespace_name", "default"), bypass_steps=bypass,
+                delay_ms=delay_ms,
             )
 
         def view_step(view: dict[str, Any], name: str) -> dict[str, Any]:
@@ -149,12 +152,12 @@ def run_scenario(scenario: dict[str, Any], url: str) -> None:
                     ctx["blob"] = "x" * int(op["context_blob_bytes"])
                 if "expect_error" in op:
                     try:
-                        create(ctx, op.get("bypass_steps"))
+                        create(ctx, op.get("bypass_steps"), op.get("delay_ms"))
                     except TaskerError as exc:
                         expect(exc.name == op["expect_error"], f"{where}: expected error {op['expect_error']}, got {exc.name}: {exc.message}")
                         continue
                     raise Failure(f"{where}: expected error {op['expect_error']}, the task was created")
-                result = create(ctx, op.get("bypass_steps"))
+                result = create(ctx, op.get("bypass_steps"), op.get("delay_ms"))
                 tasks[op["as"]] = result.task_id
                 if "expect_created" in op:
                     expect(result.created == op["expect_created"], f"{where}: created {result.created}, expected {op['expect_created']}")

@@ -149,6 +149,7 @@ module Conformance
       context["blob"] = "x" * op["context_blob_bytes"] if op["context_blob_bytes"]
       request = { name: @doc["template"]["name"], namespace: @doc["template"]["namespace_name"], context: context }
       request[:bypass_steps] = op["bypass_steps"] if op["bypass_steps"]
+      request[:delay_ms] = op["delay_ms"] if op["delay_ms"]
       begin
         ref = @client.create_task(**request)
       rescue Tasker::Error => e

@@ -395,6 +395,10 @@ func (r *runner) op(op map[string]any) error {
 			req.Context.(map[string]any)["blob"] = strings.Repeat("x", int(n))
 		}
 		req.BypassSteps = strs(op["bypass_steps"])
+		if n, ok := num(op["delay_ms"]); ok {
+			d := uint64(n)
+			req.DelayMs = &d
+		}
 		id, created, err := c.CreateTask(req)
 		if want, ok := op["expect_error"].(string); ok {
 			var e *tasker.Error
