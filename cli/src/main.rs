@@ -11,6 +11,11 @@ mod task;
 mod templates;
 mod watch;
 
+mod rfc3339;
+mod steps;
+mod table;
+mod tasks;
+
 use clap::{Parser, Subcommand};
 use error::CliError;
 use output::Output;
@@ -56,6 +61,12 @@ enum Command {
     Step(step::StepCommand),
     /// Database-wide task and step counts.
     Health,
+    /// Tasks: list them with filters.
+    #[command(subcommand)]
+    Tasks(tasks::TasksCommand),
+    /// Steps: list them with filters.
+    #[command(subcommand)]
+    Steps(steps::StepsCommand),
 }
 
 fn main() -> ExitCode {
@@ -92,5 +103,7 @@ fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
             let health = connect()?.health()?;
             out.print(&health, || output::health_text(&health))
         }
+        Command::Tasks(cmd) => tasks::run(&connect()?, cmd, out),
+        Command::Steps(cmd) => steps::run(&connect()?, cmd, out),
     }
 }
