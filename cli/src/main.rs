@@ -67,6 +67,10 @@ enum Command {
     /// Steps: list them with filters.
     #[command(subcommand)]
     Steps(steps::StepsCommand),
+    /// Step counters and histograms (this process's: the CLI runs no steps, so they are
+    /// empty) and the database's ready backlog and tasks by state, in the Prometheus text
+    /// format (`--json`: the library's metrics document).
+    Metrics,
 }
 
 fn main() -> ExitCode {
@@ -105,5 +109,14 @@ fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
         }
         Command::Tasks(cmd) => tasks::run(&connect()?, cmd, out),
         Command::Steps(cmd) => steps::run(&connect()?, cmd, out),
+        Command::Metrics => {
+            let client = connect()?;
+            if out.is_json() {
+                out.print(&client.metrics()?, String::new)
+            } else {
+                let text = client.metrics_text()?;
+                out.print(&(), || text)
+            }
+        }
     }
 }

@@ -29,6 +29,8 @@ mod create_autocommit;
 mod fail;
 #[path = "backend/leases.rs"]
 mod leases;
+#[path = "backend/metrics.rs"]
+mod metrics;
 #[path = "backend/operations.rs"]
 mod operations;
 #[path = "backend/queries.rs"]

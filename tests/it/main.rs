@@ -7,6 +7,7 @@ mod concurrency;
 mod engine;
 mod fuzz;
 mod host_queue;
+mod metrics;
 mod queries;
 mod shutdown;
 mod storage;
