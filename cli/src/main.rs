@@ -16,6 +16,8 @@ mod steps;
 mod table;
 mod tasks;
 
+mod purge;
+
 use clap::{Parser, Subcommand};
 use error::CliError;
 use output::Output;
@@ -71,6 +73,9 @@ enum Command {
     /// empty) and the database's ready backlog and tasks by state, in the Prometheus text
     /// format (`--json`: the library's metrics document).
     Metrics,
+    /// Deletes complete and cancelled tasks finished before a time, with their steps and
+    /// history, in bounded batches.
+    Purge(purge::Purge),
 }
 
 fn main() -> ExitCode {
@@ -118,5 +123,6 @@ fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
                 out.print(&(), || text)
             }
         }
+        Command::Purge(cmd) => purge::run(&connect()?, cmd, out),
     }
 }

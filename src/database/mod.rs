@@ -565,6 +565,16 @@ impl Store {
         dispatch_resending!(self, b => b.health(now).await)
     }
 
+    pub async fn purge_batch(
+        &self,
+        after: i64,
+        finished_before: i64,
+        limit: u32,
+        dry_run: bool,
+    ) -> Result<(u64, u64, i64)> {
+        dispatch_resending!(self, b => b.purge_batch(after, finished_before, limit, dry_run).await)
+    }
+
     pub async fn metric_gauges(&self, now: i64) -> Result<(i64, Vec<(State, i64)>)> {
         dispatch_resending!(self, b => b.metric_gauges(now).await)
     }

@@ -33,6 +33,8 @@ mod leases;
 mod metrics;
 #[path = "backend/operations.rs"]
 mod operations;
+#[path = "backend/purge.rs"]
+mod purge;
 #[path = "backend/queries.rs"]
 mod queries;
 #[path = "backend/release.rs"]

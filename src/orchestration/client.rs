@@ -345,6 +345,16 @@ impl Client {
         })
     }
 
+    // ---- purge (purge.rs) ----------------------------------------------------------------------
+
+    /// Deletes `complete` and `cancelled` tasks finished before `req.finished_before`, with
+    /// their steps, edges, transitions and annotations, in batches of `batch_size` tasks, each
+    /// its own transaction (see `PurgeRequest`); `dry_run` only counts. `interrupt` ends it
+    /// between batches with `Err(Interrupted)` (the batches before it stay deleted).
+    pub fn purge_tasks(&self, req: &PurgeRequest) -> Result<PurgeReport> {
+        self.call(|| super::purge::purge_tasks(self, req))
+    }
+
     // ---- metrics (metrics/) ------------------------------------------------------------------
 
     /// This client's step counters and histograms (per template and handler, since it

@@ -8,6 +8,7 @@ mod engine;
 mod fuzz;
 mod host_queue;
 mod metrics;
+mod purge;
 mod queries;
 mod shutdown;
 mod storage;
