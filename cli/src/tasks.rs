@@ -76,13 +76,12 @@ impl Paging {
         mut page: impl FnMut(Option<String>) -> tasker::Result<Page<T>>,
     ) -> Result<Page<T>, CliError> {
         let mut out = page(self.cursor.clone())?;
-        while self.all {
-            let Some(cursor) = out.next_cursor.take() else {
-                break;
-            };
-            let mut next = page(Some(cursor))?;
-            out.items.append(&mut next.items);
-            out.next_cursor = next.next_cursor;
+        if self.all {
+            while let Some(cursor) = out.next_cursor.take() {
+                let mut next = page(Some(cursor))?;
+                out.items.append(&mut next.items);
+                out.next_cursor = next.next_cursor;
+            }
         }
         Ok(out)
     }

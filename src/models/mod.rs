@@ -10,7 +10,7 @@ mod step_outcome;
 mod purge;
 
 pub use event::Event;
-pub use purge::{PurgeReport, PurgeRequest, DEFAULT_PURGE_BATCH, MAX_PURGE_BATCH};
+pub use purge::{PurgeReport, PurgeRequest};
 pub(crate) use query::{cursor_id, page_limit};
 pub use query::{
     Page, StepCondition, StepFilter, StepPage, StepSummary, TaskFilter, TaskPage, TaskSummary,
