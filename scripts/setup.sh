@@ -77,6 +77,15 @@ setup_test() {
   if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     apt_install python3-venv || die "the tests need 'python3 -m venv' (Debian: python3-venv)."
   fi
+  # tests/it/metrics.rs parses the Prometheus text output with the Prometheus Python client's
+  # parser (PyPI prometheus-client, import prometheus_client).
+  if ! python3 -c 'import prometheus_client' >/dev/null 2>&1; then
+    echo "setup: installing prometheus-client with pip"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore prometheus-client \
+      || python3 -m pip install --quiet --disable-pip-version-check prometheus-client \
+      || die "could not install prometheus-client (try: python3 -m pip install prometheus-client)"
+    python3 -c 'import prometheus_client' >/dev/null 2>&1 || die "prometheus_client still not importable by python3"
+  fi
   if [ "$(id -u)" = 0 ] && [ -z "${TASKER_TEST_DATABASE_URL:-}" ]; then
     # As root the test server runs as the postgres user (initdb refuses root).
     id postgres >/dev/null 2>&1 || die "running as root needs a 'postgres' user (from the postgresql package)."

@@ -10,6 +10,7 @@ mod database;
 mod error;
 mod events;
 mod ffi;
+mod metrics;
 mod models;
 mod orchestration;
 mod queue;
@@ -40,6 +41,9 @@ pub use step_handler::{BackoffCalculator, OutputProcessor, RetryAnalyzer, RetryD
 
 // Errors.
 pub use error::{Error, Result};
+
+// Metrics: this client's step counters and histograms, the database's gauges.
+pub use metrics::{DurationHistogram, HistogramBucket, Metrics, StepMetrics, TaskStateCount};
 
 /// Storage and state-machine internals for this crate's integration tests only: not part of
 /// the public API and may change without notice.

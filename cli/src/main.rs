@@ -11,6 +11,13 @@ mod task;
 mod templates;
 mod watch;
 
+mod rfc3339;
+mod steps;
+mod table;
+mod tasks;
+
+mod purge;
+
 use clap::{Parser, Subcommand};
 use error::CliError;
 use output::Output;
@@ -56,6 +63,19 @@ enum Command {
     Step(step::StepCommand),
     /// Database-wide task and step counts.
     Health,
+    /// Tasks: list them with filters.
+    #[command(subcommand)]
+    Tasks(tasks::TasksCommand),
+    /// Steps: list them with filters.
+    #[command(subcommand)]
+    Steps(steps::StepsCommand),
+    /// Step counters and histograms (this process's: the CLI runs no steps, so they are
+    /// empty) and the database's ready backlog and tasks by state, in the Prometheus text
+    /// format (`--json`: the library's metrics document).
+    Metrics,
+    /// Deletes complete and cancelled tasks finished before a time, with their steps and
+    /// history, in bounded batches.
+    Purge(purge::Purge),
 }
 
 fn main() -> ExitCode {
@@ -92,5 +112,17 @@ fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
             let health = connect()?.health()?;
             out.print(&health, || output::health_text(&health))
         }
+        Command::Tasks(cmd) => tasks::run(&connect()?, cmd, out),
+        Command::Steps(cmd) => steps::run(&connect()?, cmd, out),
+        Command::Metrics => {
+            let client = connect()?;
+            if out.is_json() {
+                out.print(&client.metrics()?, String::new)
+            } else {
+                let text = client.metrics_text()?;
+                out.print(&(), || text)
+            }
+        }
+        Command::Purge(cmd) => purge::run(&connect()?, cmd, out),
     }
 }

@@ -4,7 +4,6 @@ use crate::dag::{Dag, Node};
 use crate::error::CliError;
 use crate::output::{self, Output};
 use clap::{Subcommand, ValueEnum};
-use std::fmt::Write;
 use tasker::{Client, State, StepView, TaskView};
 
 #[derive(Debug, Subcommand)]
@@ -145,22 +144,11 @@ fn describe(view: &TaskView) -> String {
             ]
         })
         .collect();
-    let header = ["id", "step", "state", "attempts", "duration", "last error"].map(String::from);
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
     s.push('\n');
-    for r in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
-        for (cell, w) in r.iter().zip(widths) {
-            let _ = write!(line, "{cell:w$}  ");
-        }
-        s.push_str(line.trim_end());
-        s.push('\n');
-    }
+    s += &crate::table::render(
+        ["id", "step", "state", "attempts", "duration", "last error"],
+        &rows,
+    );
     s.push_str("\ndag\n");
     s + &dag(view).render_text()
 }

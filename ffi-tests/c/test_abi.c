@@ -1404,6 +1404,80 @@ static void test_list(void) {
     remove_test_db(url);
 }
 
+/* ---- metrics --------------------------------------------------------------------------- */
+
+static void test_metrics(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    handler_state *st = calloc(1, sizeof *st);
+    st->fail_first = 1;
+    st->retry_after = 0.01;
+    OK(tasker_register_handler(c, "flaky", flaky, NULL, st, free_state, E));
+    one_step_template(c, "metered_task", "flaky", "");
+    int64_t id = create(c, "c_tests", "metered_task", 5, g_tag);
+    CHECK(id > 0);
+    OK(tasker_run_task(c, id, NULL, E));
+
+    /* JSON: this client's one series (a fresh client: exact counts, also on a shared database). */
+    tasker_bytes json = {0}, handler = {0};
+    OK(tasker_metrics_json(c, &json, E));
+    const char *j = (const char *)json.data;
+    int64_t v = -1;
+    OK(tasker_json_get_i64(j, json.len, "/steps/0/completed", &v, E));
+    CHECK(v == 1);
+    OK(tasker_json_get_i64(j, json.len, "/steps/0/failed", &v, E));
+    CHECK(v == 1);
+    OK(tasker_json_get_i64(j, json.len, "/steps/0/retried", &v, E));
+    CHECK(v == 1);
+    OK(tasker_json_get_i64(j, json.len, "/steps/0/duration/count", &v, E));
+    CHECK(v == 2);
+    OK(tasker_json_get_string(j, json.len, "/steps/0/handler", &handler, E));
+    CHECK(strcmp((const char *)handler.data, "flaky") == 0);
+    OK(tasker_json_get_i64(j, json.len, "/ready_steps", &v, E));
+    CHECK(v >= 0);
+    EXPECT_CODE(TASKER_RESULT_INVALID_ARGUMENT, tasker_json_get_i64(j, json.len, "/steps/1", &v, E));
+    tasker_bytes_free(&handler);
+    tasker_bytes_free(&json);
+
+    /* MessagePack: the same document. */
+    tasker_bytes out = {0};
+    OK(tasker_metrics(c, &out, E));
+    mp_doc d;
+    doc_parse(&d, out.data, out.len);
+    msgpack_object steps = get(d.root, "steps");
+    CHECK(steps.type == MSGPACK_OBJECT_ARRAY && steps.via.array.size == 1);
+    if (steps.type == MSGPACK_OBJECT_ARRAY && steps.via.array.size == 1) {
+        CHECK(str_eq(get(steps.via.array.ptr[0], "template"), "metered_task"));
+        CHECK(str_eq(get(steps.via.array.ptr[0], "namespace"), "c_tests"));
+        CHECK(as_int(get(get(steps.via.array.ptr[0], "start_delay"), "count")) == 2);
+    }
+    msgpack_object states = get(d.root, "tasks_by_state");
+    CHECK(states.type == MSGPACK_OBJECT_ARRAY && states.via.array.size == 6);
+    doc_free(&d);
+    tasker_bytes_free(&out);
+
+    /* Prometheus text, NUL-terminated. */
+    tasker_bytes text = {0};
+    OK(tasker_metrics_text(c, &text, E));
+    CHECK(text.data && text.data[text.len] == 0);
+    const char *t = (const char *)text.data;
+    CHECK(t && strstr(t, "# TYPE tasker_steps_completed_total counter\n") != NULL);
+    CHECK(t && strstr(t, "tasker_steps_retried_total{namespace=\"c_tests\",template=\"metered_task\",version=\"0.1.0\","
+                         "handler=\"flaky\"} 1\n") != NULL);
+    CHECK(t && strstr(t, "# TYPE tasker_step_duration_seconds histogram\n") != NULL);
+    CHECK(t && strstr(t, "tasker_tasks{state=\"complete\"} ") != NULL);
+    tasker_bytes_free(&text);
+
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_metrics(NULL, &out, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_metrics_json(c, NULL, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_metrics_text(c, NULL, E));
+    tasker_client_free(c);
+    CHECK(st->finalized == 1);
+    free(st);
+    remove_test_db(url);
+}
+
 /* ---- main ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -1430,6 +1504,7 @@ int main(void) {
         {"stop_interrupt_close", test_stop_interrupt_close},
         {"wait_task", test_wait_task},
         {"list_tasks_and_steps", test_list},
+        {"metrics", test_metrics},
     };
     int n = (int)(sizeof tests / sizeof tests[0]), passed = 0, failed = 0;
     for (int i = 0; i < n; i++) {

@@ -72,6 +72,10 @@ pub struct Claimed {
     pub claim_token: String,
     /// The task's state when the step was claimed (a pending task is started after the claim).
     pub task_state: State,
+    /// Since when the step was claimable (its `ready_at`, or the last write to its row when
+    /// that came later: a child becomes claimable when its last parent finishes); for the
+    /// start-delay metric. None when not read by a claim.
+    pub ready_since: Option<i64>,
 }
 
 /// A claim its holder may give back (`Store::release_claims`).
@@ -159,6 +163,8 @@ pub struct Expired {
     pub retryable: bool,
     pub retry_limit: i64,
     pub backoff: BackoffOverride,
+    /// The step's template and handler (labels of the lease-expired metric).
+    pub labels: crate::metrics::StepLabels,
 }
 
 /// Result of a manual operation on a task or step.
@@ -456,6 +462,20 @@ impl Store {
 
     pub async fn health(&self, now: i64) -> Result<HealthCounts> {
         dispatch_resending!(self, b => b.health(now).await)
+    }
+
+    pub async fn purge_batch(
+        &self,
+        after: i64,
+        finished_before: i64,
+        limit: u32,
+        dry_run: bool,
+    ) -> Result<(u64, u64, i64)> {
+        dispatch_resending!(self, b => b.purge_batch(after, finished_before, limit, dry_run).await)
+    }
+
+    pub async fn metric_gauges(&self, now: i64) -> Result<(i64, Vec<(State, i64)>)> {
+        dispatch_resending!(self, b => b.metric_gauges(now).await)
     }
 
     pub async fn ready_step_ids(&self, task_id: i64, now: i64) -> Result<Vec<i64>> {

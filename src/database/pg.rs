@@ -29,8 +29,12 @@ mod create_autocommit;
 mod fail;
 #[path = "backend/leases.rs"]
 mod leases;
+#[path = "backend/metrics.rs"]
+mod metrics;
 #[path = "backend/operations.rs"]
 mod operations;
+#[path = "backend/purge.rs"]
+mod purge;
 #[path = "backend/queries.rs"]
 mod queries;
 #[path = "backend/release.rs"]

@@ -7,7 +7,10 @@ mod query;
 mod step_error;
 mod step_outcome;
 
+mod purge;
+
 pub use event::Event;
+pub use purge::{PurgeReport, PurgeRequest};
 pub(crate) use query::{cursor_id, page_limit};
 pub use query::{
     Page, StepCondition, StepFilter, StepPage, StepSummary, TaskFilter, TaskPage, TaskSummary,

@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     pub(crate) gate: CallGate,
     /// Failed iterations of this client's workers (reported by `health`).
     pub(crate) worker_health: super::WorkerHealth,
+    /// This client's step counters and histograms (`metrics`).
+    pub(crate) metrics: crate::metrics::MetricsRegistry,
     pub(crate) rt: tokio::runtime::Runtime,
 }
 
@@ -141,6 +143,7 @@ impl Client {
                 interrupt: Arc::default(),
                 gate: CallGate::default(),
                 worker_health: Default::default(),
+                metrics: Default::default(),
                 rt,
             }),
         })
@@ -340,6 +343,29 @@ impl Client {
             self.inner.worker_health.fill(&mut h);
             Ok(h)
         })
+    }
+
+    // ---- purge (purge.rs) ----------------------------------------------------------------------
+
+    /// Deletes `complete` and `cancelled` tasks finished before `req.finished_before`, with
+    /// their steps, edges, transitions and annotations, in batches of `batch_size` tasks, each
+    /// its own transaction (see `PurgeRequest`); `dry_run` only counts. `interrupt` ends it
+    /// between batches with `Err(Interrupted)` (the batches before it stay deleted).
+    pub fn purge_tasks(&self, req: &PurgeRequest) -> Result<PurgeReport> {
+        self.call(|| super::purge::purge_tasks(self, req))
+    }
+
+    // ---- metrics (metrics/) ------------------------------------------------------------------
+
+    /// This client's step counters and histograms (per template and handler, since it
+    /// connected) and the database's ready backlog and tasks per state (read now).
+    pub fn metrics(&self) -> Result<crate::Metrics> {
+        self.call(|| crate::metrics::collect(self))
+    }
+
+    /// `metrics` in the Prometheus text exposition format 0.0.4 (for a `/metrics` endpoint).
+    pub fn metrics_text(&self) -> Result<String> {
+        self.metrics().map(|m| crate::metrics::render(&m))
     }
 
     // ---- the step lifecycle (step_handler/foundation.rs) -------------------------------------

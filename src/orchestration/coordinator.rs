@@ -9,6 +9,7 @@ use super::worker::StopHandle;
 use super::{AdaptiveClaim, Client};
 use crate::database::{ClaimScope, Claimed, ClaimedStep, Completion, LoadedStep, Recorded};
 use crate::error::Error;
+use crate::metrics::{FailureCause, StepSeries};
 use crate::models::{ExecutionContext, ExecutionStatus, State, StepError, StepOutcome};
 use crate::step_handler::{NextClaims, StepHandlerFoundation};
 use crate::Result;
@@ -25,6 +26,10 @@ const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(5);
 
 /// Steps claimed in a completion's transaction (inline runs), already published.
 type ClaimedNext = Option<Vec<ClaimedStep>>;
+
+/// A success waiting for its group commit: the claim, the results, the step's lease (ms) and
+/// its metrics series.
+type Success = (Claimed, Value, i64, Arc<StepSeries>);
 
 pub(crate) struct OrchestrationCoordinator<'a> {
     client: &'a Client,
@@ -269,8 +274,9 @@ impl<'a> OrchestrationCoordinator<'a> {
             return Ok((handled.outcome.task_completed(), next));
         }
         let mut done = false;
-        // Each success with its step's lease (ms), for retrying a commit that lost its connection.
-        let mut group: Vec<(Claimed, Value, i64)> = Vec::with_capacity(steps.len());
+        // Each success with its step's lease (ms), for retrying a commit that lost its connection,
+        // and its metrics.
+        let mut group: Vec<Success> = Vec::with_capacity(steps.len());
         let mut oldest: Option<Instant> = None;
         for (c, loaded) in steps {
             if oldest.is_some_and(|t| t.elapsed() >= GROUP_COMMIT_WINDOW) {
@@ -291,12 +297,14 @@ impl<'a> OrchestrationCoordinator<'a> {
             }
             match result {
                 Ok(results) => {
-                    group.push((c, results, loaded.lease_ms));
+                    let series = self.client.inner.metrics.for_step(&loaded.context);
+                    group.push((c, results, loaded.lease_ms, series));
                     oldest.get_or_insert_with(Instant::now);
                 }
                 Err(e) => {
                     let persisted = self.foundation.persist_failure(&c, &loaded, e, claimed);
                     let (outcome, _) = self.foundation.settle(c.task_id, c.step_id, persisted)?;
+                    self.foundation.count(&loaded, &outcome);
                     done |= outcome.task_completed();
                 }
             }
@@ -333,7 +341,7 @@ impl<'a> OrchestrationCoordinator<'a> {
     /// A commit that lost its connection is retried while the shortest lease is half valid.
     fn commit_group(
         &self,
-        group: &mut Vec<(Claimed, Value, i64)>,
+        group: &mut Vec<Success>,
         claim: Option<(i64, i64)>,
         claimed: Instant,
     ) -> Result<(Vec<StepOutcome>, ClaimedNext)> {
@@ -342,7 +350,7 @@ impl<'a> OrchestrationCoordinator<'a> {
         }
         let items: Vec<Completion> = group
             .iter_mut()
-            .map(|(c, results, _)| Completion {
+            .map(|(c, results, _, _)| Completion {
                 task_id: c.task_id,
                 step_id: c.step_id,
                 claim_token: c.claim_token.clone(),
@@ -362,8 +370,10 @@ impl<'a> OrchestrationCoordinator<'a> {
                     ))
                 })?;
         let mut outcomes = Vec::with_capacity(settled.len());
-        for ((c, _, _), s) in group.drain(..).zip(settled) {
-            outcomes.push(self.foundation.settle(c.task_id, c.step_id, s)?.0);
+        for ((c, _, _, series), s) in group.drain(..).zip(settled) {
+            let outcome = self.foundation.settle(c.task_id, c.step_id, s)?.0;
+            series.count(&outcome, FailureCause::Handler);
+            outcomes.push(outcome);
         }
         let next = self.next_claims(claim.map(|_| (next, recorded)))?;
         Ok((outcomes, next))

@@ -3,6 +3,7 @@
 
 use super::Client;
 use crate::database::ClaimScope;
+use crate::metrics::FailureCause;
 use crate::models::StepOutcome;
 use crate::step_handler::{RetryAnalyzer, StepHandlerFoundation};
 use crate::Result;
@@ -58,7 +59,10 @@ impl<'a> LeaseReaper<'a> {
                 &decision,
                 now,
             ));
-            if let (StepOutcome::Failed { .. }, _) = foundation.settle(x.task_id, x.step_id, r)? {
+            let (outcome, _) = foundation.settle(x.task_id, x.step_id, r)?;
+            let series = inner.metrics.for_labels(&x.labels);
+            series.count(&outcome, FailureCause::LeaseExpired);
+            if let StepOutcome::Failed { .. } = outcome {
                 n += 1;
             }
         }

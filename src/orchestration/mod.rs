@@ -16,6 +16,7 @@
 //! - `templates.rs`: template registration and lookup.
 //! - `operations.rs`: cancel, resolve, retry.
 //! - `reentrancy.rs`: the tasks whose handlers run on this thread (re-entrant `run_task`).
+//! - `purge.rs`: deleting finished tasks in bounded batches.
 
 mod adaptive_claim;
 mod call_gate;
@@ -34,6 +35,8 @@ mod task_wait;
 mod templates;
 mod worker;
 mod worker_health;
+
+mod purge;
 
 pub(crate) use adaptive_claim::AdaptiveClaim;
 pub use client::{Client, WeakClient, DEFAULT_DATABASE_URL};

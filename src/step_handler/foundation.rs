@@ -6,6 +6,7 @@
 
 use super::{OutputProcessor, RetryAnalyzer};
 use crate::database::{Claimed, ClaimedStep, HeldClaim, LoadedStep, Recorded, StepSettled};
+use crate::metrics::FailureCause;
 use crate::models::{State, StepContext, StepError, StepOutcome};
 use crate::orchestration::Client;
 use crate::orchestration::InterruptScope;
@@ -94,6 +95,7 @@ impl<'a> StepHandlerFoundation<'a> {
             Err(e) => self.persist_failure(&c, &loaded, e, claimed),
         };
         let (outcome, settled) = self.settle(c.task_id, c.step_id, persisted)?;
+        self.count(&loaded, &outcome);
         Ok(Handled {
             outcome,
             newly_ready: settled.newly_ready,
@@ -142,10 +144,23 @@ impl<'a> StepHandlerFoundation<'a> {
             serde_json::json!({"attempt": c.attempts, "handler": ctx.step.handler}),
             self.client.now(),
         );
+        // Metrics: a relaxed atomic add per observation, no statement, no lock held.
+        let series = inner.metrics.for_step(ctx);
+        let delay = c.ready_since.map(|since| {
+            Duration::from_millis(
+                self.client
+                    .now()
+                    .saturating_sub(since)
+                    .max(0)
+                    .unsigned_abs(),
+            )
+        });
+        let started = Instant::now();
         let result = {
             let _handling = crate::orchestration::HandlingTask::enter(c.task_id);
             self.call_handler(ctx)
         };
+        series.observe_run(delay, started.elapsed());
         match &result {
             Ok(_) => tracing::debug!("step completed"),
             Err(e) => {
@@ -174,6 +189,12 @@ impl<'a> StepHandlerFoundation<'a> {
         let output = OutputProcessor::new(inner.config.max_payload_bytes);
         output.check_context(ctx)?;
         OutputProcessor::run_hooks(handler.as_ref(), ctx).and_then(|v| output.check(v))
+    }
+
+    /// Counts a settled outcome of a handler's attempt in its template's and handler's metrics.
+    pub fn count(&self, loaded: &LoadedStep, outcome: &StepOutcome) {
+        let series = self.client.inner.metrics.for_step(&loaded.context);
+        series.count(outcome, FailureCause::Handler);
     }
 
     /// Writes a completion, fenced by the claim token (and claims `claim_next` more steps).

@@ -8,6 +8,8 @@ mod delayed_start;
 mod engine;
 mod fuzz;
 mod host_queue;
+mod metrics;
+mod purge;
 mod queries;
 mod shutdown;
 mod storage;

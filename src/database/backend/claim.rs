@@ -272,6 +272,7 @@ impl Backend {
                     attempts + 1,
                     r.try_get(1)?,
                     r.try_get(2)?,
+                    r.try_get(7)?,
                 ));
             }
             // One call: the update, the transition rows (hops, then starts), the run contexts.
@@ -368,14 +369,15 @@ impl Backend {
             claim_token: claim_token.to_string(),
             // Not read by `loaded_from_row`.
             task_state: State::InProgress,
+            ready_since: None,
         };
         loaded_from_row(&r, &c)
     }
 }
 
 /// What a claim statement returns per step, in claim order: (step id, task id, name, attempts
-/// after the claim, old state, task state).
-type ClaimedColumns = (i64, i64, String, i64, String, String);
+/// after the claim, old state, task state, ready since).
+type ClaimedColumns = (i64, i64, String, i64, String, String, i64);
 
 fn claimed_columns(r: &<Db as sqlx::Database>::Row) -> Result<ClaimedColumns> {
     Ok((
@@ -385,6 +387,7 @@ fn claimed_columns(r: &<Db as sqlx::Database>::Row) -> Result<ClaimedColumns> {
         r.try_get(3)?,
         r.try_get(4)?,
         r.try_get(5)?,
+        r.try_get("ready_since")?,
     ))
 }
 
@@ -409,7 +412,8 @@ fn candidates_sql(scope: ClaimScope, limit: &str, scope_id: &str) -> String {
     };
     format!(
         "SELECT ws.workflow_step_id, ws.state AS old_state, t.state AS task_state, ws.task_id, ws.name, \
-         ws.attempts, ws.ready_at AS claim_order \
+         ws.attempts, ws.ready_at AS claim_order, \
+         CASE WHEN ws.updated_at > ws.ready_at THEN ws.updated_at ELSE ws.ready_at END AS ready_since \
          FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_id = ws.task_id \
          WHERE ws.ready_at IS NOT NULL AND ws.pending_parents = 0 AND ws.ready_at <= $1 \
          AND t.state IN {STATES_ACTIVE}{filter} \
@@ -498,7 +502,7 @@ fn pg_claim_sql(
          FROM ({candidates} FOR UPDATE OF ws SKIP LOCKED) c \
          WHERE s.workflow_step_id = c.workflow_step_id \
          RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, c.old_state, c.task_state, \
-         c.claim_order, {LOAD_STEP_COLUMNS}), \
+         c.claim_order, c.ready_since, {LOAD_STEP_COLUMNS}), \
          ins AS ({steps}){start} \
          SELECT cl.*{started_col}{load_cols} FROM cl{started_join}{load_join} \
          ORDER BY cl.claim_order, cl.workflow_step_id"
@@ -515,7 +519,7 @@ fn finish_claim(
 ) -> Result<(Vec<Claimed>, Vec<LoadedStep>)> {
     let mut out = Vec::with_capacity(claimed.len());
     let mut starts = Vec::with_capacity(claimed.len());
-    for (step_id, task_id, name, attempts, old_state, task_state) in claimed {
+    for (step_id, task_id, name, attempts, old_state, task_state, ready_since) in claimed {
         let step = |from, to, metadata| Recorded {
             entity: Entity::Step,
             task_id,
@@ -544,6 +548,7 @@ fn finish_claim(
             attempts,
             claim_token: token.to_string(),
             task_state: state_of(&task_state)?,
+            ready_since: Some(ready_since),
         });
     }
     rec.append(&mut starts);

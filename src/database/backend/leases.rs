@@ -1,6 +1,7 @@
 //! Claim leases: expiry scan and heartbeats.
 
 use super::*;
+use crate::metrics::StepLabels;
 use sqlx::Row;
 
 impl Backend {
@@ -15,13 +16,17 @@ impl Backend {
             // `+task_id` keeps the planners (SQLite's in particular) off the (task_id, name)
             // index, which would visit every step of a large task; the partial lease index holds
             // only running steps.
-            ClaimScope::Task(_) => " AND +task_id = $3",
-            ClaimScope::Step(_) => " AND workflow_step_id = $3",
+            ClaimScope::Task(_) => " AND +s.task_id = $3",
+            ClaimScope::Step(_) => " AND s.workflow_step_id = $3",
         };
+        // The template and handler ride along for the lease-expired metric's labels.
         let sql = format!(
-            "SELECT workflow_step_id, task_id, claim_token, attempts, retryable, retry_limit, \
-             backoff_base_ms, backoff_factor, backoff_max_ms, backoff_jitter FROM tasker_workflow_steps \
-             WHERE state = 'in_progress' AND lease_expires_at < $1{filter} ORDER BY lease_expires_at LIMIT $2"
+            "SELECT s.workflow_step_id, s.task_id, s.claim_token, s.attempts, s.retryable, s.retry_limit, \
+             s.backoff_base_ms, s.backoff_factor, s.backoff_max_ms, s.backoff_jitter, \
+             ns.name AS namespace, nt.name AS task_name, nt.version, s.handler_name \
+             FROM tasker_workflow_steps s{} \
+             WHERE s.state = 'in_progress' AND s.lease_expires_at < $1{filter} ORDER BY s.lease_expires_at LIMIT $2",
+            LOAD_TASK_JOINS.replace("{step}", "s")
         );
         let mut q = sqlx::query(&sql).bind(now).bind(limit);
         if let ClaimScope::Task(id) | ClaimScope::Step(id) = scope {
@@ -38,6 +43,12 @@ impl Backend {
                     retryable: r.try_get(4)?,
                     retry_limit: r.try_get(5)?,
                     backoff: backoff_from_row(r)?,
+                    labels: StepLabels {
+                        namespace: r.try_get("namespace")?,
+                        name: r.try_get("task_name")?,
+                        version: r.try_get("version")?,
+                        handler: r.try_get("handler_name")?,
+                    },
                 })
             })
             .collect()

@@ -1,0 +1,42 @@
+//! `tasker purge --finished-before DATE [--dry-run]`: deletes complete and cancelled tasks
+//! finished before DATE with their steps and history, in bounded batches (the library's
+//! `purge_tasks`).
+
+use crate::error::CliError;
+use crate::output::Output;
+use crate::rfc3339;
+use clap::Args;
+use tasker::{Client, PurgeReport, PurgeRequest};
+
+#[derive(Debug, Args)]
+pub struct Purge {
+    /// Tasks finished before this RFC 3339 time (e.g. 2026-11-01T00:00:00Z) are deleted.
+    #[arg(long, value_parser = rfc3339::parse)]
+    finished_before: i64,
+    /// Counts what would be deleted; deletes nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Tasks per transaction (1 to 10000; default 500).
+    #[arg(long)]
+    batch_size: Option<u32>,
+}
+
+pub fn run(client: &Client, cmd: Purge, out: &Output) -> Result<(), CliError> {
+    let report = client.purge_tasks(&PurgeRequest {
+        finished_before: cmd.finished_before,
+        dry_run: cmd.dry_run,
+        batch_size: cmd.batch_size,
+    })?;
+    out.print(&report, || text(&report, cmd.finished_before))
+}
+
+fn text(r: &PurgeReport, before: i64) -> String {
+    let verb = if r.dry_run { "would purge" } else { "purged" };
+    format!(
+        "{verb} {} finished tasks ({} steps) finished before {} in {} batches\n",
+        r.tasks,
+        r.steps,
+        rfc3339::format(before),
+        r.batches
+    )
+}

@@ -1,0 +1,46 @@
+//! Purge documents: which finished tasks `purge_tasks` deletes, and what it deleted.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+// The batch size when a request names none, and the largest one allowed (not `pub`: cbindgen
+// would put them in the C header, and the C ABI has no purge).
+const DEFAULT_PURGE_BATCH: u32 = 500;
+const MAX_PURGE_BATCH: u32 = 10_000;
+
+/// What `purge_tasks` deletes: tasks `complete` or `cancelled` whose finish (`completed_at`,
+/// else their last update) is before `finished_before` (epoch milliseconds), with their steps,
+/// edges, transitions and annotations. Tasks in any other state are never touched.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PurgeRequest {
+    pub finished_before: i64,
+    /// Counts what would be deleted; deletes nothing.
+    pub dry_run: bool,
+    /// Tasks per transaction (default 500, at most 10,000): each batch commits on its own, so
+    /// a large purge never holds locks or a transaction for long.
+    pub batch_size: Option<u32>,
+}
+
+/// What `purge_tasks` deleted (or, with `dry_run`, would delete).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PurgeReport {
+    pub dry_run: bool,
+    pub tasks: u64,
+    pub steps: u64,
+    /// Transactions (dry run: reads) it took.
+    pub batches: u64,
+}
+
+impl PurgeRequest {
+    /// The batch size asked for, checked.
+    pub(crate) fn batch(&self) -> crate::Result<u32> {
+        match self.batch_size.unwrap_or(DEFAULT_PURGE_BATCH) {
+            n @ 1..=MAX_PURGE_BATCH => Ok(n),
+            n => Err(crate::Error::InvalidDocument {
+                path: "batch_size".into(),
+                reason: format!("is {n}: a batch holds 1 to {MAX_PURGE_BATCH} tasks"),
+            }),
+        }
+    }
+}
