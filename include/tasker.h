@@ -38,6 +38,11 @@
 
 
 /**
+ * The longest start delay a request may ask for, in milliseconds (ten years of 366 days).
+ */
+#define MAX_START_DELAY_MS 316224000000
+
+/**
  * The page size when a filter names none, and the largest one allowed.
  */
 #define DEFAULT_PAGE_LIMIT 50

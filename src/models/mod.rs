@@ -105,8 +105,8 @@ pub struct TaskRequest {
     pub delay_ms: Option<u64>,
 }
 
-/// The longest start delay a request may ask for (about ten years).
-pub const MAX_START_DELAY_MS: u64 = 10 * 366 * 24 * 3600 * 1000;
+/// The longest start delay a request may ask for, in milliseconds (ten years of 366 days).
+pub const MAX_START_DELAY_MS: u64 = 316_224_000_000;
 
 /// Outcome of a task creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
