@@ -2,6 +2,7 @@
 //! the library's serde documents); exit codes are in error.rs and README.md "CLI".
 
 mod dag;
+mod dashboard;
 mod dot;
 mod error;
 mod mermaid;
@@ -56,6 +57,8 @@ enum Command {
     Step(step::StepCommand),
     /// Database-wide task and step counts.
     Health,
+    /// Serves the web dashboard until SIGINT or SIGTERM.
+    Dashboard(dashboard::DashboardArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,5 +95,6 @@ fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
             let health = connect()?.health()?;
             out.print(&health, || output::health_text(&health))
         }
+        Command::Dashboard(args) => dashboard::run(connect, args, out),
     }
 }

@@ -4,6 +4,7 @@
 mod chaos;
 mod common;
 mod concurrency;
+mod dashboard;
 mod engine;
 mod fuzz;
 mod host_queue;
