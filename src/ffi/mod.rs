@@ -45,6 +45,8 @@ mod step_call;
 
 mod json;
 
+mod dashboard;
+
 // The plumbing every family uses; the families themselves export only `#[no_mangle]` symbols.
 use boundary::*;
 use buffer::*;
