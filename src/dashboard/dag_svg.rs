@@ -2,6 +2,10 @@
 //! (a box linking to the step page, a `<title>` with attempts and duration for the hover),
 //! edges as paths, laid out by dag_layout. Above `SUMMARY_THRESHOLD` steps, one box per layer
 //! with its counts by state.
+//!
+//! Every SVG element is written with an explicit end tag (`{}` in maud, never `;`): maud's
+//! `;` writes `<rect ...>` without one, which is right for HTML void elements but, in SVG, opens
+//! an element that swallows everything after it (and is not well-formed XML).
 
 use super::dag_layout::{layout, SUMMARY_THRESHOLD};
 use crate::models::{State, StepView, TaskView};
@@ -60,7 +64,7 @@ fn detailed(view: &TaskView, parents: &[Vec<usize>], link: &str) -> Markup {
             aria-label={ "DAG of task " (view.task_id) } {
             defs {
                 marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8"
-                    markerHeight="8" orient="auto-start-reverse" { path d="M 0 0 L 10 5 L 0 10 z"; }
+                    markerHeight="8" orient="auto-start-reverse" { path d="M 0 0 L 10 5 L 0 10 z" {} }
             }
             @for (child, ps) in parents.iter().enumerate() {
                 @for &p in ps {
@@ -70,7 +74,7 @@ fn detailed(view: &TaskView, parents: &[Vec<usize>], link: &str) -> Markup {
                     @let mid = (sx + ex) / 2;
                     path class="edge" marker-end="url(#arrow)"
                         data-from=(view.steps[p].step_id) data-to=(view.steps[child].step_id)
-                        d={ "M " (sx) " " (sy) " C " (mid) " " (sy) ", " (mid) " " (ey) ", " (ex) " " (ey) };
+                        d={ "M " (sx) " " (sy) " C " (mid) " " (sy) ", " (mid) " " (ey) ", " (ex) " " (ey) } {}
                 }
             }
             @for (i, step) in view.steps.iter().enumerate() {
@@ -100,7 +104,7 @@ fn node_box(step: &StepView, x: i64, y: i64) -> Markup {
         step.name.clone()
     };
     html! {
-        rect x=(x) y=(y) width=(NODE_W) height=(NODE_H) rx="6";
+        rect x=(x) y=(y) width=(NODE_W) height=(NODE_H) rx="6" {}
         text x=(x + 10) y=(y + 17) class="name" { (name) }
         text x=(x + 10) y=(y + 32) class="meta" { (node_meta(step)) }
     }
@@ -168,11 +172,11 @@ fn summary(view: &TaskView, parents: &[Vec<usize>]) -> Markup {
             @for (k, layer) in l.layers.iter().enumerate() {
                 @let x = MARGIN + k as i64 * COL;
                 @if k > 0 {
-                    path class="edge" d={ "M " (x - (COL - NODE_W)) " " (MARGIN + BOX_H / 2) " H " (x) };
+                    path class="edge" d={ "M " (x - (COL - NODE_W)) " " (MARGIN + BOX_H / 2) " H " (x) } {}
                 }
                 g class="layer" data-layer=(k) data-steps=(layer.len()) {
                     title { "layer " (k) ": " (layer.len()) " steps" }
-                    rect x=(x) y=(MARGIN) width=(NODE_W) height=(BOX_H) rx="6";
+                    rect x=(x) y=(MARGIN) width=(NODE_W) height=(BOX_H) rx="6" {}
                     text x=(x + 10) y=(MARGIN + 18) class="name" { "layer " (k) " · " (layer.len()) " steps" }
                     @for (j, (state, count)) in state_counts(view, layer).into_iter().enumerate() {
                         text x=(x + 10) y=(MARGIN + 36 + j as i64 * 16) class={ "meta count state-" (state.as_str()) } {

@@ -135,10 +135,24 @@ both_backends!(dashboard_pages_answer, |b| {
     );
     let svg = get(addr, &format!("/tasks/{diamond}/dag.svg"));
     assert!(svg.head.contains("image/svg+xml") && svg.body.starts_with("<svg"));
+    for tag in ["rect", "path", "g", "text", "title"] {
+        let opened = svg.body.matches(&format!("<{tag} ")).count()
+            + svg.body.matches(&format!("<{tag}>")).count();
+        assert_eq!(
+            opened,
+            svg.body.matches(&format!("</{tag}>")).count(),
+            "every <{tag}> is closed"
+        );
+    }
 
     let step = get(addr, &format!("/steps/{}", step_id(&c, failing, "charge")));
     assert_eq!(step.status, 200);
-    assert!(step.body.contains("InvalidCard") && step.body.contains("cannot ever work"));
+    let last_error = &step.body[step.body.find("id=\"last-error\"").expect("a last error")..];
+    assert!(
+        last_error.contains("<td class=\"error-class\">InvalidCard</td>"),
+        "{last_error}"
+    );
+    assert!(last_error.contains("<td class=\"error-message\">cannot ever work</td>"));
     assert!(
         !step.body.contains("name=\"csrf\""),
         "no action forms without allow_actions"

@@ -21,12 +21,14 @@ pub(crate) async fn page(
         .iter()
         .find(|s| s.step_id == id)
         .ok_or(crate::Error::StepNotFound(id))?;
+    // The last failure's transition records its class and message (the step's results keep
+    // only the latest error, and lose it once a retry succeeds).
     let last_error = s
         .transitions
         .iter()
         .filter(|t| t.to_state == State::Error)
         .max_by_key(|t| t.sort_key)
-        .and_then(|t| t.metadata.get("error"));
+        .map(|t| &t.metadata);
     let text = |e: &serde_json::Value, k: &str| {
         e.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string()
     };
@@ -49,8 +51,8 @@ pub(crate) async fn page(
             @if let Some(e) = last_error {
                 h2 { "Last error" }
                 table id="last-error" {
-                    tr { th { "class" } td.error-class { (text(e, "class")) } }
-                    tr { th { "message" } td.error-message { (text(e, "message")) } }
+                    tr { th { "class" } td.error-class { (text(e, "error_class")) } }
+                    tr { th { "message" } td.error-message { (text(e, "error_message")) } }
                     tr { th { "attempt" } td { (e.get("attempt").cloned().unwrap_or_default()) } }
                 }
             }
