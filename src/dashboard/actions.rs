@@ -6,7 +6,6 @@
 
 use super::access::same_secret;
 use super::server::{App, PageError};
-use crate::orchestration::Client;
 use crate::Error;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
@@ -48,37 +47,52 @@ fn refusal(app: &App, headers: &HeaderMap, fields: &Fields) -> Option<&'static s
     None
 }
 
-/// Runs a blocking client operation on its own thread: the client's calls block on the
-/// runtime this handler runs on, which must not happen from one of its own threads.
-async fn off_runtime<T: Send + 'static>(
-    client: Client,
-    op: impl FnOnce(&Client) -> crate::Result<T> + Send + 'static,
-) -> Result<T, PageError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("tasker-dashboard-op".into())
-        .spawn(move || {
-            let _ = tx.send(op(&client));
-        })
-        .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))?;
-    rx.await
-        .map_err(|_| Error::Internal("the operation's thread ended without an answer".into()))?
-        .map_err(PageError)
+/// One operation, run through the store on the server's runtime. Like the CLI's operations
+/// (another process), it does not call this process's event subscribers or host-queue
+/// callbacks: those run only on host threads that called into libtasker, never on the
+/// runtime's. Local workers and `wait_task` are woken; other processes see the change as they
+/// see the CLI's.
+#[derive(Debug)]
+enum Op {
+    Retry(i64),
+    Resolve(i64, serde_json::Value),
+    Cancel(i64),
 }
 
-/// Checks the request, runs `op` and sends the browser back to `back`.
-async fn act<T: Send + 'static>(
+async fn perform(app: &App, op: Op) -> Result<(), PageError> {
+    let client = app.client()?;
+    let store = &client.inner.store;
+    let now = client.now();
+    let out = match op {
+        Op::Retry(step) => store.retry_step(step, now).await?,
+        Op::Resolve(step, results) => {
+            crate::models::document_policy::check("results", &results)?;
+            store.resolve_step(step, &results, now).await?
+        }
+        Op::Cancel(task) => store.cancel_task(task, now).await?,
+    };
+    if !out.newly_ready.is_empty() {
+        client.inner.ready.notify_waiters();
+    }
+    client.inner.settled.notify_waiters();
+    app.changed.notify_waiters();
+    Ok(())
+}
+
+/// Checks the request, performs `op` and sends the browser back to `back`.
+async fn act(
     app: &App,
     headers: &HeaderMap,
     fields: &Fields,
     back: String,
-    op: impl FnOnce(&Client) -> crate::Result<T> + Send + 'static,
+    op: impl FnOnce() -> crate::Result<Op>,
 ) -> Result<Response, PageError> {
     if let Some(why) = refusal(app, headers, fields) {
         return Ok(forbidden(why));
     }
-    off_runtime(app.client()?, op).await?;
-    tracing::info!(page = %back, "dashboard action done");
+    let op = op()?;
+    tracing::info!(?op, "dashboard action");
+    perform(app, op).await?;
     Ok(Redirect::to(&back).into_response())
 }
 
@@ -88,8 +102,8 @@ pub(crate) async fn retry(
     headers: HeaderMap,
     fields: Fields,
 ) -> Result<Response, PageError> {
-    act(&app, &headers, &fields, format!("/steps/{id}"), move |c| {
-        c.retry_step(id)
+    act(&app, &headers, &fields, format!("/steps/{id}"), || {
+        Ok(Op::Retry(id))
     })
     .await
 }
@@ -110,8 +124,8 @@ pub(crate) async fn resolve(
     } else {
         serde_json::from_str(&text).map_err(|e| Error::InvalidRequest(format!("results: {e}")))
     };
-    act(&app, &headers, &fields, format!("/steps/{id}"), move |c| {
-        c.resolve_step(id, results?)
+    act(&app, &headers, &fields, format!("/steps/{id}"), || {
+        Ok(Op::Resolve(id, results?))
     })
     .await
 }
@@ -122,8 +136,8 @@ pub(crate) async fn cancel(
     headers: HeaderMap,
     fields: Fields,
 ) -> Result<Response, PageError> {
-    act(&app, &headers, &fields, format!("/tasks/{id}"), move |c| {
-        c.cancel_task(id)
+    act(&app, &headers, &fields, format!("/tasks/{id}"), || {
+        Ok(Op::Cancel(id))
     })
     .await
 }

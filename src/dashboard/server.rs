@@ -1,7 +1,7 @@
 //! The dashboard's HTTP server: an axum router spawned on the client's own tokio runtime (no
-//! thread of its own), bound at start, stopped by its handle. Handlers read through the store's
-//! async queries directly; the operations, which are blocking client calls, run on a short-lived
-//! thread (actions.rs).
+//! thread of its own), bound at start, stopped by its handle. Handlers use the store's async
+//! queries and operations directly (the client's public calls block on this very runtime), and
+//! never call host code: no subscriber, handler or queue callback runs on the runtime's threads.
 
 use super::throughput::{Sample, Throughput, SAMPLE_EVERY};
 use super::{access, actions, assets, live, pages, DashboardConfig};

@@ -232,6 +232,38 @@ both_backends!(dashboard_actions_check_the_site_and_the_csrf_token, |b| {
     assert_eq!(ok.status, 303, "{}", ok.body);
     let step = &c.task_view(failing).unwrap().steps[0];
     assert_eq!((step.state, step.attempts), (State::Pending, 0), "retried");
+
+    let resolve = format!("/steps/{charge}/resolve");
+    let bad = http(
+        addr,
+        "POST",
+        &resolve,
+        &[FORM],
+        &format!("csrf={token}&results=%7Bnope"),
+    );
+    assert_eq!(bad.status, 400, "results that are not JSON");
+    let good = format!("csrf={token}&results=%7B%22by%22%3A%22hand%22%7D");
+    assert_eq!(http(addr, "POST", &resolve, &[FORM], &good).status, 303);
+    let step = &c.task_view(failing).unwrap().steps[0];
+    assert_eq!(step.state, State::ResolvedManually);
+    assert_eq!(step.results, Some(json!({"by": "hand"})));
+
+    let other = c
+        .create_task(&tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            ..req("diamond", json!({"n": 9}))
+        })
+        .unwrap()
+        .task_id;
+    let cancel = http(
+        addr,
+        "POST",
+        &format!("/tasks/{other}/cancel"),
+        &[FORM],
+        &body,
+    );
+    assert_eq!(cancel.status, 303);
+    assert_eq!(c.task_view(other).unwrap().state, State::Cancelled);
 });
 
 both_backends!(dashboard_live_stream_sends_the_task_state, |b| {
