@@ -13,11 +13,15 @@
 //! a fresh database (a new PostgreSQL database, a new SQLite file). Scenarios (`--only`):
 //! `baseline` (pgbench -N, SQLite single-row UPDATE transactions), `throughput`, `latency`,
 //! `fanout`, `ffi`, `memory`, `peers` (libtasker beside graphile-worker and River: bench/peers.rs,
-//! with `--graphile DIR|skip:WHY` and `--river BIN|skip:WHY` from scripts/bench.sh).
+//! with `--graphile DIR|skip:WHY` and `--river BIN|skip:WHY` from scripts/bench.sh), `dashboard`
+//! (page answer times with 100,000 tasks: bench/dashboard.rs).
 //! docs/PERFORMANCE.md describes the method and the latest results.
 
 #[path = "bench/peers.rs"]
 mod peers;
+
+#[path = "bench/dashboard.rs"]
+mod dashboard;
 
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor};
@@ -817,6 +821,19 @@ fn print_table(rows: &[Row]) {
     }
 }
 
+/// 100000 -> "100,000".
+fn fmt_count(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok {
         "met"
@@ -1184,6 +1201,30 @@ fn run(args: &BTreeMap<String, String>) -> Res<()> {
     if let Err(e) = result {
         eprintln!("bench: scenario 'memory' failed: {e}");
         failed.push("memory");
+    }
+    let result = (|| -> Res<()> {
+        if !(want("dashboard")) {
+            return Ok(());
+        }
+        let n = dashboard::tasks();
+        for backend in [Backend::Postgres, Backend::Sqlite] {
+            for (page, ms) in dashboard::dashboard(&env, backend, &progress)? {
+                let m = stat(&ms).median;
+                rows.push(row(
+                    &format!("dashboard GET {page} ({} tasks)", fmt_count(n)),
+                    backend.name(),
+                    "ms",
+                    &ms,
+                    String::new(),
+                    format!("< 100: {}", verdict(m < 100.0)),
+                ));
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        eprintln!("bench: scenario 'dashboard' failed: {e}");
+        failed.push("dashboard");
     }
     let mut peer_lines: Vec<String> = Vec::new();
     let result = (|| -> Res<()> {

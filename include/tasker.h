@@ -154,6 +154,11 @@ typedef uint32_t tasker_result;
 typedef struct tasker_client tasker_client;
 
 /**
+ * A running web dashboard. Stop (and free) it with `tasker_dashboard_stop`.
+ */
+typedef struct tasker_dashboard tasker_dashboard;
+
+/**
  * A detailed error: a result code and a UTF-8 message. Owned by the caller.
  */
 typedef struct tasker_error tasker_error;
@@ -1095,5 +1100,50 @@ tasker_result tasker_metrics_json(const struct tasker_client *client,
 tasker_result tasker_metrics_text(const struct tasker_client *client,
                                   struct tasker_bytes *out,
                                   struct tasker_error **error);
+
+/**
+ * Starts the web dashboard of `client` on `listen` ("host:port"; port 0 picks a free port;
+ * NULL means "127.0.0.1:8787") and writes a handle owned by the caller to `*out`. The server
+ * runs on the client's own runtime threads: no thread of the caller is used, and the call
+ * returns once the address is bound. The dashboard keeps the client alive until it is stopped.
+ *
+ * `options`/`options_len`: an optional MessagePack map (NULL/0 for defaults): `allow_actions`
+ * (bool, default false: serve the retry, cancel and resolve buttons, CSRF-protected) and
+ * `token` (string: every request must present it, as `Authorization: Bearer` or once as
+ * `?token=`; required when `listen` is not a loopback address). Unknown keys are rejected.
+ * `listen` and `options` are borrowed for the call.
+ *
+ * Errors: NullParameter (client, out); InvalidArgument (listen not UTF-8, malformed options);
+ * Config (address unparsable or not bindable, non-loopback without a token, empty token).
+ * Threading: any thread, but not from inside a libtasker callback running on the client's
+ * runtime.
+ */
+tasker_result tasker_dashboard_start(const struct tasker_client *client,
+                                     const char *listen,
+                                     const uint8_t *options,
+                                     size_t options_len,
+                                     struct tasker_dashboard **out,
+                                     struct tasker_error **error);
+
+/**
+ * Writes the address the dashboard listens on ("127.0.0.1:43817": the real port when port 0
+ * was asked for) as NUL-terminated text to `out` (free with tasker_bytes_free; `len` does not
+ * count the NUL).
+ *
+ * Errors: NullParameter. Threading: any thread.
+ */
+tasker_result tasker_dashboard_address(const struct tasker_dashboard *dashboard,
+                                       struct tasker_bytes *out,
+                                       struct tasker_error **error);
+
+/**
+ * Stops the dashboard and frees its handle: the address is released, open live streams end,
+ * and requests in flight are given a few seconds to finish. NULL is accepted; must not be
+ * called twice.
+ *
+ * Threading: any thread, but not from inside a libtasker callback running on the client's
+ * runtime; not concurrently with another call on the same handle.
+ */
+void tasker_dashboard_stop(struct tasker_dashboard *dashboard);
 
 #endif  /* TASKER_H */

@@ -97,6 +97,22 @@ setup_test() {
   done
   command -v rustfmt >/dev/null 2>&1 || die "rustfmt is missing (rustup component add rustfmt)"
   command -v cargo-clippy >/dev/null 2>&1 || die "clippy is missing (rustup component add clippy)"
+  setup_browser
+}
+
+# The dashboard's browser tests (tests/browser): Debian's chromium and its WebDriver, and the
+# Python WebDriver client and test runner from tests/browser/requirements.txt.
+setup_browser() {
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    apt_install chromium chromium-driver ||
+      die "the dashboard's browser tests need chromium and chromium-driver (Debian packages)."
+  fi
+  if ! python3 -c 'import selenium, pytest' >/dev/null 2>&1; then
+    echo "setup: installing tests/browser/requirements.txt with pip"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/browser/requirements.txt ||
+      python3 -m pip install --quiet --disable-pip-version-check -r tests/browser/requirements.txt ||
+      die "could not install selenium and pytest (try: python3 -m pip install -r tests/browser/requirements.txt)"
+  fi
 }
 
 [ $# -gt 0 ] || set -- test

@@ -72,6 +72,9 @@ for lang in python ruby go; do
   fi
 done
 
+# The web dashboard in a headless chromium (tests/browser), on SQLite and PostgreSQL.
+run_suite dashboard env TASKER_BROWSER_PG_URL="$(pg_db browser)" tests/browser/run.sh
+
 # The release build, installed into a temporary prefix, used by an app in each language built
 # outside the checkout; then each demo with the other languages' tools stubbed off PATH.
 run_suite installed scripts/test-installed.sh
@@ -80,7 +83,7 @@ run_suite demos scripts/test-demos.sh
 echo
 echo "suite                      result"
 for s in lint header manifests rust cli c-build c-abi-sqlite-valgrind c-abi-postgres c-secrets c-conformance-build \
-         c-conformance-sqlite c-conformance-postgres python ruby go installed demos; do
+         c-conformance-sqlite c-conformance-postgres python ruby go installed demos dashboard; do
   [ -n "${status[$s]:-}" ] && printf '%-26s %s\n' "$s" "${status[$s]}"
 done
 echo

@@ -6,6 +6,7 @@
 // The concepts, one module each (docs/ARCHITECTURE.md has the map). Internals are crate-private;
 // the public API is the list of re-exports below.
 mod config;
+mod dashboard;
 mod database;
 mod error;
 mod events;
@@ -38,6 +39,9 @@ pub use registry::{RegisteredTemplate, StepTemplate, TaskTemplate};
 
 // The step policies, for hosts that want to show or test them.
 pub use step_handler::{BackoffCalculator, OutputProcessor, RetryAnalyzer, RetryDecision};
+
+// The built-in web dashboard (`Client::start_dashboard`) and its SVG drawing of a task's DAG.
+pub use dashboard::{task_dag_svg, DashboardConfig, DashboardHandle, DEFAULT_LISTEN};
 
 // Errors.
 pub use error::{Error, Result};

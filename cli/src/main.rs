@@ -2,6 +2,7 @@
 //! the library's serde documents); exit codes are in error.rs and README.md "CLI".
 
 mod dag;
+mod dashboard;
 mod dot;
 mod error;
 mod mermaid;
@@ -76,6 +77,8 @@ enum Command {
     /// Deletes complete and cancelled tasks finished before a time, with their steps and
     /// history, in bounded batches.
     Purge(purge::Purge),
+    /// Serves the web dashboard until SIGINT or SIGTERM.
+    Dashboard(dashboard::DashboardArgs),
 }
 
 fn main() -> ExitCode {
@@ -124,5 +127,6 @@ fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
             }
         }
         Command::Purge(cmd) => purge::run(&connect()?, cmd, out),
+        Command::Dashboard(args) => dashboard::run(connect, args, out),
     }
 }

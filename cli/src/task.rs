@@ -32,6 +32,8 @@ pub enum DagFormat {
     Text,
     Dot,
     Mermaid,
+    /// The dashboard's SVG drawing (steps coloured by state).
+    Svg,
 }
 
 pub fn run(client: &Client, cmd: TaskCommand, out: &Output) -> Result<(), CliError> {
@@ -47,6 +49,7 @@ pub fn run(client: &Client, cmd: TaskCommand, out: &Output) -> Result<(), CliErr
                 DagFormat::Text => graph.render_text(),
                 DagFormat::Dot => crate::dot::render(&format!("task {}", view.task_id), &graph),
                 DagFormat::Mermaid => crate::mermaid::render(&graph),
+                DagFormat::Svg => tasker::task_dag_svg(&view, "") + "\n",
             };
             let doc = serde_json::json!({"task_id": view.task_id, "format": format_name(format), "dag": text});
             out.print(&doc, || text.clone())
@@ -68,6 +71,7 @@ fn format_name(f: DagFormat) -> &'static str {
         DagFormat::Text => "text",
         DagFormat::Dot => "dot",
         DagFormat::Mermaid => "mermaid",
+        DagFormat::Svg => "svg",
     }
 }
 

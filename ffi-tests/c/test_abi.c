@@ -2,6 +2,9 @@
 /* C ABI tests: run under valgrind (SQLite) and natively (PostgreSQL) by `make test`. */
 #include <math.h>
 #include <pthread.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "common.h"
 
@@ -1485,6 +1488,73 @@ typedef struct {
     void (*fn)(void);
 } test_case;
 
+/* ---- dashboard ------------------------------------------------------------------------ */
+
+/* GETs `path` from 127.0.0.1:`port` over a raw socket; writes the first bytes of the reply. */
+static int http_get(int port, const char *path, char *reply, size_t n) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { close(fd); return -1; }
+    char req[256];
+    int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    if (write(fd, req, (size_t)len) != len) { close(fd); return -1; }
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < n && (r = read(fd, reply + got, n - 1 - got)) > 0) got += (size_t)r;
+    reply[got] = 0;
+    close(fd);
+    return (int)got;
+}
+
+static void test_dashboard(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    mp_builder o;
+    mp_init(&o);
+    mp_map(&o, 1);
+    mp_str(&o, "allow_actions");
+    msgpack_pack_true(&o.pk);
+    tasker_dashboard *d = NULL;
+    tasker_result rc = tasker_dashboard_start(c, "127.0.0.1:0", (const uint8_t *)o.buf.data, o.buf.size, &d, NULL);
+    mp_free(&o);
+    CHECK(rc == TASKER_RESULT_OK && d);
+    tasker_bytes addr = {0};
+    OK(tasker_dashboard_address(d, &addr, E));
+    CHECK(strncmp((const char *)addr.data, "127.0.0.1:", 10) == 0 && strlen((const char *)addr.data) == addr.len);
+    int port = atoi((const char *)addr.data + 10);
+    tasker_bytes_free(&addr);
+    CHECK(port > 0);
+    char reply[4096];
+    CHECK(http_get(port, "/tasks", reply, sizeof reply) > 0);
+    CHECK(strncmp(reply, "HTTP/1.1 200", 12) == 0);
+    tasker_dashboard_stop(d);
+    CHECK(http_get(port, "/", reply, sizeof reply) < 0); /* stopped: the port is closed */
+    tasker_dashboard_stop(NULL);
+
+    /* Off loopback without a token, an unknown option, NULL out. */
+    tasker_dashboard *nd = NULL;
+    EXPECT_MESSAGE(TASKER_RESULT_CONFIG, "token", tasker_dashboard_start(c, "0.0.0.0:0", NULL, 0, &nd, E));
+    mp_init(&o);
+    mp_map(&o, 1);
+    mp_str(&o, "colour");
+    mp_str(&o, "blue");
+    tasker_error *err = NULL;
+    rc = tasker_dashboard_start(c, "127.0.0.1:0", (const uint8_t *)o.buf.data, o.buf.size, &nd, &err);
+    mp_free(&o);
+    tasker_error_free(err);
+    CHECK(rc == TASKER_RESULT_INVALID_ARGUMENT && nd == NULL);
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_dashboard_start(c, NULL, NULL, 0, NULL, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_dashboard_address(NULL, &addr, E));
+
+    tasker_client_free(c);
+    remove_test_db(url);
+}
+
 int main(void) {
     snprintf(g_tag, sizeof g_tag, "run-%d", (int)getpid());
     test_case tests[] = {
@@ -1505,6 +1575,7 @@ int main(void) {
         {"wait_task", test_wait_task},
         {"list_tasks_and_steps", test_list},
         {"metrics", test_metrics},
+        {"dashboard", test_dashboard},
     };
     int n = (int)(sizeof tests / sizeof tests[0]), passed = 0, failed = 0;
     for (int i = 0; i < n; i++) {

@@ -4,6 +4,7 @@
 mod chaos;
 mod common;
 mod concurrency;
+mod dashboard;
 mod delayed_start;
 mod engine;
 mod fuzz;
