@@ -103,10 +103,36 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The middleware: passes every request when no token is configured.
+/// Whether a `Host` header names this machine's loopback (any port).
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The middleware. Without a token, only requests addressed to a loopback name pass: a page of
+/// another site whose name was re-pointed at 127.0.0.1 (DNS rebinding) would otherwise be
+/// same-origin with the dashboard, read it and post its forms.
 pub(crate) async fn require_token(State(app): State<App>, req: Request, next: Next) -> Response {
     let Some(expected) = app.config.token.as_deref() else {
-        return next.run(req).await;
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        if loopback_host(host) {
+            return next.run(req).await;
+        }
+        return (
+            StatusCode::FORBIDDEN,
+            "this dashboard answers only requests to localhost or a loopback address\n",
+        )
+            .into_response();
     };
     if presented(req.headers())
         .iter()
@@ -165,6 +191,28 @@ mod tests {
         );
         assert_eq!(split_token(""), (String::new(), None));
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+
+    #[test]
+    fn only_loopback_host_names_pass_without_a_token() {
+        for ok in [
+            "127.0.0.1:8787",
+            "localhost:1",
+            "LOCALHOST",
+            "[::1]:8787",
+            "127.0.0.2",
+        ] {
+            assert!(loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example:8787",
+            "",
+            "10.0.0.1:8787",
+            "[fe80::1]:80",
+            "localhost.evil.example",
+        ] {
+            assert!(!loopback_host(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -196,13 +196,30 @@ fn router(app: App) -> Router {
         .route("/steps/{id}/retry", post(actions::retry))
         .route("/steps/{id}/resolve", post(actions::resolve))
         .route("/assets/{file}", get(assets::serve))
-        // TODO(metrics): register `/metrics` here, answering `Client::metrics_text()` as text/plain.
+        .route("/metrics", get(metrics))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             access::require_token,
         ))
         .with_state(app)
+}
+
+/// `/metrics`: `Client::metrics_text` (this client's step series and the database's gauges)
+/// in the Prometheus text format, read on the runtime instead of blocking it.
+async fn metrics(
+    axum::extract::State(app): axum::extract::State<App>,
+) -> Result<Response, PageError> {
+    let client = app.client()?;
+    let text = crate::metrics::render(&crate::metrics::collect_async(&client).await?);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// No inline script or style, no framing, no referrer to other sites: injected markup cannot

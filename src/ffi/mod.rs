@@ -45,8 +45,8 @@ mod step_call;
 
 mod json;
 
-mod metrics;
 mod dashboard;
+mod metrics;
 
 // The plumbing every family uses; the families themselves export only `#[no_mangle]` symbols.
 use boundary::*;

@@ -88,9 +88,14 @@ pub struct TaskStateCount {
 
 /// The document: this client's series, then the database's gauges (two short reads).
 pub(crate) fn collect(client: &Client) -> Result<Metrics> {
+    client.block(collect_async(client))
+}
+
+/// [`collect`] for callers already on the client's runtime (the dashboard's `/metrics`).
+pub(crate) async fn collect_async(client: &Client) -> Result<Metrics> {
     let inner = &client.inner;
     let steps = inner.metrics.snapshot();
-    let (ready_steps, counts) = client.block(inner.store.metric_gauges(client.now()))?;
+    let (ready_steps, counts) = inner.store.metric_gauges(client.now()).await?;
     let tasks_by_state = State::ALL
         .into_iter()
         .map(|state| TaskStateCount {

@@ -271,7 +271,11 @@ both_backends!(dashboard_live_stream_sends_the_task_state, |b| {
     let (diamond, _) = tasks(&c);
     let mut d = start(&c, false);
     let mut s = TcpStream::connect(d.address()).unwrap();
-    write!(s, "GET /live/tasks/{diamond} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /live/tasks/{diamond} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    )
+    .unwrap();
     let mut lines = BufReader::new(s).lines();
     let data = lines
         .by_ref()
@@ -284,6 +288,22 @@ both_backends!(dashboard_live_stream_sends_the_task_state, |b| {
     // Stopping ends the open stream instead of waiting for the browser to leave.
     d.stop();
     assert!(lines.map_while(Result::ok).all(|l| !l.starts_with("data:")));
+});
+
+both_backends!(dashboard_without_token_answers_only_loopback_names, |b| {
+    let (c, _db) = client(b);
+    let d = start(&c, true);
+    // A page of evil.example whose name now resolves to 127.0.0.1 (DNS rebinding).
+    let mut s = TcpStream::connect(d.address()).unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 403"), "{raw}");
+    assert_eq!(get(d.address(), "/").status, 200);
 });
 
 both_backends!(dashboard_off_loopback_requires_a_token, |b| {
@@ -365,3 +385,39 @@ fn dashboard_summarises_a_10000_step_task() {
         "no per-step node drawn"
     );
 }
+
+both_backends!(dashboard_serves_metrics_in_the_prometheus_format, |b| {
+    let (c, _db) = client(b);
+    tasks(&c);
+    let d = start(&c, false);
+    let reply = get(d.address(), "/metrics");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply
+            .head
+            .to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{}",
+        reply.head
+    );
+    // Parsed by prometheus_client's parser (PyPI): the diamond's 4 completions, the failed
+    // step, and the database's tasks by state.
+    let families = crate::metrics::prometheus_parse(&reply.body);
+    let samples = |family: &str| families[family]["samples"].as_array().cloned().unwrap();
+    let completed: f64 = samples("tasker_steps_completed")
+        .iter()
+        .filter(|s| s[1]["template"] == "diamond")
+        .map(|s| s[2].as_f64().unwrap())
+        .sum();
+    assert_eq!(completed, 4.0, "{}", reply.body);
+    let failed: f64 = samples("tasker_steps_failed")
+        .iter()
+        .map(|s| s[2].as_f64().unwrap())
+        .sum();
+    assert_eq!(failed, 1.0, "{}", reply.body);
+    let complete_tasks = samples("tasker_tasks")
+        .into_iter()
+        .find(|s| s[1]["state"] == "complete")
+        .map(|s| s[2].as_f64().unwrap());
+    assert_eq!(complete_tasks, Some(1.0), "{}", reply.body);
+});

@@ -60,7 +60,7 @@ fn counts(s: &StepMetrics) -> (u64, u64, u64, u64, u64, u64) {
 /// The families `prometheus_client.parser.text_string_to_metric_families` (PyPI
 /// prometheus-client, installed by scripts/setup.sh) reads from `text`: name -> {type,
 /// samples: [[name, labels, value]]}. A parse error fails the test.
-fn prometheus_parse(text: &str) -> serde_json::Value {
+pub(crate) fn prometheus_parse(text: &str) -> serde_json::Value {
     use std::io::Write;
     use std::process::{Command, Stdio};
     const SCRIPT: &str = "import json, sys\n\
