@@ -183,6 +183,17 @@ fn task_show_and_dag_in_every_format() {
         .json();
         assert_eq!(doc["format"], "mermaid");
         assert_eq!(doc["dag"], mermaid.as_str());
+        let svg = tasker(&db.url, &["task", "dag", &id, "--format", "svg"])
+            .ok()
+            .stdout;
+        assert!(svg.trim_start().starts_with("<svg"), "{svg}");
+        assert!(svg.trim_end().ends_with("</svg>"), "{svg}");
+        assert!(
+            svg.contains("state-error"),
+            "the failed step is drawn as such: {svg}"
+        );
+        assert!(svg.contains("state-complete"), "{svg}");
+        assert_eq!(svg.matches("<g class=\"step ").count(), 4, "{svg}");
 
         let unknown = tasker(&db.url, &["task", "show", "999999", "--json"]);
         assert_eq!(unknown.code, 4, "{unknown:?}");
