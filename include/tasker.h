@@ -1067,41 +1067,6 @@ tasker_result tasker_json_get_i64(const char *json,
                                   struct tasker_error **error);
 
 /**
- * Writes the metrics document as MessagePack to `out` (free with tasker_bytes_free):
- * `steps` (per template and handler: `completed`, `failed`, `retried`, `lease_expired`
- * counters and the `start_delay` and `duration` histograms, counted by THIS client since it
- * connected) and the database-wide `ready_steps` and `tasks_by_state`, read at the call.
- * Shape in docs/ABI.md and docs/schema/documents.schema.json (`Metrics`).
- *
- * Errors: NullParameter; InvalidState (the client is closed); Database. Threading: any thread; counters keep counting
- * while it reads (each value is read once, atomically).
- */
-tasker_result tasker_metrics(const struct tasker_client *client,
-                             struct tasker_bytes *out,
-                             struct tasker_error **error);
-
-/**
- * `tasker_metrics` as JSON text in `out` (NUL-terminated as tasker_task_view_json; free with
- * tasker_bytes_free).
- *
- * Errors: NullParameter; InvalidState (the client is closed); Database. Threading: any thread.
- */
-tasker_result tasker_metrics_json(const struct tasker_client *client,
-                                  struct tasker_bytes *out,
-                                  struct tasker_error **error);
-
-/**
- * The same numbers in the Prometheus text exposition format 0.0.4, as UTF-8 text in `out`
- * (`len` excludes a terminating NUL that follows the text; free with tasker_bytes_free).
- * Serve it with `Content-Type: text/plain; version=0.0.4`.
- *
- * Errors: NullParameter; InvalidState (the client is closed); Database. Threading: any thread.
- */
-tasker_result tasker_metrics_text(const struct tasker_client *client,
-                                  struct tasker_bytes *out,
-                                  struct tasker_error **error);
-
-/**
  * Starts the web dashboard of `client` on `listen` ("host:port"; port 0 picks a free port;
  * NULL means "127.0.0.1:8787") and writes a handle owned by the caller to `*out`. The server
  * runs on the client's own runtime threads: no thread of the caller is used, and the call
@@ -1145,5 +1110,40 @@ tasker_result tasker_dashboard_address(const struct tasker_dashboard *dashboard,
  * runtime; not concurrently with another call on the same handle.
  */
 void tasker_dashboard_stop(struct tasker_dashboard *dashboard);
+
+/**
+ * Writes the metrics document as MessagePack to `out` (free with tasker_bytes_free):
+ * `steps` (per template and handler: `completed`, `failed`, `retried`, `lease_expired`
+ * counters and the `start_delay` and `duration` histograms, counted by THIS client since it
+ * connected) and the database-wide `ready_steps` and `tasks_by_state`, read at the call.
+ * Shape in docs/ABI.md and docs/schema/documents.schema.json (`Metrics`).
+ *
+ * Errors: NullParameter; InvalidState (the client is closed); Database. Threading: any thread; counters keep counting
+ * while it reads (each value is read once, atomically).
+ */
+tasker_result tasker_metrics(const struct tasker_client *client,
+                             struct tasker_bytes *out,
+                             struct tasker_error **error);
+
+/**
+ * `tasker_metrics` as JSON text in `out` (NUL-terminated as tasker_task_view_json; free with
+ * tasker_bytes_free).
+ *
+ * Errors: NullParameter; InvalidState (the client is closed); Database. Threading: any thread.
+ */
+tasker_result tasker_metrics_json(const struct tasker_client *client,
+                                  struct tasker_bytes *out,
+                                  struct tasker_error **error);
+
+/**
+ * The same numbers in the Prometheus text exposition format 0.0.4, as UTF-8 text in `out`
+ * (`len` excludes a terminating NUL that follows the text; free with tasker_bytes_free).
+ * Serve it with `Content-Type: text/plain; version=0.0.4`.
+ *
+ * Errors: NullParameter; InvalidState (the client is closed); Database. Threading: any thread.
+ */
+tasker_result tasker_metrics_text(const struct tasker_client *client,
+                                  struct tasker_bytes *out,
+                                  struct tasker_error **error);
 
 #endif  /* TASKER_H */

@@ -46,6 +46,7 @@ mod step_call;
 mod json;
 
 mod dashboard;
+
 mod metrics;
 
 // The plumbing every family uses; the families themselves export only `#[no_mangle]` symbols.

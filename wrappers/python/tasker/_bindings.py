@@ -123,12 +123,12 @@ FUNCTIONS: dict[str, tuple[Any, list[Any]]] = {
     "tasker_json_get": (ctypes.c_uint32, [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_json_get_string": (ctypes.c_uint32, [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_json_get_i64": (ctypes.c_uint32, [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_void_p)]),
-    "tasker_metrics": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
-    "tasker_metrics_json": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
-    "tasker_metrics_text": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_dashboard_start": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_dashboard_address": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_dashboard_stop": (None, [ctypes.c_void_p]),
+    "tasker_metrics": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
+    "tasker_metrics_json": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
+    "tasker_metrics_text": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
 }
 
 
