@@ -20,16 +20,14 @@ impl Backend {
         limit: u32,
         dry_run: bool,
     ) -> Result<(u64, u64, i64)> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT task_id FROM tasker_tasks WHERE task_id > $1 \
-             AND state IN ('complete','cancelled') AND COALESCE(completed_at, updated_at) < $2 \
-             ORDER BY task_id LIMIT $3",
-        )
-        .bind(after)
-        .bind(finished_before)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        // The batch's ids: BATCH with no upper bound, the first `limit` of them.
+        let ids: Vec<i64> = sqlx::query_scalar(&format!("{BATCH} ORDER BY task_id LIMIT $4"))
+            .bind(after)
+            .bind(i64::MAX)
+            .bind(finished_before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         let Some(&last) = ids.last() else {
             return Ok((0, 0, after));
         };
