@@ -3,8 +3,8 @@
 //! looks again when the event bus reports a local transition, and at least every
 //! `POLL_EVERY` for the changes other processes (workers elsewhere) commit.
 
+use super::counts::Counts;
 use super::server::{App, PageError};
-use crate::models::HealthCounts;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
@@ -14,9 +14,16 @@ use std::time::Duration;
 
 pub(crate) const POLL_EVERY: Duration = Duration::from_secs(1);
 
-/// What the overview page shows live.
-pub(crate) fn overview_snapshot(h: &HealthCounts) -> Value {
-    serde_json::to_value(h).unwrap_or(Value::Null)
+/// What the overview page shows live: the counts by state and when they were read.
+pub(crate) fn overview_snapshot(c: &Counts) -> Value {
+    let mut v = serde_json::to_value(&c.health).unwrap_or(Value::Null);
+    if let Some(m) = v.as_object_mut() {
+        m.insert(
+            "read_at".into(),
+            Value::from(super::pages::time(c.read_at_ms)),
+        );
+    }
+    v
 }
 
 pub(crate) async fn task_snapshot(app: &App, task_id: i64) -> Result<Value, PageError> {
@@ -43,10 +50,9 @@ pub(crate) async fn task_snapshot(app: &App, task_id: i64) -> Result<Value, Page
     }))
 }
 
+/// The shared figures (counts.rs): no database read per viewer.
 async fn overview_value(app: &App) -> Result<Value, PageError> {
-    let client = app.client()?;
-    let h = client.inner.store.health(client.now()).await?;
-    Ok(overview_snapshot(&h))
+    Ok(overview_snapshot(&*app.counts.get(app).await?))
 }
 
 /// A stream of the snapshots `snap` returns, each sent only when it differs from the last;

@@ -6,6 +6,7 @@
 mod access;
 mod actions;
 mod assets;
+mod counts;
 mod dag_layout;
 mod dag_svg;
 mod live;

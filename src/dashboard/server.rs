@@ -3,7 +3,8 @@
 //! queries and operations directly (the client's public calls block on this very runtime), and
 //! never call host code: no subscriber, handler or queue callback runs on the runtime's threads.
 
-use super::throughput::{Sample, Throughput, SAMPLE_EVERY};
+use super::counts::{self, CountsCache};
+use super::throughput::Throughput;
 use super::{access, actions, assets, live, pages, DashboardConfig};
 use crate::orchestration::{Client, WeakClient};
 use crate::{Error, Result};
@@ -29,6 +30,8 @@ pub(crate) struct App {
     /// The per-server secret every action form carries (CSRF).
     pub csrf: Arc<str>,
     pub throughput: Arc<Throughput>,
+    /// The overview's figures, read by one task for every viewer (counts.rs).
+    pub counts: Arc<CountsCache>,
     /// Woken by the event bus on any local transition (live.rs; other processes' changes are
     /// seen by polling).
     pub changed: Arc<Notify>,
@@ -149,17 +152,18 @@ impl Client {
             config: Arc::new(config.clone()),
             csrf: Arc::from(hex::encode(rand::random::<[u8; 32]>())),
             throughput: Arc::default(),
+            counts: Arc::default(),
             changed,
             shutdown: shutdown_rx.clone(),
         };
         // Both tasks report their end: `stop` waits for them, so no task of the runtime holds
         // the client when the handle lets go of it.
         let (done_tx, done) = std::sync::mpsc::channel();
-        let sampler_done = done_tx.clone();
-        let sampler = sample_throughput(app.clone());
+        let reader_done = done_tx.clone();
+        let reader = counts::reader(app.clone());
         self.inner.rt.spawn(async move {
-            sampler.await;
-            let _ = sampler_done.send(());
+            reader.await;
+            let _ = reader_done.send(());
         });
         let router = router(app);
         let mut stop_rx = shutdown_rx;
@@ -243,21 +247,4 @@ async fn security_headers(mut resp: Response) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     resp
-}
-
-async fn sample_throughput(app: App) {
-    let mut stop = app.shutdown.clone();
-    loop {
-        let Ok(client) = app.client() else { return };
-        let now = client.now();
-        match client.inner.store.health(now).await {
-            Ok(h) => app.throughput.record(Sample::of(&h, now)),
-            Err(e) => tracing::debug!(error = %e, "dashboard throughput sample failed"),
-        }
-        drop(client);
-        tokio::select! {
-            _ = tokio::time::sleep(SAMPLE_EVERY) => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-    }
 }

@@ -43,6 +43,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "transition foreign keys",
         include_str!("../../migrations/postgres/0007_transition_foreign_keys.sql"),
     ),
+    (
+        8,
+        "steps error index",
+        include_str!("../../migrations/postgres/0008_steps_error_index.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -69,6 +74,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "steps exhausted index",
         include_str!("../../migrations/sqlite/0005_steps_exhausted_index.sql"),
+    ),
+    (
+        6,
+        "steps error index",
+        include_str!("../../migrations/sqlite/0006_steps_error_index.sql"),
     ),
 ];
 

@@ -464,6 +464,10 @@ impl Store {
         dispatch_resending!(self, b => b.health(now).await)
     }
 
+    pub async fn failing_handlers(&self, limit: u32) -> Result<Vec<FailingHandler>> {
+        dispatch_resending!(self, b => b.failing_handlers(limit).await)
+    }
+
     pub async fn purge_batch(
         &self,
         after: i64,

@@ -27,6 +27,8 @@ mod counters;
 mod create_autocommit;
 #[path = "backend/fail.rs"]
 mod fail;
+#[path = "backend/failing_handlers.rs"]
+mod failing_handlers;
 #[path = "backend/leases.rs"]
 mod leases;
 #[path = "backend/metrics.rs"]

@@ -3,6 +3,7 @@
 
 pub(crate) mod document_policy;
 mod event;
+mod failing_handler;
 mod query;
 mod step_error;
 mod step_outcome;
@@ -10,6 +11,7 @@ mod step_outcome;
 mod purge;
 
 pub use event::Event;
+pub use failing_handler::FailingHandler;
 pub use purge::{PurgeReport, PurgeRequest};
 pub(crate) use query::{cursor_id, page_limit};
 pub use query::{

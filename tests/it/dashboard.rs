@@ -94,6 +94,63 @@ fn csrf_of(page: &str) -> String {
     page[at..at + 64].to_string()
 }
 
+/// The number a page shows in `<span data-count="key">`.
+fn shown_count(page: &str, key: &str) -> i64 {
+    let tag = format!("data-count=\"{key}\">");
+    let at = page.find(&tag).expect("the count is shown") + tag.len();
+    page[at..]
+        .split('<')
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a number")
+}
+
+// The overview shows figures read by one task of the server for every viewer (no read per
+// page): they must still follow the database, and the failing handlers come from the
+// partial index on steps in error, grouped by handler.
+both_backends!(overview_figures_follow_the_database, |b| {
+    let (c, _db) = client(b);
+    let (_, _) = tasks(&c);
+    let mut d = start(&c, false);
+    let addr = d.address();
+    let first = get(addr, "/");
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(shown_count(&first.body, "error_tasks"), 1);
+    assert!(first.body.contains("Counts as of"));
+
+    // Two more failures of the same handler, from outside the dashboard.
+    for n in 3..5 {
+        let t = c
+            .create_task(&tasker::TaskRequest {
+                namespace: Some("tests".into()),
+                ..req("failing", json!({"n": n}))
+            })
+            .unwrap()
+            .task_id;
+        c.run_task(t).unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let page = loop {
+        let page = get(addr, "/").body;
+        if shown_count(&page, "error_tasks") == 3 {
+            break page;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the overview never showed the new failures"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let row = &page[page
+        .find("<td>permanent_fail</td>")
+        .expect("the failing handler")..];
+    assert!(
+        row.starts_with("<td>permanent_fail</td><td class=\"num\">3</td>"),
+        "{row}"
+    );
+    d.stop();
+});
+
 both_backends!(dashboard_pages_answer, |b| {
     let (c, _db) = client(b);
     let (diamond, failing) = tasks(&c);

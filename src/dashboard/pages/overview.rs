@@ -3,10 +3,8 @@
 
 use super::{frame, time};
 use crate::dashboard::server::{App, PageError};
-use crate::models::{State, StepFilter, MAX_PAGE_LIMIT};
 use axum::extract::State as AxState;
 use maud::{html, Markup};
-use std::collections::BTreeMap;
 
 const TASK_COUNTS: [(&str, &str); 7] = [
     ("total_tasks", "tasks"),
@@ -27,30 +25,8 @@ const STEP_COUNTS: [(&str, &str); 6] = [
 ];
 
 pub(crate) async fn page(AxState(app): AxState<App>) -> Result<Markup, PageError> {
-    let client = app.client()?;
-    let now = client.now();
-    let health = client.inner.store.health(now).await?;
-    let counts = serde_json::to_value(&health).unwrap_or_default();
-    // The newest failing steps, grouped by handler (one page: enough to name the culprits).
-    let failing = client
-        .inner
-        .store
-        .list_steps(
-            &StepFilter {
-                states: vec![State::Error],
-                limit: Some(MAX_PAGE_LIMIT),
-                ..StepFilter::default()
-            },
-            now,
-        )
-        .await?;
-    let mut by_handler: BTreeMap<&str, (usize, i64, i64)> = BTreeMap::new();
-    for s in &failing.items {
-        let e = by_handler
-            .entry(&s.handler)
-            .or_insert((0, s.step_id, s.updated_at));
-        e.0 += 1;
-    }
+    let figures = app.counts.get(&app).await?;
+    let counts = serde_json::to_value(&figures.health).unwrap_or_default();
     let card = |key: &str, label: &str| {
         html! { div.card { span.n data-count=(key) { (counts.get(key).cloned().unwrap_or_default()) } span.l { (label) } } }
     };
@@ -66,20 +42,24 @@ pub(crate) async fn page(AxState(app): AxState<App>) -> Result<Markup, PageError
             h2 { "Throughput" }
             (throughput(&app))
             h2 { "Failing handlers" }
-            @if by_handler.is_empty() {
+            @if figures.failing.is_empty() {
                 p.muted { "No step is in error." }
             } @else {
                 table {
-                    tr { th { "handler" } th.num { "steps in error" } th { "newest" } th { "updated" } }
-                    @for (handler, (n, step, at)) in &by_handler {
+                    tr { th { "handler" } th.num { "steps in error" } th { "newest" } th { "last change" } }
+                    @for f in &figures.failing {
                         tr {
-                            td { (handler) }
-                            td.num { (n) @if failing.next_cursor.is_some() { "+" } }
-                            td { a href={ "/steps/" (step) } { "step " (step) } }
-                            td { (time(*at)) }
+                            td { (f.handler) }
+                            td.num { (f.steps) }
+                            td { a href={ "/steps/" (f.newest_step_id) } { "step " (f.newest_step_id) } }
+                            td { (time(f.updated_at)) }
                         }
                     }
                 }
+            }
+            p.muted {
+                "Counts as of " span data-count="read_at" { (time(figures.read_at_ms)) }
+                " (read in " (figures.took.as_millis()) " ms; read again while this page is open, at most every second or ten times the read's duration)."
             }
         },
     ))
