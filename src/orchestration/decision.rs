@@ -86,7 +86,37 @@ impl DecisionStep {
     /// registered it.
     pub fn of(client: &Client, ctx: &StepContext) -> Result<Option<DecisionStep>> {
         let t = &ctx.task;
-        let tpl = Templates::new(client).find(&t.namespace, &t.name, Some(&t.version))?;
+        let registry = &client.inner.templates;
+        let known = registry.get(&t.namespace, &t.name, Some(&t.version))?;
+        if known.is_none() {
+            // A worker that did not register the template: a read of the stored versions
+            // (once per version) tells whether it has decisions at all; only then is it
+            // loaded, which registers it (a write; at once from every worker thread on the
+            // first steps of a plain workflow, it cost leases under load).
+            if registry.known_without_decisions(&t.namespace, &t.name, &t.version) {
+                return Ok(None);
+            }
+            let stored = client.block(
+                client
+                    .inner
+                    .store
+                    .template_configurations(&t.namespace, &t.name),
+            )?;
+            let has_decisions = stored.iter().any(|(_, config)| {
+                config["version"] == t.version.as_str()
+                    && config["step_templates"]
+                        .as_array()
+                        .is_some_and(|steps| steps.iter().any(|s| s["type"] == "decision"))
+            });
+            if !has_decisions {
+                registry.mark_without_decisions(&t.namespace, &t.name, &t.version);
+                return Ok(None);
+            }
+        }
+        let tpl = match known {
+            Some(tpl) => tpl,
+            None => Templates::new(client).find(&t.namespace, &t.name, Some(&t.version))?,
+        };
         let Some(index) = tpl.template.step_index(&ctx.step.name) else {
             return Ok(None);
         };

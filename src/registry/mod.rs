@@ -62,6 +62,10 @@ type Versions = BTreeMap<semver::Version, Arc<RegisteredTemplate>>;
 #[derive(Default)]
 pub struct TemplateRegistry {
     by_name: RwLock<HashMap<(String, String), Versions>>,
+    /// Template versions this process has not registered but read from storage and found
+    /// without decision steps (namespace, name, version): their steps complete without
+    /// loading (and so registering) the template.
+    without_decisions: RwLock<std::collections::HashSet<(String, String, String)>>,
 }
 
 impl TemplateRegistry {
@@ -76,6 +80,23 @@ impl TemplateRegistry {
             .or_default()
             .insert(version, t.clone());
         Ok(t)
+    }
+
+    /// Whether the stored version was found without decision steps ([`Self::mark_without_decisions`]).
+    pub fn known_without_decisions(&self, namespace: &str, name: &str, version: &str) -> bool {
+        self.without_decisions.read().contains(&(
+            namespace.to_string(),
+            name.to_string(),
+            version.to_string(),
+        ))
+    }
+
+    pub fn mark_without_decisions(&self, namespace: &str, name: &str, version: &str) {
+        self.without_decisions.write().insert((
+            namespace.to_string(),
+            name.to_string(),
+            version.to_string(),
+        ));
     }
 
     /// Every registered template (all versions).
