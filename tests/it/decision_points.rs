@@ -386,3 +386,68 @@ fn a_decision_delivered_twice_creates_each_step_once() {
     }
     assert_history_legal(&view);
 }
+
+/// Workers claiming batches: a decision in a batch is committed alone (it creates steps), the
+/// plain steps of the batch as a group; every task ends with exactly its chosen steps, each
+/// run once.
+both_backends!(workers_with_batches_create_each_choice_once, |b| {
+    let mut cfg = fast_config();
+    cfg.claim_batch = 8;
+    cfg.adaptive_claim = false;
+    let (c, _db) = client_with(b, cfg, None);
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    register_decide(&c);
+    c.register_template_yaml(ROUTING).unwrap();
+    let choices = [
+        json!([]),
+        json!(["a"]),
+        json!(["b", "c"]),
+        json!(["c", "a", "b"]),
+    ];
+    let tasks: Vec<(i64, &Value)> = (0..24)
+        .map(|i| {
+            let choose = &choices[i % choices.len()];
+            (
+                create(&c, "routing", json!({"n": i, "choose": choose})),
+                choose,
+            )
+        })
+        .collect();
+    let stop = tasker::StopHandle::new();
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let (c, stop) = (c.clone(), stop.clone());
+            std::thread::spawn(move || c.run_worker(&stop).unwrap())
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while c.health().unwrap().complete_tasks < tasks.len() as i64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "workers did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    stop.stop();
+    for w in workers {
+        w.join().unwrap();
+    }
+    for (task, choose) in &tasks {
+        let view = c.task_view(*task).unwrap();
+        let mut expected = vec!["decide", "join", "start"];
+        for name in choose.as_array().unwrap() {
+            expected.push(name.as_str().unwrap());
+            if name == "a" {
+                expected.push("a2");
+            }
+        }
+        expected.sort();
+        assert_eq!(names(&view), expected, "{choose}");
+        assert_history_legal(&view);
+    }
+    assert!(
+        log.count_by_step().values().all(|n| *n == 1),
+        "a step ran twice"
+    );
+});
