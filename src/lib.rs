@@ -20,7 +20,10 @@ mod state_machine;
 mod step_handler;
 
 // The client and how work is driven.
-pub use orchestration::{identity_hash, Client, StopHandle, WeakClient, DEFAULT_DATABASE_URL};
+pub use orchestration::{
+    identity_hash, Client, StopHandle, WeakClient, ACTIVATE_KEY, DECISION_EVENT,
+    DEFAULT_DATABASE_URL, INVALID_DECISION, STEP_CREATED_EVENT,
+};
 
 // The documents exchanged with callers (the C ABI encodes these).
 pub use models::*;
@@ -35,7 +38,10 @@ pub use step_handler::{FnHandler, StepHandler};
 pub use config::{
     BackoffConfig, BackoffOverride, Config, ManualClock, ReenqueueDelays, Strictness, SystemClock,
 };
-pub use registry::{RegisteredTemplate, StepTemplate, TaskTemplate};
+pub use registry::{
+    RegisteredTemplate, StepTemplate, StepType, TaskTemplate, MAX_DECISION_CANDIDATES,
+    MAX_DECISION_DEPTH,
+};
 
 // The step policies, for hosts that want to show or test them.
 pub use step_handler::{BackoffCalculator, OutputProcessor, RetryAnalyzer, RetryDecision};

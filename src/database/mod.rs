@@ -62,6 +62,14 @@ pub struct NewTask {
     pub start_at: i64,
 }
 
+/// What a decision's completion creates: step rows, and edges by step name (an edge whose
+/// ends do not both exist in the task is skipped).
+#[derive(Debug, Clone, Default)]
+pub struct DecisionPlan {
+    pub steps: Vec<NewStep>,
+    pub edges: Vec<(String, String)>,
+}
+
 /// A step claimed by a worker: it is `in_progress` under `claim_token` until its lease expires.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claimed {
@@ -380,6 +388,20 @@ impl Store {
         now: i64,
     ) -> Result<StepSettled> {
         dispatch_resending!(self, b => b.complete_step(task_id, step_id, claim_token, results, now).await)
+    }
+
+    /// Completes a decision step and creates the steps it chose, in one transaction; returns
+    /// the steps created (id, name).
+    pub async fn complete_decision(
+        &self,
+        task_id: i64,
+        step_id: i64,
+        claim_token: &str,
+        results: &Value,
+        now: i64,
+        plan: &DecisionPlan,
+    ) -> Result<(StepSettled, Vec<(i64, String)>)> {
+        dispatch_resending!(self, b => b.complete_decision(task_id, step_id, claim_token, results, now, plan).await)
     }
 
     /// Completes several claimed steps in one transaction; one result per item, in order.

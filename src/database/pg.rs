@@ -25,6 +25,8 @@ mod complete_autocommit;
 mod counters;
 #[path = "backend/create_autocommit.rs"]
 mod create_autocommit;
+#[path = "backend/decision.rs"]
+mod decision;
 #[path = "backend/fail.rs"]
 mod fail;
 #[path = "backend/failing_handlers.rs"]

@@ -296,6 +296,13 @@ impl<'a> OrchestrationCoordinator<'a> {
                 continue;
             }
             match result {
+                // A decision creates steps as it completes: never part of a group.
+                Ok(results) if !matches!(self.foundation.decision_of(&loaded), Ok(None)) => {
+                    let handled = self
+                        .foundation
+                        .finish((c, loaded), Ok(results), 0, claimed)?;
+                    done |= handled.outcome.task_completed();
+                }
                 Ok(results) => {
                     let series = self.client.inner.metrics.for_step(&loaded.context);
                     group.push((c, results, loaded.lease_ms, series));

@@ -12,6 +12,7 @@
 //! - `host_queue.rs`: host-queue deliveries and re-enqueueing.
 //! - `lease_reaper.rs`: lease expiry and heartbeats.
 //! - `task_factory.rs`: task creation (validation, identity, bypass).
+//! - `decision.rs`: decision points (the steps a task starts with, a decision's choice).
 //! - `identity.rs`: the task identity hash.
 //! - `templates.rs`: template registration and lookup.
 //! - `operations.rs`: cancel, resolve, retry.
@@ -22,6 +23,7 @@ mod adaptive_claim;
 mod call_gate;
 mod client;
 mod coordinator;
+mod decision;
 mod handler_check;
 mod held_claims;
 mod host_queue;
@@ -41,6 +43,8 @@ mod purge;
 pub(crate) use adaptive_claim::AdaptiveClaim;
 pub use client::{Client, WeakClient, DEFAULT_DATABASE_URL};
 pub(crate) use coordinator::OrchestrationCoordinator;
+pub(crate) use decision::DecisionStep;
+pub use decision::{ACTIVATE_KEY, DECISION_EVENT, INVALID_DECISION, STEP_CREATED_EVENT};
 pub use identity::identity_hash;
 pub(crate) use interrupt::InterruptScope;
 pub(crate) use reentrancy::HandlingTask;

@@ -74,6 +74,13 @@ impl<'a> TaskFactory<'a> {
             &reason,
             &bypass,
         );
+        // Steps only a decision creates are left out (decision.rs).
+        let (steps, edges) = super::decision::static_part(
+            &tpl,
+            self.new_steps(&tpl, req, &bypass),
+            &bypass,
+            &req.step_inputs,
+        )?;
         let new_task = NewTask {
             named_task_id: tpl.named_task_id,
             initiator,
@@ -83,8 +90,8 @@ impl<'a> TaskFactory<'a> {
             bypass_steps: serde_json::to_value(&bypass)?,
             context,
             identity_hash: hash,
-            steps: self.new_steps(&tpl, req, &bypass),
-            edges: tpl.edges.clone(),
+            steps,
+            edges,
             start_at,
         };
         let (created, recorded) = self.client.block(inner.store.create_task(&new_task, now))?;
@@ -180,24 +187,46 @@ impl<'a> TaskFactory<'a> {
             .iter()
             .enumerate()
             .map(|(i, s)| NewStep {
-                named_step_id: tpl.named_step_ids[i],
-                name: s.name.clone(),
-                handler: s.handler.clone(),
-                handler_config: s.handler_config.clone().unwrap_or_else(empty),
-                retryable: s.default_retryable,
-                retry_limit: s.default_retry_limit,
-                skippable: s.skippable,
-                // 0: the claiming client's lease applies (chosen at claim time); template values
-                // are validated to 1 ms..24 h.
-                lease_ms: s
-                    .lease_ms
-                    .map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX)),
-                backoff: s.backoff.unwrap_or_default(),
-                inputs: req.step_inputs.get(&s.name).cloned().unwrap_or_else(empty),
-                bypassed: bypassed[i],
                 pending_parents: tpl.parents[i].iter().filter(|p| !bypassed[**p]).count() as i64,
+                ..new_step(
+                    tpl,
+                    i,
+                    req.step_inputs.get(&s.name).cloned().unwrap_or_else(empty),
+                    bypassed[i],
+                )
             })
             .collect()
+    }
+}
+
+/// The row of template step `i` (pending parents 0: the caller counts them).
+pub(crate) fn new_step(
+    tpl: &RegisteredTemplate,
+    i: usize,
+    inputs: Value,
+    bypassed: bool,
+) -> NewStep {
+    let s = &tpl.template.step_templates[i];
+    NewStep {
+        named_step_id: tpl.named_step_ids[i],
+        name: s.name.clone(),
+        handler: s.handler.clone(),
+        handler_config: s
+            .handler_config
+            .clone()
+            .unwrap_or_else(|| Value::Object(Default::default())),
+        retryable: s.default_retryable,
+        retry_limit: s.default_retry_limit,
+        skippable: s.skippable,
+        // 0: the claiming client's lease applies (chosen at claim time); template values
+        // are validated to 1 ms..24 h.
+        lease_ms: s
+            .lease_ms
+            .map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX)),
+        backoff: s.backoff.unwrap_or_default(),
+        inputs,
+        bypassed,
+        pending_parents: 0,
     }
 }
 

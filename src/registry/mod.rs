@@ -1,14 +1,16 @@
 //! Registries: task templates by namespace/name/version, step handlers by name.
 
+pub mod dynamic_graph;
 pub mod template;
 
 use crate::config::Strictness;
 use crate::step_handler::StepHandler;
 use crate::{Error, Result};
+pub use dynamic_graph::{DynamicGraph, MAX_DECISION_CANDIDATES, MAX_DECISION_DEPTH};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-pub use template::{StepTemplate, TaskTemplate};
+pub use template::{StepTemplate, StepType, TaskTemplate};
 
 /// A template known to storage, with the ids and graph the task factory needs.
 #[derive(Debug)]
@@ -19,6 +21,8 @@ pub struct RegisteredTemplate {
     pub parents: Vec<Vec<usize>>,
     pub edges: Vec<(usize, usize)>,
     pub validator: Option<jsonschema::Validator>,
+    /// Decisions and convergence steps, when the template has any.
+    pub dynamic: Option<DynamicGraph>,
 }
 
 impl RegisteredTemplate {
@@ -40,7 +44,9 @@ impl RegisteredTemplate {
             ),
             None => None,
         };
+        let dynamic = DynamicGraph::of(&template)?;
         Ok(RegisteredTemplate {
+            dynamic,
             template,
             named_task_id,
             named_step_ids,
@@ -56,6 +62,10 @@ type Versions = BTreeMap<semver::Version, Arc<RegisteredTemplate>>;
 #[derive(Default)]
 pub struct TemplateRegistry {
     by_name: RwLock<HashMap<(String, String), Versions>>,
+    /// Template versions this process has not registered but read from storage and found
+    /// without decision steps (namespace, name, version): their steps complete without
+    /// loading (and so registering) the template.
+    without_decisions: RwLock<std::collections::HashSet<(String, String, String)>>,
 }
 
 impl TemplateRegistry {
@@ -70,6 +80,23 @@ impl TemplateRegistry {
             .or_default()
             .insert(version, t.clone());
         Ok(t)
+    }
+
+    /// Whether the stored version was found without decision steps ([`Self::mark_without_decisions`]).
+    pub fn known_without_decisions(&self, namespace: &str, name: &str, version: &str) -> bool {
+        self.without_decisions.read().contains(&(
+            namespace.to_string(),
+            name.to_string(),
+            version.to_string(),
+        ))
+    }
+
+    pub fn mark_without_decisions(&self, namespace: &str, name: &str, version: &str) {
+        self.without_decisions.write().insert((
+            namespace.to_string(),
+            name.to_string(),
+            version.to_string(),
+        ));
     }
 
     /// Every registered template (all versions).

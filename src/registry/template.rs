@@ -104,6 +104,33 @@ pub struct StepTemplate {
     pub backoff: Option<BackoffOverride>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_events: Option<Value>,
+    /// `standard` (default), `decision` (its handler chooses which `candidates` to create) or
+    /// `convergence` (waits only for the parents that exist); see docs/DYNAMIC_WORKFLOWS.md.
+    #[serde(
+        default,
+        rename = "type",
+        skip_serializing_if = "StepType::is_standard"
+    )]
+    pub step_type: StepType,
+    /// The steps a `decision` step may activate (only on decision steps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<String>,
+}
+
+/// What kind of step a template step is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepType {
+    #[default]
+    Standard,
+    Decision,
+    Convergence,
+}
+
+impl StepType {
+    fn is_standard(&self) -> bool {
+        *self == StepType::Standard
+    }
 }
 
 impl StepTemplate {
@@ -257,6 +284,8 @@ impl TaskTemplate {
                 cycle,
             });
         }
+        // Decisions and convergence steps (after the cycle check: it walks the DAG in order).
+        super::DynamicGraph::of(self)?;
         // The whole template is stored as one document and read back: the policy (NUL, depth;
         // a template wraps handler_config three levels deep) applies to all of it.
         let whole = serde_json::to_value(self).map_err(|e| Error::Internal(e.to_string()))?;

@@ -9,7 +9,7 @@ use crate::database::{Claimed, ClaimedStep, HeldClaim, LoadedStep, Recorded, Ste
 use crate::metrics::FailureCause;
 use crate::models::{State, StepContext, StepError, StepOutcome};
 use crate::orchestration::Client;
-use crate::orchestration::InterruptScope;
+use crate::orchestration::{DecisionStep, InterruptScope, DECISION_EVENT, STEP_CREATED_EVENT};
 use crate::{Error, Result};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -83,8 +83,36 @@ impl<'a> StepHandlerFoundation<'a> {
             return Err(Error::Interrupted);
         }
         let mut next = None;
-        let persisted = match result {
-            Ok(results) => self
+        // A decision's output also says which steps to create (orchestration/decision.rs).
+        let (result, decision) = match result.map(|r| (self.decision_of(&loaded), r)) {
+            Ok((Ok(Some(d)), r)) => match d.chosen(&r) {
+                Ok(chosen) => (Ok(r), Some((d, chosen))),
+                Err(e) => (Err(e), None),
+            },
+            Ok((Ok(None), r)) => (Ok(r), None),
+            Ok((Err(e), _)) => (Err(e), None),
+            Err(e) => (Err(e), None),
+        };
+        let mut created = Vec::new();
+        let persisted = match (result, &decision) {
+            (Ok(results), Some((d, chosen))) => {
+                let plan = d.plan(chosen);
+                self.persist_retrying(c.step_id, claimed, loaded.lease_ms, || {
+                    self.client.block(self.client.inner.store.complete_decision(
+                        c.task_id,
+                        c.step_id,
+                        &c.claim_token,
+                        &results,
+                        self.client.now(),
+                        &plan,
+                    ))
+                })
+                .map(|(s, made)| {
+                    created = made;
+                    s
+                })
+            }
+            (Ok(results), None) => self
                 .persist_retrying(c.step_id, claimed, loaded.lease_ms, || {
                     self.persist_success(&c, &results, claim_next)
                 })
@@ -92,9 +120,12 @@ impl<'a> StepHandlerFoundation<'a> {
                     next = n;
                     s
                 }),
-            Err(e) => self.persist_failure(&c, &loaded, e, claimed),
+            (Err(e), _) => self.persist_failure(&c, &loaded, e, claimed),
         };
         let (outcome, settled) = self.settle(c.task_id, c.step_id, persisted)?;
+        if let (Some((d, chosen)), StepOutcome::Completed { .. }) = (&decision, &outcome) {
+            self.publish_decision(&c, &d.names(chosen), &created);
+        }
         self.count(&loaded, &outcome);
         Ok(Handled {
             outcome,
@@ -189,6 +220,45 @@ impl<'a> StepHandlerFoundation<'a> {
         let output = OutputProcessor::new(inner.config.max_payload_bytes);
         output.check_context(ctx)?;
         OutputProcessor::run_hooks(handler.as_ref(), ctx).and_then(|v| output.check(v))
+    }
+
+    /// The decision behind a claimed step, or None. A template that cannot be loaded now (a
+    /// lost connection) is a retryable failure: completing the step as a plain one would
+    /// lose its choice.
+    pub fn decision_of(
+        &self,
+        loaded: &LoadedStep,
+    ) -> std::result::Result<Option<DecisionStep>, StepError> {
+        DecisionStep::of(self.client, &loaded.context).map_err(|e| StepError {
+            message: format!("the step's template could not be loaded: {e}"),
+            class: "TemplateUnavailable".into(),
+            retryable: true,
+            ..Default::default()
+        })
+    }
+
+    /// `step.created` for each step a decision created, then `decision.made` with the chosen
+    /// and created names (after the decision's own transition events).
+    fn publish_decision(&self, c: &Claimed, chosen: &[String], created: &[(i64, String)]) {
+        let events = &self.client.inner.events;
+        let now = self.client.now();
+        for (id, name) in created {
+            events.publish_named(
+                STEP_CREATED_EVENT,
+                c.task_id,
+                Some((*id, name)),
+                serde_json::json!({"decision": c.name}),
+                now,
+            );
+        }
+        let made: Vec<&str> = created.iter().map(|(_, n)| n.as_str()).collect();
+        events.publish_named(
+            DECISION_EVENT,
+            c.task_id,
+            Some((c.step_id, &c.name)),
+            serde_json::json!({"activate": chosen, "created": made}),
+            now,
+        );
     }
 
     /// Counts a settled outcome of a handler's attempt in its template's and handler's metrics.

@@ -5,6 +5,7 @@ mod chaos;
 mod common;
 mod concurrency;
 mod dashboard;
+mod decision_points;
 mod delayed_start;
 mod engine;
 mod fuzz;

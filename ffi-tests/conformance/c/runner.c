@@ -255,6 +255,12 @@ static void handler(void *ud, tasker_step_call *call, const uint8_t *data, size_
     } else if (!strcmp(b->kind, "raise")) {
         tasker_step_call_fail(call, b->message, "ConformanceError", true, -1, NULL, 0, NULL);
         output = 0;
+    } else if (!strcmp(b->kind, "decide")) {
+        msgpack_object choose = get(context, "choose");
+        msgpack_pack_map(&pk, 1);
+        pstr(&pk, "activate");
+        if (choose.type == MSGPACK_OBJECT_ARRAY) msgpack_pack_object(&pk, choose);
+        else msgpack_pack_array(&pk, 0);
     } else if (!strcmp(b->kind, "sleep")) {
         sleep_ms(b->ms);
         msgpack_pack_map(&pk, 1);
@@ -436,6 +442,10 @@ static int check_task(msgpack_object op) {
             if (ok && k != wb.via.array.size) ok = FAIL("step %s: %u failures, expected %u", cs(name), k, wb.via.array.size);
         }
     }
+    msgpack_object absent = get(op, "absent_steps");
+    for (uint32_t i = 0; ok && absent.type == MSGPACK_OBJECT_ARRAY && i < absent.via.array.size; i++)
+        if (view_step(v, absent.via.array.ptr[i]).type != MSGPACK_OBJECT_NIL)
+            ok = FAIL("step %s exists, expected absent", cs(absent.via.array.ptr[i]));
     msgpack_unpacked_destroy(&up);
     tasker_bytes_free(&b);
     return ok;

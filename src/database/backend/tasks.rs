@@ -85,53 +85,7 @@ impl Backend {
         )
         .await?;
 
-        // Steps, in chunks (multi-row INSERT ... RETURNING; rows are matched back by name).
-        let mut ids: HashMap<String, i64> = HashMap::with_capacity(t.steps.len());
-        for chunk in t.steps.chunks(400) {
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                "INSERT INTO tasker_workflow_steps (task_id, named_step_id, name, handler_name, handler_config, state, \
-                 retryable, retry_limit, skippable, attempts, ready_at, pending_parents, lease_ms, backoff_base_ms, \
-                 backoff_factor, backoff_max_ms, backoff_jitter, inputs, results, processed_at, created_at, updated_at) ",
-            );
-            qb.push_values(chunk, |mut b, s| {
-                let ready_at = if s.bypassed { None } else { Some(t.start_at) };
-                b.push_bind(task_id)
-                    .push_bind(s.named_step_id)
-                    .push_bind(s.name.clone())
-                    .push_bind(s.handler.clone())
-                    .push_bind(Json(s.handler_config.clone()))
-                    .push_bind(if s.bypassed {
-                        "resolved_manually"
-                    } else {
-                        "pending"
-                    })
-                    .push_bind(s.retryable)
-                    .push_bind(s.retry_limit)
-                    .push_bind(s.skippable)
-                    .push_bind(0i64)
-                    .push_bind(ready_at)
-                    .push_bind(s.pending_parents)
-                    .push_bind(s.lease_ms)
-                    .push_bind(s.backoff.base_ms.map(|v| v as i64))
-                    .push_bind(s.backoff.factor)
-                    .push_bind(s.backoff.max_ms.map(|v| v as i64))
-                    .push_bind(s.backoff.jitter)
-                    .push_bind(Json(s.inputs.clone()))
-                    .push_bind(if s.bypassed {
-                        Some(Json(serde_json::json!({"bypassed": true})))
-                    } else {
-                        None
-                    })
-                    .push_bind(if s.bypassed { Some(now) } else { None })
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-            qb.push(" RETURNING workflow_step_id, name");
-            let rows = qb.build().fetch_all(&mut **tx).await?;
-            for r in rows {
-                ids.insert(r.try_get("name")?, r.try_get("workflow_step_id")?);
-            }
-        }
+        let ids = Self::insert_steps(tx, task_id, &t.steps, t.start_at, now, false).await?;
         let id_of = |i: usize| -> Result<i64> {
             ids.get(&t.steps[i].name)
                 .copied()
@@ -159,29 +113,7 @@ impl Backend {
         for (i, s) in t.steps.iter().enumerate() {
             initial.push((id_of(i)?, s.bypassed));
         }
-        for chunk in initial.chunks(1000) {
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                "INSERT INTO tasker_workflow_step_transitions (workflow_step_id, from_state, to_state, metadata, \
-                 sort_key, created_at) ",
-            );
-            qb.push_values(chunk, |mut b, (id, bypassed)| {
-                let (to, meta) = if *bypassed {
-                    (
-                        "resolved_manually",
-                        serde_json::json!({"reason": "bypassed"}),
-                    )
-                } else {
-                    ("pending", serde_json::json!({}))
-                };
-                b.push_bind(*id)
-                    .push_bind(None::<String>)
-                    .push_bind(to)
-                    .push_bind(Json(meta))
-                    .push_bind(10i64)
-                    .push_bind(now);
-            });
-            qb.build().execute(&mut **tx).await?;
-        }
+        Self::insert_initial_transitions(tx, &initial, now).await?;
         for (i, s) in t.steps.iter().enumerate() {
             if s.bypassed {
                 rec.push(Recorded {
@@ -220,6 +152,102 @@ impl Backend {
             },
             rec,
         ))
+    }
+
+    /// Inserts step rows of a task, in chunks (multi-row INSERT ... RETURNING); returns the
+    /// ids of the rows inserted by name. With `skip_existing`, a name the task already has is
+    /// left alone (the (task_id, name) key; a decision's steps are created once).
+    pub(super) async fn insert_steps(
+        tx: &mut Tx,
+        task_id: i64,
+        steps: &[NewStep],
+        start_at: i64,
+        now: i64,
+        skip_existing: bool,
+    ) -> Result<HashMap<String, i64>> {
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(steps.len());
+        for chunk in steps.chunks(400) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "INSERT INTO tasker_workflow_steps (task_id, named_step_id, name, handler_name, handler_config, state, \
+                 retryable, retry_limit, skippable, attempts, ready_at, pending_parents, lease_ms, backoff_base_ms, \
+                 backoff_factor, backoff_max_ms, backoff_jitter, inputs, results, processed_at, created_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                let ready_at = if s.bypassed { None } else { Some(start_at) };
+                b.push_bind(task_id)
+                    .push_bind(s.named_step_id)
+                    .push_bind(s.name.clone())
+                    .push_bind(s.handler.clone())
+                    .push_bind(Json(s.handler_config.clone()))
+                    .push_bind(if s.bypassed {
+                        "resolved_manually"
+                    } else {
+                        "pending"
+                    })
+                    .push_bind(s.retryable)
+                    .push_bind(s.retry_limit)
+                    .push_bind(s.skippable)
+                    .push_bind(0i64)
+                    .push_bind(ready_at)
+                    .push_bind(s.pending_parents)
+                    .push_bind(s.lease_ms)
+                    .push_bind(s.backoff.base_ms.map(|v| v as i64))
+                    .push_bind(s.backoff.factor)
+                    .push_bind(s.backoff.max_ms.map(|v| v as i64))
+                    .push_bind(s.backoff.jitter)
+                    .push_bind(Json(s.inputs.clone()))
+                    .push_bind(if s.bypassed {
+                        Some(Json(serde_json::json!({"bypassed": true})))
+                    } else {
+                        None
+                    })
+                    .push_bind(if s.bypassed { Some(now) } else { None })
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            if skip_existing {
+                qb.push(" ON CONFLICT (task_id, name) DO NOTHING");
+            }
+            qb.push(" RETURNING workflow_step_id, name");
+            let rows = qb.build().fetch_all(&mut **tx).await?;
+            for r in rows {
+                ids.insert(r.try_get("name")?, r.try_get("workflow_step_id")?);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The first transition row of each new step `(id, bypassed)`: pending, or
+    /// resolved_manually for a bypassed step.
+    pub(super) async fn insert_initial_transitions(
+        tx: &mut Tx,
+        initial: &[(i64, bool)],
+        now: i64,
+    ) -> Result<()> {
+        for chunk in initial.chunks(1000) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "INSERT INTO tasker_workflow_step_transitions (workflow_step_id, from_state, to_state, metadata, \
+                 sort_key, created_at) ",
+            );
+            qb.push_values(chunk, |mut b, (id, bypassed)| {
+                let (to, meta) = if *bypassed {
+                    (
+                        "resolved_manually",
+                        serde_json::json!({"reason": "bypassed"}),
+                    )
+                } else {
+                    ("pending", serde_json::json!({}))
+                };
+                b.push_bind(*id)
+                    .push_bind(None::<String>)
+                    .push_bind(to)
+                    .push_bind(Json(meta))
+                    .push_bind(10i64)
+                    .push_bind(now);
+            });
+            qb.build().execute(&mut **tx).await?;
+        }
+        Ok(())
     }
 
     /// After a task of many steps (PostgreSQL): when its rows are a tenth or more of the step

@@ -89,6 +89,8 @@ def make_handler(spec: dict[str, Any], executions: collections.Counter[int], loc
         if behavior == "sleep":
             time.sleep(int(spec.get("ms", 0)) / 1000)
             return {"value": 1}
+        if behavior == "decide":
+            return tasker.activate(*ctx.context.get("choose", []))
         raise ValueError(f"unknown behavior {behavior!r}")
 
     return handler
@@ -240,6 +242,9 @@ def run_scenario(scenario: dict[str, Any], url: str) -> None:
                     if "backoff_ms" in want:
                         got = [(t.get("metadata") or {}).get("backoff_ms") for t in step["transitions"] if t["to_state"] == "error"]
                         expect(got == want["backoff_ms"], f"{slabel}: backoff_ms {got}, expected {want['backoff_ms']}")
+                present = {s["name"] for s in view["steps"]}
+                for name in op.get("absent_steps") or []:
+                    expect(name not in present, f"{label}: step {name} exists, expected absent")
             elif kind == "expect_all":
                 for i in range(int(op["count"])):
                     alias = f"{op['prefix']}{i}"

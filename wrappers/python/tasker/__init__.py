@@ -13,6 +13,7 @@ from __future__ import annotations
 from ._lib import lib as _lib
 from ._lib import library_path, result_name
 from .client import Client, Subscription, Worker
+from .decision import ACTIVATE_KEY, activate
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .handler import StepContext, StepHandler
@@ -38,6 +39,6 @@ __all__ = [
     "CreatedTask", "Event", "ExecutionContext", "Health", "QueueInjector", "StepOutcome",
     "HandlerOutcome", "HandlerFailure", "StepView", "TaskView", "Transition",
     "TaskWait", "TaskSummary", "StepSummary", "TaskPage", "StepPage",
-    "version", "init_logging", "library_path", "result_name",
+    "version", "init_logging", "library_path", "result_name", "activate", "ACTIVATE_KEY",
     *_errors_all,
 ]

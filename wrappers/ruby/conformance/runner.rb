@@ -66,6 +66,8 @@ module Conformance
       when "sleep"
         sleep(@spec.fetch("ms", 0) / 1000.0)
         { "value" => 1 }
+      when "decide"
+        Tasker.activate(*ctx.context.fetch("choose", []))
       else
         raise Tasker::PermanentError, "unknown behavior #{@spec['behavior'].inspect}"
       end
@@ -243,6 +245,10 @@ module Conformance
         step = view.step(name)
         check(step, "#{label}: no step #{name}")
         check_step(label, name, step, want)
+      end
+      present = view.steps.map { |s| s["name"] }
+      (op["absent_steps"] || []).each do |name|
+        check(!present.include?(name), "#{label}: step #{name} exists, expected absent")
       end
     end
 

@@ -329,6 +329,14 @@ func (r *runner) behaviour(spec map[string]any) tasker.Handler {
 			ms, _ := num(spec["ms"])
 			time.Sleep(time.Duration(ms * float64(time.Millisecond)))
 			return map[string]any{"value": 1}, nil
+		case "decide":
+			choose, _ := ctx.Context()["choose"].([]any)
+			names := make([]string, 0, len(choose))
+			for _, c := range choose {
+				name, _ := c.(string)
+				names = append(names, name)
+			}
+			return tasker.Activate(names...), nil
 		}
 		return nil, tasker.Permanent(fmt.Errorf("unknown behavior %q", b))
 	})
@@ -654,6 +662,12 @@ func (r *runner) expectTask(op map[string]any) error {
 			if !jsonEqual(got, want) {
 				return fmt.Errorf("step %s backoffs %v, expected %v", name, got, want)
 			}
+		}
+	}
+	absent, _ := op["absent_steps"].([]any)
+	for _, a := range absent {
+		if name, _ := a.(string); v.Step(name) != nil {
+			return fmt.Errorf("step %s exists, expected absent", name)
 		}
 	}
 	return nil

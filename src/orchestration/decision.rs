@@ -1,0 +1,211 @@
+//! Decision points at run time: which steps a task starts with, what a decision handler's
+//! output chose (`{"activate": [names]}`), and completing the decision together with the
+//! steps it chose (docs/DYNAMIC_WORKFLOWS.md).
+
+use super::task_factory::new_step;
+use super::templates::Templates;
+use super::Client;
+use crate::database::{DecisionPlan, NewStep};
+use crate::models::{StepContext, StepError};
+use crate::registry::{RegisteredTemplate, StepType, MAX_DECISION_CANDIDATES};
+use crate::{Error, Result};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// The key of a decision handler's output that lists the candidates to create.
+pub const ACTIVATE_KEY: &str = "activate";
+/// The error class of a decision output that names no valid choice (a permanent failure).
+pub const INVALID_DECISION: &str = "InvalidDecision";
+/// Published after a decision's completion, with the chosen and created step names.
+pub const DECISION_EVENT: &str = "decision.made";
+/// Published for each step a decision created.
+pub const STEP_CREATED_EVENT: &str = "step.created";
+
+/// Step rows, and edges as (parent, child) indexes into them.
+pub(crate) type StaticPart = (Vec<NewStep>, Vec<(usize, usize)>);
+
+/// The rows and edges (indexes into the rows) a task starts with: every step without the
+/// ones only a decision creates. Bypassing or giving inputs to such a step is refused.
+pub(crate) fn static_part(
+    tpl: &RegisteredTemplate,
+    steps: Vec<NewStep>,
+    bypass: &[String],
+    step_inputs: &serde_json::Map<String, Value>,
+) -> Result<StaticPart> {
+    let Some(g) = &tpl.dynamic else {
+        return Ok((steps, tpl.edges.clone()));
+    };
+    let names = &tpl.template.step_templates;
+    for (i, s) in names.iter().enumerate() {
+        if g.is_static[i] {
+            continue;
+        }
+        if bypass.contains(&s.name) || step_inputs.contains_key(&s.name) {
+            return Err(Error::InvalidRequest(format!(
+                "step '{}' is created only when a decision chooses it: it cannot be bypassed \
+                 or given step_inputs",
+                s.name
+            )));
+        }
+    }
+    // New index of each kept step.
+    let mut at = vec![None; steps.len()];
+    let mut kept = Vec::new();
+    for (i, s) in steps.into_iter().enumerate() {
+        if g.is_static[i] {
+            at[i] = Some(kept.len());
+            kept.push(s);
+        }
+    }
+    let edges: Vec<(usize, usize)> = g
+        .all_edges(&tpl.parents)
+        .into_iter()
+        .filter_map(|(p, c)| Some((at[p]?, at[c]?)))
+        .collect();
+    for s in kept.iter_mut() {
+        s.pending_parents = 0;
+    }
+    for (p, c) in &edges {
+        if !kept[*p].bypassed {
+            kept[*c].pending_parents += 1;
+        }
+    }
+    Ok((kept, edges))
+}
+
+/// A claimed step that is a decision, with its template.
+pub(crate) struct DecisionStep {
+    tpl: Arc<RegisteredTemplate>,
+    index: usize,
+}
+
+impl DecisionStep {
+    /// The decision behind a claimed step's context, or None for any other step. The
+    /// template is the task's own version, loaded from storage when this process has not
+    /// registered it.
+    pub fn of(client: &Client, ctx: &StepContext) -> Result<Option<DecisionStep>> {
+        let t = &ctx.task;
+        let registry = &client.inner.templates;
+        let known = registry.get(&t.namespace, &t.name, Some(&t.version))?;
+        if known.is_none() {
+            // A worker that did not register the template: a read of the stored versions
+            // (once per version) tells whether it has decisions at all; only then is it
+            // loaded, which registers it (a write; at once from every worker thread on the
+            // first steps of a plain workflow, it cost leases under load).
+            if registry.known_without_decisions(&t.namespace, &t.name, &t.version) {
+                return Ok(None);
+            }
+            let stored = client.block(
+                client
+                    .inner
+                    .store
+                    .template_configurations(&t.namespace, &t.name),
+            )?;
+            let has_decisions = stored.iter().any(|(_, config)| {
+                config["version"] == t.version.as_str()
+                    && config["step_templates"]
+                        .as_array()
+                        .is_some_and(|steps| steps.iter().any(|s| s["type"] == "decision"))
+            });
+            if !has_decisions {
+                registry.mark_without_decisions(&t.namespace, &t.name, &t.version);
+                return Ok(None);
+            }
+        }
+        let tpl = match known {
+            Some(tpl) => tpl,
+            None => Templates::new(client).find(&t.namespace, &t.name, Some(&t.version))?,
+        };
+        let Some(index) = tpl.template.step_index(&ctx.step.name) else {
+            return Ok(None);
+        };
+        if tpl.template.step_templates[index].step_type != StepType::Decision {
+            return Ok(None);
+        }
+        Ok(Some(DecisionStep { tpl, index }))
+    }
+
+    /// The candidates the output chose, in its order: a list of distinct candidate names under
+    /// `activate` (missing or null: none). Anything else is a permanent `InvalidDecision`.
+    pub fn chosen(&self, output: &Value) -> std::result::Result<Vec<usize>, StepError> {
+        let t = &self.tpl.template;
+        let step = &t.step_templates[self.index];
+        let invalid = |message: String| StepError {
+            message: format!("decision '{}': {message}", step.name),
+            class: INVALID_DECISION.into(),
+            retryable: false,
+            ..Default::default()
+        };
+        let list = match output.get(ACTIVATE_KEY) {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(list)) => list,
+            Some(_) => {
+                return Err(invalid(format!(
+                    "'{ACTIVATE_KEY}' must be a list of candidate names"
+                )))
+            }
+        };
+        if list.len() > MAX_DECISION_CANDIDATES {
+            return Err(invalid(format!(
+                "{} steps chosen, the limit is {MAX_DECISION_CANDIDATES}",
+                list.len()
+            )));
+        }
+        let candidates = self
+            .tpl
+            .dynamic
+            .as_ref()
+            .map_or(&[][..], |g| &g.candidates[self.index][..]);
+        let mut seen = HashSet::new();
+        let mut chosen = Vec::with_capacity(list.len());
+        for v in list {
+            let Some(name) = v.as_str() else {
+                return Err(invalid(format!(
+                    "'{ACTIVATE_KEY}' holds {v}, not a step name"
+                )));
+            };
+            let Some(i) = candidates
+                .iter()
+                .copied()
+                .find(|c| t.step_templates[*c].name == name)
+            else {
+                return Err(invalid(format!(
+                    "'{name}' is not one of its candidates ({})",
+                    step.candidates.join(", ")
+                )));
+            };
+            if !seen.insert(i) {
+                return Err(invalid(format!("'{name}' is chosen twice")));
+            }
+            chosen.push(i);
+        }
+        Ok(chosen)
+    }
+
+    /// The rows and edges that choosing `chosen` creates (storage skips what exists).
+    pub fn plan(&self, chosen: &[usize]) -> DecisionPlan {
+        let tpl = &self.tpl;
+        let Some(g) = &tpl.dynamic else {
+            return DecisionPlan::default();
+        };
+        let a = g.activation(&tpl.parents, chosen);
+        let name = |i: usize| tpl.template.step_templates[i].name.clone();
+        DecisionPlan {
+            steps: a
+                .steps
+                .iter()
+                .map(|i| new_step(tpl, *i, Value::Object(Default::default()), false))
+                .collect(),
+            edges: a.edges.iter().map(|(p, c)| (name(*p), name(*c))).collect(),
+        }
+    }
+
+    /// The names of `chosen`.
+    pub fn names(&self, chosen: &[usize]) -> Vec<String> {
+        chosen
+            .iter()
+            .map(|i| self.tpl.template.step_templates[*i].name.clone())
+            .collect()
+    }
+}
