@@ -20,7 +20,9 @@ mod state_machine;
 mod step_handler;
 
 // The client and how work is driven.
-pub use orchestration::{identity_hash, Client, StopHandle, WeakClient, DEFAULT_DATABASE_URL};
+pub use orchestration::{
+    identity_hash, Client, StopHandle, WeakClient, DEFAULT_DATABASE_URL, MAX_CHECKPOINT_BYTES,
+};
 
 // The documents exchanged with callers (the C ABI encodes these).
 pub use models::*;

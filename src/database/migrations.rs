@@ -43,6 +43,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "transition foreign keys",
         include_str!("../../migrations/postgres/0007_transition_foreign_keys.sql"),
     ),
+    (
+        11,
+        "step checkpoints",
+        include_str!("../../migrations/postgres/0011_step_checkpoints.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -69,6 +74,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "steps exhausted index",
         include_str!("../../migrations/sqlite/0005_steps_exhausted_index.sql"),
+    ),
+    (
+        9,
+        "step checkpoints",
+        include_str!("../../migrations/sqlite/0009_step_checkpoints.sql"),
     ),
 ];
 

@@ -11,6 +11,7 @@
 //! - `worker_health.rs`: failed worker iterations, reported through `health`.
 //! - `host_queue.rs`: host-queue deliveries and re-enqueueing.
 //! - `lease_reaper.rs`: lease expiry and heartbeats.
+//! - `checkpoints.rs`: a running step's checkpoint, for its retry to resume from.
 //! - `task_factory.rs`: task creation (validation, identity, bypass).
 //! - `identity.rs`: the task identity hash.
 //! - `templates.rs`: template registration and lookup.
@@ -20,6 +21,7 @@
 
 mod adaptive_claim;
 mod call_gate;
+mod checkpoints;
 mod client;
 mod coordinator;
 mod handler_check;
@@ -39,6 +41,7 @@ mod worker_health;
 mod purge;
 
 pub(crate) use adaptive_claim::AdaptiveClaim;
+pub use checkpoints::MAX_CHECKPOINT_BYTES;
 pub use client::{Client, WeakClient, DEFAULT_DATABASE_URL};
 pub(crate) use coordinator::OrchestrationCoordinator;
 pub use identity::identity_hash;
