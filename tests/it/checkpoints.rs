@@ -3,10 +3,11 @@
 //! oversized or invalid one is refused with nothing written; purge deletes them.
 
 use crate::common::*;
+use crate::dashboard::get;
 use crate::purge::rows;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
-use tasker::{Client, Clock, Error, ManualClock, PurgeRequest, State, StepError};
+use tasker::{Client, Clock, DashboardConfig, Error, ManualClock, PurgeRequest, State, StepError};
 
 /// What one attempt of the `batch` handler saw and did.
 #[derive(Debug, Clone)]
@@ -99,6 +100,40 @@ both_backends!(a_retry_resumes_from_the_last_checkpoint, |b| {
         after.step("s").unwrap().checkpoint,
         Some(json!({"cursor": 5, "sum": 15}))
     );
+});
+
+both_backends!(the_dashboard_step_page_shows_the_last_checkpoint, |b| {
+    let (c, _db) = client_with(b, fast_config(), None);
+    register_batch(&c);
+    let with = c
+        .create_task(&req("batch", json!({"items": [7, 8]})))
+        .unwrap()
+        .task_id;
+    let without = c
+        .create_task(&req("batch", json!({"items": []})))
+        .unwrap()
+        .task_id;
+    c.run_task(with).unwrap();
+    c.run_task(without).unwrap();
+    let mut d = c
+        .start_dashboard(&DashboardConfig {
+            listen: "127.0.0.1:0".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let page = |t: i64| {
+        let step = c.task_view(t).unwrap().step("s").unwrap().step_id;
+        let reply = get(d.address(), &format!("/steps/{step}"));
+        assert_eq!(reply.status, 200);
+        reply.body
+    };
+    let body = page(with);
+    let section = &body[body
+        .find("id=\"checkpoint\"")
+        .expect("a checkpoint section")..];
+    assert!(section.contains("&quot;cursor&quot;: 2"), "{section}");
+    assert!(!page(without).contains("id=\"checkpoint\""));
+    d.stop();
 });
 
 both_backends!(a_step_without_checkpoints_shows_none, |b| {
