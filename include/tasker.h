@@ -50,6 +50,23 @@
 #define MAX_PAGE_LIMIT 1000
 
 /**
+ * The largest checkpoint, as compact JSON: a checkpoint is a resume point, not a result
+ * store, and it is rewritten often while the step runs. A client's `max_payload_bytes` below
+ * this bounds checkpoints too.
+ */
+#define MAX_CHECKPOINT_BYTES (64 * 1024)
+
+/**
+ * Most candidates a decision may list (and so activate at once).
+ */
+#define MAX_DECISION_CANDIDATES 100
+
+/**
+ * Deepest nesting of decisions: a decision created by a decision created by ... (8 levels).
+ */
+#define MAX_DECISION_DEPTH 8
+
+/**
  * Result codes. The numbers are stable and never reused.
  */
 enum tasker_result
@@ -890,6 +907,51 @@ tasker_result tasker_step_call_dependency_result_json(const struct tasker_step_c
                                                       const char *name,
                                                       struct tasker_bytes *out,
                                                       struct tasker_error **error);
+
+/**
+ * Records `data` (one MessagePack document, copied) as the running step's checkpoint (a
+ * cursor, the items processed, a bounded partial result), replacing its previous one. A retry
+ * of the step receives the last checkpoint in its context (`checkpoint`; null when none) and
+ * can resume from it. Written at once, fenced by the claim like the step's outcome; does not
+ * extend the lease (tasker_step_call_heartbeat does).
+ *
+ * Ownership: `data` is borrowed for the call.
+ * Errors: NullParameter; InvalidState when `call` is not live or the client is gone;
+ * InvalidArgument when `data` is not one MessagePack document within the document policy;
+ * PayloadTooLarge over 64 KiB of JSON (or the client's max_payload_bytes when smaller);
+ * StaleClaim when the step was taken over (stop working: the outcome will be refused);
+ * Database. Nothing is written on error.
+ * Threading: only on the thread running the callback, before it returns.
+ */
+tasker_result tasker_step_call_checkpoint(struct tasker_step_call *call,
+                                          const uint8_t *data,
+                                          size_t len,
+                                          struct tasker_error **error);
+
+/**
+ * `tasker_step_call_checkpoint` with the checkpoint as JSON text (`len` bytes, no NUL needed),
+ * e.g. `{"cursor": 3, "sum": 6}`.
+ *
+ * Ownership, errors and threading: as tasker_step_call_checkpoint (InvalidArgument when `json`
+ * is not one JSON document within the document policy).
+ */
+tasker_result tasker_step_call_checkpoint_json(struct tasker_step_call *call,
+                                               const char *json,
+                                               size_t len,
+                                               struct tasker_error **error);
+
+/**
+ * Writes the checkpoint an earlier attempt of this step recorded (the context's
+ * `checkpoint`) to `out` as JSON text: `null` when none was recorded.
+ *
+ * Ownership: `out` is the caller's; free it with tasker_bytes_free (NUL-terminated as
+ * tasker_step_call_context_json).
+ * Errors: NullParameter (call, out); InvalidState when `call` is not live.
+ * Threading: only on the thread running the callback.
+ */
+tasker_result tasker_step_call_last_checkpoint_json(const struct tasker_step_call *call,
+                                                    struct tasker_bytes *out,
+                                                    struct tasker_error **error);
 
 /**
  * `tasker_create_task` with the task request as JSON text (`request_len` bytes, no NUL

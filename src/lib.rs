@@ -22,7 +22,7 @@ mod step_handler;
 // The client and how work is driven.
 pub use orchestration::{
     identity_hash, Client, StopHandle, WeakClient, ACTIVATE_KEY, DECISION_EVENT,
-    DEFAULT_DATABASE_URL, INVALID_DECISION, STEP_CREATED_EVENT,
+    DEFAULT_DATABASE_URL, INVALID_DECISION, MAX_CHECKPOINT_BYTES, STEP_CREATED_EVENT,
 };
 
 // The documents exchanged with callers (the C ABI encodes these).

@@ -362,6 +362,100 @@ static void test_heartbeat(void) {
     remove_test_db(url);
 }
 
+/* ---- checkpoints ---------------------------------------------------------------------- */
+
+/* checkpointing: counts context.n items from its checkpoint's cursor, recording {"cursor": i+1}
+   after each; the first attempt fails retryably at item 2. Records what each attempt saw. */
+typedef struct {
+    int64_t processed[2][8]; /* item indexes each attempt processed */
+    int counts[2];
+    char resumed[2][64];     /* tasker_step_call_last_checkpoint_json per attempt */
+    tasker_result big_rc, bad_json_rc;
+} ckpt_state;
+
+static void checkpointing(void *userdata, tasker_step_call *call, const uint8_t *ctx, size_t len) {
+    ckpt_state *st = userdata;
+    mp_doc d;
+    doc_parse(&d, ctx, len);
+    int64_t attempt = as_int(get(get(d.root, "step"), "attempt"));
+    int64_t n = as_int(get(get(get(d.root, "task"), "context"), "n"));
+    msgpack_object cp = get(d.root, "checkpoint");
+    int64_t cursor = cp.type == MSGPACK_OBJECT_MAP ? as_int(get(cp, "cursor")) : 0;
+    doc_free(&d);
+    int a = attempt == 1 ? 0 : 1;
+    tasker_bytes last = {0};
+    if (tasker_step_call_last_checkpoint_json(call, &last, NULL) == TASKER_RESULT_OK) {
+        snprintf(st->resumed[a], sizeof st->resumed[a], "%s", (const char *)last.data);
+        tasker_bytes_free(&last);
+    }
+    if (attempt == 1) {
+        /* oversized (64 KiB + 1 of JSON) and malformed checkpoints are refused, nothing written */
+        size_t big_len = 64 * 1024 + 1;
+        char *big = malloc(big_len);
+        memset(big, 'x', big_len);
+        big[0] = '"', big[big_len - 1] = '"';
+        st->big_rc = tasker_step_call_checkpoint_json(call, big, big_len, NULL);
+        free(big);
+        st->bad_json_rc = tasker_step_call_checkpoint_json(call, "{", 1, NULL);
+    }
+    for (int64_t i = cursor; i < n && i < 8; i++) {
+        if (attempt == 1 && i == 2) {
+            tasker_step_call_fail(call, "failed midway", "Midway", true, -1, NULL, 0, NULL);
+            return;
+        }
+        st->processed[a][st->counts[a]++] = i;
+        if (i % 2 == 0) {
+            char json[64];
+            snprintf(json, sizeof json, "{\"cursor\":%lld}", (long long)(i + 1));
+            tasker_step_call_checkpoint_json(call, json, strlen(json), NULL);
+        } else {
+            /* the MessagePack form */
+            mp_builder b;
+            mp_init(&b);
+            mp_map(&b, 1);
+            mp_str(&b, "cursor");
+            mp_int(&b, i + 1);
+            tasker_step_call_checkpoint(call, (const uint8_t *)b.buf.data, b.buf.size, NULL);
+            mp_free(&b);
+        }
+    }
+    output_value(call, n);
+}
+
+static void test_checkpoint_resume(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    ckpt_state *st = calloc(1, sizeof *st);
+    OK(tasker_register_handler(c, "checkpointing", checkpointing, NULL, st, NULL, E));
+    one_step_template(c, "ckpt_task", "checkpointing", "");
+    int64_t id = create(c, "c_tests", "ckpt_task", 4, g_tag);
+    tasker_bytes exec = {0};
+    OK(tasker_run_task(c, id, &exec, E));
+    tasker_bytes_free(&exec);
+    /* attempt 1: no checkpoint, items 0 and 1, then the failure; attempt 2 resumes at 2 */
+    CHECK(strcmp(st->resumed[0], "null") == 0);
+    CHECK(st->counts[0] == 2 && st->processed[0][0] == 0 && st->processed[0][1] == 1);
+    CHECK(strcmp(st->resumed[1], "{\"cursor\":2}") == 0);
+    CHECK(st->counts[1] == 2 && st->processed[1][0] == 2 && st->processed[1][1] == 3);
+    CHECK(st->big_rc == TASKER_RESULT_PAYLOAD_TOO_LARGE);
+    CHECK(st->bad_json_rc == TASKER_RESULT_INVALID_ARGUMENT);
+    /* the view shows the last checkpoint */
+    tasker_bytes view = {0}, v = {0};
+    OK(tasker_task_view_json(c, id, &view, E));
+    OK(tasker_json_get_string((const char *)view.data, view.len, "/state", &v, E));
+    CHECK(strcmp((const char *)v.data, "complete") == 0);
+    tasker_bytes_free(&v);
+    OK(tasker_json_get((const char *)view.data, view.len, "/steps/0/checkpoint", &v, E));
+    CHECK(strcmp((const char *)v.data, "{\"cursor\":4}") == 0);
+    tasker_bytes_free(&v);
+    tasker_bytes_free(&view);
+    CHECK(tasker_step_call_checkpoint(NULL, (const uint8_t *)"", 0, NULL) == TASKER_RESULT_NULL_PARAMETER);
+    tasker_client_free(c);
+    free(st);
+    remove_test_db(url);
+}
+
 /* ---- threads -------------------------------------------------------------------------- */
 
 static void *worker_thread(void *arg) {
@@ -1562,6 +1656,7 @@ int main(void) {
         {"diamond_with_c_handlers", test_diamond},
         {"retry_after_permanent_and_silent", test_retry_after_permanent_and_silent},
         {"heartbeat", test_heartbeat},
+        {"checkpoint_resume", test_checkpoint_resume},
         {"stale_step_call", test_stale_step_call},
         {"document_policy", test_document_policy},
         {"four_threads", test_threads},

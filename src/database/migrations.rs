@@ -48,6 +48,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "steps error index",
         include_str!("../../migrations/postgres/0008_steps_error_index.sql"),
     ),
+    (
+        11,
+        "step checkpoints",
+        include_str!("../../migrations/postgres/0011_step_checkpoints.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -79,6 +84,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "steps error index",
         include_str!("../../migrations/sqlite/0006_steps_error_index.sql"),
+    ),
+    (
+        9,
+        "step checkpoints",
+        include_str!("../../migrations/sqlite/0009_step_checkpoints.sql"),
     ),
 ];
 

@@ -454,6 +454,17 @@ impl Store {
         dispatch_resending!(self, b => b.heartbeat(step_id, claim_token, now).await)
     }
 
+    /// Stores the step's checkpoint (replacing the previous one) if the claim is current.
+    pub async fn record_checkpoint(
+        &self,
+        step_id: i64,
+        claim_token: &str,
+        checkpoint: &Value,
+        now: i64,
+    ) -> Result<()> {
+        dispatch_resending!(self, b => b.record_checkpoint(step_id, claim_token, checkpoint, now).await)
+    }
+
     pub async fn cancel_task(&self, task_id: i64, now: i64) -> Result<OpOutcome> {
         dispatch_resending!(self, b => b.cancel_task(task_id, now).await)
     }

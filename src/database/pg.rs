@@ -6,6 +6,7 @@
 #![allow(clippy::too_many_arguments, clippy::duplicate_mod)]
 
 use super::*;
+use checkpoints::*;
 use common::*;
 use counters::*;
 use transitions::*;
@@ -13,6 +14,8 @@ use transitions::*;
 type Db = sqlx::Postgres;
 const PG: bool = true;
 
+#[path = "backend/checkpoints.rs"]
+mod checkpoints;
 #[path = "backend/claim.rs"]
 mod claim;
 #[path = "backend/common.rs"]

@@ -43,6 +43,8 @@ mod operations;
 
 mod step_call;
 
+mod checkpoint;
+
 mod json;
 
 mod dashboard;

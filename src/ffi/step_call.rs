@@ -49,9 +49,9 @@ pub struct tasker_step_call {
 
 /// The state of one callback invocation: the context it runs for (borrowed from the caller of
 /// the callback, so it outlives the call) and the outcome it reports.
-struct CallState<'a> {
-    client: WeakClient,
-    ctx: &'a StepContext,
+pub(crate) struct CallState<'a> {
+    pub(crate) client: WeakClient,
+    pub(crate) ctx: &'a StepContext,
     /// `step.name` as a C string, made on first request and lent until the callback returns.
     step_name: OnceCell<CString>,
     outcome: RefCell<Option<Result<Value, StepError>>>,
@@ -100,7 +100,7 @@ impl Drop for LiveCall<'_, '_> {
 
 /// The state behind a handle, if its callback is running on this thread. The reference must
 /// not escape the exported function that asked for it (the callback may return afterwards).
-fn live_call<'a>(call: *const tasker_step_call) -> FfiResult<&'a CallState<'a>> {
+pub(crate) fn live_call<'a>(call: *const tasker_step_call) -> FfiResult<&'a CallState<'a>> {
     if call.is_null() {
         return Err(FfiError::null("call"));
     }
@@ -130,6 +130,13 @@ impl<'a> CallState<'a> {
             step_name: OnceCell::new(),
             outcome: RefCell::new(None),
         }
+    }
+
+    /// The client the handler runs on (heartbeats, checkpoints).
+    pub(crate) fn client(&self) -> FfiResult<crate::Client> {
+        self.client
+            .upgrade()
+            .ok_or_else(|| FfiError::new(tasker_result::InvalidState, "the client was freed"))
     }
 
     fn take(self, hook: &str) -> Result<Value, StepError> {
@@ -319,11 +326,9 @@ pub unsafe extern "C" fn tasker_step_call_heartbeat(
 ) -> tasker_result {
     boundary(error, || {
         let call = live_call(call)?;
-        let client = call
-            .client
-            .upgrade()
-            .ok_or_else(|| FfiError::new(tasker_result::InvalidState, "the client was freed"))?;
-        let at = client.heartbeat(call.ctx.step.step_id, &call.ctx.claim_token)?;
+        let at = call
+            .client()?
+            .heartbeat(call.ctx.step.step_id, &call.ctx.claim_token)?;
         write(expires_at_ms, at);
         Ok(())
     })
@@ -363,7 +368,7 @@ unsafe fn read_call<T>(
 }
 
 /// Runs a JSON accessor: the live call's document `pick` selects, as JSON text in `out`.
-unsafe fn read_call_json<T: serde::Serialize>(
+pub(crate) unsafe fn read_call_json<T: serde::Serialize>(
     call: *const tasker_step_call,
     out: *mut tasker_bytes,
     error: *mut *mut tasker_error,

@@ -157,8 +157,11 @@ pub struct StepContext {
     pub task: TaskInfo,
     pub step: StepInfo,
     pub dependency_results: serde_json::Map<String, Value>,
-    /// Fencing token of this attempt (used by heartbeats).
+    /// Fencing token of this attempt (used by heartbeats and checkpoints).
     pub claim_token: String,
+    /// The last checkpoint an earlier attempt of this step recorded (`Client::checkpoint`), to
+    /// resume from; null when none was recorded.
+    pub checkpoint: Option<Value>,
 }
 
 /// One row of transition history.
@@ -189,6 +192,9 @@ pub struct StepView {
     /// When a step waiting to (re)try becomes claimable (epoch ms).
     pub next_attempt_at: Option<i64>,
     pub backoff_request_ms: Option<i64>,
+    /// The step's last recorded checkpoint (kept after completion, for inspection); null when
+    /// none was recorded.
+    pub checkpoint: Option<Value>,
     pub parents: Vec<String>,
     pub transitions: Vec<TransitionView>,
 }

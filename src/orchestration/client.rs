@@ -3,6 +3,7 @@
 //! hooks, enqueue callbacks and event subscribers run on the calling thread.
 
 use super::call_gate::CallGate;
+use super::checkpoints;
 use super::host_queue::HostQueue;
 use super::interrupt::Interrupt;
 use super::lease_reaper::LeaseReaper;
@@ -383,6 +384,16 @@ impl Client {
     /// `StaleClaim` when the claim is no longer current.
     pub fn heartbeat(&self, step_id: i64, claim_token: &str) -> Result<i64> {
         self.call(|| LeaseReaper::new(self).heartbeat(step_id, claim_token))
+    }
+
+    /// Records `checkpoint` as the running step's resume point (cursor, items processed, a
+    /// bounded partial result), replacing its previous one: a retry of the step finds it in
+    /// `StepContext::checkpoint`. Fenced like every outcome: `StaleClaim` when the claim is no
+    /// longer current; `PayloadTooLarge` over `MAX_CHECKPOINT_BYTES` (or `max_payload_bytes`),
+    /// `InvalidDocument` outside the document policy; nothing is written then. Does not extend
+    /// the lease (see `heartbeat`).
+    pub fn checkpoint(&self, step_id: i64, claim_token: &str, checkpoint: &Value) -> Result<()> {
+        self.call(|| checkpoints::record(self, step_id, claim_token, checkpoint))
     }
 
     // ---- built-in worker (worker.rs) and inline run (coordinator.rs) -------------------------

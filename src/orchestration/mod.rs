@@ -11,6 +11,7 @@
 //! - `worker_health.rs`: failed worker iterations, reported through `health`.
 //! - `host_queue.rs`: host-queue deliveries and re-enqueueing.
 //! - `lease_reaper.rs`: lease expiry and heartbeats.
+//! - `checkpoints.rs`: a running step's checkpoint, for its retry to resume from.
 //! - `task_factory.rs`: task creation (validation, identity, bypass).
 //! - `decision.rs`: decision points (the steps a task starts with, a decision's choice).
 //! - `identity.rs`: the task identity hash.
@@ -21,6 +22,7 @@
 
 mod adaptive_claim;
 mod call_gate;
+mod checkpoints;
 mod client;
 mod coordinator;
 mod decision;
@@ -41,6 +43,7 @@ mod worker_health;
 mod purge;
 
 pub(crate) use adaptive_claim::AdaptiveClaim;
+pub use checkpoints::MAX_CHECKPOINT_BYTES;
 pub use client::{Client, WeakClient, DEFAULT_DATABASE_URL};
 pub(crate) use coordinator::OrchestrationCoordinator;
 pub(crate) use decision::DecisionStep;

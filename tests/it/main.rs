@@ -2,6 +2,7 @@
 #![allow(clippy::field_reassign_with_default, clippy::type_complexity)]
 
 mod chaos;
+mod checkpoints;
 mod common;
 mod concurrency;
 mod dashboard;

@@ -6,7 +6,7 @@ use serde_json::json;
 use tasker::{Clock, Error, ManualClock, PurgeRequest, State, StepError};
 
 /// Rows in `table` (either backend), on a connection of its own.
-fn rows(url: &str, table: &str) -> i64 {
+pub(crate) fn rows(url: &str, table: &str) -> i64 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

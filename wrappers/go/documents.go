@@ -93,6 +93,7 @@ type StepView struct {
 	ProcessedAt      *int64         `msgpack:"processed_at"`
 	NextAttemptAt    *int64         `msgpack:"next_attempt_at"`
 	BackoffRequestMs *int64         `msgpack:"backoff_request_ms"`
+	Checkpoint       any            `msgpack:"checkpoint"` // the last one recorded; nil if none
 	Parents          []string       `msgpack:"parents"`
 	Transitions      []Transition   `msgpack:"transitions"`
 }
@@ -177,6 +178,7 @@ func (v *TaskView) normalize() {
 		s := &v.Steps[i]
 		s.Inputs = normMap(s.Inputs)
 		s.Results = Normalize(s.Results)
+		s.Checkpoint = Normalize(s.Checkpoint)
 		normTransitions(s.Transitions)
 	}
 	normTransitions(v.Transitions)

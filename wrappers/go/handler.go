@@ -21,6 +21,9 @@ type StepContext struct {
 	Step              StepInfo       `msgpack:"step"`
 	DependencyResults map[string]any `msgpack:"dependency_results"`
 	ClaimToken        string         `msgpack:"claim_token"`
+	// LastCheckpoint is what an earlier attempt of this step recorded with Checkpoint (nil
+	// when nothing was recorded): where to resume.
+	LastCheckpoint any `msgpack:"checkpoint"`
 
 	call *C.tasker_step_call
 }
@@ -29,6 +32,7 @@ func (sc *StepContext) normalize() {
 	sc.Task.Context = normMap(sc.Task.Context)
 	sc.Step.Inputs = normMap(sc.Step.Inputs)
 	sc.Step.HandlerConfig = normMap(sc.Step.HandlerConfig)
+	sc.LastCheckpoint = Normalize(sc.LastCheckpoint)
 	sc.DependencyResults = normMap(sc.DependencyResults)
 	if sc.DependencyResults == nil {
 		sc.DependencyResults = map[string]any{}
@@ -82,6 +86,24 @@ func (sc *StepContext) Heartbeat() (time.Time, error) {
 		return time.Time{}, err
 	}
 	return time.UnixMilli(int64(exp)), nil
+}
+
+// Checkpoint records checkpoint (a cursor, the items processed, a bounded partial result; at
+// most 64 KiB as JSON) as the step's resume point, replacing the previous one: a retry of the
+// step receives it as LastCheckpoint. Written at once, fenced by the claim. ErrStaleClaim means
+// the step was taken over (stop working); ErrPayloadTooLarge and ErrInvalidArgument refuse the
+// document; nothing is written then. Only valid during the handler call.
+func (sc *StepContext) Checkpoint(checkpoint any) error {
+	if sc.call == nil {
+		return &Error{Code: CodeInvalidState, Name: CodeInvalidState.String(),
+			Message: "step context used after its handler returned"}
+	}
+	b, err := encode(checkpoint)
+	if err != nil {
+		return fmt.Errorf("tasker: encoding checkpoint: %w", err)
+	}
+	var cerr *C.tasker_error
+	return check(C.tasker_step_call_checkpoint(sc.call, bufPtr(b), C.size_t(len(b)), &cerr), cerr)
 }
 
 // Handler processes one step. The returned value (a map, struct or any document) becomes the

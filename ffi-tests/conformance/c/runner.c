@@ -162,6 +162,7 @@ typedef struct behaviour {
     char kind[32], cls[128], message[256];
     int64_t failures, ms;
     double retry_after; /* < 0: none */
+    int64_t fail_at;    /* checkpointed: the item the first attempt fails at (< 0: none) */
 } behaviour;
 
 static behaviour *make_behaviour(msgpack_object spec) {
@@ -172,6 +173,7 @@ static behaviour *make_behaviour(msgpack_object spec) {
     b->failures = as_int(get(spec, "failures"));
     b->ms = as_int(get(spec, "ms"));
     b->retry_after = has(spec, "retry_after") ? as_double(get(spec, "retry_after")) : -1;
+    b->fail_at = has(spec, "fail_at") ? as_int(get(spec, "fail_at")) : -1;
     return b;
 }
 
@@ -190,6 +192,55 @@ static void pack_deps(msgpack_packer *pk, msgpack_object deps) {
     msgpack_pack_array(pk, n);
     for (uint32_t i = 0; i < n; i++) pstrn(pk, names[i].via.str.ptr, names[i].via.str.size);
     free(names);
+}
+
+/* checkpointed: the items each attempt processed, `before` (the checkpoint's list) plus this
+   attempt's items[from..to). */
+static void pack_processed(msgpack_packer *pk, msgpack_object before, msgpack_object items, int64_t from, int64_t to) {
+    uint32_t n = before.type == MSGPACK_OBJECT_ARRAY ? before.via.array.size : 0;
+    msgpack_pack_array(pk, n + 1);
+    for (uint32_t i = 0; i < n; i++) msgpack_pack_object(pk, before.via.array.ptr[i]);
+    msgpack_pack_array(pk, (size_t)(to - from));
+    for (int64_t i = from; i < to; i++) msgpack_pack_object(pk, items.via.array.ptr[i]);
+}
+
+/* checkpointed (README): resumes at the checkpoint's cursor, records a checkpoint after each
+   item, fails once at fail_at. Packs the output into `out`, or reports the failure: 0. */
+static int checkpointed(behaviour *b, tasker_step_call *call, msgpack_object ctx, int64_t attempt, msgpack_packer *out) {
+    msgpack_object items = get(get(get(ctx, "task"), "context"), "items"), cp = get(ctx, "checkpoint");
+    msgpack_object before = get(cp, "processed");
+    int64_t n = items.type == MSGPACK_OBJECT_ARRAY ? items.via.array.size : 0, cursor = as_int(get(cp, "cursor"));
+    for (int64_t i = cursor; i < n; i++) {
+        if (attempt == 1 && i == b->fail_at) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "failed at item %lld", (long long)i);
+            tasker_step_call_fail(call, msg, "CheckpointedFailure", true, -1, NULL, 0, NULL);
+            return 0;
+        }
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 2);
+        pstr(&pk, "cursor");
+        msgpack_pack_int64(&pk, i + 1);
+        pstr(&pk, "processed");
+        pack_processed(&pk, before, items, cursor, i + 1);
+        tasker_error *err = NULL;
+        tasker_result rc = tasker_step_call_checkpoint(call, (const uint8_t *)sb.data, sb.size, &err);
+        msgpack_sbuffer_destroy(&sb);
+        if (rc != TASKER_RESULT_OK) {
+            tasker_step_call_fail(call, tasker_error_message(err), "CheckpointRefused", false, -1, NULL, 0, NULL);
+            tasker_error_free(err);
+            return 0;
+        }
+    }
+    msgpack_pack_map(out, 2);
+    pstr(out, "processed");
+    pack_processed(out, before, items, cursor, n);
+    pstr(out, "resumed_from");
+    msgpack_pack_int64(out, cursor);
+    return 1;
 }
 
 static void handler(void *ud, tasker_step_call *call, const uint8_t *data, size_t len) {
@@ -261,6 +312,8 @@ static void handler(void *ud, tasker_step_call *call, const uint8_t *data, size_
         pstr(&pk, "activate");
         if (choose.type == MSGPACK_OBJECT_ARRAY) msgpack_pack_object(&pk, choose);
         else msgpack_pack_array(&pk, 0);
+    } else if (!strcmp(b->kind, "checkpointed")) {
+        output = checkpointed(b, call, ctx, attempt, &pk);
     } else if (!strcmp(b->kind, "sleep")) {
         sleep_ms(b->ms);
         msgpack_pack_map(&pk, 1);
@@ -428,6 +481,8 @@ static int check_task(msgpack_object op) {
             ok = FAIL("step %s: error class %s, expected %s", cs(name), cs(get(e, "class")), cs(get(want, "error_class")));
         if (ok && has(want, "error_message") && !obj_equal(get(e, "message"), get(want, "error_message")))
             ok = FAIL("step %s: error message %s", cs(name), cs(get(e, "message")));
+        if (ok && has(want, "checkpoint") && !obj_equal(get(s, "checkpoint"), get(want, "checkpoint")))
+            ok = FAIL("step %s: checkpoint differs", cs(name));
         msgpack_object wb = get(want, "backoff_ms");
         if (ok && wb.type == MSGPACK_OBJECT_ARRAY) {
             msgpack_object tr = get(s, "transitions");

@@ -1,5 +1,5 @@
-//! One step: attempts, the last error's class and message, results, inputs and the transition
-//! history; retry and resolve buttons when allowed.
+//! One step: attempts, the last error's class and message, results, inputs, the last checkpoint
+//! and the transition history; retry and resolve buttons when allowed.
 
 use super::{badge, csrf_field, frame, json_block, opt_time, time};
 use crate::dashboard::dag_svg::{format_ms, step_duration_ms};
@@ -76,6 +76,9 @@ pub(crate) async fn page(
             div.grid2 {
                 div { h2 { "Results" } (json_block(s.results.as_ref().unwrap_or(&serde_json::Value::Null))) }
                 div { h2 { "Inputs" } (json_block(&s.inputs)) }
+            }
+            @if let Some(checkpoint) = &s.checkpoint {
+                div id="checkpoint" { h2 { "Last checkpoint" } (json_block(checkpoint)) }
             }
             h2 { "Transitions" }
             table id="transitions" {

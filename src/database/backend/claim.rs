@@ -330,9 +330,10 @@ impl Backend {
             }
             if load {
                 sql.push_str(&format!(
-                    "; SELECT s.workflow_step_id, s.task_id, {LOAD_STEP_COLUMNS}, {LOAD_TASK_COLUMNS}, {} \
+                    "; SELECT s.workflow_step_id, s.task_id, {LOAD_STEP_COLUMNS}, {LOAD_TASK_COLUMNS}, {}, {} \
                      FROM tasker_workflow_steps s{} WHERE s.workflow_step_id IN ({ids})",
                     deps_column("s"),
+                    checkpoint_column("s"),
                     LOAD_TASK_JOINS.replace("{step}", "s")
                 ));
             }
@@ -351,9 +352,10 @@ impl Backend {
 
     pub async fn load_step(&self, step_id: i64, claim_token: &str) -> Result<LoadedStep> {
         let sql = format!(
-            "SELECT s.workflow_step_id, s.task_id, s.name, s.attempts, {LOAD_STEP_COLUMNS}, {LOAD_TASK_COLUMNS}, {} \
+            "SELECT s.workflow_step_id, s.task_id, s.name, s.attempts, {LOAD_STEP_COLUMNS}, {LOAD_TASK_COLUMNS}, {}, {} \
              FROM tasker_workflow_steps s{} WHERE s.workflow_step_id = $1",
             deps_column("s"),
+            checkpoint_column("s"),
             LOAD_TASK_JOINS.replace("{step}", "s")
         );
         let r = sqlx::query(&sql)
@@ -446,7 +448,11 @@ fn pg_claim_sql(
     let candidates = candidates_sql(scope, &limit.max(0).to_string(), "$3");
     let (load_cols, load_join) = if load {
         (
-            format!(", {LOAD_TASK_COLUMNS}, {}", deps_column("cl")),
+            format!(
+                ", {LOAD_TASK_COLUMNS}, {}, {}",
+                deps_column("cl"),
+                checkpoint_column("cl")
+            ),
             LOAD_TASK_JOINS.replace("{step}", "cl"),
         )
     } else {

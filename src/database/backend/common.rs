@@ -80,7 +80,7 @@ pub(super) fn deps_column(step: &str) -> String {
 }
 
 /// A claimed step's run context from a row carrying `LOAD_STEP_COLUMNS`, `LOAD_TASK_COLUMNS`,
-/// `task_id` and `deps` (see `deps_column`).
+/// `task_id`, `deps` (see `deps_column`) and `checkpoint` (see `checkpoint_column`).
 /// A row that cannot be decoded (a document deeper than the decoder allows, written before
 /// the document policy or behind the engine's back) gives a skeleton marked `unreadable` with
 /// the cause: that step then fails alone, and the claim's other steps run.
@@ -99,6 +99,7 @@ pub(super) fn loaded_from_row(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> R
             },
             dependency_results: Default::default(),
             claim_token: c.claim_token.clone(),
+            checkpoint: None,
         },
         backoff: Default::default(),
         lease_ms: r.try_get("lease_ms").unwrap_or(0),
@@ -146,6 +147,9 @@ fn decode_loaded(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> Result<LoadedS
             },
             dependency_results,
             claim_token: c.claim_token.clone(),
+            checkpoint: r
+                .try_get::<Option<Json<Value>>, _>("checkpoint")?
+                .map(|j| j.0),
         },
         backoff: backoff_from_row(r)?,
         lease_ms: r.try_get("lease_ms")?,

@@ -45,8 +45,9 @@ impl Backend {
             return Ok((ids.len() as u64, steps.unsigned_abs(), last));
         }
         let mut w = self.begin().await?;
-        let mut deleted = Vec::with_capacity(6);
+        let mut deleted = Vec::with_capacity(7);
         for sql in [
+            format!("DELETE FROM tasker_step_checkpoints WHERE workflow_step_id IN ({steps_of_batch})"),
             format!("DELETE FROM tasker_workflow_step_transitions WHERE workflow_step_id IN ({steps_of_batch})"),
             format!("DELETE FROM tasker_workflow_step_edges WHERE from_step_id IN ({steps_of_batch})"),
             format!("DELETE FROM tasker_workflow_steps WHERE task_id IN ({BATCH})"),
@@ -63,6 +64,6 @@ impl Backend {
             deleted.push(done.rows_affected());
         }
         w.tx.commit().await?;
-        Ok((deleted[5], deleted[2], last))
+        Ok((deleted[6], deleted[3], last))
     }
 }

@@ -89,9 +89,12 @@ impl Backend {
         .await?
         .ok_or(Error::TaskNotFound(task_id))?;
         let steps = sqlx::query(
-            "SELECT workflow_step_id, name, handler_name, state, attempts, retry_limit, retryable, skippable, inputs, \
-             results, last_attempted_at, processed_at, ready_at, backoff_request_ms \
-             FROM tasker_workflow_steps WHERE task_id = $1 ORDER BY workflow_step_id",
+            &format!(
+                "SELECT workflow_step_id, name, handler_name, state, attempts, retry_limit, retryable, skippable, inputs, \
+                 results, last_attempted_at, processed_at, ready_at, backoff_request_ms, {} \
+                 FROM tasker_workflow_steps s WHERE task_id = $1 ORDER BY workflow_step_id",
+                checkpoint_column("s")
+            ),
         )
         .bind(task_id)
         .fetch_all(&mut *tx)
@@ -156,6 +159,7 @@ impl Backend {
                 processed_at: s.try_get("processed_at")?,
                 next_attempt_at: ready_at,
                 backoff_request_ms: s.try_get("backoff_request_ms")?,
+                checkpoint: view_json(&s, "checkpoint")?,
                 parents: parents.remove(&id).unwrap_or_default(),
                 transitions: mark_most_recent(st_by_step.remove(&id).unwrap_or_default()),
             });

@@ -52,6 +52,20 @@ def expect(cond: bool, message: str) -> None:
         raise Failure(message)
 
 
+def checkpointed(ctx: StepContext, fail_at: int | None) -> Any:
+    """Resumes at the checkpoint's cursor, checkpoints after each item, fails once at fail_at."""
+    items = ctx.context.get("items", [])
+    cp = ctx.last_checkpoint or {}
+    cursor, before = int(cp.get("cursor", 0)), list(cp.get("processed", []))
+    mine: list[Any] = []
+    for i in range(cursor, len(items)):
+        if ctx.attempt == 1 and i == fail_at:
+            raise RetryableError(f"failed at item {i}", error_class="CheckpointedFailure")
+        mine.append(items[i])
+        ctx.checkpoint({"cursor": i + 1, "processed": before + [mine]})
+    return {"processed": before + [mine], "resumed_from": cursor}
+
+
 def make_handler(spec: dict[str, Any], executions: collections.Counter[int], lock: threading.Lock):
     behavior = spec["behavior"]
 
@@ -91,6 +105,8 @@ def make_handler(spec: dict[str, Any], executions: collections.Counter[int], loc
             return {"value": 1}
         if behavior == "decide":
             return tasker.activate(*ctx.context.get("choose", []))
+        if behavior == "checkpointed":
+            return checkpointed(ctx, spec.get("fail_at"))
         raise ValueError(f"unknown behavior {behavior!r}")
 
     return handler
@@ -239,6 +255,8 @@ def run_scenario(scenario: dict[str, Any], url: str) -> None:
                         expect(error.get("class") == want["error_class"], f"{slabel}: error class {error.get('class')!r}, expected {want['error_class']!r}")
                     if "error_message" in want:
                         expect(error.get("message") == want["error_message"], f"{slabel}: error message {error.get('message')!r}, expected {want['error_message']!r}")
+                    if "checkpoint" in want:
+                        expect(step.get("checkpoint") == want["checkpoint"], f"{slabel}: checkpoint {step.get('checkpoint')!r}, expected {want['checkpoint']!r}")
                     if "backoff_ms" in want:
                         got = [(t.get("metadata") or {}).get("backoff_ms") for t in step["transitions"] if t["to_state"] == "error"]
                         expect(got == want["backoff_ms"], f"{slabel}: backoff_ms {got}, expected {want['backoff_ms']}")

@@ -22,11 +22,12 @@ class StepContext:
     """What a handler sees: the task, the step, the results of the step's dependencies.
 
     The underlying documents are available as `task`, `step` and `dependency_results` (dicts);
-    the common fields also as attributes. `heartbeat()` extends the lease of a long step and only
-    works while the handler runs.
+    the common fields also as attributes. `heartbeat()` extends the lease of a long step;
+    `checkpoint(doc)` records where the step got to, and a retry finds the last one in
+    `last_checkpoint` (None when none was recorded). Both only work while the handler runs.
     """
 
-    __slots__ = ("raw", "task", "step", "dependency_results", "claim_token", "_call")
+    __slots__ = ("raw", "task", "step", "dependency_results", "claim_token", "last_checkpoint", "_call")
 
     def __init__(self, raw: Mapping[str, Any], call: int | None = None) -> None:
         self.raw: dict[str, Any] = dict(raw)
@@ -34,6 +35,7 @@ class StepContext:
         self.step: dict[str, Any] = raw.get("step") or {}
         self.dependency_results: dict[str, Any] = raw.get("dependency_results") or {}
         self.claim_token: str | None = raw.get("claim_token")
+        self.last_checkpoint: Any = raw.get("checkpoint")
         self._call = call
 
     # task
@@ -86,6 +88,21 @@ class StepContext:
         if rc:
             raise_error(rc, err)
         return int(expires.value)
+
+    def checkpoint(self, checkpoint: Any) -> None:
+        """Records `checkpoint` (a cursor, the items processed, a bounded partial result; at most
+        64 KiB as JSON) as the step's resume point, replacing the previous one: a retry of the
+        step receives it as `last_checkpoint`. Written at once, fenced by the claim. Raises
+        StaleClaimError when the step was taken over (stop working), PayloadTooLargeError when it
+        is too large, InvalidArgumentError outside the document policy, InvalidStateError after
+        the handler returned; nothing is written then."""
+        if not self._call:
+            raise InvalidStateError.make("checkpoint outside the running handler")
+        data = pack(checkpoint)
+        err = ctypes.c_void_p()
+        rc = lib.tasker_step_call_checkpoint(self._call, data, len(data), ctypes.byref(err))
+        if rc:
+            raise_error(rc, err)
 
     def __repr__(self) -> str:
         return f"StepContext(task_id={self.task.get('task_id')}, step={self.step.get('name')!r}, attempt={self.step.get('attempt')})"

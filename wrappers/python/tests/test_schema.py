@@ -98,6 +98,7 @@ def test_step_context_reads_schema_fields() -> None:
         "inputs": "<StepInfo.inputs>",
         "handler_config": "<StepInfo.handler_config>",
         "claim_token": "<StepContext.claim_token>",
+        "last_checkpoint": "<StepContext.checkpoint>",
         "dependency_results": {"a": "<result a>"},
     }
     for attr, expected in reads.items():

@@ -68,9 +68,29 @@ module Conformance
         { "value" => 1 }
       when "decide"
         Tasker.activate(*ctx.context.fetch("choose", []))
+      when "checkpointed"
+        checkpointed(ctx)
       else
         raise Tasker::PermanentError, "unknown behavior #{@spec['behavior'].inspect}"
       end
+    end
+
+    # Resumes at the checkpoint's cursor, checkpoints after each item, fails once at fail_at.
+    def checkpointed(ctx)
+      items = ctx.context["items"] || []
+      cp = ctx.last_checkpoint || {}
+      cursor = cp["cursor"] || 0
+      before = cp["processed"] || []
+      mine = []
+      (cursor...items.size).each do |i|
+        if ctx.attempt == 1 && i == @spec["fail_at"]
+          raise Tasker::RetryableError.new("failed at item #{i}", error_class: "CheckpointedFailure")
+        end
+
+        mine << items[i]
+        ctx.checkpoint({ "cursor" => i + 1, "processed" => before + [mine] })
+      end
+      { "processed" => before + [mine], "resumed_from" => cursor }
     end
   end
 
@@ -254,7 +274,7 @@ module Conformance
 
     def check_step(label, name, step, want)
       where = "#{label} step #{name}"
-      %w[state attempts].each do |key|
+      %w[state attempts checkpoint].each do |key|
         next unless want.key?(key)
 
         check(step[key] == want[key], "#{where}: #{key} #{step[key].inspect}, expected #{want[key].inspect}")

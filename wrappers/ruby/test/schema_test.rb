@@ -35,6 +35,7 @@ class SchemaTest < Minitest::Test
       step_name: "<StepInfo.name>", handler_name: "<StepInfo.handler>", attempt: "<StepInfo.attempt>",
       retry_limit: "<StepInfo.retry_limit>", inputs: "<StepInfo.inputs>",
       handler_config: "<StepInfo.handler_config>", claim_token: "<StepContext.claim_token>",
+      last_checkpoint: "<StepContext.checkpoint>",
       dependency_results: { "up" => "<up>" }
     }.each { |reader, expected| assert_equal expected, ctx.public_send(reader), reader }
     assert_equal "<up>", ctx.dependency_result("up")

@@ -337,9 +337,33 @@ func (r *runner) behaviour(spec map[string]any) tasker.Handler {
 				names = append(names, name)
 			}
 			return tasker.Activate(names...), nil
+		case "checkpointed":
+			return checkpointed(ctx, spec)
 		}
 		return nil, tasker.Permanent(fmt.Errorf("unknown behavior %q", b))
 	})
+}
+
+// checkpointed resumes at the checkpoint's cursor, checkpoints after each item and fails once
+// at fail_at.
+func checkpointed(ctx *tasker.StepContext, spec map[string]any) (any, error) {
+	items, _ := ctx.Context()["items"].([]any)
+	cp, _ := ctx.LastCheckpoint.(map[string]any)
+	cursor := intOf(cp["cursor"])
+	before, _ := cp["processed"].([]any)
+	failAt, failing := num(spec["fail_at"])
+	mine := []any{}
+	for i := cursor; i < int64(len(items)); i++ {
+		if ctx.Attempt() == 1 && failing && float64(i) == failAt {
+			return nil, tasker.Retryable(tasker.Fail("CheckpointedFailure", fmt.Sprintf("failed at item %d", i)), 0)
+		}
+		mine = append(mine, items[i])
+		processed := append(append([]any{}, before...), mine)
+		if err := ctx.Checkpoint(map[string]any{"cursor": i + 1, "processed": processed}); err != nil {
+			return nil, tasker.Permanent(err)
+		}
+	}
+	return map[string]any{"processed": append(append([]any{}, before...), mine), "resumed_from": cursor}, nil
 }
 
 // --- operations ---
@@ -651,6 +675,9 @@ func (r *runner) expectTask(op map[string]any) error {
 		}
 		if want, ok := exp["error_message"].(string); ok && (f == nil || f.Message != want) {
 			return fmt.Errorf("step %s error %+v, expected message %q", name, f, want)
+		}
+		if want, ok := exp["checkpoint"]; ok && !jsonEqual(s.Checkpoint, want) {
+			return fmt.Errorf("step %s checkpoint %v, expected %v", name, s.Checkpoint, want)
 		}
 		if want, ok := exp["backoff_ms"]; ok {
 			got := []any{}

@@ -3,9 +3,10 @@
 module Tasker
   # What a step handler receives: the task, the step, the results of the step's dependencies and
   # the claim. The underlying document (see docs/ABI.md "Step context") is available as #to_h.
-  # Valid during the handler call; #heartbeat only works while the handler runs.
+  # Valid during the handler call; #heartbeat and #checkpoint only work while the handler runs.
+  # #last_checkpoint is what an earlier attempt recorded with #checkpoint (nil when nothing).
   class StepContext
-    attr_reader :task, :step, :dependency_results, :claim_token
+    attr_reader :task, :step, :dependency_results, :claim_token, :last_checkpoint
 
     def initialize(document, call = nil)
       @doc = document || {}
@@ -13,6 +14,7 @@ module Tasker
       @step = @doc["step"] || {}
       @dependency_results = @doc["dependency_results"] || {}
       @claim_token = @doc["claim_token"]
+      @last_checkpoint = @doc["checkpoint"]
       @call = call
     end
 
@@ -42,6 +44,20 @@ module Tasker
       out = FFI::MemoryPointer.new(:int64)
       Native.check!(:tasker_step_call_heartbeat, @call, out)
       Time.at(out.read_int64 / 1000.0)
+    end
+
+    # Records `checkpoint` (a cursor, the items processed, a bounded partial result; at most 64 KiB
+    # as JSON) as the step's resume point, replacing the previous one: a retry of the step gets it
+    # as #last_checkpoint. Written at once, fenced by the claim. Raises Tasker::StaleClaimError
+    # when the step was taken over (stop working), Tasker::PayloadTooLargeError when too large,
+    # Tasker::InvalidArgumentError outside the document policy, Tasker::InvalidStateError outside
+    # the handler call; nothing is written then.
+    def checkpoint(checkpoint)
+      raise InvalidStateError, "checkpoint outside the handler call" unless @call
+
+      mem, len = Native.buffer(Codec.encode(checkpoint))
+      Native.check!(:tasker_step_call_checkpoint, @call, mem, len)
+      nil
     end
 
     def inspect = "#<Tasker::StepContext task=#{task_id} step=#{step_name.inspect} attempt=#{attempt}>"
