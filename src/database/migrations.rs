@@ -43,6 +43,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "transition foreign keys",
         include_str!("../../migrations/postgres/0007_transition_foreign_keys.sql"),
     ),
+    (
+        9,
+        "schedules",
+        include_str!("../../migrations/postgres/0009_schedules.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -69,6 +74,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "steps exhausted index",
         include_str!("../../migrations/sqlite/0005_steps_exhausted_index.sql"),
+    ),
+    (
+        7,
+        "schedules",
+        include_str!("../../migrations/sqlite/0007_schedules.sql"),
     ),
 ];
 

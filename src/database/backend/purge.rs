@@ -45,13 +45,15 @@ impl Backend {
             return Ok((ids.len() as u64, steps.unsigned_abs(), last));
         }
         let mut w = self.begin().await?;
-        let mut deleted = Vec::with_capacity(6);
+        let mut deleted = Vec::with_capacity(7);
         for sql in [
             format!("DELETE FROM tasker_workflow_step_transitions WHERE workflow_step_id IN ({steps_of_batch})"),
             format!("DELETE FROM tasker_workflow_step_edges WHERE from_step_id IN ({steps_of_batch})"),
             format!("DELETE FROM tasker_workflow_steps WHERE task_id IN ({BATCH})"),
             format!("DELETE FROM tasker_task_transitions WHERE task_id IN ({BATCH})"),
             format!("DELETE FROM tasker_task_annotations WHERE task_id IN ({BATCH})"),
+            // A purged task's tick goes with it: the schedule's tick history stays bounded.
+            format!("DELETE FROM tasker_schedule_ticks WHERE task_id IN ({BATCH})"),
             format!("DELETE FROM tasker_tasks WHERE task_id IN ({BATCH})"),
         ] {
             let done = sqlx::query(&sql)
@@ -63,6 +65,6 @@ impl Backend {
             deleted.push(done.rows_affected());
         }
         w.tx.commit().await?;
-        Ok((deleted[5], deleted[2], last))
+        Ok((deleted[6], deleted[2], last))
     }
 }
