@@ -307,8 +307,8 @@ void tasker_init_logging(void);
  * variable TASKER_DATABASE_URL, else the embedded default "sqlite://tasker.db".
  * `options`/`options_len`: an optional MessagePack map of client options (NULL/0 for
  * defaults): backoff {base_ms, factor, max_ms, jitter}, lease_ms, claim_batch, adaptive_claim,
- * poll_interval_ms, lease_check_interval_ms, max_payload_bytes, max_connections, connect_timeout_ms,
- * environment, reject_duplicates, stop_grace_ms,
+ * poll_interval_ms, lease_check_interval_ms, schedule_check_interval_ms, max_payload_bytes,
+ * max_connections, connect_timeout_ms, environment, reject_duplicates, stop_grace_ms,
  * reenqueue {...}. Unknown keys are rejected.
  * On success `*out` receives a client owned by the caller (free with `tasker_client_free`).
  *
@@ -1207,5 +1207,71 @@ tasker_result tasker_metrics_json(const struct tasker_client *client,
 tasker_result tasker_metrics_text(const struct tasker_client *client,
                                   struct tasker_bytes *out,
                                   struct tasker_error **error);
+
+/**
+ * Stores the schedule `spec` (a MessagePack schedule spec, `spec_len` bytes, borrowed),
+ * replacing the one of the same name, and writes the stored schedule as MessagePack to `out`
+ * (free with tasker_bytes_free). Spec fields: name, template, cron (required); namespace
+ * (default "default"), version (latest at each tick), context (a map), time_zone (IANA,
+ * default "UTC"), enabled (default true), missed ("skip" or "catch_up"), max_catch_up (with
+ * catch_up, 1 to 1000, default 10). Nothing is written when it is refused.
+ *
+ * Errors: NullParameter; InvalidArgument (malformed document, unknown field);
+ * InvalidRequest (bad cron expression, time zone, name, context or catch-up bound; the
+ * message says which); UnknownTemplate; Database. Threading: any thread.
+ */
+tasker_result tasker_schedule_upsert(const struct tasker_client *client,
+                                     const uint8_t *spec,
+                                     size_t spec_len,
+                                     struct tasker_bytes *out,
+                                     struct tasker_error **error);
+
+/**
+ * Deletes the schedule named `name` (NUL-terminated UTF-8, borrowed) and its tick history;
+ * the tasks it created stay. Writes whether one existed to `deleted` (may be NULL).
+ *
+ * Errors: NullParameter; InvalidArgument (name not UTF-8); Database. Threading: any thread.
+ */
+tasker_result tasker_schedule_delete(const struct tasker_client *client,
+                                     const char *name,
+                                     bool *deleted,
+                                     struct tasker_error **error);
+
+/**
+ * Enables or disables the schedule named `name` (borrowed). A re-enabled schedule starts at
+ * its first tick after now. Writes whether one existed to `found` (may be NULL).
+ *
+ * Errors: NullParameter; InvalidArgument; Database. Threading: any thread.
+ */
+tasker_result tasker_schedule_set_enabled(const struct tasker_client *client,
+                                          const char *name,
+                                          bool enabled,
+                                          bool *found,
+                                          struct tasker_error **error);
+
+/**
+ * Writes every schedule, by name, as a MessagePack array of schedule documents to `out`
+ * (free with tasker_bytes_free): the spec's fields plus schedule_id, next_tick_at,
+ * last_tick_at (nil before the first tick), created_at, updated_at (epoch milliseconds).
+ *
+ * Errors: NullParameter; Database. Threading: any thread.
+ */
+tasker_result tasker_schedule_list(const struct tasker_client *client,
+                                   struct tasker_bytes *out,
+                                   struct tasker_error **error);
+
+/**
+ * Fires the schedules' ticks due at `now_ms` (epoch milliseconds): one task per due tick,
+ * once across every process. Workers (tasker_worker_run) do this by themselves every
+ * `schedule_check_interval_ms`; call it from a process without workers, or in tests with a
+ * chosen time. Writes how many tasks it created to `created` (may be NULL).
+ *
+ * Errors: NullParameter; Database; InvalidState after tasker_client_close. Threading: any
+ * thread; enqueue callbacks run here.
+ */
+tasker_result tasker_schedule_fire_due(const struct tasker_client *client,
+                                       int64_t now_ms,
+                                       uint64_t *created,
+                                       struct tasker_error **error);
 
 #endif  /* TASKER_H */

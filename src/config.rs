@@ -123,6 +123,10 @@ pub struct Config {
     pub poll_interval_ms: u64,
     /// How often a worker looks for expired leases.
     pub lease_check_interval_ms: u64,
+    /// How often a client's workers look for due schedule ticks (one check per client, by
+    /// whichever worker thread comes first; an idle worker wakes for it). A tick fires up to
+    /// this late; schedules ticking every second need less than 1,000 (docs/SCHEDULING.md).
+    pub schedule_check_interval_ms: u64,
     /// Maximum size of a task context or step result, as serialized JSON bytes.
     pub max_payload_bytes: usize,
     /// Connection pool size.
@@ -167,6 +171,7 @@ impl Default for Config {
             adaptive_claim: true,
             poll_interval_ms: 250,
             lease_check_interval_ms: 1_000,
+            schedule_check_interval_ms: 1_000,
             max_payload_bytes: 8 * 1024 * 1024,
             max_connections: 10,
             connect_timeout_ms: 5_000,

@@ -16,6 +16,10 @@ pub enum Error {
     UnknownTemplate(String),
     #[error("invalid task request: {0}")]
     InvalidRequest(String),
+    /// A schedule definition that cannot be stored: its cron expression, time zone, name,
+    /// template or catch-up bound.
+    #[error("invalid schedule: {0}")]
+    InvalidSchedule(String),
     #[error("context does not match the template's schema: {0}")]
     SchemaValidation(String),
     #[error("payload too large: {what} is {size} bytes, the limit is {limit}")]

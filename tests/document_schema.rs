@@ -7,9 +7,9 @@ use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use tasker::{
-    Config, Event, ExecutionContext, HandlerCall, HealthCounts, Metrics, StepContext, StepError,
-    StepFilter, StepOutcome, StepPage, TaskFilter, TaskPage, TaskRequest, TaskTemplate, TaskView,
-    TaskWait,
+    Config, Event, ExecutionContext, HandlerCall, HealthCounts, Metrics, Schedule, ScheduleSpec,
+    StepContext, StepError, StepFilter, StepOutcome, StepPage, TaskFilter, TaskPage, TaskRequest,
+    TaskTemplate, TaskView, TaskWait,
 };
 
 const SCHEMA_PATH: &str = "docs/schema/documents.schema.json";
@@ -43,6 +43,8 @@ fn documents() -> Value {
         generator.subschema_for::<HandlerCall>(),
     );
     add("event", generator.subschema_for::<Event>());
+    add("schedule_spec", generator.subschema_for::<ScheduleSpec>());
+    add("schedule", generator.subschema_for::<Schedule>());
     add("metrics", generator.subschema_for::<Metrics>());
     let mut defs = generator.take_definitions(true);
     // Config's default environment is read from TASKER_ENV when the default is built: the

@@ -49,6 +49,7 @@ impl CliError {
                 E::InvalidTemplate(_)
                 | E::TemplateCycle { .. }
                 | E::InvalidRequest(_)
+                | E::InvalidSchedule(_)
                 | E::InvalidDocument { .. }
                 | E::PayloadTooLarge { .. } => exit::INVALID,
                 E::UnknownTemplate(_) | E::TaskNotFound(_) | E::StepNotFound(_) => exit::NOT_FOUND,

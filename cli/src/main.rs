@@ -19,6 +19,8 @@ mod tasks;
 
 mod purge;
 
+mod schedules;
+
 use clap::{Parser, Subcommand};
 use error::CliError;
 use output::Output;
@@ -77,6 +79,9 @@ enum Command {
     /// Deletes complete and cancelled tasks finished before a time, with their steps and
     /// history, in bounded batches.
     Purge(purge::Purge),
+    /// Cron schedules: list, add (or replace), delete, enable, disable.
+    #[command(subcommand)]
+    Schedules(schedules::SchedulesCommand),
     /// Serves the web dashboard until SIGINT or SIGTERM.
     Dashboard(dashboard::DashboardArgs),
 }
@@ -127,6 +132,7 @@ fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
             }
         }
         Command::Purge(cmd) => purge::run(&connect()?, cmd, out),
+        Command::Schedules(cmd) => schedules::run(&connect()?, cmd, out),
         Command::Dashboard(args) => dashboard::run(connect, args, out),
     }
 }

@@ -2,6 +2,7 @@
 /* C ABI tests: run under valgrind (SQLite) and natively (PostgreSQL) by `make test`. */
 #include <math.h>
 #include <pthread.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -1649,6 +1650,100 @@ static void test_dashboard(void) {
     remove_test_db(url);
 }
 
+/* ---- cron schedules ------------------------------------------------------------------- */
+
+/* A schedule spec: every second, skipping missed ticks, named after this run (the PostgreSQL
+   database is shared by the whole run). */
+static void mp_schedule(mp_builder *b, const char *name, const char *cron) {
+    mp_init(b);
+    mp_map(b, 5);
+    mp_str(b, "name");
+    mp_str(b, name);
+    mp_str(b, "namespace");
+    mp_str(b, "c_tests");
+    mp_str(b, "template");
+    mp_str(b, "scheduled_task");
+    mp_str(b, "cron");
+    mp_str(b, cron);
+    mp_str(b, "context");
+    mp_map(b, 1);
+    mp_str(b, "n");
+    mp_int(b, 3);
+}
+
+static void test_schedules(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    one_step_template(c, "scheduled_task", "square", "");
+    char name[160];
+    snprintf(name, sizeof name, "%s-every-second", g_tag);
+
+    mp_builder b;
+    mp_schedule(&b, name, "* * * * * *");
+    tasker_bytes out = {0};
+    OK(tasker_schedule_upsert(c, (const uint8_t *)b.buf.data, b.buf.size, &out, E));
+    mp_free(&b);
+    mp_doc d;
+    doc_parse(&d, out.data, out.len);
+    CHECK(str_eq(get(d.root, "name"), name));
+    CHECK(str_eq(get(d.root, "time_zone"), "UTC"));
+    CHECK(str_eq(get(d.root, "missed"), "skip"));
+    int64_t next = as_int(get(d.root, "next_tick_at"));
+    CHECK(next > 0);
+    doc_free(&d);
+    tasker_bytes_free(&out);
+
+    /* An hour later: missed ticks are skipped, the latest one fires once. */
+    uint64_t created = 0;
+    int64_t later = (int64_t)time(NULL) * 1000 + 3600 * 1000;
+    OK(tasker_schedule_fire_due(c, later, &created, E));
+    CHECK(created == 1);
+    OK(tasker_schedule_fire_due(c, later, &created, E));
+    CHECK(created == 0);
+
+    bool found = false;
+    OK(tasker_schedule_set_enabled(c, name, false, &found, E));
+    CHECK(found);
+    OK(tasker_schedule_list(c, &out, E));
+    doc_parse(&d, out.data, out.len);
+    CHECK(d.root.type == MSGPACK_OBJECT_ARRAY);
+    int seen = 0;
+    for (uint32_t i = 0; d.root.type == MSGPACK_OBJECT_ARRAY && i < d.root.via.array.size; i++) {
+        msgpack_object s = d.root.via.array.ptr[i];
+        if (str_eq(get(s, "name"), name)) {
+            seen++;
+            CHECK(get(s, "enabled").type == MSGPACK_OBJECT_BOOLEAN && !get(s, "enabled").via.boolean);
+            CHECK(as_int(get(s, "last_tick_at")) > next);
+        }
+    }
+    CHECK(seen == 1);
+    doc_free(&d);
+    tasker_bytes_free(&out);
+
+    bool deleted = false;
+    OK(tasker_schedule_delete(c, name, &deleted, E));
+    CHECK(deleted);
+    OK(tasker_schedule_delete(c, name, &deleted, E));
+    CHECK(!deleted);
+    OK(tasker_schedule_set_enabled(c, name, true, &found, E));
+    CHECK(!found);
+
+    /* misuse */
+    mp_schedule(&b, name, "61 * * * *");
+    EXPECT_MESSAGE(TASKER_RESULT_INVALID_REQUEST, "cron expression '61 * * * *'",
+                   tasker_schedule_upsert(c, (const uint8_t *)b.buf.data, b.buf.size, &out, E));
+    mp_free(&b);
+    const char bogus[] = "\x81\xa5" "bogus" "\x01"; /* {"bogus": 1} */
+    EXPECT_CODE(TASKER_RESULT_INVALID_ARGUMENT, tasker_schedule_upsert(c, (const uint8_t *)bogus, sizeof bogus - 1, &out, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_schedule_upsert(c, NULL, 5, &out, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_schedule_delete(c, NULL, NULL, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_schedule_list(c, NULL, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_schedule_fire_due(NULL, 0, NULL, E));
+    tasker_client_free(c);
+    remove_test_db(url);
+}
+
 int main(void) {
     snprintf(g_tag, sizeof g_tag, "run-%d", (int)getpid());
     test_case tests[] = {
@@ -1671,6 +1766,7 @@ int main(void) {
         {"list_tasks_and_steps", test_list},
         {"metrics", test_metrics},
         {"dashboard", test_dashboard},
+        {"schedules", test_schedules},
     };
     int n = (int)(sizeof tests / sizeof tests[0]), passed = 0, failed = 0;
     for (int i = 0; i < n; i++) {

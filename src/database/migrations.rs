@@ -49,6 +49,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0008_steps_error_index.sql"),
     ),
     (
+        9,
+        "schedules",
+        include_str!("../../migrations/postgres/0009_schedules.sql"),
+    ),
+    (
         11,
         "step checkpoints",
         include_str!("../../migrations/postgres/0011_step_checkpoints.sql"),
@@ -84,6 +89,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "steps error index",
         include_str!("../../migrations/sqlite/0006_steps_error_index.sql"),
+    ),
+    (
+        7,
+        "schedules",
+        include_str!("../../migrations/sqlite/0007_schedules.sql"),
     ),
     (
         9,

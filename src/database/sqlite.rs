@@ -46,6 +46,8 @@ mod purge;
 mod queries;
 #[path = "backend/release.rs"]
 mod release;
+#[path = "backend/schedules.rs"]
+mod schedules;
 #[path = "sqlite_sql.rs"]
 mod sql;
 #[path = "backend/tasks.rs"]

@@ -26,8 +26,8 @@ pub(crate) unsafe fn client_ref<'a>(p: *const tasker_client) -> FfiResult<&'a Cl
 /// variable TASKER_DATABASE_URL, else the embedded default "sqlite://tasker.db".
 /// `options`/`options_len`: an optional MessagePack map of client options (NULL/0 for
 /// defaults): backoff {base_ms, factor, max_ms, jitter}, lease_ms, claim_batch, adaptive_claim,
-/// poll_interval_ms, lease_check_interval_ms, max_payload_bytes, max_connections, connect_timeout_ms,
-/// environment, reject_duplicates, stop_grace_ms,
+/// poll_interval_ms, lease_check_interval_ms, schedule_check_interval_ms, max_payload_bytes,
+/// max_connections, connect_timeout_ms, environment, reject_duplicates, stop_grace_ms,
 /// reenqueue {...}. Unknown keys are rejected.
 /// On success `*out` receives a client owned by the caller (free with `tasker_client_free`).
 ///

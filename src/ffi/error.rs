@@ -99,7 +99,7 @@ impl From<Error> for FfiError {
             Error::InvalidTemplate(_) => R::InvalidTemplate,
             Error::TemplateCycle { .. } => R::TemplateCycle,
             Error::UnknownTemplate(_) => R::UnknownTemplate,
-            Error::InvalidRequest(_) => R::InvalidRequest,
+            Error::InvalidRequest(_) | Error::InvalidSchedule(_) => R::InvalidRequest,
             Error::SchemaValidation(_) => R::SchemaValidation,
             Error::PayloadTooLarge { .. } => R::PayloadTooLarge,
             Error::DuplicateTask(_) => R::DuplicateTask,

@@ -51,6 +51,8 @@ mod dashboard;
 
 mod metrics;
 
+mod schedules;
+
 // The plumbing every family uses; the families themselves export only `#[no_mangle]` symbols.
 use boundary::*;
 use buffer::*;

@@ -9,6 +9,7 @@ mod step_error;
 mod step_outcome;
 
 mod purge;
+mod schedule;
 
 pub use event::Event;
 pub use failing_handler::FailingHandler;
@@ -18,6 +19,7 @@ pub use query::{
     Page, StepCondition, StepFilter, StepPage, StepSummary, TaskFilter, TaskPage, TaskSummary,
     TaskWait, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT,
 };
+pub use schedule::{MissedTicks, Schedule, ScheduleSpec, ScheduleTick};
 pub use step_error::StepError;
 pub use step_outcome::{HandlerCall, StepOutcome};
 

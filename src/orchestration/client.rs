@@ -8,6 +8,7 @@ use super::host_queue::HostQueue;
 use super::interrupt::Interrupt;
 use super::lease_reaper::LeaseReaper;
 use super::operations::Operations;
+use super::schedules::Schedules;
 use super::task_factory::TaskFactory;
 use super::templates::Templates;
 use super::worker::{StopHandle, Worker};
@@ -45,6 +46,8 @@ pub(crate) struct Inner {
     pub(crate) settled: Arc<tokio::sync::Notify>,
     pub(crate) listener_started: AtomicBool,
     pub(crate) last_lease_check: AtomicI64,
+    /// When this client last checked for due schedule ticks (`schedule_check_interval_ms`).
+    pub(crate) last_schedule_check: AtomicI64,
     /// The size of the workers' next claim (`run_once`, `run_worker`).
     pub(crate) claim_size: super::AdaptiveClaim,
     /// Ends the blocking calls running now (`interrupt`).
@@ -140,6 +143,7 @@ impl Client {
                 settled: Arc::new(tokio::sync::Notify::new()),
                 listener_started: AtomicBool::new(false),
                 last_lease_check: AtomicI64::new(i64::MIN),
+                last_schedule_check: AtomicI64::new(i64::MIN),
                 claim_size: super::AdaptiveClaim::default(),
                 interrupt: Arc::default(),
                 gate: CallGate::default(),
@@ -354,6 +358,52 @@ impl Client {
     /// between batches with `Err(Interrupted)` (the batches before it stay deleted).
     pub fn purge_tasks(&self, req: &PurgeRequest) -> Result<PurgeReport> {
         self.call(|| super::purge::purge_tasks(self, req))
+    }
+
+    // ---- cron schedules (schedules.rs) ------------------------------------------------------
+
+    /// Stores a schedule, replacing the one of the same name. Validated first (cron
+    /// expression, time zone, name, context, catch-up bound, the template exists):
+    /// `InvalidSchedule` (or `UnknownTemplate`) names what is wrong; nothing is written then.
+    /// Re-declaring an unchanged schedule keeps its next tick (missed ticks still follow its
+    /// policy); a changed expression or time zone starts at the first tick after now.
+    pub fn upsert_schedule(&self, spec: &ScheduleSpec) -> Result<Schedule> {
+        self.call(|| Schedules::new(self).upsert(spec))
+    }
+
+    /// The schedule of that name, if any.
+    pub fn schedule(&self, name: &str) -> Result<Option<Schedule>> {
+        self.call(|| Schedules::new(self).get(name))
+    }
+
+    /// Every schedule, by name.
+    pub fn schedules(&self) -> Result<Vec<Schedule>> {
+        self.call(|| Schedules::new(self).list())
+    }
+
+    /// The fired ticks of a schedule, oldest first (a purged task's tick is gone with it).
+    pub fn schedule_ticks(&self, name: &str) -> Result<Vec<ScheduleTick>> {
+        self.call(|| Schedules::new(self).ticks(name))
+    }
+
+    /// Deletes a schedule and its tick history (its tasks stay). False when there is none.
+    pub fn delete_schedule(&self, name: &str) -> Result<bool> {
+        self.call(|| Schedules::new(self).delete(name))
+    }
+
+    /// Enables or disables a schedule; false when there is none. A re-enabled schedule starts
+    /// at its first tick after now: ticks while it was disabled never fire.
+    pub fn set_schedule_enabled(&self, name: &str, enabled: bool) -> Result<bool> {
+        self.call(|| Schedules::new(self).set_enabled(name, enabled))
+    }
+
+    /// Fires the schedules' ticks due at `now` (epoch milliseconds; normally the client's
+    /// clock): each due tick creates one task, once across every process, and missed ticks
+    /// follow each schedule's policy. Workers call this by themselves every
+    /// `schedule_check_interval_ms`; a process without workers can call it on its own timer.
+    /// Returns how many tasks it created.
+    pub fn fire_due_schedules(&self, now: i64) -> Result<usize> {
+        self.call(|| Schedules::new(self).fire_due(now))
     }
 
     // ---- metrics (metrics/) ------------------------------------------------------------------

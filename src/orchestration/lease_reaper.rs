@@ -7,7 +7,6 @@ use crate::metrics::FailureCause;
 use crate::models::StepOutcome;
 use crate::step_handler::{RetryAnalyzer, StepHandlerFoundation};
 use crate::Result;
-use std::sync::atomic::Ordering;
 
 /// How many expired leases one pass turns into failures.
 const REAP_BATCH: i64 = 100;
@@ -27,18 +26,14 @@ impl<'a> LeaseReaper<'a> {
         let c = self.client;
         let inner = &c.inner;
         let now = c.now();
-        if scope == ClaimScope::Any {
-            let last = inner.last_lease_check.load(Ordering::Relaxed);
-            let due = last == i64::MIN
-                || now.saturating_sub(last) >= inner.config.lease_check_interval_ms as i64;
-            if !due
-                || inner
-                    .last_lease_check
-                    .compare_exchange(last, now, Ordering::SeqCst, Ordering::Relaxed)
-                    .is_err()
-            {
-                return Ok(0);
-            }
+        if scope == ClaimScope::Any
+            && !super::periodic::take_turn(
+                &inner.last_lease_check,
+                now,
+                inner.config.lease_check_interval_ms,
+            )
+        {
+            return Ok(0);
         }
         let expired = c.block(inner.store.expired_leases(scope, now, REAP_BATCH))?;
         let foundation = StepHandlerFoundation::new(c);

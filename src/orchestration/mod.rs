@@ -19,6 +19,9 @@
 //! - `operations.rs`: cancel, resolve, retry.
 //! - `reentrancy.rs`: the tasks whose handlers run on this thread (re-entrant `run_task`).
 //! - `purge.rs`: deleting finished tasks in bounded batches.
+//! - `periodic.rs`: a background duty's turn (at most once per interval in a client).
+//! - `schedules.rs`: cron schedules (define, list, fire due ticks once across processes).
+//! - `schedule_expression.rs`: a cron expression in a time zone, and its due ticks.
 
 mod adaptive_claim;
 mod call_gate;
@@ -41,6 +44,10 @@ mod worker;
 mod worker_health;
 
 mod purge;
+
+mod periodic;
+mod schedule_expression;
+mod schedules;
 
 pub(crate) use adaptive_claim::AdaptiveClaim;
 pub use checkpoints::MAX_CHECKPOINT_BYTES;

@@ -1,5 +1,6 @@
 //! The built-in worker: its loop, and stopping it from any thread.
 
+use super::schedules::Schedules;
 use super::{Client, OrchestrationCoordinator};
 use crate::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,7 +89,15 @@ impl<'a> Worker<'a> {
         let _watchdog = coordinator.watchdog(Some((stop.clone(), grace)));
         let interrupt = coordinator.interrupt().clone();
         let mut ran: u64 = 0;
-        let poll = Duration::from_millis(client.inner.config.poll_interval_ms.max(1));
+        let config = &client.inner.config;
+        // An idle worker also wakes for the next schedule check.
+        let poll = Duration::from_millis(
+            config
+                .poll_interval_ms
+                .min(config.schedule_check_interval_ms)
+                .max(1),
+        );
+        let schedules = Schedules::new(client);
         while !stop.is_stopped() {
             interrupt.check()?;
             // Arm the ready wakeup before looking for work, so none is missed in between (stops
@@ -97,6 +106,10 @@ impl<'a> Worker<'a> {
             let notified = ready.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            // Off the claim path: a due check is one indexed read, once per interval.
+            if let Err(e) = schedules.fire_if_due() {
+                tracing::warn!(error = %e, "checking the cron schedules failed; retrying at the next check");
+            }
             let outcome = coordinator.run_once();
             match &outcome {
                 Ok(_) => client.inner.worker_health.succeeded(),

@@ -14,6 +14,7 @@ mod host_queue;
 mod metrics;
 mod purge;
 mod queries;
+mod schedules;
 mod shutdown;
 mod storage;
 mod validation;

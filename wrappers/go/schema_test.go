@@ -96,6 +96,8 @@ func TestDocumentStructsMatchSchema(t *testing.T) {
 		"StepSummary":      StepSummary{},
 		"TaskSummaryPage":  TaskPage{},
 		"StepSummaryPage":  StepPage{},
+		"ScheduleSpec":     ScheduleSpec{},
+		"Schedule":         Schedule{},
 	}
 	names := make([]string, 0, len(structs))
 	for name := range structs {

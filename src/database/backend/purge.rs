@@ -45,7 +45,7 @@ impl Backend {
             return Ok((ids.len() as u64, steps.unsigned_abs(), last));
         }
         let mut w = self.begin().await?;
-        let mut deleted = Vec::with_capacity(7);
+        let mut deleted = Vec::with_capacity(8);
         for sql in [
             format!("DELETE FROM tasker_step_checkpoints WHERE workflow_step_id IN ({steps_of_batch})"),
             format!("DELETE FROM tasker_workflow_step_transitions WHERE workflow_step_id IN ({steps_of_batch})"),
@@ -53,6 +53,8 @@ impl Backend {
             format!("DELETE FROM tasker_workflow_steps WHERE task_id IN ({BATCH})"),
             format!("DELETE FROM tasker_task_transitions WHERE task_id IN ({BATCH})"),
             format!("DELETE FROM tasker_task_annotations WHERE task_id IN ({BATCH})"),
+            // A purged task's tick goes with it: the schedule's tick history stays bounded.
+            format!("DELETE FROM tasker_schedule_ticks WHERE task_id IN ({BATCH})"),
             format!("DELETE FROM tasker_tasks WHERE task_id IN ({BATCH})"),
         ] {
             let done = sqlx::query(&sql)
@@ -64,6 +66,7 @@ impl Backend {
             deleted.push(done.rows_affected());
         }
         w.tx.commit().await?;
-        Ok((deleted[6], deleted[3], last))
+        // deleted[3]: the steps, deleted[7]: the tasks (the statements' order above).
+        Ok((deleted[7], deleted[3], last))
     }
 }

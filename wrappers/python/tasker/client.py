@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 import weakref
 import math
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union, cast
@@ -503,6 +504,61 @@ class Client(_Managed):
             if step.get("name") == step_name:
                 return int(step["step_id"])
         raise StepNotFoundError.make(f"task {task_id} has no step named {step_name!r}")
+
+    # -- cron schedules (docs/SCHEDULING.md) ------------------------------------------------------
+    def upsert_schedule(
+        self,
+        name: str,
+        *,
+        template: str,
+        cron: str,
+        namespace: Optional[str] = None,
+        version: Optional[str] = None,
+        context: Optional[Mapping[str, Any]] = None,
+        time_zone: str = "UTC",
+        enabled: bool = True,
+        missed: str = "skip",
+        max_catch_up: Optional[int] = None,
+    ) -> dict[str, Any]:
+        """Stores a schedule (replacing the one named `name`): a task of `template` with
+        `context` at every tick of `cron` (5 fields, or 6 with seconds first) read in the IANA
+        `time_zone`. `missed`: "skip" (after downtime only the latest missed tick fires) or
+        "catch_up" (up to `max_catch_up`, default 10). Returns the stored schedule. Raises
+        InvalidRequestError naming a bad expression, zone, name or bound; UnknownTemplateError."""
+        spec: dict[str, Any] = {"name": name, "template": template, "cron": cron, "time_zone": time_zone,
+                                "enabled": enabled, "missed": missed}
+        for key, value in (("namespace", namespace), ("version", version), ("max_catch_up", max_catch_up)):
+            if value is not None:
+                spec[key] = value
+        if context is not None:
+            spec["context"] = dict(context)
+        data = pack(spec)
+        return cast(dict[str, Any], self._call_doc(lib.tasker_schedule_upsert, data, len(data)))
+
+    def schedules(self) -> list[dict[str, Any]]:
+        """Every schedule, by name, with its next_tick_at and last_tick_at (epoch ms)."""
+        return cast(list[dict[str, Any]], self._call_doc(lib.tasker_schedule_list))
+
+    def delete_schedule(self, name: str) -> bool:
+        """Deletes a schedule and its tick history (its tasks stay); False when there was none."""
+        deleted = ctypes.c_bool()
+        self._call(lib.tasker_schedule_delete, name.encode(), ctypes.byref(deleted))
+        return bool(deleted.value)
+
+    def set_schedule_enabled(self, name: str, enabled: bool) -> bool:
+        """Enables or disables a schedule (re-enabled: from its first tick after now); False when
+        there is none."""
+        found = ctypes.c_bool()
+        self._call(lib.tasker_schedule_set_enabled, name.encode(), bool(enabled), ctypes.byref(found))
+        return bool(found.value)
+
+    def fire_due_schedules(self, now_ms: Optional[int] = None) -> int:
+        """Fires the ticks due at `now_ms` (default: now), once across every process; workers do
+        this by themselves every schedule_check_interval_ms. Returns the tasks created."""
+        created = ctypes.c_uint64()
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        self._call(lib.tasker_schedule_fire_due, now, ctypes.byref(created))
+        return int(created.value)
 
     def cancel_task(self, task_id: int) -> bool:
         """Cancels every unfinished step; returns False when the task was already cancelled."""

@@ -331,6 +331,49 @@ module Tasker
       each_page(filter, block) { |f| list_steps(**f) }
     end
 
+    # Stores a cron schedule (replacing the one named `name`): a task of `template` with
+    # `context` at every tick of `cron` (5 fields, or 6 with seconds first) read in the IANA
+    # `time_zone`. `missed`: "skip" (after downtime only the latest missed tick fires) or
+    # "catch_up" (up to `max_catch_up`, default 10). Returns the stored schedule (a Hash).
+    # Raises InvalidRequestError naming a bad expression, zone, name or bound; UnknownTemplateError.
+    def upsert_schedule(name, template:, cron:, namespace: nil, version: nil, context: nil, time_zone: "UTC",
+                        enabled: true, missed: "skip", max_catch_up: nil)
+      spec = { "name" => name, "template" => template, "cron" => cron, "time_zone" => time_zone,
+               "enabled" => enabled, "missed" => missed, "namespace" => namespace, "version" => version,
+               "context" => context, "max_catch_up" => max_catch_up }.compact
+      mem, len = Native.buffer(Codec.encode(spec))
+      document_call { |c, buf| Native.check!(:tasker_schedule_upsert, c, mem, len, buf) }
+    end
+
+    # Every schedule (Hashes), by name, with next_tick_at and last_tick_at (epoch ms).
+    def schedules
+      document_call { |c, buf| Native.check!(:tasker_schedule_list, c, buf) }
+    end
+
+    # Deletes a schedule and its tick history (its tasks stay); false when there was none.
+    def delete_schedule(name)
+      out = FFI::MemoryPointer.new(:uint8)
+      call { |c| Native.check!(:tasker_schedule_delete, c, name, out) }
+      out.read_uint8 != 0
+    end
+
+    # Enables or disables a schedule (re-enabled: from its first tick after now); false when
+    # there is none.
+    def set_schedule_enabled(name, enabled)
+      out = FFI::MemoryPointer.new(:uint8)
+      call { |c| Native.check!(:tasker_schedule_set_enabled, c, name, enabled ? true : false, out) }
+      out.read_uint8 != 0
+    end
+
+    # Fires the ticks due at `now_ms` (default: now), once across every process; workers do this
+    # by themselves every schedule_check_interval_ms. Returns the number of tasks created.
+    def fire_due_schedules(now_ms = nil)
+      now = now_ms || (Time.now.to_r * 1000).to_i
+      out = FFI::MemoryPointer.new(:uint64)
+      call { |c| Native.check!(:tasker_schedule_fire_due, c, now, out) }
+      out.read_uint64
+    end
+
     # Cancels the task (every unfinished step; late results are discarded). Returns false when it
     # was already cancelled; raises IllegalTransitionError for a finished task.
     def cancel_task(task)

@@ -138,6 +138,13 @@ module Tasker
     attach_function :tasker_list_tasks, [:pointer, :pointer, :size_t, Bytes.by_ref, :pointer], :uint32, blocking: true
     attach_function :tasker_list_steps, [:pointer, :pointer, :size_t, Bytes.by_ref, :pointer], :uint32, blocking: true
 
+    # Cron schedules (docs/SCHEDULING.md).
+    attach_function :tasker_schedule_upsert, [:pointer, :pointer, :size_t, Bytes.by_ref, :pointer], :uint32, blocking: true
+    attach_function :tasker_schedule_delete, %i[pointer string pointer pointer], :uint32, blocking: true
+    attach_function :tasker_schedule_set_enabled, %i[pointer string bool pointer pointer], :uint32, blocking: true
+    attach_function :tasker_schedule_list, [:pointer, Bytes.by_ref, :pointer], :uint32, blocking: true
+    attach_function :tasker_schedule_fire_due, %i[pointer int64 pointer pointer], :uint32, blocking: true
+
     # Inside a handler callback (same thread, before it returns). Heartbeat touches the database.
     attach_function :tasker_step_call_set_output, %i[pointer pointer size_t pointer], :uint32
     attach_function :tasker_step_call_fail, %i[pointer string string bool double pointer size_t pointer], :uint32
