@@ -50,6 +50,16 @@
 #define MAX_PAGE_LIMIT 1000
 
 /**
+ * Most candidates a decision may list (and so activate at once).
+ */
+#define MAX_DECISION_CANDIDATES 100
+
+/**
+ * Deepest nesting of decisions: a decision created by a decision created by ... (8 levels).
+ */
+#define MAX_DECISION_DEPTH 8
+
+/**
  * Result codes. The numbers are stable and never reused.
  */
 enum tasker_result

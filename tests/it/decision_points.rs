@@ -387,9 +387,9 @@ fn a_decision_delivered_twice_creates_each_step_once() {
     assert_history_legal(&view);
 }
 
-/// Workers claiming batches: a decision in a batch is committed alone (it creates steps), the
-/// plain steps of the batch as a group; every task ends with exactly its chosen steps, each
-/// run once.
+// Workers claiming batches: a decision in a batch is committed alone (it creates steps), the
+// plain steps of the batch as a group; every task ends with exactly its chosen steps, each
+// run once.
 both_backends!(workers_with_batches_create_each_choice_once, |b| {
     let mut cfg = fast_config();
     cfg.claim_batch = 8;
