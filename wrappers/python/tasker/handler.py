@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Union
 
 from . import _bindings, _slab
 from ._lib import lib, pack, raise_error, stash_fatal, thread_state, unpack
-from .errors import CancelledError, InvalidStateError, StaleClaimError, StepError
+from .errors import CancelledError, InvalidStateError, StaleClaimError, StepError, TaskerError
 
 # The stop reasons of tasker_step_call_is_cancelled, by code (docs/TIMEOUTS_AND_CANCELLATION.md).
 STOP_REASONS = {1: "cancelled", 2: "timed_out", 3: "claim_lost"}
@@ -93,7 +93,7 @@ class StepContext:
             try:
                 raise_error(rc, err)
             except StaleClaimError as e:
-                if self.stop_reason() == "cancelled":
+                if self._stop_reason_or_none() == "cancelled":
                     raise CancelledError(e.code, e.name, e.message) from e
                 raise
         return int(expires.value)
@@ -111,6 +111,13 @@ class StepContext:
         if rc:
             raise_error(rc, err)
         return STOP_REASONS.get(int(reason.value))
+
+    def _stop_reason_or_none(self) -> str | None:
+        """stop_reason(), or None when it cannot be read (no claim: call_handler's step 0)."""
+        try:
+            return self.stop_reason()
+        except TaskerError:
+            return None
 
     def is_cancelled(self) -> bool:
         """True when `stop_reason()` names a reason: stop working and return."""

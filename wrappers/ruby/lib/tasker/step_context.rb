@@ -46,7 +46,7 @@ module Tasker
       begin
         Native.check!(:tasker_step_call_heartbeat, @call, out)
       rescue StaleClaimError => e
-        raise CancelledError, e.message if stop_reason == :cancelled
+        raise CancelledError, e.message if stop_reason_or_nil == :cancelled
 
         raise
       end
@@ -67,6 +67,14 @@ module Tasker
       Native.check!(:tasker_step_call_is_cancelled, @call, out)
       STOP_REASONS[out.read_int32]
     end
+
+    # #stop_reason, or nil when it cannot be read (no claim: #call_handler's step 0).
+    def stop_reason_or_nil
+      stop_reason
+    rescue Error
+      nil
+    end
+    private :stop_reason_or_nil
 
     # True when #stop_reason names a reason: stop working and return.
     def cancelled? = !stop_reason.nil?
