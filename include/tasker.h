@@ -797,6 +797,22 @@ tasker_result tasker_step_call_heartbeat(struct tasker_step_call *call,
                                          struct tasker_error **error);
 
 /**
+ * Whether the running step should stop, and why: writes to `reason` (when non-NULL) 0 while it
+ * may go on, 1 when its task was cancelled (the outcome will be discarded), 2 when the attempt
+ * is past its timeout (the outcome will be recorded as a `Timeout` failure), 3 when its claim
+ * was lost (taken over after an expired lease; the outcome will be dropped). Call it between
+ * units of work of a long handler, next to `tasker_step_call_heartbeat` (whose StaleClaim
+ * error also means "stop": cancelled or taken over). Costs one read of the step row by primary
+ * key; writes nothing and does not extend the lease.
+ *
+ * Errors: NullParameter for a NULL `call`; InvalidState when `call` is not live or the client
+ * is gone; Database. Threading: only on the thread running the callback, before it returns.
+ */
+tasker_result tasker_step_call_is_cancelled(struct tasker_step_call *call,
+                                            int32_t *reason,
+                                            struct tasker_error **error);
+
+/**
  * The id of the step this call runs. Returns 0 for NULL and for a call that is not live (used
  * after its callback returned, or from another thread).
  *

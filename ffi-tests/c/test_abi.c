@@ -85,6 +85,12 @@ static void heartbeating(void *userdata, tasker_step_call *call, const uint8_t *
         tasker_step_call_fail(call, "heartbeat failed", "Heartbeat", false, -1, NULL, 0, NULL);
         return;
     }
+    /* a running, uncancelled step without a timeout may go on */
+    int32_t reason = -1;
+    if (tasker_step_call_is_cancelled(call, &reason, NULL) != TASKER_RESULT_OK || reason != 0) {
+        tasker_step_call_fail(call, "is_cancelled failed", "IsCancelled", false, -1, NULL, 0, NULL);
+        return;
+    }
     output_value(call, 1);
 }
 
@@ -841,6 +847,8 @@ static void test_stale_step_call(void) {
     const uint8_t empty_map[] = {0x80};
     int64_t expires = -7;
     EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_heartbeat(g_kept_call, &expires, E));
+    int32_t reason = 0;
+    EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_is_cancelled(g_kept_call, &reason, E));
     CHECK(expires == -7);
     EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_set_output(g_kept_call, empty_map, 1, E));
     EXPECT_CODE(TASKER_RESULT_INVALID_STATE, tasker_step_call_fail(g_kept_call, "late", NULL, true, -1, NULL, 0, E));

@@ -58,6 +58,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "step checkpoints",
         include_str!("../../migrations/postgres/0011_step_checkpoints.sql"),
     ),
+    (
+        14,
+        "step timeouts",
+        include_str!("../../migrations/postgres/0014_step_timeouts.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -99,6 +104,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "step checkpoints",
         include_str!("../../migrations/sqlite/0009_step_checkpoints.sql"),
+    ),
+    (
+        12,
+        "step timeouts",
+        include_str!("../../migrations/sqlite/0012_step_timeouts.sql"),
     ),
 ];
 

@@ -39,6 +39,8 @@ pub struct NewStep {
     pub retry_limit: i64,
     pub skippable: bool,
     pub lease_ms: i64,
+    /// Attempt timeout (ms); None for none.
+    pub timeout_ms: Option<i64>,
     pub backoff: BackoffOverride,
     pub inputs: Value,
     pub bypassed: bool,
@@ -155,6 +157,9 @@ pub struct LoadedStep {
     pub context: StepContext,
     pub backoff: BackoffOverride,
     pub lease_ms: i64,
+    /// When the attempt times out (claim time + the step's timeout; epoch ms), None for no
+    /// timeout.
+    pub deadline_at: Option<i64>,
     /// Why the stored run context could not be decoded (the step then fails permanently with
     /// this cause instead of stopping the whole claim); `context` is then a skeleton.
     pub unreadable: Option<String>,
@@ -171,6 +176,8 @@ pub struct Expired {
     pub retryable: bool,
     pub retry_limit: i64,
     pub backoff: BackoffOverride,
+    /// When the attempt timed out (claim time + timeout), None for no timeout.
+    pub deadline_at: Option<i64>,
     /// The step's template and handler (labels of the lease-expired metric).
     pub labels: crate::metrics::StepLabels,
 }
@@ -448,6 +455,15 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Expired>> {
         dispatch_resending!(self, b => b.expired_leases(scope, now, limit).await)
+    }
+
+    pub async fn stop_reason(
+        &self,
+        step_id: i64,
+        claim_token: &str,
+        now: i64,
+    ) -> Result<Option<crate::models::StopReason>> {
+        dispatch_resending!(self, b => b.stop_reason(step_id, claim_token, now).await)
     }
 
     pub async fn heartbeat(&self, step_id: i64, claim_token: &str, now: i64) -> Result<i64> {

@@ -334,6 +334,32 @@ pub unsafe extern "C" fn tasker_step_call_heartbeat(
     })
 }
 
+/// Whether the running step should stop, and why: writes to `reason` (when non-NULL) 0 while it
+/// may go on, 1 when its task was cancelled (the outcome will be discarded), 2 when the attempt
+/// is past its timeout (the outcome will be recorded as a `Timeout` failure), 3 when its claim
+/// was lost (taken over after an expired lease; the outcome will be dropped). Call it between
+/// units of work of a long handler, next to `tasker_step_call_heartbeat` (whose StaleClaim
+/// error also means "stop": cancelled or taken over). Costs one read of the step row by primary
+/// key; writes nothing and does not extend the lease.
+///
+/// Errors: NullParameter for a NULL `call`; InvalidState when `call` is not live or the client
+/// is gone; Database. Threading: only on the thread running the callback, before it returns.
+#[no_mangle]
+pub unsafe extern "C" fn tasker_step_call_is_cancelled(
+    call: *mut tasker_step_call,
+    reason: *mut i32,
+    error: *mut *mut tasker_error,
+) -> tasker_result {
+    boundary(error, || {
+        let call = live_call(call)?;
+        let r = call
+            .client()?
+            .stop_reason(call.ctx.step.step_id, &call.ctx.claim_token)?;
+        write(reason, r.map_or(0, |r| r as i32));
+        Ok(())
+    })
+}
+
 /// The id of the step this call runs. Returns 0 for NULL and for a call that is not live (used
 /// after its callback returned, or from another thread).
 ///

@@ -7,6 +7,7 @@ mod failing_handler;
 mod query;
 mod step_error;
 mod step_outcome;
+mod stop_reason;
 
 mod purge;
 mod schedule;
@@ -22,6 +23,7 @@ pub use query::{
 pub use schedule::{MissedTicks, Schedule, ScheduleSpec, ScheduleTick};
 pub use step_error::StepError;
 pub use step_outcome::{HandlerCall, StepOutcome};
+pub use stop_reason::StopReason;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -107,6 +109,10 @@ pub struct TaskRequest {
     /// Delayed start relative to creation, in milliseconds (at most `MAX_START_DELAY_MS`).
     /// Not with `run_at`.
     pub delay_ms: Option<u64>,
+    // Timeouts (docs/TIMEOUTS_AND_CANCELLATION.md).
+    /// Per-step attempt timeouts in milliseconds keyed by step name, overriding the template's
+    /// `timeout_ms` (1 ms..24 h each).
+    pub step_timeouts: std::collections::BTreeMap<String, u64>,
 }
 
 /// The longest start delay a request may ask for, in milliseconds (ten years of 366 days).

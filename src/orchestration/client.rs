@@ -436,6 +436,19 @@ impl Client {
         self.call(|| LeaseReaper::new(self).heartbeat(step_id, claim_token))
     }
 
+    /// Why the running step's attempt should stop: its task was cancelled, it is past its
+    /// timeout, or its claim was lost; None while it may go on. Call it from long handlers
+    /// (between units of work, next to `heartbeat`); it costs one read of the step row by
+    /// primary key and writes nothing. `StepNotFound` for an unknown step.
+    pub fn stop_reason(&self, step_id: i64, claim_token: &str) -> Result<Option<StopReason>> {
+        self.call(|| LeaseReaper::new(self).stop_reason(step_id, claim_token))
+    }
+
+    /// True when `stop_reason` names a reason: the handler should stop and return.
+    pub fn is_cancelled(&self, step_id: i64, claim_token: &str) -> Result<bool> {
+        Ok(self.stop_reason(step_id, claim_token)?.is_some())
+    }
+
     /// Records `checkpoint` as the running step's resume point (cursor, items processed, a
     /// bounded partial result), replacing its previous one: a retry of the step finds it in
     /// `StepContext::checkpoint`. Fenced like every outcome: `StaleClaim` when the claim is no

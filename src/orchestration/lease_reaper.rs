@@ -4,7 +4,7 @@
 use super::Client;
 use crate::database::ClaimScope;
 use crate::metrics::FailureCause;
-use crate::models::StepOutcome;
+use crate::models::{StepOutcome, StopReason};
 use crate::step_handler::{RetryAnalyzer, StepHandlerFoundation};
 use crate::Result;
 
@@ -39,13 +39,19 @@ impl<'a> LeaseReaper<'a> {
         let foundation = StepHandlerFoundation::new(c);
         let mut n = 0;
         for x in expired {
-            let failure = RetryAnalyzer::lease_expired();
-            let decision = RetryAnalyzer::for_step(&inner.config.backoff, &x.backoff).decide(
+            // Past its timeout, the attempt's failure is `Timeout` (docs/TIMEOUTS_AND_CANCELLATION.md).
+            let failure = match x.deadline_at.filter(|d| now > *d) {
+                Some(d) => RetryAnalyzer::lease_expired_after_timeout(d),
+                None => RetryAnalyzer::lease_expired(),
+            };
+            let mut decision = RetryAnalyzer::for_step(&inner.config.backoff, &x.backoff).decide(
                 x.retryable,
                 &failure,
                 x.attempts,
                 x.retry_limit,
             );
+            // Either way nothing ended the attempt before now: the retry keeps its place.
+            decision.from_claim = true;
             let r = c.block(inner.store.fail_step(
                 x.task_id,
                 x.step_id,
@@ -73,5 +79,11 @@ impl<'a> LeaseReaper<'a> {
     pub fn heartbeat(&self, step_id: i64, claim_token: &str) -> Result<i64> {
         let c = self.client;
         c.block(c.inner.store.heartbeat(step_id, claim_token, c.now()))
+    }
+
+    /// Why the attempt holding `claim_token` should stop, or None (one indexed read).
+    pub fn stop_reason(&self, step_id: i64, claim_token: &str) -> Result<Option<StopReason>> {
+        let c = self.client;
+        c.block(c.inner.store.stop_reason(step_id, claim_token, c.now()))
     }
 }

@@ -55,6 +55,7 @@ impl<'a> TaskFactory<'a> {
         check_schema(&tpl, &context)?;
         let bypass = bypass_list(&tpl.template, req)?;
         check_step_inputs(&tpl.template, req)?;
+        check_step_timeouts(&tpl.template, req)?;
         let now = self.client.now();
         let start_at = start_at(req, now)?;
         let t = &tpl.template;
@@ -188,6 +189,11 @@ impl<'a> TaskFactory<'a> {
             .enumerate()
             .map(|(i, s)| NewStep {
                 pending_parents: tpl.parents[i].iter().filter(|p| !bypassed[**p]).count() as i64,
+                timeout_ms: match req.step_timeouts.get(&s.name) {
+                    // Validated to 1 ms..24 h by check_step_timeouts.
+                    Some(t) => Some(i64::try_from(*t).unwrap_or(i64::MAX)),
+                    None => new_step_timeout(s),
+                },
                 ..new_step(
                     tpl,
                     i,
@@ -223,6 +229,7 @@ pub(crate) fn new_step(
         lease_ms: s
             .lease_ms
             .map_or(0, |l| i64::try_from(l).unwrap_or(i64::MAX)),
+        timeout_ms: new_step_timeout(s),
         backoff: s.backoff.unwrap_or_default(),
         inputs,
         bypassed,
@@ -271,6 +278,25 @@ fn bypass_list(t: &TaskTemplate, req: &TaskRequest) -> Result<Vec<String>> {
         }
     }
     Ok(bypass)
+}
+
+/// A template step's timeout as stored (validated to 1 ms..24 h at registration).
+fn new_step_timeout(s: &crate::registry::StepTemplate) -> Option<i64> {
+    s.timeout_ms.map(|t| i64::try_from(t).unwrap_or(i64::MAX))
+}
+
+/// Every step named in `step_timeouts` exists, and each timeout is within 1 ms..24 h.
+fn check_step_timeouts(t: &TaskTemplate, req: &TaskRequest) -> Result<()> {
+    for (name, ms) in &req.step_timeouts {
+        if t.step_index(name).is_none() {
+            return Err(Error::InvalidRequest(format!(
+                "step_timeouts names unknown step '{name}'"
+            )));
+        }
+        crate::registry::template::check_timeout_ms(&format!("step_timeouts.{name}"), *ms)
+            .map_err(Error::InvalidRequest)?;
+    }
+    Ok(())
 }
 
 /// Every step named in `step_inputs` exists.

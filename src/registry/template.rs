@@ -97,9 +97,13 @@ pub struct StepTemplate {
     pub default_retry_limit: i64,
     #[serde(default)]
     pub skippable: bool,
-    /// Lease of one attempt in milliseconds (`timeout_ms` is accepted as an alias).
-    #[serde(default, alias = "timeout_ms")]
+    /// Lease of one attempt in milliseconds.
+    #[serde(default)]
     pub lease_ms: Option<u64>,
+    /// Timeout of one attempt in milliseconds, counted from its claim; past it the attempt
+    /// fails with class `Timeout` (docs/TIMEOUTS_AND_CANCELLATION.md). None: no timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
     #[serde(default)]
     pub backoff: Option<BackoffOverride>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,6 +250,10 @@ impl TaskTemplate {
                     "step '{}': lease_ms must be within 1..={MAX_LEASE_MS} (24 h), got {lease}",
                     s.name
                 ));
+            }
+            if let Some(t) = s.timeout_ms {
+                check_timeout_ms(&format!("step '{}'", s.name), t)
+                    .map_err(Error::InvalidTemplate)?;
             }
             if let Some(config) = &s.handler_config {
                 document_policy::check(&format!("step '{}' handler_config", s.name), config)
@@ -467,6 +475,17 @@ fn deep_merge(target: &mut Value, over: Value) {
         }
         (t, o) => *t = o,
     }
+}
+
+/// A step timeout (template `timeout_ms`, task request `step_timeouts`) must be within
+/// 1 ms..24 h, like a lease.
+pub(crate) fn check_timeout_ms(what: &str, ms: u64) -> std::result::Result<(), String> {
+    if ms == 0 || ms > MAX_LEASE_MS {
+        return Err(format!(
+            "{what}: timeout_ms must be within 1..={MAX_LEASE_MS} (24 h), got {ms}"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! limit) → persist (completion, or the failure with its retry policy; fenced by the claim
 //! token) → settle (events, wakeups, the `StepOutcome`).
 
-use super::{OutputProcessor, RetryAnalyzer};
+use super::{OutputProcessor, RetryAnalyzer, TIMEOUT};
 use crate::database::{Claimed, ClaimedStep, HeldClaim, LoadedStep, Recorded, StepSettled};
 use crate::metrics::FailureCause;
 use crate::models::{State, StepContext, StepError, StepOutcome};
@@ -192,6 +192,7 @@ impl<'a> StepHandlerFoundation<'a> {
             self.call_handler(ctx)
         };
         series.observe_run(delay, started.elapsed());
+        let result = self.past_deadline(loaded, result);
         match &result {
             Ok(_) => tracing::debug!("step completed"),
             Err(e) => {
@@ -199,6 +200,32 @@ impl<'a> StepHandlerFoundation<'a> {
             }
         }
         result
+    }
+
+    /// An outcome delivered after the attempt's deadline (claim time + the step's timeout) is a
+    /// retryable `Timeout` failure instead: the handler could not be stopped, but the timeout
+    /// holds (docs/TIMEOUTS_AND_CANCELLATION.md).
+    fn past_deadline(
+        &self,
+        loaded: &LoadedStep,
+        result: std::result::Result<Value, StepError>,
+    ) -> std::result::Result<Value, StepError> {
+        let now = self.client.now();
+        match loaded.deadline_at.filter(|d| now > *d) {
+            None => result,
+            Some(deadline_at) => Err(StepError {
+                message:
+                    "the step's attempt ran past its timeout; its late outcome was not recorded"
+                        .into(),
+                class: TIMEOUT.into(),
+                retryable: true,
+                details: serde_json::json!({
+                    "deadline_at": deadline_at,
+                    "late_outcome": if result.is_ok() { "completed" } else { "failed" },
+                }),
+                ..Default::default()
+            }),
+        }
     }
 
     /// The handler named by `ctx.step.handler`, its hooks (panics caught) and the results' size

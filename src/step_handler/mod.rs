@@ -18,7 +18,7 @@ pub(crate) use foundation::{NextClaims, StepHandlerFoundation};
 pub(crate) use output::serialized_size;
 pub use output::OutputProcessor;
 pub(crate) use retry::retry_allowed;
-pub use retry::{RetryAnalyzer, RetryDecision};
+pub use retry::{RetryAnalyzer, RetryDecision, TIMEOUT};
 
 use crate::models::StepContext;
 use serde_json::Value;

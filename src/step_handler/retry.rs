@@ -33,6 +33,10 @@ pub struct RetryDecision {
 /// The error class of an attempt whose lease expired.
 const LEASE_EXPIRED: &str = "LeaseExpired";
 
+/// The error class of an attempt that ran past its step's timeout (retryable under the step's
+/// retry rules).
+pub const TIMEOUT: &str = "Timeout";
+
 /// The retry policy of one step: its backoff (client defaults with the step's overrides).
 #[derive(Debug, Clone, Copy)]
 pub struct RetryAnalyzer {
@@ -93,6 +97,18 @@ impl RetryAnalyzer {
             permanent: false,
             retry_after_ms: None,
             details: Value::Null,
+        }
+    }
+
+    /// The failure storage records when a lease expires after the attempt's timeout
+    /// (`deadline_at`, epoch ms): the handler never returned in time.
+    pub(crate) fn lease_expired_after_timeout(deadline_at: i64) -> Failure {
+        Failure {
+            message: "the step's attempt ran past its timeout and its lease expired (worker lost or still running)".into(),
+            class: TIMEOUT.into(),
+            permanent: false,
+            retry_after_ms: None,
+            details: serde_json::json!({"deadline_at": deadline_at}),
         }
     }
 

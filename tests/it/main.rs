@@ -1,6 +1,7 @@
 //! Integration tests of the core engine. Every storage test runs on SQLite and PostgreSQL.
 #![allow(clippy::field_reassign_with_default, clippy::type_complexity)]
 
+mod cancellation_visible;
 mod chaos;
 mod checkpoints;
 mod common;
@@ -17,4 +18,5 @@ mod queries;
 mod schedules;
 mod shutdown;
 mod storage;
+mod timeouts;
 mod validation;

@@ -62,7 +62,7 @@ func goTaskerProcessResults(ud C.uintptr_t, call *C.tasker_step_call, data *C.ui
 func runStep(call *C.tasker_step_call, data *C.uint8_t, n C.size_t, fn func(*StepContext) (any, error)) {
 	maybeGC()
 	sc := &StepContext{call: call}
-	defer func() { sc.call = nil }()
+	defer sc.finish()
 	defer func() {
 		if r := recover(); r != nil {
 			class, msg := panicFailure(r)

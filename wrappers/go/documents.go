@@ -20,6 +20,9 @@ type TaskRequest struct {
 	RunAt *int64 `msgpack:"run_at,omitempty"`
 	// DelayMs delays the start by this many milliseconds from creation. Not with RunAt.
 	DelayMs *uint64 `msgpack:"delay_ms,omitempty"`
+	// StepTimeouts overrides the template's timeout_ms of the named steps for this task
+	// (milliseconds, 1 ms..24 h; docs/TIMEOUTS_AND_CANCELLATION.md).
+	StepTimeouts map[string]uint64 `msgpack:"step_timeouts,omitempty"`
 }
 
 // TaskInfo is the task part of a step context.

@@ -8,6 +8,7 @@ package tasker
 import "C"
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"time"
@@ -26,6 +27,9 @@ type StepContext struct {
 	LastCheckpoint any `msgpack:"checkpoint"`
 
 	call *C.tasker_step_call
+	// ctx and cancel back Ctx (cancellation.go); created on first use.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 }
 
 func (sc *StepContext) normalize() {
@@ -74,7 +78,8 @@ func (sc *StepContext) DependencyResult(name string) map[string]any {
 }
 
 // Heartbeat extends the lease of the running step and returns the new expiry. ErrStaleClaim
-// means the step was taken over: stop working. Only valid during the handler call.
+// means the step was taken over or its task cancelled (then the error also matches
+// ErrStepCancelled, and Ctx is cancelled): stop working. Only valid during the handler call.
 func (sc *StepContext) Heartbeat() (time.Time, error) {
 	if sc.call == nil {
 		return time.Time{}, &Error{Code: CodeInvalidState, Name: CodeInvalidState.String(),
@@ -83,7 +88,7 @@ func (sc *StepContext) Heartbeat() (time.Time, error) {
 	var exp C.int64_t
 	var cerr *C.tasker_error
 	if err := check(C.tasker_step_call_heartbeat(sc.call, &exp, &cerr), cerr); err != nil {
-		return time.Time{}, err
+		return time.Time{}, sc.stopHeartbeat(err)
 	}
 	return time.UnixMilli(int64(exp)), nil
 }

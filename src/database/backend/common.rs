@@ -15,6 +15,7 @@ pub(super) const STATES_ACTIVE: &str = "('pending','in_progress')";
 pub(super) const LOAD_STEP_COLUMNS: &str =
     "s.handler_name, s.retry_limit, s.retryable, s.inputs, s.handler_config, \
      s.lease_expires_at - s.last_attempted_at AS lease_ms, \
+     s.last_attempted_at + s.timeout_ms AS deadline_at, \
      s.backoff_base_ms, s.backoff_factor, s.backoff_max_ms, s.backoff_jitter";
 pub(super) const LOAD_TASK_COLUMNS: &str =
     "t.context, t.initiator, t.source_system, t.reason, t.tags, nt.name AS task_name, \
@@ -103,6 +104,7 @@ pub(super) fn loaded_from_row(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> R
         },
         backoff: Default::default(),
         lease_ms: r.try_get("lease_ms").unwrap_or(0),
+        deadline_at: r.try_get("deadline_at").unwrap_or(None),
         unreadable: Some(format!("the step's stored run context cannot be read: {e}")),
     }))
 }
@@ -153,6 +155,7 @@ fn decode_loaded(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> Result<LoadedS
         },
         backoff: backoff_from_row(r)?,
         lease_ms: r.try_get("lease_ms")?,
+        deadline_at: r.try_get("deadline_at")?,
         unreadable: None,
     })
 }

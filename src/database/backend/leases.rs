@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::metrics::StepLabels;
+use crate::models::StopReason;
 use sqlx::Row;
 
 impl Backend {
@@ -23,7 +24,7 @@ impl Backend {
         let sql = format!(
             "SELECT s.workflow_step_id, s.task_id, s.claim_token, s.attempts, s.retryable, s.retry_limit, \
              s.backoff_base_ms, s.backoff_factor, s.backoff_max_ms, s.backoff_jitter, \
-             ns.name AS namespace, nt.name AS task_name, nt.version, s.handler_name \
+             s.last_attempted_at + s.timeout_ms AS deadline_at, ns.name AS namespace, nt.name AS task_name, nt.version, s.handler_name \
              FROM tasker_workflow_steps s{} \
              WHERE s.state = 'in_progress' AND s.lease_expires_at < $1{filter} ORDER BY s.lease_expires_at LIMIT $2",
             LOAD_TASK_JOINS.replace("{step}", "s")
@@ -43,6 +44,7 @@ impl Backend {
                     retryable: r.try_get(4)?,
                     retry_limit: r.try_get(5)?,
                     backoff: backoff_from_row(r)?,
+                    deadline_at: r.try_get("deadline_at")?,
                     labels: StepLabels {
                         namespace: r.try_get("namespace")?,
                         name: r.try_get("task_name")?,
@@ -68,5 +70,35 @@ impl Backend {
         .fetch_optional(&self.pool)
         .await?;
         expiry.ok_or(Error::StaleClaim(step_id))
+    }
+
+    /// Why the attempt holding `claim_token` should stop (None: it may go on). One read of the
+    /// step row by its primary key; nothing is written.
+    pub async fn stop_reason(
+        &self,
+        step_id: i64,
+        claim_token: &str,
+        now: i64,
+    ) -> Result<Option<StopReason>> {
+        let row = sqlx::query(
+            "SELECT state, claim_token, last_attempted_at + timeout_ms AS deadline_at \
+             FROM tasker_workflow_steps WHERE workflow_step_id = $1",
+        )
+        .bind(step_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::StepNotFound(step_id))?;
+        let state: String = row.try_get(0)?;
+        let token: Option<String> = row.try_get(1)?;
+        let deadline_at: Option<i64> = row.try_get(2)?;
+        Ok(if state == State::Cancelled.as_str() {
+            Some(StopReason::Cancelled)
+        } else if token.as_deref() != Some(claim_token) {
+            Some(StopReason::ClaimLost)
+        } else if deadline_at.is_some_and(|d| now > d) {
+            Some(StopReason::TimedOut)
+        } else {
+            None
+        })
     }
 }

@@ -169,7 +169,7 @@ impl Backend {
         for chunk in steps.chunks(400) {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
                 "INSERT INTO tasker_workflow_steps (task_id, named_step_id, name, handler_name, handler_config, state, \
-                 retryable, retry_limit, skippable, attempts, ready_at, pending_parents, lease_ms, backoff_base_ms, \
+                 retryable, retry_limit, skippable, attempts, ready_at, pending_parents, lease_ms, timeout_ms, backoff_base_ms, \
                  backoff_factor, backoff_max_ms, backoff_jitter, inputs, results, processed_at, created_at, updated_at) ",
             );
             qb.push_values(chunk, |mut b, s| {
@@ -191,6 +191,7 @@ impl Backend {
                     .push_bind(ready_at)
                     .push_bind(s.pending_parents)
                     .push_bind(s.lease_ms)
+                    .push_bind(s.timeout_ms)
                     .push_bind(s.backoff.base_ms.map(|v| v as i64))
                     .push_bind(s.backoff.factor)
                     .push_bind(s.backoff.max_ms.map(|v| v as i64))

@@ -100,6 +100,7 @@ FUNCTIONS: dict[str, tuple[Any, list[Any]]] = {
     "tasker_step_call_set_output": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_step_call_fail": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_bool, ctypes.c_double, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_step_call_heartbeat": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_void_p)]),
+    "tasker_step_call_is_cancelled": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_step_call_step_id": (ctypes.c_int64, [ctypes.c_void_p]),
     "tasker_step_call_task_id": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_step_call_step_name": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_void_p)]),

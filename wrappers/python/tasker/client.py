@@ -320,6 +320,7 @@ class Client(_Managed):
         step_inputs: Optional[Mapping[str, Any]] = None,
         run_at: Optional[int] = None,
         delay_ms: Optional[int] = None,
+        step_timeouts: Optional[Mapping[str, int]] = None,
     ) -> CreatedTask:
         """Creates a task (or returns the identical existing one with created=False). `name` may
         also be a whole task request mapping (docs/ABI.md)."""
@@ -331,7 +332,7 @@ class Client(_Managed):
                 "context": context, "namespace": namespace, "version": version, "initiator": initiator,
                 "source_system": source_system, "reason": reason, "tags": tags,
                 "bypass_steps": bypass_steps, "step_inputs": step_inputs,
-                "run_at": run_at, "delay_ms": delay_ms,
+                "run_at": run_at, "delay_ms": delay_ms, "step_timeouts": step_timeouts,
             }
             for key, value in fields.items():
                 if value is not None:

@@ -24,6 +24,7 @@ __all__ = [
     "StateError",
     "IllegalTransitionError",
     "StaleClaimError",
+    "CancelledError",
     "InvalidStateError",
     "CallInterruptedError",
     "ConfigError",
@@ -130,6 +131,12 @@ class IllegalTransitionError(StateError):
 
 class StaleClaimError(StateError):
     CODE = RESULT_CODES["STALE_CLAIM"]
+
+
+class CancelledError(StaleClaimError):
+    """Raised by `StepContext.heartbeat` when the step's task was cancelled while the handler
+    ran: stop working and return (the outcome is discarded). A StaleClaimError, so code that
+    catches that keeps working."""
 
 
 class InvalidStateError(StateError):

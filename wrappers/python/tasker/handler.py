@@ -11,7 +11,10 @@ from typing import Any, Callable, Mapping, Union
 
 from . import _bindings, _slab
 from ._lib import lib, pack, raise_error, stash_fatal, thread_state, unpack
-from .errors import InvalidStateError, StepError
+from .errors import CancelledError, InvalidStateError, StaleClaimError, StepError, TaskerError
+
+# The stop reasons of tasker_step_call_is_cancelled, by code (docs/TIMEOUTS_AND_CANCELLATION.md).
+STOP_REASONS = {1: "cancelled", 2: "timed_out", 3: "claim_lost"}
 
 __all__ = ["StepHandler", "StepContext", "HandlerLike"]
 
@@ -78,16 +81,47 @@ class StepContext:
         return self.dependency_results.get(name)
 
     def heartbeat(self) -> int:
-        """Extends the step's lease; returns the new expiry (epoch ms). Raises StaleClaimError when
-        the step was taken over (stop working), InvalidStateError after the handler returned."""
+        """Extends the step's lease; returns the new expiry (epoch ms). Raises CancelledError (a
+        StaleClaimError) when the step's task was cancelled, StaleClaimError when the step was
+        taken over (stop working either way), InvalidStateError after the handler returned."""
         if not self._call:
             raise InvalidStateError.make("heartbeat outside the running handler")
         expires = ctypes.c_int64()
         err = ctypes.c_void_p()
         rc = lib.tasker_step_call_heartbeat(self._call, ctypes.byref(expires), ctypes.byref(err))
         if rc:
-            raise_error(rc, err)
+            try:
+                raise_error(rc, err)
+            except StaleClaimError as e:
+                if self._stop_reason_or_none() == "cancelled":
+                    raise CancelledError(e.code, e.name, e.message) from e
+                raise
         return int(expires.value)
+
+    def stop_reason(self) -> str | None:
+        """Why the handler should stop: "cancelled" (its task was cancelled; the outcome will be
+        discarded), "timed_out" (past the step's timeout; the outcome will be recorded as a
+        Timeout failure), "claim_lost" (taken over); None while it may go on. One read of the
+        step row; does not extend the lease."""
+        if not self._call:
+            raise InvalidStateError.make("stop_reason outside the running handler")
+        reason = ctypes.c_int32()
+        err = ctypes.c_void_p()
+        rc = lib.tasker_step_call_is_cancelled(self._call, ctypes.byref(reason), ctypes.byref(err))
+        if rc:
+            raise_error(rc, err)
+        return STOP_REASONS.get(int(reason.value))
+
+    def _stop_reason_or_none(self) -> str | None:
+        """stop_reason(), or None when it cannot be read (no claim: call_handler's step 0)."""
+        try:
+            return self.stop_reason()
+        except TaskerError:
+            return None
+
+    def is_cancelled(self) -> bool:
+        """True when `stop_reason()` names a reason: stop working and return."""
+        return self.stop_reason() is not None
 
     def checkpoint(self, checkpoint: Any) -> None:
         """Records `checkpoint` (a cursor, the items processed, a bounded partial result; at most

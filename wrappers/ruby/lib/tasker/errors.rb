@@ -46,6 +46,9 @@ module Tasker
   class StepNotFoundError < NotFoundError; end
   class IllegalTransitionError < Error; end
   class StaleClaimError < Error; end
+  # Raised by StepContext#heartbeat when the step's task was cancelled while the handler ran: stop
+  # working and return (the outcome is discarded). A StaleClaimError, so rescuing that still works.
+  class CancelledError < StaleClaimError; end
   class ConfigError < Error; end
   class DatabaseError < Error; end
   class PanicError < Error; end

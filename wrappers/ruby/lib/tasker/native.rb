@@ -149,6 +149,7 @@ module Tasker
     attach_function :tasker_step_call_set_output, %i[pointer pointer size_t pointer], :uint32
     attach_function :tasker_step_call_fail, %i[pointer string string bool double pointer size_t pointer], :uint32
     attach_function :tasker_step_call_heartbeat, %i[pointer pointer pointer], :uint32, blocking: true
+    attach_function :tasker_step_call_is_cancelled, %i[pointer pointer pointer], :uint32, blocking: true
     attach_function :tasker_step_call_checkpoint, %i[pointer pointer size_t pointer], :uint32, blocking: true
     attach_function :tasker_step_call_step_id, [:pointer], :int64
 

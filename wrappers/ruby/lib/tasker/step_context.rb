@@ -36,15 +36,48 @@ module Tasker
     def to_h = @doc
 
     # Extends the lease of the running step; returns the new expiry as a Time. Raises
-    # Tasker::StaleClaimError when the step was taken over (stop working: the outcome will be
-    # refused) and Tasker::InvalidStateError outside the handler call.
+    # Tasker::CancelledError (a StaleClaimError) when the step's task was cancelled,
+    # Tasker::StaleClaimError when the step was taken over (stop working either way: the outcome
+    # will be refused) and Tasker::InvalidStateError outside the handler call.
     def heartbeat
       raise InvalidStateError, "heartbeat outside the handler call" unless @call
 
       out = FFI::MemoryPointer.new(:int64)
-      Native.check!(:tasker_step_call_heartbeat, @call, out)
+      begin
+        Native.check!(:tasker_step_call_heartbeat, @call, out)
+      rescue StaleClaimError => e
+        raise CancelledError, e.message if stop_reason_or_nil == :cancelled
+
+        raise
+      end
       Time.at(out.read_int64 / 1000.0)
     end
+
+    # The stop reasons of tasker_step_call_is_cancelled, by code.
+    STOP_REASONS = { 1 => :cancelled, 2 => :timed_out, 3 => :claim_lost }.freeze
+
+    # Why the handler should stop: :cancelled (its task was cancelled; the outcome will be
+    # discarded), :timed_out (past the step's timeout; the outcome will be recorded as a Timeout
+    # failure), :claim_lost (taken over); nil while it may go on. One read of the step row; does
+    # not extend the lease (docs/TIMEOUTS_AND_CANCELLATION.md).
+    def stop_reason
+      raise InvalidStateError, "stop_reason outside the handler call" unless @call
+
+      out = FFI::MemoryPointer.new(:int32)
+      Native.check!(:tasker_step_call_is_cancelled, @call, out)
+      STOP_REASONS[out.read_int32]
+    end
+
+    # #stop_reason, or nil when it cannot be read (no claim: #call_handler's step 0).
+    def stop_reason_or_nil
+      stop_reason
+    rescue Error
+      nil
+    end
+    private :stop_reason_or_nil
+
+    # True when #stop_reason names a reason: stop working and return.
+    def cancelled? = !stop_reason.nil?
 
     # Records `checkpoint` (a cursor, the items processed, a bounded partial result; at most 64 KiB
     # as JSON) as the step's resume point, replacing the previous one: a retry of the step gets it
