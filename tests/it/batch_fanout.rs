@@ -229,7 +229,10 @@ both_backends!(invalid_batch_outputs_fail_permanently, |b| {
         let split = view.step("split").unwrap();
         assert_eq!(split.state, State::Error);
         assert_eq!(split.attempts, 1, "not retried");
-        assert_eq!(split.results.as_ref().unwrap()["error"]["class"], json!(class));
+        assert_eq!(
+            split.results.as_ref().unwrap()["error"]["class"],
+            json!(class)
+        );
         assert_eq!(view.steps.len(), 1, "nothing was created");
     }
 });
