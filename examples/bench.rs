@@ -1024,83 +1024,65 @@ fn run(args: &BTreeMap<String, String>) -> Res<()> {
         eprintln!("bench: scenario 'latency' failed: {e}");
         failed.push("latency");
     }
-    let result = (|| -> Res<()> {
-        if !(want("fanout")) {
-            return Ok(());
-        }
-        for backend in [Backend::Postgres, Backend::Sqlite] {
-            progress(&format!("fan-out 1,000, {}", backend.name()));
-            let small = fanout(&env, backend, 1000, false)?;
-            progress(&format!("fan-out 10,000, {}", backend.name()));
-            let large = fanout(&env, backend, 10_000, false)?;
-            let ratios: Vec<f64> = large.iter().zip(&small).map(|(l, s)| l / s).collect();
-            rows.push(row(
+    // The same fan-out, in the template (`fanout`) and created at run time by a batchable step
+    // (`fanout_runtime`): figures (1,000, 10,000, ratio) per backend.
+    let fans = [
+        (
+            "fanout",
+            false,
+            [
                 "fan-out/fan-in 1,000 steps (create+run)",
-                backend.name(),
-                "s",
-                &small,
-                String::new(),
-                String::new(),
-            ));
-            rows.push(row(
                 "fan-out/fan-in 10,000 steps (create+run)",
-                backend.name(),
-                "s",
-                &large,
-                String::new(),
-                String::new(),
-            ));
-            let r = stat(&ratios).median;
-            rows.push(row(
                 "fan-out 10,000 / 1,000 time ratio",
-                backend.name(),
-                "x",
-                &ratios,
-                String::new(),
-                format!("<= 12: {}", verdict(r <= 12.0)),
-            ));
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        eprintln!("bench: scenario 'fanout' failed: {e}");
-        failed.push("fanout");
-    }
-    let result = (|| -> Res<()> {
-        if !(want("fanout_runtime")) {
-            return Ok(());
-        }
-        for backend in [Backend::Postgres, Backend::Sqlite] {
-            progress(&format!("run-time fan-out 1,000, {}", backend.name()));
-            let small = fanout(&env, backend, 1000, true)?;
-            progress(&format!("run-time fan-out 10,000, {}", backend.name()));
-            let large = fanout(&env, backend, 10_000, true)?;
-            let ratios: Vec<f64> = large.iter().zip(&small).map(|(l, s)| l / s).collect();
-            for (what, vs) in [("1,000", &small), ("10,000", &large)] {
+            ],
+        ),
+        (
+            "fanout_runtime",
+            true,
+            [
+                "run-time fan-out 1,000 batches (create+run)",
+                "run-time fan-out 10,000 batches (create+run)",
+                "run-time fan-out 10,000 / 1,000 time ratio",
+            ],
+        ),
+    ];
+    for (scenario, runtime, [small_label, large_label, ratio_label]) in fans {
+        let result = (|| -> Res<()> {
+            if !(want(scenario)) {
+                return Ok(());
+            }
+            for backend in [Backend::Postgres, Backend::Sqlite] {
+                progress(&format!("{scenario} 1,000, {}", backend.name()));
+                let small = fanout(&env, backend, 1000, runtime)?;
+                progress(&format!("{scenario} 10,000, {}", backend.name()));
+                let large = fanout(&env, backend, 10_000, runtime)?;
+                let ratios: Vec<f64> = large.iter().zip(&small).map(|(l, s)| l / s).collect();
+                for (label, vs) in [(small_label, &small), (large_label, &large)] {
+                    rows.push(row(
+                        label,
+                        backend.name(),
+                        "s",
+                        vs,
+                        String::new(),
+                        String::new(),
+                    ));
+                }
+                let r = stat(&ratios).median;
                 rows.push(row(
-                    &format!("run-time fan-out {what} batches (create+run)"),
+                    ratio_label,
                     backend.name(),
-                    "s",
-                    vs,
+                    "x",
+                    &ratios,
                     String::new(),
-                    String::new(),
+                    format!("<= 12: {}", verdict(r <= 12.0)),
                 ));
             }
-            let r = stat(&ratios).median;
-            rows.push(row(
-                "run-time fan-out 10,000 / 1,000 time ratio",
-                backend.name(),
-                "x",
-                &ratios,
-                String::new(),
-                format!("<= 12: {}", verdict(r <= 12.0)),
-            ));
+            Ok(())
+        })();
+        if let Err(e) = result {
+            eprintln!("bench: scenario '{scenario}' failed: {e}");
+            failed.push(scenario);
         }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        eprintln!("bench: scenario 'fanout_runtime' failed: {e}");
-        failed.push("fanout_runtime");
     }
     let result = (|| -> Res<()> {
         if !(want("ffi")) {
