@@ -12,7 +12,7 @@
 //! Every figure is the median of `--runs` runs (default 3) with their min and max. Each run uses
 //! a fresh database (a new PostgreSQL database, a new SQLite file). Scenarios (`--only`):
 //! `baseline` (pgbench -N, SQLite single-row UPDATE transactions), `throughput`, `latency`,
-//! `fanout`, `ffi`, `memory`, `peers` (libtasker beside graphile-worker and River: bench/peers.rs,
+//! `fanout`, `fanout_runtime` (the same shape created at run time by a batchable step), `ffi`, `memory`, `peers` (libtasker beside graphile-worker and River: bench/peers.rs,
 //! with `--graphile DIR|skip:WHY` and `--river BIN|skip:WHY` from scripts/bench.sh), `dashboard`
 //! (page answer times with 100,000 tasks: bench/dashboard.rs).
 //! docs/PERFORMANCE.md describes the method and the latest results.
@@ -496,37 +496,55 @@ fn latency(env: &Env, backend: Backend) -> Res<Vec<(f64, f64)>> {
     Ok(out)
 }
 
+/// The steps of a fan-out of `n`: static (root -> p0..pN -> join, all in the template), or
+/// created at run time (`runtime`: a batchable root returning `context.batches` batches of one
+/// batch_worker, and a convergence join).
+fn fan_steps(prefix: &str, n: usize, runtime: bool) -> Vec<Value> {
+    if runtime {
+        return vec![
+            json!({"name": "root", "handler": "split", "type": "batchable",
+                   "batch": {"worker": "p", "max_batches": tasker::MAX_BATCHES}}),
+            json!({"name": "p", "handler": "noop", "type": "batch_worker", "depends_on_step": "root"}),
+            json!({"name": "join", "handler": "noop", "type": "convergence", "depends_on_steps": ["p"]}),
+        ];
+    }
+    let mut steps = vec![json!({"name": "root", "handler": "noop"})];
+    let names: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+    for name in &names {
+        steps.push(json!({"name": name, "handler": "noop", "depends_on_step": "root"}));
+    }
+    steps.push(json!({"name": "join", "handler": "noop", "depends_on_steps": names}));
+    steps
+}
+
 /// Fan-out/fan-in: root -> N parallel -> join, created and run inline (`run_task`) on one
-/// thread. Seconds per run (creation + run; template registration not included).
-fn fanout(env: &Env, backend: Backend, n: usize) -> Res<Vec<f64>> {
+/// thread. Seconds per run (creation + run; template registration not included). With
+/// `runtime`, the N steps are batches created when the root completes (fanout_runtime).
+fn fanout(env: &Env, backend: Backend, n: usize, runtime: bool) -> Res<Vec<f64>> {
     let mut out = Vec::new();
     for _ in 0..env.runs {
         let url = env.fresh_db(backend, "fanout")?;
         {
             let client = Client::connect_with(&url, bench_config(1), None)?;
-            let mut steps = vec![json!({"name": "root", "handler": "noop"})];
-            let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
-            for name in &names {
-                steps.push(json!({"name": name, "handler": "noop", "depends_on_step": "root"}));
-            }
-            steps.push(json!({"name": "join", "handler": "noop", "depends_on_steps": names}));
             client.register_template_value(json!({
-                "name": "fan", "namespace_name": "bench", "version": "1.0.0", "step_templates": steps
+                "name": "fan", "namespace_name": "bench", "version": "1.0.0",
+                "step_templates": fan_steps("p", n, runtime)
             }))?;
             let counter = Arc::new(AtomicU64::new(0));
             register_noop(&client, counter.clone())?;
+            let c = counter.clone();
+            client.register_fn("split", move |ctx| {
+                c.fetch_add(1, Ordering::Relaxed);
+                let n = ctx.task.context["batches"].as_u64().unwrap_or(0);
+                Ok(json!({"batches": (0..n).map(|i| json!({"i": i})).collect::<Vec<_>>()}))
+            })?;
             // Warm-up on a small fan (connections, prepared statements), so that both sizes
             // measure the steady state rather than first-use costs.
-            let mut warm = vec![json!({"name": "root", "handler": "noop"})];
-            let warm_names: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
-            for name in &warm_names {
-                warm.push(json!({"name": name, "handler": "noop", "depends_on_step": "root"}));
-            }
-            warm.push(json!({"name": "join", "handler": "noop", "depends_on_steps": warm_names}));
             client.register_template_value(json!({
-                "name": "fan_warm", "namespace_name": "bench", "version": "1.0.0", "step_templates": warm
+                "name": "fan_warm", "namespace_name": "bench", "version": "1.0.0",
+                "step_templates": fan_steps("w", 100, runtime)
             }))?;
-            let w = client.create_task(&req("fan_warm", json!({})))?;
+            let w = client.create_task(&req("fan_warm", json!({"batches": 100})))?;
             client.run_task(w.task_id)?;
             // Tasks under a second are timed three times back to back (their median is the
             // run's figure): a single short sample is at the mercy of one scheduler hiccup.
@@ -535,7 +553,7 @@ fn fanout(env: &Env, backend: Backend, n: usize) -> Res<Vec<f64>> {
             for k in 0..repeats {
                 counter.store(0, Ordering::SeqCst);
                 let t0 = Instant::now();
-                let task = client.create_task(&req("fan", json!({"k": k})))?;
+                let task = client.create_task(&req("fan", json!({"k": k, "batches": n})))?;
                 let ctx = client.run_task(task.task_id)?;
                 times.push(t0.elapsed().as_secs_f64());
                 if ctx.task_state != tasker::State::Complete
@@ -1006,47 +1024,65 @@ fn run(args: &BTreeMap<String, String>) -> Res<()> {
         eprintln!("bench: scenario 'latency' failed: {e}");
         failed.push("latency");
     }
-    let result = (|| -> Res<()> {
-        if !(want("fanout")) {
-            return Ok(());
-        }
-        for backend in [Backend::Postgres, Backend::Sqlite] {
-            progress(&format!("fan-out 1,000, {}", backend.name()));
-            let small = fanout(&env, backend, 1000)?;
-            progress(&format!("fan-out 10,000, {}", backend.name()));
-            let large = fanout(&env, backend, 10_000)?;
-            let ratios: Vec<f64> = large.iter().zip(&small).map(|(l, s)| l / s).collect();
-            rows.push(row(
+    // The same fan-out, in the template (`fanout`) and created at run time by a batchable step
+    // (`fanout_runtime`): figures (1,000, 10,000, ratio) per backend.
+    let fans = [
+        (
+            "fanout",
+            false,
+            [
                 "fan-out/fan-in 1,000 steps (create+run)",
-                backend.name(),
-                "s",
-                &small,
-                String::new(),
-                String::new(),
-            ));
-            rows.push(row(
                 "fan-out/fan-in 10,000 steps (create+run)",
-                backend.name(),
-                "s",
-                &large,
-                String::new(),
-                String::new(),
-            ));
-            let r = stat(&ratios).median;
-            rows.push(row(
                 "fan-out 10,000 / 1,000 time ratio",
-                backend.name(),
-                "x",
-                &ratios,
-                String::new(),
-                format!("<= 12: {}", verdict(r <= 12.0)),
-            ));
+            ],
+        ),
+        (
+            "fanout_runtime",
+            true,
+            [
+                "run-time fan-out 1,000 batches (create+run)",
+                "run-time fan-out 10,000 batches (create+run)",
+                "run-time fan-out 10,000 / 1,000 time ratio",
+            ],
+        ),
+    ];
+    for (scenario, runtime, [small_label, large_label, ratio_label]) in fans {
+        let result = (|| -> Res<()> {
+            if !(want(scenario)) {
+                return Ok(());
+            }
+            for backend in [Backend::Postgres, Backend::Sqlite] {
+                progress(&format!("{scenario} 1,000, {}", backend.name()));
+                let small = fanout(&env, backend, 1000, runtime)?;
+                progress(&format!("{scenario} 10,000, {}", backend.name()));
+                let large = fanout(&env, backend, 10_000, runtime)?;
+                let ratios: Vec<f64> = large.iter().zip(&small).map(|(l, s)| l / s).collect();
+                for (label, vs) in [(small_label, &small), (large_label, &large)] {
+                    rows.push(row(
+                        label,
+                        backend.name(),
+                        "s",
+                        vs,
+                        String::new(),
+                        String::new(),
+                    ));
+                }
+                let r = stat(&ratios).median;
+                rows.push(row(
+                    ratio_label,
+                    backend.name(),
+                    "x",
+                    &ratios,
+                    String::new(),
+                    format!("<= 12: {}", verdict(r <= 12.0)),
+                ));
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            eprintln!("bench: scenario '{scenario}' failed: {e}");
+            failed.push(scenario);
         }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        eprintln!("bench: scenario 'fanout' failed: {e}");
-        failed.push("fanout");
     }
     let result = (|| -> Res<()> {
         if !(want("ffi")) {

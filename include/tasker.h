@@ -57,6 +57,12 @@
 #define MAX_CHECKPOINT_BYTES (64 * 1024)
 
 /**
+ * The hard ceiling of `max_batches`, whatever the template says: 100,000 batches is 100,000
+ * step rows created in one transaction.
+ */
+#define MAX_BATCHES 100000
+
+/**
  * Most candidates a decision may list (and so activate at once).
  */
 #define MAX_DECISION_CANDIDATES 100

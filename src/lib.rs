@@ -21,8 +21,9 @@ mod step_handler;
 
 // The client and how work is driven.
 pub use orchestration::{
-    identity_hash, Client, StopHandle, WeakClient, ACTIVATE_KEY, DECISION_EVENT,
-    DEFAULT_DATABASE_URL, INVALID_DECISION, MAX_CHECKPOINT_BYTES, STEP_CREATED_EVENT,
+    identity_hash, Client, StopHandle, WeakClient, ACTIVATE_KEY, BATCHES_EVENT, BATCHES_KEY,
+    DECISION_EVENT, DEFAULT_DATABASE_URL, INVALID_BATCHES, INVALID_DECISION, MAX_CHECKPOINT_BYTES,
+    STEP_CREATED_EVENT, TOO_MANY_BATCHES,
 };
 
 // The documents exchanged with callers (the C ABI encodes these).
@@ -39,8 +40,8 @@ pub use config::{
     BackoffConfig, BackoffOverride, Config, ManualClock, ReenqueueDelays, Strictness, SystemClock,
 };
 pub use registry::{
-    RegisteredTemplate, StepTemplate, StepType, TaskTemplate, MAX_DECISION_CANDIDATES,
-    MAX_DECISION_DEPTH,
+    BatchFailure, BatchSpec, RegisteredTemplate, StepTemplate, StepType, TaskTemplate, MAX_BATCHES,
+    MAX_DECISION_CANDIDATES, MAX_DECISION_DEPTH,
 };
 
 // The step policies, for hosts that want to show or test them.

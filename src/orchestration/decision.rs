@@ -74,7 +74,14 @@ pub(crate) fn static_part(
     Ok((kept, edges))
 }
 
-/// A claimed step that is a decision, with its template.
+/// What a decision's (or batchable's) output chose.
+pub(crate) struct Choice {
+    chosen: Vec<usize>,
+    /// A batchable's batch specifications (None for a decision).
+    pub batches: Option<Vec<Value>>,
+}
+
+/// A claimed step that is a decision (or a batchable step), with its template.
 pub(crate) struct DecisionStep {
     tpl: Arc<RegisteredTemplate>,
     index: usize,
@@ -104,9 +111,12 @@ impl DecisionStep {
             )?;
             let has_decisions = stored.iter().any(|(_, config)| {
                 config["version"] == t.version.as_str()
-                    && config["step_templates"]
-                        .as_array()
-                        .is_some_and(|steps| steps.iter().any(|s| s["type"] == "decision"))
+                    && config["step_templates"].as_array().is_some_and(|steps| {
+                        // A batchable step creates steps like a decision.
+                        steps
+                            .iter()
+                            .any(|s| s["type"] == "decision" || s["type"] == "batchable")
+                    })
             });
             if !has_decisions {
                 registry.mark_without_decisions(&t.namespace, &t.name, &t.version);
@@ -120,10 +130,40 @@ impl DecisionStep {
         let Some(index) = tpl.template.step_index(&ctx.step.name) else {
             return Ok(None);
         };
-        if tpl.template.step_templates[index].step_type != StepType::Decision {
+        if !matches!(
+            tpl.template.step_templates[index].step_type,
+            StepType::Decision | StepType::Batchable
+        ) {
             return Ok(None);
         }
         Ok(Some(DecisionStep { tpl, index }))
+    }
+
+    /// What the output chose: a decision's candidates, or a batchable's batches (its worker
+    /// is then the one candidate, created once per batch; orchestration/batch.rs).
+    pub fn choose(&self, output: &Value) -> std::result::Result<Choice, StepError> {
+        let step = &self.tpl.template.step_templates[self.index];
+        let Some(b) = step
+            .batch
+            .as_ref()
+            .filter(|_| step.step_type == StepType::Batchable)
+        else {
+            return Ok(Choice {
+                chosen: self.chosen(output)?,
+                batches: None,
+            });
+        };
+        Ok(Choice {
+            chosen: self.candidates().to_vec(),
+            batches: Some(super::batch::batches(&step.name, b, output)?),
+        })
+    }
+
+    fn candidates(&self) -> &[usize] {
+        self.tpl
+            .dynamic
+            .as_ref()
+            .map_or(&[][..], |g| &g.candidates[self.index][..])
     }
 
     /// The candidates the output chose, in its order: a list of distinct candidate names under
@@ -152,11 +192,7 @@ impl DecisionStep {
                 list.len()
             )));
         }
-        let candidates = self
-            .tpl
-            .dynamic
-            .as_ref()
-            .map_or(&[][..], |g| &g.candidates[self.index][..]);
+        let candidates = self.candidates();
         let mut seen = HashSet::new();
         let mut chosen = Vec::with_capacity(list.len());
         for v in list {
@@ -183,27 +219,33 @@ impl DecisionStep {
         Ok(chosen)
     }
 
-    /// The rows and edges that choosing `chosen` creates (storage skips what exists).
-    pub fn plan(&self, chosen: &[usize]) -> DecisionPlan {
+    /// The rows and edges that `choice` creates (storage skips what exists).
+    pub fn plan(&self, choice: &Choice) -> DecisionPlan {
         let tpl = &self.tpl;
         let Some(g) = &tpl.dynamic else {
             return DecisionPlan::default();
         };
+        let chosen = &choice.chosen[..];
         let a = g.activation(&tpl.parents, chosen);
         let name = |i: usize| tpl.template.step_templates[i].name.clone();
-        DecisionPlan {
+        let plan = DecisionPlan {
             steps: a
                 .steps
                 .iter()
                 .map(|i| new_step(tpl, *i, Value::Object(Default::default()), false))
                 .collect(),
             edges: a.edges.iter().map(|(p, c)| (name(*p), name(*c))).collect(),
+        };
+        match (&choice.batches, chosen.first()) {
+            (Some(batches), Some(w)) => super::batch::expand(plan, &name(*w), batches),
+            _ => plan,
         }
     }
 
-    /// The names of `chosen`.
-    pub fn names(&self, chosen: &[usize]) -> Vec<String> {
-        chosen
+    /// The names of the chosen candidates (a batchable's worker).
+    pub fn names(&self, choice: &Choice) -> Vec<String> {
+        choice
+            .chosen
             .iter()
             .map(|i| self.tpl.template.step_templates[*i].name.clone())
             .collect()

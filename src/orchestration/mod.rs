@@ -24,6 +24,7 @@
 //! - `schedule_expression.rs`: a cron expression in a time zone, and its due ticks.
 
 mod adaptive_claim;
+mod batch;
 mod call_gate;
 mod checkpoints;
 mod client;
@@ -50,10 +51,11 @@ mod schedule_expression;
 mod schedules;
 
 pub(crate) use adaptive_claim::AdaptiveClaim;
+pub use batch::{BATCHES_EVENT, BATCHES_KEY, INVALID_BATCHES, TOO_MANY_BATCHES};
 pub use checkpoints::MAX_CHECKPOINT_BYTES;
 pub use client::{Client, WeakClient, DEFAULT_DATABASE_URL};
 pub(crate) use coordinator::OrchestrationCoordinator;
-pub(crate) use decision::DecisionStep;
+pub(crate) use decision::{Choice, DecisionStep};
 pub use decision::{ACTIVATE_KEY, DECISION_EVENT, INVALID_DECISION, STEP_CREATED_EVENT};
 pub use identity::identity_hash;
 pub(crate) use interrupt::InterruptScope;

@@ -80,6 +80,14 @@ impl DynamicGraph {
                         s.name
                     ));
                 }
+                // A batchable step is a decision whose one candidate is its worker (checked
+                // by registry/batch.rs): created per batch when it completes.
+                if let (StepType::Batchable, Some(b)) = (s.step_type, &s.batch) {
+                    if let Some(&w) = index.get(b.worker.as_str()) {
+                        decision_of[w] = Some(d);
+                        candidates[d].push(w);
+                    }
+                }
                 continue;
             }
             if s.candidates.is_empty() {
@@ -134,12 +142,17 @@ impl DynamicGraph {
                 let chosen = usize::from(decision_of[i] == Some(*p));
                 depth[i] = depth[i].max(depth[*p].saturating_add(chosen));
                 let mut above = decisions_above[*p].clone();
-                if steps[*p].step_type == StepType::Decision {
+                if matches!(
+                    steps[*p].step_type,
+                    StepType::Decision | StepType::Batchable
+                ) {
                     above.insert(*p);
                 }
                 decisions_above[i].extend(above);
             }
-            if s.step_type == StepType::Decision && depth[i] >= MAX_DECISION_DEPTH {
+            if matches!(s.step_type, StepType::Decision | StepType::Batchable)
+                && depth[i] >= MAX_DECISION_DEPTH
+            {
                 return bad(format!(
                     "decision '{}' is nested {} decisions deep, the limit is {MAX_DECISION_DEPTH}",
                     s.name,

@@ -1,11 +1,13 @@
 //! Registries: task templates by namespace/name/version, step handlers by name.
 
+pub mod batch;
 pub mod dynamic_graph;
 pub mod template;
 
 use crate::config::Strictness;
 use crate::step_handler::StepHandler;
 use crate::{Error, Result};
+pub use batch::{batch_step_name, BatchFailure, BatchSpec, MAX_BATCHES};
 pub use dynamic_graph::{DynamicGraph, MAX_DECISION_CANDIDATES, MAX_DECISION_DEPTH};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};

@@ -119,6 +119,9 @@ pub struct StepTemplate {
     /// The steps a `decision` step may activate (only on decision steps).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
+    /// The fan-out of a `batchable` step (only on batchable steps; registry/batch.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<super::batch::BatchSpec>,
 }
 
 /// What kind of step a template step is.
@@ -129,6 +132,10 @@ pub enum StepType {
     Standard,
     Decision,
     Convergence,
+    /// Its handler returns a list of batches; one `batch_worker` step is created per batch.
+    Batchable,
+    /// Instantiated once per batch by its `batchable` step; never created with the task.
+    BatchWorker,
 }
 
 impl StepType {
@@ -292,6 +299,7 @@ impl TaskTemplate {
                 cycle,
             });
         }
+        super::batch::check(self)?;
         // Decisions and convergence steps (after the cycle check: it walks the DAG in order).
         super::DynamicGraph::of(self)?;
         // The whole template is stored as one document and read back: the policy (NUL, depth;

@@ -9,7 +9,9 @@ use crate::database::{Claimed, ClaimedStep, HeldClaim, LoadedStep, Recorded, Ste
 use crate::metrics::FailureCause;
 use crate::models::{State, StepContext, StepError, StepOutcome};
 use crate::orchestration::Client;
-use crate::orchestration::{DecisionStep, InterruptScope, DECISION_EVENT, STEP_CREATED_EVENT};
+use crate::orchestration::{
+    Choice, DecisionStep, InterruptScope, BATCHES_EVENT, DECISION_EVENT, STEP_CREATED_EVENT,
+};
 use crate::{Error, Result};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -85,7 +87,7 @@ impl<'a> StepHandlerFoundation<'a> {
         let mut next = None;
         // A decision's output also says which steps to create (orchestration/decision.rs).
         let (result, decision) = match result.map(|r| (self.decision_of(&loaded), r)) {
-            Ok((Ok(Some(d)), r)) => match d.chosen(&r) {
+            Ok((Ok(Some(d)), r)) => match d.choose(&r) {
                 Ok(chosen) => (Ok(r), Some((d, chosen))),
                 Err(e) => (Err(e), None),
             },
@@ -124,7 +126,7 @@ impl<'a> StepHandlerFoundation<'a> {
         };
         let (outcome, settled) = self.settle(c.task_id, c.step_id, persisted)?;
         if let (Some((d, chosen)), StepOutcome::Completed { .. }) = (&decision, &outcome) {
-            self.publish_decision(&c, &d.names(chosen), &created);
+            self.publish_decision(&c, &d.names(chosen), chosen, &created);
         }
         self.count(&loaded, &outcome);
         Ok(Handled {
@@ -266,17 +268,40 @@ impl<'a> StepHandlerFoundation<'a> {
 
     /// `step.created` for each step a decision created, then `decision.made` with the chosen
     /// and created names (after the decision's own transition events).
-    fn publish_decision(&self, c: &Claimed, chosen: &[String], created: &[(i64, String)]) {
+    /// A batchable's: `step.created` with `{"batchable": <name>}`, then `batches.created` with
+    /// the number of batches and of steps created.
+    fn publish_decision(
+        &self,
+        c: &Claimed,
+        chosen: &[String],
+        choice: &Choice,
+        created: &[(i64, String)],
+    ) {
         let events = &self.client.inner.events;
         let now = self.client.now();
+        let by = if choice.batches.is_some() {
+            "batchable"
+        } else {
+            "decision"
+        };
         for (id, name) in created {
             events.publish_named(
                 STEP_CREATED_EVENT,
                 c.task_id,
                 Some((*id, name)),
-                serde_json::json!({"decision": c.name}),
+                serde_json::json!({ by: c.name }),
                 now,
             );
+        }
+        if let Some(batches) = &choice.batches {
+            events.publish_named(
+                BATCHES_EVENT,
+                c.task_id,
+                Some((c.step_id, &c.name)),
+                serde_json::json!({"worker": chosen.first(), "batches": batches.len(), "created": created.len()}),
+                now,
+            );
+            return;
         }
         let made: Vec<&str> = created.iter().map(|(_, n)| n.as_str()).collect();
         events.publish_named(

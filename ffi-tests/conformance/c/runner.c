@@ -312,6 +312,18 @@ static void handler(void *ud, tasker_step_call *call, const uint8_t *data, size_
         pstr(&pk, "activate");
         if (choose.type == MSGPACK_OBJECT_ARRAY) msgpack_pack_object(&pk, choose);
         else msgpack_pack_array(&pk, 0);
+    } else if (!strcmp(b->kind, "split")) {
+        /* A batchable step: batch_count batches {"index": i}. */
+        msgpack_object count = get(context, "batch_count");
+        uint64_t n = count.type == MSGPACK_OBJECT_POSITIVE_INTEGER ? count.via.u64 : 0;
+        msgpack_pack_map(&pk, 1);
+        pstr(&pk, "batches");
+        msgpack_pack_array(&pk, (size_t)n);
+        for (uint64_t i = 0; i < n; i++) {
+            msgpack_pack_map(&pk, 1);
+            pstr(&pk, "index");
+            msgpack_pack_uint64(&pk, i);
+        }
     } else if (!strcmp(b->kind, "checkpointed")) {
         output = checkpointed(b, call, ctx, attempt, &pk);
     } else if (!strcmp(b->kind, "sleep")) {

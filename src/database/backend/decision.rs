@@ -4,7 +4,7 @@
 //! NOTHING make a replay insert nothing even if it got past the fence.
 
 use super::*;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row};
 
 impl Backend {
     /// Completes the decision step `step_id` (fenced by `claim_token`) after creating what
@@ -82,23 +82,28 @@ impl Backend {
             .execute(&mut **tx)
             .await?;
         }
-        // Edges by name: one whose ends do not both exist (a branch not chosen) joins nothing.
+        // Edges by name, set-based (a batch fan-out has two per batch): one whose ends do not
+        // both exist (a branch not chosen) joins nothing. `WHERE true` lets SQLite parse the
+        // ON CONFLICT after a SELECT with joins.
         let mut gained: Vec<i64> = created.iter().map(|(id, _)| *id).collect();
-        for (from, to) in &plan.edges {
-            let rows = sqlx::query(
-                "INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, updated_at) \
-                 SELECT f.workflow_step_id, c.workflow_step_id, 'provides', $4, $4 \
-                 FROM tasker_workflow_steps f JOIN tasker_workflow_steps c ON c.task_id = f.task_id AND c.name = $3 \
-                 WHERE f.task_id = $1 AND f.name = $2 \
-                 ON CONFLICT (from_step_id, to_step_id) DO NOTHING RETURNING to_step_id",
-            )
-            .bind(task_id)
-            .bind(from)
-            .bind(to)
-            .bind(now)
-            .fetch_all(&mut **tx)
-            .await?;
-            for r in rows {
+        for chunk in plan.edges.chunks(1000) {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new("WITH v(fname, tname) AS (");
+            qb.push_values(chunk, |mut b, (from, to)| {
+                b.push_bind(from.clone()).push_bind(to.clone());
+            });
+            qb.push(
+                ") INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, updated_at) \
+                 SELECT f.workflow_step_id, c.workflow_step_id, 'provides', ",
+            );
+            qb.push_bind(now)
+                .push(", ")
+                .push_bind(now)
+                .push(" FROM v JOIN tasker_workflow_steps f ON f.name = v.fname AND f.task_id = ");
+            qb.push_bind(task_id).push(
+                " JOIN tasker_workflow_steps c ON c.name = v.tname AND c.task_id = f.task_id \
+                 WHERE true ON CONFLICT (from_step_id, to_step_id) DO NOTHING RETURNING to_step_id",
+            );
+            for r in qb.build().fetch_all(&mut **tx).await? {
                 gained.push(r.try_get(0)?);
             }
         }

@@ -105,6 +105,8 @@ def make_handler(spec: dict[str, Any], executions: collections.Counter[int], loc
             return {"value": 1}
         if behavior == "decide":
             return tasker.activate(*ctx.context.get("choose", []))
+        if behavior == "split":
+            return {"batches": [{"index": i} for i in range(int(ctx.context.get("batch_count", 0)))]}
         if behavior == "checkpointed":
             return checkpointed(ctx, spec.get("fail_at"))
         raise ValueError(f"unknown behavior {behavior!r}")

@@ -68,6 +68,8 @@ module Conformance
         { "value" => 1 }
       when "decide"
         Tasker.activate(*ctx.context.fetch("choose", []))
+      when "split"
+        { "batches" => Array.new(Integer(ctx.context.fetch("batch_count", 0))) { |i| { "index" => i } } }
       when "checkpointed"
         checkpointed(ctx)
       else

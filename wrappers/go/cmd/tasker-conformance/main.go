@@ -337,6 +337,13 @@ func (r *runner) behaviour(spec map[string]any) tasker.Handler {
 				names = append(names, name)
 			}
 			return tasker.Activate(names...), nil
+		case "split":
+			n, _ := num(ctx.Context()["batch_count"])
+			batches := make([]any, 0, int(n))
+			for i := 0; i < int(n); i++ {
+				batches = append(batches, map[string]any{"index": i})
+			}
+			return map[string]any{"batches": batches}, nil
 		case "checkpointed":
 			return checkpointed(ctx, spec)
 		}

@@ -1,0 +1,86 @@
+//! Batch fan-out at run time: the batches a `batchable` handler returned
+//! (`{"batches": [spec, ...]}`) and the worker instances they become, created with the
+//! batchable's completion like a decision's choice (docs/DYNAMIC_WORKFLOWS.md).
+
+use crate::database::DecisionPlan;
+use crate::models::StepError;
+use crate::registry::{batch_step_name, BatchSpec};
+use serde_json::Value;
+
+/// The key of a batchable handler's output that lists the batch specifications.
+pub const BATCHES_KEY: &str = "batches";
+/// The error class of a batchable output that is not a list of batches (permanent).
+pub const INVALID_BATCHES: &str = "InvalidBatches";
+/// The error class of more batches than the template's `max_batches` (permanent).
+pub const TOO_MANY_BATCHES: &str = "TooManyBatches";
+/// Published after a batchable's completion, with the number of batches created.
+pub const BATCHES_EVENT: &str = "batches.created";
+
+/// The batch specifications of `output` (missing, null or an empty list: none), at most
+/// `batch.max_batches` of them; anything else fails the step permanently.
+pub(crate) fn batches(
+    step: &str,
+    batch: &BatchSpec,
+    output: &Value,
+) -> std::result::Result<Vec<Value>, StepError> {
+    let fail = |class: &str, message: String| StepError {
+        message: format!("batchable '{step}': {message}"),
+        class: class.into(),
+        retryable: false,
+        ..Default::default()
+    };
+    let list = match output.get(BATCHES_KEY) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(_) => {
+            return Err(fail(
+                INVALID_BATCHES,
+                format!("'{BATCHES_KEY}' must be a list of batch specifications"),
+            ))
+        }
+    };
+    if list.len() > batch.max_batches as usize {
+        return Err(fail(
+            TOO_MANY_BATCHES,
+            format!(
+                "{} batches returned, the template's max_batches is {}",
+                list.len(),
+                batch.max_batches
+            ),
+        ));
+    }
+    Ok(list.clone())
+}
+
+/// `plan` (the activation of the worker) with the worker's row replaced by one row per batch,
+/// named `<worker>_001` ..., its spec as inputs, and every edge touching the worker repeated
+/// for each instance. With no batches only the rest (a convergence step and its edges) remains.
+pub(crate) fn expand(plan: DecisionPlan, worker: &str, batches: &[Value]) -> DecisionPlan {
+    let n = batches.len();
+    let names: Vec<String> = (0..n).map(|k| batch_step_name(worker, k, n)).collect();
+    let mut out = DecisionPlan::default();
+    for s in plan.steps {
+        if s.name != worker {
+            out.steps.push(s);
+            continue;
+        }
+        for (name, spec) in names.iter().zip(batches) {
+            let mut row = s.clone();
+            row.name = name.clone();
+            row.inputs = spec.clone();
+            out.steps.push(row);
+        }
+    }
+    for (from, to) in plan.edges {
+        if from == worker {
+            out.edges
+                .extend(names.iter().map(|name| (name.clone(), to.clone())));
+        } else if to == worker {
+            out.edges
+                .extend(names.iter().map(|name| (from.clone(), name.clone())));
+        } else {
+            out.edges.push((from, to));
+        }
+    }
+    out
+}
