@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod dynamic_graph;
 pub mod template;
+mod template_source;
 
 use crate::config::Strictness;
 use crate::step_handler::StepHandler;
