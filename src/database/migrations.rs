@@ -58,6 +58,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "step checkpoints",
         include_str!("../../migrations/postgres/0011_step_checkpoints.sql"),
     ),
+    (
+        13,
+        "step priority",
+        include_str!("../../migrations/postgres/0013_step_priority.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -99,6 +104,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "step checkpoints",
         include_str!("../../migrations/sqlite/0009_step_checkpoints.sql"),
+    ),
+    (
+        11,
+        "step priority",
+        include_str!("../../migrations/sqlite/0011_step_priority.sql"),
     ),
 ];
 
