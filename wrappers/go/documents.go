@@ -20,6 +20,9 @@ type TaskRequest struct {
 	RunAt *int64 `msgpack:"run_at,omitempty"`
 	// DelayMs delays the start by this many milliseconds from creation. Not with RunAt.
 	DelayMs *uint64 `msgpack:"delay_ms,omitempty"`
+	// Priority (-100..=100, higher claimed first) overrides the template's priority; see
+	// docs/SCHEDULING.md for the aging rule.
+	Priority *int64 `msgpack:"priority,omitempty"`
 }
 
 // TaskInfo is the task part of a step context.
