@@ -17,7 +17,8 @@ def test_higher_priority_is_claimed_first(db_url: str) -> None:
         client.load_template(linear("prio", "job"))
         client.create_task("prio", {"who": "low"}, namespace="pytest", priority=-10)
         client.create_task("prio", {"who": "high"}, namespace="pytest", priority=10)
-        assert client.run_once() == 1
+        with client.worker() as worker:
+            assert worker.run_once() == 1
         assert ran == ["high"]
 
 
