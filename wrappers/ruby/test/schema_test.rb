@@ -89,7 +89,7 @@ class SchemaTest < Minitest::Test
       assert_raises(Captured) do
         client.create_task("t", { "k" => 1 }, namespace: "n", version: "1.0.0", initiator: "i",
                                               source_system: "s", reason: "r", tags: [], bypass_steps: [],
-                                              step_inputs: {}, run_at: 1, delay_ms: nil)
+                                              step_inputs: {}, run_at: 1, delay_ms: nil, priority: 5)
       end
     end
     assert_equal properties("TaskRequest"), built.keys.map(&:to_s).sort
