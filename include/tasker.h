@@ -38,6 +38,24 @@
 
 
 /**
+ * The lowest step priority.
+ */
+#define MIN_PRIORITY -100
+
+/**
+ * The highest step priority.
+ */
+#define MAX_PRIORITY 100
+
+/**
+ * Aging: a step of priority `p` is claimed as if it became ready `p * AGING_STEP_MS`
+ * milliseconds earlier, so a step waits at most `(p_high - p_low) * AGING_STEP_MS` behind work of
+ * a higher priority that became ready after it. The value is also written in the claim index
+ * (migrations *_step_priority.sql): change both together.
+ */
+#define AGING_STEP_MS 1000
+
+/**
  * The longest start delay a request may ask for, in milliseconds (ten years of 366 days).
  */
 #define MAX_START_DELAY_MS 316224000000

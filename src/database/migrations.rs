@@ -63,6 +63,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "step timeouts",
         include_str!("../../migrations/postgres/0014_step_timeouts.sql"),
     ),
+    (
+        15,
+        "step priority",
+        include_str!("../../migrations/postgres/0015_step_priority.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -109,6 +114,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "step timeouts",
         include_str!("../../migrations/sqlite/0012_step_timeouts.sql"),
+    ),
+    (
+        13,
+        "step priority",
+        include_str!("../../migrations/sqlite/0013_step_priority.sql"),
     ),
 ];
 

@@ -62,6 +62,8 @@ pub struct NewTask {
     pub edges: Vec<(usize, usize)>,
     /// When the steps become claimable (creation time, or a delayed start).
     pub start_at: i64,
+    /// The claim priority of every step (validated, `MIN_PRIORITY..=MAX_PRIORITY`).
+    pub priority: i64,
 }
 
 /// What a decision's completion creates: step rows, and edges by step name (an edge whose

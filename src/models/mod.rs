@@ -113,6 +113,31 @@ pub struct TaskRequest {
     /// Per-step attempt timeouts in milliseconds keyed by step name, overriding the template's
     /// `timeout_ms` (1 ms..24 h each).
     pub step_timeouts: std::collections::BTreeMap<String, u64>,
+    /// Claim priority of every step of the task, within `MIN_PRIORITY..=MAX_PRIORITY`
+    /// (higher first); overrides the template's `priority`. See docs/SCHEDULING.md for the
+    /// aging rule.
+    pub priority: Option<i64>,
+}
+
+/// The lowest step priority.
+pub const MIN_PRIORITY: i64 = -100;
+/// The highest step priority.
+pub const MAX_PRIORITY: i64 = 100;
+/// Aging: a step of priority `p` is claimed as if it became ready `p * AGING_STEP_MS`
+/// milliseconds earlier, so a step waits at most `(p_high - p_low) * AGING_STEP_MS` behind work of
+/// a higher priority that became ready after it. The value is also written in the claim index
+/// (migrations *_step_priority.sql): change both together.
+pub const AGING_STEP_MS: i64 = 1_000;
+
+/// `priority` checked against `MIN_PRIORITY..=MAX_PRIORITY` (`what` names it in the error).
+pub fn check_priority(what: &str, priority: i64) -> crate::Result<i64> {
+    if (MIN_PRIORITY..=MAX_PRIORITY).contains(&priority) {
+        Ok(priority)
+    } else {
+        Err(crate::Error::InvalidRequest(format!(
+            "{what} must be within {MIN_PRIORITY}..={MAX_PRIORITY}, got {priority}"
+        )))
+    }
 }
 
 /// The longest start delay a request may ask for, in milliseconds (ten years of 366 days).

@@ -59,6 +59,11 @@ impl<'a> TaskFactory<'a> {
         let now = self.client.now();
         let start_at = start_at(req, now)?;
         let t = &tpl.template;
+        // Not part of the identity: the same work asked again at another priority is a duplicate.
+        let priority = match req.priority.or(t.priority) {
+            Some(p) => crate::models::check_priority("priority", p)?,
+            None => 0,
+        };
         let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
         let (initiator, source_system, reason) = (
             or_unknown(&req.initiator),
@@ -94,6 +99,7 @@ impl<'a> TaskFactory<'a> {
             steps,
             edges,
             start_at,
+            priority,
         };
         let (created, recorded) = self.client.block(inner.store.create_task(&new_task, now))?;
         if !created.created && inner.config.reject_duplicates {

@@ -59,6 +59,10 @@ pub struct TaskTemplate {
     #[serde(default)]
     pub default_dependent_system: Option<String>,
     pub step_templates: Vec<StepTemplate>,
+    /// Claim priority of the template's steps (`-100..=100`, default 0; higher first); a task
+    /// request's `priority` overrides it. See docs/SCHEDULING.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
     /// Per-environment overrides, deep-merged before validation (step templates match by name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environments: BTreeMap<String, Value>,
@@ -234,6 +238,10 @@ impl TaskTemplate {
                 "version '{}' is not a semantic version (MAJOR.MINOR.PATCH): {e}",
                 self.version
             ));
+        }
+        if let Some(p) = self.priority {
+            crate::models::check_priority("priority", p)
+                .map_err(|e| Error::InvalidTemplate(e.to_string()))?;
         }
         if self.step_templates.is_empty() {
             return bad(format!("template '{}' has no step_templates", self.name));

@@ -14,6 +14,7 @@ mod engine;
 mod fuzz;
 mod host_queue;
 mod metrics;
+mod priority;
 mod purge;
 mod queries;
 mod schedules;

@@ -23,6 +23,9 @@ type TaskRequest struct {
 	// StepTimeouts overrides the template's timeout_ms of the named steps for this task
 	// (milliseconds, 1 ms..24 h; docs/TIMEOUTS_AND_CANCELLATION.md).
 	StepTimeouts map[string]uint64 `msgpack:"step_timeouts,omitempty"`
+	// Priority (-100..=100, higher claimed first) overrides the template's priority; see
+	// docs/SCHEDULING.md for the aging rule.
+	Priority *int64 `msgpack:"priority,omitempty"`
 }
 
 // TaskInfo is the task part of a step context.

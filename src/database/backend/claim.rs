@@ -412,14 +412,24 @@ fn candidates_sql(scope: ClaimScope, limit: &str, scope_id: &str) -> String {
         ClaimScope::Task(_) => format!(" AND ws.task_id = {scope_id}"),
         ClaimScope::Step(_) => format!(" AND ws.workflow_step_id = {scope_id}"),
     };
+    // The claim order folds priority in (aging, docs/SCHEDULING.md); written exactly as in the
+    // steps_ready_idx / steps_task_ready_idx expression so the planners scan the index in order.
+    // ready_at <= now still decides claimability; the bound on the key (implied by it, as
+    // priority >= MIN_PRIORITY) lets the index scan stop instead of visiting delayed steps.
+    let key = format!(
+        "(ws.ready_at - ws.priority * {})",
+        crate::models::AGING_STEP_MS
+    );
+    let key_bound = crate::models::AGING_STEP_MS.saturating_mul(-crate::models::MIN_PRIORITY);
     format!(
         "SELECT ws.workflow_step_id, ws.state AS old_state, t.state AS task_state, ws.task_id, ws.name, \
-         ws.attempts, ws.ready_at AS claim_order, \
+         ws.attempts, {key} AS claim_order, \
          CASE WHEN ws.updated_at > ws.ready_at THEN ws.updated_at ELSE ws.ready_at END AS ready_since \
          FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_id = ws.task_id \
          WHERE ws.ready_at IS NOT NULL AND ws.pending_parents = 0 AND ws.ready_at <= $1 \
+         AND {key} <= $1 + {key_bound} \
          AND t.state IN {STATES_ACTIVE}{filter} \
-         ORDER BY ws.ready_at, ws.workflow_step_id LIMIT {limit}"
+         ORDER BY {key}, ws.workflow_step_id LIMIT {limit}"
     )
 }
 

@@ -13,7 +13,8 @@ use sqlx::types::Json;
 use sqlx::Row;
 
 /// The statement: `$1..$11` the task row (`INSERT_TASK`), `$12` the steps (JSON records),
-/// `$13` the edges (JSON records of step names), `$14` when the steps become claimable.
+/// `$13` the edges (JSON records of step names), `$14` when the steps become claimable, `$15`
+/// their priority.
 fn create_sql() -> String {
     format!(
         "WITH t AS ({INSERT_TASK}), \
@@ -25,10 +26,10 @@ fn create_sql() -> String {
      inputs jsonb)), \
      s AS (INSERT INTO tasker_workflow_steps (task_id, named_step_id, name, handler_name, handler_config, state, \
      retryable, retry_limit, skippable, attempts, ready_at, pending_parents, lease_ms, timeout_ms, backoff_base_ms, \
-     backoff_factor, backoff_max_ms, backoff_jitter, inputs, created_at, updated_at) \
+     backoff_factor, backoff_max_ms, backoff_jitter, inputs, created_at, updated_at, priority) \
      SELECT t.task_id, x.named_step_id, x.name, x.handler_name, x.handler_config, 'pending', x.retryable, \
      x.retry_limit, x.skippable, 0, $14, x.pending_parents, x.lease_ms, x.timeout_ms, x.backoff_base_ms, x.backoff_factor, \
-     x.backoff_max_ms, x.backoff_jitter, x.inputs, $2, $2 FROM t, x RETURNING workflow_step_id, name), \
+     x.backoff_max_ms, x.backoff_jitter, x.inputs, $2, $2, $15 FROM t, x RETURNING workflow_step_id, name), \
      e AS (INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, updated_at) \
      SELECT a.workflow_step_id, b.workflow_step_id, 'provides', $2, $2 \
      FROM jsonb_to_recordset($13::jsonb) AS u(f text, t text) \
@@ -91,6 +92,7 @@ impl Backend {
             .bind(Json(Value::Array(steps)))
             .bind(Json(Value::Array(edges)))
             .bind(t.start_at)
+            .bind(t.priority)
             .fetch_all(&self.pool)
             .await?;
         let mut created = None;

@@ -22,8 +22,10 @@ impl Backend {
         let mut w = self.begin().await?;
         let tx = &mut w.tx;
         let task_state = Self::lock_task(tx, task_id).await?;
+        // The steps it creates take the decision's priority: every step of a task has the
+        // task's priority.
         let live: Option<i64> = sqlx::query_scalar(
-            "SELECT workflow_step_id FROM tasker_workflow_steps \
+            "SELECT priority FROM tasker_workflow_steps \
              WHERE workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress'",
         )
         .bind(step_id)
@@ -31,8 +33,8 @@ impl Backend {
         .fetch_optional(&mut **tx)
         .await?;
         let mut created = Vec::new();
-        if live.is_some() && task_state != State::Cancelled {
-            created = Self::create_chosen(tx, task_id, plan, now).await?;
+        if let Some(priority) = live.filter(|_| task_state != State::Cancelled) {
+            created = Self::create_chosen(tx, task_id, plan, now, priority).await?;
         }
         // The decision's own outcome last: its children (the chosen steps) lose it as a
         // pending parent, and the task completes only if nothing was created.
@@ -61,8 +63,9 @@ impl Backend {
         task_id: i64,
         plan: &DecisionPlan,
         now: i64,
+        priority: i64,
     ) -> Result<Vec<(i64, String)>> {
-        let ids = Self::insert_steps(tx, task_id, &plan.steps, now, now, true).await?;
+        let ids = Self::insert_steps(tx, task_id, &plan.steps, now, now, priority, true).await?;
         let created: Vec<(i64, String)> = plan
             .steps
             .iter()

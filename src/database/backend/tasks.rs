@@ -85,7 +85,8 @@ impl Backend {
         )
         .await?;
 
-        let ids = Self::insert_steps(tx, task_id, &t.steps, t.start_at, now, false).await?;
+        let ids =
+            Self::insert_steps(tx, task_id, &t.steps, t.start_at, now, t.priority, false).await?;
         let id_of = |i: usize| -> Result<i64> {
             ids.get(&t.steps[i].name)
                 .copied()
@@ -163,6 +164,7 @@ impl Backend {
         steps: &[NewStep],
         start_at: i64,
         now: i64,
+        priority: i64,
         skip_existing: bool,
     ) -> Result<HashMap<String, i64>> {
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(steps.len());
@@ -170,7 +172,7 @@ impl Backend {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
                 "INSERT INTO tasker_workflow_steps (task_id, named_step_id, name, handler_name, handler_config, state, \
                  retryable, retry_limit, skippable, attempts, ready_at, pending_parents, lease_ms, timeout_ms, backoff_base_ms, \
-                 backoff_factor, backoff_max_ms, backoff_jitter, inputs, results, processed_at, created_at, updated_at) ",
+                 backoff_factor, backoff_max_ms, backoff_jitter, inputs, results, processed_at, created_at, updated_at, priority) ",
             );
             qb.push_values(chunk, |mut b, s| {
                 let ready_at = if s.bypassed { None } else { Some(start_at) };
@@ -204,7 +206,8 @@ impl Backend {
                     })
                     .push_bind(if s.bypassed { Some(now) } else { None })
                     .push_bind(now)
-                    .push_bind(now);
+                    .push_bind(now)
+                    .push_bind(priority);
             });
             if skip_existing {
                 qb.push(" ON CONFLICT (task_id, name) DO NOTHING");

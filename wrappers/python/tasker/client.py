@@ -321,9 +321,11 @@ class Client(_Managed):
         run_at: Optional[int] = None,
         delay_ms: Optional[int] = None,
         step_timeouts: Optional[Mapping[str, int]] = None,
+        priority: Optional[int] = None,
     ) -> CreatedTask:
         """Creates a task (or returns the identical existing one with created=False). `name` may
-        also be a whole task request mapping (docs/ABI.md)."""
+        also be a whole task request mapping (docs/ABI.md). `priority` (-100..=100) overrides the
+        template's claim priority (docs/SCHEDULING.md)."""
         if isinstance(name, Mapping):
             request: dict[str, Any] = dict(name)
         else:
@@ -333,6 +335,7 @@ class Client(_Managed):
                 "source_system": source_system, "reason": reason, "tags": tags,
                 "bypass_steps": bypass_steps, "step_inputs": step_inputs,
                 "run_at": run_at, "delay_ms": delay_ms, "step_timeouts": step_timeouts,
+                "priority": priority,
             }
             for key, value in fields.items():
                 if value is not None:

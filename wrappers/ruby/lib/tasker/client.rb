@@ -139,7 +139,7 @@ module Tasker
     # Creates a task. `name`, the context (positionally as in the other wrappers, or `context:`)
     # and any of: namespace, version, initiator, source_system, reason, tags, bypass_steps,
     # step_inputs, run_at / delay_ms (a delayed start, in milliseconds; docs/ABI.md "Task
-    # request"). Returns a TaskRef (task_id, created?): an
+    # request"), priority (-100..=100, overrides the template's; docs/SCHEDULING.md). Returns a TaskRef (task_id, created?): an
     # identical request returns the existing task with created? false.
     def create_task(name = nil, context = nil, **request)
       request[:name] = name if name
