@@ -8,7 +8,7 @@ use tasker::{Client, State, StepView, TaskView};
 
 #[derive(Debug, Subcommand)]
 pub enum TaskCommand {
-    /// The task's steps (state, attempts, duration, last error) and its DAG.
+    /// The task's steps (state, attempts, priority, duration, last error) and its DAG.
     Show { id: i64 },
     /// The task's DAG with each step's state.
     Dag {
@@ -134,7 +134,7 @@ fn describe(view: &TaskView) -> String {
         output::name_of(&e.health),
     );
     let now = output::now_ms();
-    let rows: Vec<[String; 6]> = view
+    let rows: Vec<[String; 7]> = view
         .steps
         .iter()
         .map(|st| {
@@ -143,6 +143,7 @@ fn describe(view: &TaskView) -> String {
                 st.name.clone(),
                 st.state.to_string(),
                 format!("{}/{}", st.attempts, st.retry_limit),
+                st.priority.to_string(),
                 step_duration(st, now).map_or("-".into(), output::duration),
                 last_error(st).unwrap_or_default(),
             ]
@@ -150,7 +151,15 @@ fn describe(view: &TaskView) -> String {
         .collect();
     s.push('\n');
     s += &crate::table::render(
-        ["id", "step", "state", "attempts", "duration", "last error"],
+        [
+            "id",
+            "step",
+            "state",
+            "attempts",
+            "priority",
+            "duration",
+            "last error",
+        ],
         &rows,
     );
     s.push_str("\ndag\n");

@@ -136,9 +136,12 @@ fn task_show_and_dag_in_every_format() {
         assert_eq!(state_of("validate"), "complete");
         assert_eq!(state_of("charge"), "error");
         assert_eq!(state_of("ship"), "pending");
+        assert_eq!(view["steps"][0]["priority"], 0, "{view}");
+        assert_eq!(view["steps"][0]["timeout_ms"], Value::Null, "{view}");
 
         let text = tasker(&db.url, &["task", "show", &id]).ok().stdout;
         assert!(text.contains("cli_test.fulfil@1.2.0  error"), "{text}");
+        assert!(text.contains(" attempts  priority  duration "), "{text}");
         let charge = text
             .lines()
             .find(|l| l.contains(" charge "))

@@ -225,6 +225,10 @@ pub struct StepView {
     /// When a step waiting to (re)try becomes claimable (epoch ms).
     pub next_attempt_at: Option<i64>,
     pub backoff_request_ms: Option<i64>,
+    /// Claim priority (`MIN_PRIORITY..=MAX_PRIORITY`, higher first; docs/SCHEDULING.md).
+    pub priority: i64,
+    /// Per-attempt timeout in milliseconds; null for none (docs/TIMEOUTS_AND_CANCELLATION.md).
+    pub timeout_ms: Option<i64>,
     /// The step's last recorded checkpoint (kept after completion, for inspection); null when
     /// none was recorded.
     pub checkpoint: Option<Value>,

@@ -99,6 +99,8 @@ type StepView struct {
 	ProcessedAt      *int64         `msgpack:"processed_at"`
 	NextAttemptAt    *int64         `msgpack:"next_attempt_at"`
 	BackoffRequestMs *int64         `msgpack:"backoff_request_ms"`
+	Priority         int64          `msgpack:"priority"`   // claim priority, -100..=100
+	TimeoutMs        *int64         `msgpack:"timeout_ms"` // per-attempt timeout; nil for none
 	Checkpoint       any            `msgpack:"checkpoint"` // the last one recorded; nil if none
 	Parents          []string       `msgpack:"parents"`
 	Transitions      []Transition   `msgpack:"transitions"`

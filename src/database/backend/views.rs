@@ -91,7 +91,7 @@ impl Backend {
         let steps = sqlx::query(
             &format!(
                 "SELECT workflow_step_id, name, handler_name, state, attempts, retry_limit, retryable, skippable, inputs, \
-                 results, last_attempted_at, processed_at, ready_at, backoff_request_ms, {} \
+                 results, last_attempted_at, processed_at, ready_at, backoff_request_ms, priority, timeout_ms, {} \
                  FROM tasker_workflow_steps s WHERE task_id = $1 ORDER BY workflow_step_id",
                 checkpoint_column("s")
             ),
@@ -159,6 +159,8 @@ impl Backend {
                 processed_at: s.try_get("processed_at")?,
                 next_attempt_at: ready_at,
                 backoff_request_ms: s.try_get("backoff_request_ms")?,
+                priority: s.try_get("priority")?,
+                timeout_ms: s.try_get("timeout_ms")?,
                 checkpoint: view_json(&s, "checkpoint")?,
                 parents: parents.remove(&id).unwrap_or_default(),
                 transitions: mark_most_recent(st_by_step.remove(&id).unwrap_or_default()),

@@ -60,6 +60,8 @@ class StepView(TypedDict, total=False):
     processed_at: Optional[int]
     next_attempt_at: Optional[int]
     backoff_request_ms: Optional[int]
+    priority: int
+    timeout_ms: Optional[int]
     checkpoint: Any
     parents: list[str]
     transitions: list[Transition]
