@@ -81,6 +81,17 @@ pub(crate) struct Choice {
     pub batches: Option<Vec<Value>>,
 }
 
+impl Choice {
+    /// The step's result as stored: a decision's output as is, a batchable's without its
+    /// batch list (orchestration/batch.rs `stored_results`).
+    pub fn stored_results(&self, output: Value) -> Value {
+        match &self.batches {
+            Some(b) => super::batch::stored_results(output, b.len()),
+            None => output,
+        }
+    }
+}
+
 /// A claimed step that is a decision (or a batchable step), with its template.
 pub(crate) struct DecisionStep {
     tpl: Arc<RegisteredTemplate>,

@@ -99,6 +99,7 @@ impl<'a> StepHandlerFoundation<'a> {
         let persisted = match (result, &decision) {
             (Ok(results), Some((d, chosen))) => {
                 let plan = d.plan(chosen);
+                let results = chosen.stored_results(results);
                 self.persist_retrying(c.step_id, claimed, loaded.lease_ms, || {
                     self.client.block(self.client.inner.store.complete_decision(
                         c.task_id,

@@ -122,6 +122,11 @@ both_backends!(a_fanout_creates_one_worker_per_batch, |b| {
         json!({"start": 2, "end": 4}),
         "each worker gets its spec as inputs"
     );
+    assert_eq!(
+        view.step("split").unwrap().results,
+        Some(json!({"batch_count": 3})),
+        "the batchable stores a count, not the list its dependents would each load"
+    );
     let total = view.step("total").unwrap().results.clone().unwrap();
     assert_eq!(
         total,
