@@ -63,6 +63,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "step timeouts",
         include_str!("../../migrations/postgres/0014_step_timeouts.sql"),
     ),
+    (
+        16,
+        "batch failure",
+        include_str!("../../migrations/postgres/0016_batch_failure.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -109,6 +114,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "step timeouts",
         include_str!("../../migrations/sqlite/0012_step_timeouts.sql"),
+    ),
+    (
+        14,
+        "batch failure",
+        include_str!("../../migrations/sqlite/0014_batch_failure.sql"),
     ),
 ];
 
