@@ -10,6 +10,7 @@ mod common;
 mod concurrency;
 mod dashboard;
 mod decision_points;
+mod decision_then_batch;
 mod delayed_start;
 mod engine;
 mod fuzz;
