@@ -68,6 +68,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "step priority",
         include_str!("../../migrations/postgres/0015_step_priority.sql"),
     ),
+    (
+        16,
+        "batch failure",
+        include_str!("../../migrations/postgres/0016_batch_failure.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -119,6 +124,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "step priority",
         include_str!("../../migrations/sqlite/0013_step_priority.sql"),
+    ),
+    (
+        14,
+        "batch failure",
+        include_str!("../../migrations/sqlite/0014_batch_failure.sql"),
     ),
 ];
 

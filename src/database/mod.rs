@@ -7,6 +7,7 @@
 
 use crate::config::BackoffOverride;
 use crate::models::*;
+use crate::registry::BatchFailure;
 use crate::{Error, Result};
 use serde_json::Value;
 
@@ -45,6 +46,9 @@ pub struct NewStep {
     pub inputs: Value,
     pub bypassed: bool,
     pub pending_parents: i64,
+    /// A batch instance's failure strategy when it is not fail_fast (stored on the row so the
+    /// fail path needs no template); None for every other step.
+    pub batch_failure: Option<BatchFailure>,
 }
 
 /// A task to insert, with its steps and edges (indexes into `steps`).

@@ -329,6 +329,8 @@ pub struct StepCounts {
     pub exhausted: i64,
     pub next_retry_at: Option<i64>,
     pub last_retry_at: Option<i64>,
+    /// Batch failures a `continue_on_failure` fan-out tolerated (also in `failed`): finished.
+    pub tolerated: i64,
 }
 
 impl ExecutionContext {
@@ -350,7 +352,7 @@ impl ExecutionContext {
                 ExecutionStatus::Processing,
                 RecommendedAction::WaitForCompletion,
             )
-        } else if c.total > 0 && c.completed == c.total {
+        } else if c.total > 0 && c.completed.saturating_add(c.tolerated) == c.total {
             (
                 ExecutionStatus::AllComplete,
                 RecommendedAction::FinalizeTask,
@@ -364,11 +366,14 @@ impl ExecutionContext {
         let completion_percentage = if c.total == 0 {
             0.0
         } else {
-            ((c.completed as f64 / c.total as f64) * 10_000.0).round() / 100.0
+            // Finished steps: a tolerated batch failure is finished too.
+            let finished = c.completed.saturating_add(c.tolerated);
+            ((finished as f64 / c.total as f64) * 10_000.0).round() / 100.0
         };
         let health = if c.exhausted > 0 {
             Health::Blocked
-        } else if c.failed == 0 {
+        } else if c.failed.saturating_sub(c.tolerated) == 0 {
+            // Tolerated batch failures are the strategy at work, not trouble.
             Health::Healthy
         } else {
             Health::Recovering

@@ -102,6 +102,12 @@ pub(crate) fn expand(plan: DecisionPlan, worker: &str, batches: &[Value]) -> Dec
     out
 }
 
+/// Set (true) in the results of a batch whose failure a `continue_on_failure` fan-out
+/// tolerated, and in its `error` transition's metadata.
+pub const TOLERATED_KEY: &str = "tolerated";
+/// Set (true) in the `error` transition's metadata of a batch an `isolate` fan-out parked.
+pub const ISOLATED_KEY: &str = "isolated";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@
 //! - `schedule_expression.rs`: a cron expression in a time zone, and its due ticks.
 
 mod adaptive_claim;
-mod batch;
+pub(crate) mod batch;
 mod call_gate;
 mod checkpoints;
 mod client;

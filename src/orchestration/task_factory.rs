@@ -8,7 +8,7 @@ use super::templates::Templates;
 use super::Client;
 use crate::database::{NewStep, NewTask, Recorded};
 use crate::models::{document_policy, CreatedTask, TaskRequest, MAX_START_DELAY_MS};
-use crate::registry::{RegisteredTemplate, TaskTemplate};
+use crate::registry::{BatchFailure, RegisteredTemplate, StepType, TaskTemplate};
 use crate::{Error, Result};
 use serde_json::Value;
 use std::time::Duration;
@@ -240,7 +240,23 @@ pub(crate) fn new_step(
         inputs,
         bypassed,
         pending_parents: 0,
+        batch_failure: batch_failure_of(tpl, i),
     }
+}
+
+/// The failure strategy of the fan-out whose worker is template step `i`, when not the
+/// default fail_fast (which needs nothing on the row).
+fn batch_failure_of(tpl: &RegisteredTemplate, i: usize) -> Option<BatchFailure> {
+    let steps = &tpl.template.step_templates;
+    if steps[i].step_type != StepType::BatchWorker {
+        return None;
+    }
+    steps
+        .iter()
+        .filter_map(|s| s.batch.as_ref())
+        .find(|b| b.worker == steps[i].name)
+        .map(|b| b.failure)
+        .filter(|f| *f != BatchFailure::FailFast)
 }
 
 /// The context against the template's JSON Schema (the first ten errors, with their paths).

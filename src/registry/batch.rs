@@ -30,18 +30,43 @@ pub struct BatchSpec {
     pub failure: BatchFailure,
 }
 
-/// A fan-out's failure strategy.
+/// A fan-out's failure strategy: what a batch that fails permanently (not retryable, or out
+/// of retries) does to the rest of the task (docs/DYNAMIC_WORKFLOWS.md has the table).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchFailure {
-    /// A batch that fails permanently blocks the task (state `error`): no further batch is
-    /// claimed and the convergence step does not run.
+    /// The task goes to `error` at once: no further batch is claimed and the convergence step
+    /// does not run (the engine's ordinary blocking).
     #[default]
     FailFast,
-    /// Planned: refused at registration in this build.
+    /// The failure is tolerated: the batch stays in `error` for good, counts as a finished
+    /// parent of the convergence step (which receives its error) and the task goes on.
     ContinueOnFailure,
-    /// Planned: refused at registration in this build.
+    /// The batch is parked in `error`: the task stays running, the other batches go on, the
+    /// convergence step waits until the batch is retried to success or resolved.
     Isolate,
+}
+
+impl BatchFailure {
+    /// The name used in templates and in the step row's `batch_failure` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchFailure::FailFast => "fail_fast",
+            BatchFailure::ContinueOnFailure => "continue_on_failure",
+            BatchFailure::Isolate => "isolate",
+        }
+    }
+
+    /// The strategy named `s` (a `batch_failure` column), None for an unknown name.
+    pub fn parse(s: &str) -> Option<BatchFailure> {
+        [
+            BatchFailure::FailFast,
+            BatchFailure::ContinueOnFailure,
+            BatchFailure::Isolate,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+    }
 }
 
 /// The name of batch `k` (0-based) of `count`: `<worker>_` and k+1 zero-padded to the width of
@@ -73,12 +98,6 @@ pub(crate) fn check(t: &TaskTemplate) -> Result<()> {
             return bad(format!(
                 "step '{}' has batch settings but is not batchable (type: batchable)",
                 s.name
-            ));
-        }
-        if b.failure != BatchFailure::FailFast {
-            return bad(format!(
-                "batchable step '{}': failure strategy {:?} is not supported yet (fail_fast only)",
-                s.name, b.failure
             ));
         }
         if !(1..=MAX_BATCHES).contains(&b.max_batches) {

@@ -47,6 +47,26 @@ pub fn allowed(entity: Entity, from: State, to: State) -> bool {
     }
 }
 
+/// Whether a step may go `from -> to`, `tolerated` saying that its `error` is a batch failure
+/// its `continue_on_failure` fan-out tolerated: that error is final (no retry, resolution or
+/// cancellation), since the task already counted the step as finished and its convergence
+/// step may have run with the error. Every other step follows [`allowed`].
+pub fn allowed_step(from: State, tolerated: bool, to: State) -> bool {
+    !(tolerated && from == Error) && allowed(Entity::Step, from, to)
+}
+
+/// [`check`] for a step under [`allowed_step`].
+pub fn check_step(from: State, tolerated: bool, to: State) -> Result<bool> {
+    if tolerated && from == Error && to != Error {
+        return Err(Error::IllegalTransition {
+            entity: "step",
+            from: "error (a tolerated batch failure, final)".into(),
+            to: to.to_string(),
+        });
+    }
+    check(Entity::Step, from, to)
+}
+
 /// Checks a requested transition: `Ok(true)` to perform it, `Ok(false)` when the entity is already
 /// in the target state (a repeated transition is a no-op), an error when it is not allowed.
 pub fn check(entity: Entity, from: State, to: State) -> Result<bool> {
@@ -111,6 +131,23 @@ mod tests {
             Err(Error::IllegalTransition { .. })
         ));
         assert!(!check(Entity::Step, Complete, Complete).unwrap());
+    }
+
+    #[test]
+    fn a_tolerated_batch_failure_is_final() {
+        for to in [Pending, ResolvedManually, Cancelled] {
+            assert!(allowed_step(Error, false, to));
+            assert!(!allowed_step(Error, true, to), "{to}");
+            assert!(matches!(
+                check_step(Error, true, to),
+                Err(Error::IllegalTransition { .. })
+            ));
+        }
+        assert!(
+            allowed_step(InProgress, true, Error),
+            "how it becomes tolerated"
+        );
+        assert!(!check_step(Error, true, Error).unwrap());
     }
 
     #[test]

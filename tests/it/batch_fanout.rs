@@ -273,8 +273,8 @@ fn batch_templates_are_checked_at_registration() {
         ),
         ("  - {name: w, handler: h, type: batch_worker}\n", "worker of no batchable"),
         (
-            "  - {name: s, handler: h, type: batchable, batch: {worker: w, max_batches: 5, failure: isolate}}\n  - {name: w, handler: h, type: batch_worker, depends_on_step: s}\n",
-            "not supported yet",
+            "  - {name: s, handler: h, type: batchable, batch: {worker: w, max_batches: 5, failure: sometimes}}\n  - {name: w, handler: h, type: batch_worker, depends_on_step: s}\n",
+            "unknown variant",
         ),
     ];
     for (steps, expected) in cases {

@@ -312,6 +312,20 @@ static void handler(void *ud, tasker_step_call *call, const uint8_t *data, size_
         pstr(&pk, "activate");
         if (choose.type == MSGPACK_OBJECT_ARRAY) msgpack_pack_object(&pk, choose);
         else msgpack_pack_array(&pk, 0);
+    } else if (!strcmp(b->kind, "batch_item")) {
+        /* A batch worker: {"value": inputs.index}, or a permanent BadBatch at context.fail_index. */
+        int64_t index = as_int(get(get(step, "inputs"), "index"));
+        msgpack_object fail = get(context, "fail_index");
+        if (fail.type != MSGPACK_OBJECT_NIL && as_int(fail) == index) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "bad batch %lld", (long long)index);
+            tasker_step_call_fail(call, msg, "BadBatch", false, -1, NULL, 0, NULL);
+            output = 0;
+        } else {
+            msgpack_pack_map(&pk, 1);
+            pstr(&pk, "value");
+            msgpack_pack_int64(&pk, index);
+        }
     } else if (!strcmp(b->kind, "split")) {
         /* A batchable step: batch_count batches {"index": i}. */
         msgpack_object count = get(context, "batch_count");

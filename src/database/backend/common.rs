@@ -10,6 +10,14 @@ use sqlx::Row;
 pub(super) type Tx = sqlx::Transaction<'static, Db>;
 
 pub(super) const STATES_ACTIVE: &str = "('pending','in_progress')";
+/// A batch whose failure its `continue_on_failure` fan-out tolerated: in error for good and
+/// finished for its task (docs/DYNAMIC_WORKFLOWS.md). Never retried, so `ready_at` stays NULL.
+pub(super) const TOLERATED: &str =
+    "(state = 'error' AND ready_at IS NULL AND COALESCE(batch_failure, '') = 'continue_on_failure')";
+/// A step in error with no retry left that blocks its task (any but a tolerated batch
+/// failure); `steps_exhausted_idx` covers it.
+pub(super) const EXHAUSTED_STEP: &str = "(state = 'error' AND ready_at IS NULL \
+     AND COALESCE(batch_failure, '') <> 'continue_on_failure')";
 
 /// Run-context columns of a step (alias `s`), then of its task (`t`, `nt`, `ns`).
 pub(super) const LOAD_STEP_COLUMNS: &str =

@@ -51,13 +51,14 @@ impl Backend {
             return Ok(out);
         }
         // One statement per prior state, so each transition row names its true origin.
+        // A tolerated batch failure is final: it keeps its error.
         for from in [State::InProgress, State::Error, State::Pending] {
             ensure_allowed(Entity::Step, from, State::Cancelled)?;
-            let rows = sqlx::query(
+            let rows = sqlx::query(&format!(
                 "UPDATE tasker_workflow_steps SET state = 'cancelled', ready_at = NULL, claim_token = NULL, \
-                 lease_expires_at = NULL, updated_at = $3 WHERE task_id = $1 AND state = $2 \
+                 lease_expires_at = NULL, updated_at = $3 WHERE task_id = $1 AND state = $2 AND NOT {TOLERATED} \
                  RETURNING workflow_step_id, name",
-            )
+            ))
             .bind(task_id)
             .bind(from.as_str())
             .bind(now)
@@ -95,10 +96,15 @@ impl Backend {
         Ok(out)
     }
 
-    pub(super) async fn step_for_update(tx: &mut Tx, step_id: i64) -> Result<(i64, String, State)> {
-        let r = sqlx::query(
-            "SELECT task_id, name, state FROM tasker_workflow_steps WHERE workflow_step_id = $1",
-        )
+    /// A step's task, name, state and whether its error is a tolerated batch failure.
+    pub(super) async fn step_for_update(
+        tx: &mut Tx,
+        step_id: i64,
+    ) -> Result<(i64, String, State, bool)> {
+        let r = sqlx::query(&format!(
+            "SELECT task_id, name, state, CASE WHEN {TOLERATED} THEN 1 ELSE 0 END \
+             FROM tasker_workflow_steps WHERE workflow_step_id = $1"
+        ))
         .bind(step_id)
         .fetch_optional(&mut **tx)
         .await?
@@ -107,6 +113,7 @@ impl Backend {
             r.try_get(0)?,
             r.try_get(1)?,
             state_of(&r.try_get::<String, _>(2)?)?,
+            r.try_get::<i32, _>(3)? == 1,
         ))
     }
 
@@ -121,9 +128,9 @@ impl Backend {
         if state != State::Error {
             return Ok(());
         }
-        let exhausted: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tasker_workflow_steps WHERE task_id = $1 AND state = 'error' AND ready_at IS NULL",
-        )
+        let exhausted: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM tasker_workflow_steps WHERE task_id = $1 AND {EXHAUSTED_STEP}"
+        ))
         .bind(task_id)
         .fetch_one(&mut **tx)
         .await?;
@@ -148,8 +155,8 @@ impl Backend {
         let tx = &mut w.tx;
         let task_id = Self::step_task_id_tx(tx, step_id).await?;
         let task_state = Self::lock_task(tx, task_id).await?;
-        let (_, name, state) = Self::step_for_update(tx, step_id).await?;
-        if !state_machine::check(Entity::Step, state, State::ResolvedManually)? {
+        let (_, name, state, tolerated) = Self::step_for_update(tx, step_id).await?;
+        if !state_machine::check_step(state, tolerated, State::ResolvedManually)? {
             w.tx.rollback().await?;
             return Ok(out);
         }
@@ -200,7 +207,8 @@ impl Backend {
         let tx = &mut w.tx;
         let task_id = Self::step_task_id_tx(tx, step_id).await?;
         let task_state = Self::lock_task(tx, task_id).await?;
-        let (_, name, state) = Self::step_for_update(tx, step_id).await?;
+        let (_, name, state, tolerated) = Self::step_for_update(tx, step_id).await?;
+        state_machine::check_step(state, tolerated, State::Pending)?;
         if state != State::Error {
             return Err(Error::IllegalTransition {
                 entity: "step",

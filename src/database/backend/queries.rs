@@ -7,7 +7,8 @@ use super::*;
 use sqlx::Row;
 
 /// A step (alias `s`) in error with no retry left (blocks its task); `steps_exhausted_idx`.
-const EXHAUSTED: &str = "s.state = 'error' AND s.ready_at IS NULL";
+const EXHAUSTED: &str = "s.state = 'error' AND s.ready_at IS NULL \
+     AND COALESCE(s.batch_failure, '') <> 'continue_on_failure'";
 
 /// A step of task `t` matching `cond` exists (through the (task_id, name) key).
 fn step_exists(cond: &str) -> String {
@@ -28,7 +29,12 @@ fn execution_status_sql(now: &str) -> String {
         )),
         step_exists("s.state = 'in_progress'"),
         step_exists("TRUE"),
-        step_exists("s.state NOT IN ('complete','resolved_manually')"),
+        // A tolerated batch failure is finished, like a completed step.
+        step_exists(
+            "s.state NOT IN ('complete','resolved_manually') \
+             AND NOT (s.state = 'error' AND s.ready_at IS NULL \
+             AND COALESCE(s.batch_failure, '') = 'continue_on_failure')"
+        ),
     )
 }
 

@@ -206,17 +206,17 @@ impl Backend {
         )
         .fetch_one(&self.pool)
         .await?;
-        let s = sqlx::query(
+        let s = sqlx::query(&format!(
             "SELECT COUNT(*), \
              COUNT(*) FILTER (WHERE state = 'pending'), COUNT(*) FILTER (WHERE state = 'in_progress'), \
              COUNT(*) FILTER (WHERE state = 'complete'), COUNT(*) FILTER (WHERE state = 'error'), \
              COUNT(*) FILTER (WHERE state = 'cancelled'), COUNT(*) FILTER (WHERE state = 'resolved_manually'), \
              COUNT(*) FILTER (WHERE state = 'error' AND ready_at IS NOT NULL), \
-             COUNT(*) FILTER (WHERE state = 'error' AND ready_at IS NULL), \
+             COUNT(*) FILTER (WHERE {EXHAUSTED_STEP}), \
              COUNT(*) FILTER (WHERE state = 'error' AND ready_at > $1), \
              COUNT(*) FILTER (WHERE state = 'in_progress' AND lease_expires_at < $1) \
-             FROM tasker_workflow_steps",
-        )
+             FROM tasker_workflow_steps"
+        ))
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
@@ -256,14 +256,15 @@ pub(super) fn step_count_columns(now: &str) -> String {
          COUNT(*) FILTER (WHERE state = 'error'), \
          COUNT(*) FILTER (WHERE state = 'cancelled'), \
          COUNT(*) FILTER (WHERE ready_at IS NOT NULL AND pending_parents = 0 AND ready_at <= {now}), \
-         COUNT(*) FILTER (WHERE state = 'error' AND ready_at IS NULL), \
+         COUNT(*) FILTER (WHERE {EXHAUSTED_STEP}), \
          MIN(ready_at) FILTER (WHERE state = 'error' AND ready_at > {now}), \
-         MAX(ready_at) FILTER (WHERE state = 'error' AND ready_at > {now})"
+         MAX(ready_at) FILTER (WHERE state = 'error' AND ready_at > {now}), \
+         COUNT(*) FILTER (WHERE {TOLERATED})"
     )
 }
 
 /// How many columns `step_count_columns` yields.
-pub(super) const STEP_COUNT_COLUMNS: usize = 10;
+pub(super) const STEP_COUNT_COLUMNS: usize = 11;
 
 /// The counts of `step_count_columns` starting at column `at`, for a task in `state`.
 pub(super) fn step_counts(
@@ -288,6 +289,7 @@ pub(super) fn step_counts(
         exhausted: r.try_get(at + 7)?,
         next_retry_at: r.try_get(at + 8)?,
         last_retry_at: r.try_get(at + 9)?,
+        tolerated: r.try_get(at + 10)?,
     })
 }
 

@@ -109,6 +109,11 @@ def make_handler(spec: dict[str, Any], executions: collections.Counter[int], loc
             return {"batches": [{"index": i} for i in range(int(ctx.context.get("batch_count", 0)))]}
         if behavior == "checkpointed":
             return checkpointed(ctx, spec.get("fail_at"))
+        if behavior == "batch_item":
+            index = int(ctx.inputs.get("index", 0))
+            if ctx.context.get("fail_index") == index:
+                raise PermanentError(f"bad batch {index}", error_class="BadBatch")
+            return {"value": index}
         raise ValueError(f"unknown behavior {behavior!r}")
 
     return handler

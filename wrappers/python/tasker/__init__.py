@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ._lib import lib as _lib
 from ._lib import library_path, result_name
+from .batch import BATCHES_KEY, batch_results, batches, no_batches
 from .client import Client, Subscription, Worker
 from .decision import ACTIVATE_KEY, activate
 from .errors import *  # noqa: F401,F403
@@ -40,5 +41,6 @@ __all__ = [
     "HandlerOutcome", "HandlerFailure", "StepView", "TaskView", "Transition",
     "TaskWait", "TaskSummary", "StepSummary", "TaskPage", "StepPage",
     "version", "init_logging", "library_path", "result_name", "activate", "ACTIVATE_KEY",
+    "batches", "no_batches", "batch_results", "BATCHES_KEY",
     *_errors_all,
 ]

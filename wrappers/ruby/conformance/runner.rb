@@ -72,6 +72,12 @@ module Conformance
         { "batches" => Array.new(Integer(ctx.context.fetch("batch_count", 0))) { |i| { "index" => i } } }
       when "checkpointed"
         checkpointed(ctx)
+      when "batch_item"
+        index = Integer(ctx.inputs.fetch("index", 0))
+        if ctx.context["fail_index"] == index
+          raise Tasker::PermanentError.new("bad batch #{index}", error_class: "BadBatch")
+        end
+        { "value" => index }
       else
         raise Tasker::PermanentError, "unknown behavior #{@spec['behavior'].inspect}"
       end

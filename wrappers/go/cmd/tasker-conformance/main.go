@@ -346,6 +346,12 @@ func (r *runner) behaviour(spec map[string]any) tasker.Handler {
 			return map[string]any{"batches": batches}, nil
 		case "checkpointed":
 			return checkpointed(ctx, spec)
+		case "batch_item":
+			index := intOf(ctx.Step.Inputs["index"])
+			if f, ok := ctx.Context()["fail_index"]; ok && intOf(f) == index {
+				return nil, tasker.Permanent(tasker.Fail("BadBatch", fmt.Sprintf("bad batch %d", index)))
+			}
+			return map[string]any{"value": index}, nil
 		}
 		return nil, tasker.Permanent(fmt.Errorf("unknown behavior %q", b))
 	})
