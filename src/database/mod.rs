@@ -64,6 +64,8 @@ pub struct NewTask {
     pub start_at: i64,
     /// The claim priority of every step (validated, `MIN_PRIORITY..=MAX_PRIORITY`).
     pub priority: i64,
+    /// When the task fails if unfinished (epoch ms), or None.
+    pub deadline_at: Option<i64>,
 }
 
 /// What a decision's completion creates: step rows, and edges by step name (an edge whose
@@ -485,6 +487,18 @@ impl Store {
 
     pub async fn cancel_task(&self, task_id: i64, now: i64) -> Result<OpOutcome> {
         dispatch_resending!(self, b => b.cancel_task(task_id, now).await)
+    }
+
+    pub async fn pending_deadline(&self, task_id: i64) -> Result<Option<i64>> {
+        dispatch_resending!(self, b => b.pending_deadline(task_id).await)
+    }
+
+    pub async fn due_deadlines(&self, now: i64, limit: i64) -> Result<Vec<i64>> {
+        dispatch_resending!(self, b => b.due_deadlines(now, limit).await)
+    }
+
+    pub async fn enforce_deadline(&self, task_id: i64, now: i64) -> Result<OpOutcome> {
+        dispatch_resending!(self, b => b.enforce_deadline(task_id, now).await)
     }
 
     pub async fn resolve_step(&self, step_id: i64, results: &Value, now: i64) -> Result<OpOutcome> {

@@ -11,6 +11,7 @@
 //! - `worker_health.rs`: failed worker iterations, reported through `health`.
 //! - `host_queue.rs`: host-queue deliveries and re-enqueueing.
 //! - `lease_reaper.rs`: lease expiry and heartbeats.
+//! - `deadlines.rs`: task deadlines (an unfinished task past its deadline fails).
 //! - `checkpoints.rs`: a running step's checkpoint, for its retry to resume from.
 //! - `task_factory.rs`: task creation (validation, identity, bypass).
 //! - `decision.rs`: decision points (the steps a task starts with, a decision's choice).
@@ -29,6 +30,7 @@ mod call_gate;
 mod checkpoints;
 mod client;
 mod coordinator;
+mod deadlines;
 mod decision;
 mod handler_check;
 mod held_claims;

@@ -20,5 +20,6 @@ mod queries;
 mod schedules;
 mod shutdown;
 mod storage;
+mod task_deadline;
 mod timeouts;
 mod validation;
