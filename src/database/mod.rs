@@ -68,6 +68,14 @@ pub struct NewTask {
     pub deadline_at: Option<i64>,
 }
 
+/// A purge's cut-off times per finished state (epoch ms): tasks finished before them go.
+/// `i64::MIN` keeps every task of that state.
+#[derive(Debug, Clone, Copy)]
+pub struct PurgeCutoffs {
+    pub complete_before: i64,
+    pub cancelled_before: i64,
+}
+
 /// What a decision's completion creates: step rows, and edges by step name (an edge whose
 /// ends do not both exist in the task is skipped).
 #[derive(Debug, Clone, Default)]
@@ -533,14 +541,18 @@ impl Store {
         dispatch_resending!(self, b => b.failing_handlers(limit).await)
     }
 
+    pub async fn newest_task_id(&self) -> Result<i64> {
+        dispatch_resending!(self, b => b.newest_task_id().await)
+    }
+
     pub async fn purge_batch(
         &self,
-        after: i64,
-        finished_before: i64,
+        ids: (i64, i64),
+        cut: PurgeCutoffs,
         limit: u32,
         dry_run: bool,
     ) -> Result<(u64, u64, i64)> {
-        dispatch_resending!(self, b => b.purge_batch(after, finished_before, limit, dry_run).await)
+        dispatch_resending!(self, b => b.purge_batch(ids, cut, limit, dry_run).await)
     }
 
     pub async fn metric_gauges(&self, now: i64) -> Result<(i64, Vec<(State, i64)>)> {

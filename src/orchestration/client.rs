@@ -9,6 +9,7 @@ use super::host_queue::HostQueue;
 use super::interrupt::Interrupt;
 use super::lease_reaper::LeaseReaper;
 use super::operations::Operations;
+use super::retention::Retention;
 use super::schedules::Schedules;
 use super::task_factory::TaskFactory;
 use super::templates::Templates;
@@ -49,6 +50,10 @@ pub(crate) struct Inner {
     pub(crate) last_lease_check: AtomicI64,
     /// When this client last checked for due task deadlines (`lease_check_interval_ms`).
     pub(crate) last_deadline_check: AtomicI64,
+    /// When this client's workers last applied the retention (`retention.interval_ms`), and
+    /// the task id its next pass starts after.
+    pub(crate) last_retention_run: AtomicI64,
+    pub(crate) retention_cursor: AtomicI64,
     /// When this client last checked for due schedule ticks (`schedule_check_interval_ms`).
     pub(crate) last_schedule_check: AtomicI64,
     /// The size of the workers' next claim (`run_once`, `run_worker`).
@@ -147,6 +152,8 @@ impl Client {
                 listener_started: AtomicBool::new(false),
                 last_lease_check: AtomicI64::new(i64::MIN),
                 last_deadline_check: AtomicI64::new(i64::MIN),
+                last_retention_run: AtomicI64::new(i64::MIN),
+                retention_cursor: AtomicI64::new(0),
                 last_schedule_check: AtomicI64::new(i64::MIN),
                 claim_size: super::AdaptiveClaim::default(),
                 interrupt: Arc::default(),
@@ -417,6 +424,14 @@ impl Client {
     /// can call it on its own timer. Returns how many tasks failed.
     pub fn enforce_deadlines(&self) -> Result<usize> {
         self.call(|| Deadlines::new(self).enforce_due())
+    }
+
+    /// One pass of the configured `retention` (none configured: nothing): purges the old
+    /// finished tasks of the next window of 10,000 task ids, in batches of its own
+    /// transactions. Workers do this by themselves every `retention.interval_ms`; a process
+    /// without workers can call it on its own timer. Returns how many tasks it purged.
+    pub fn apply_retention(&self) -> Result<u64> {
+        self.call(|| Retention::new(self).apply_configured())
     }
 
     // ---- metrics (metrics/) ------------------------------------------------------------------

@@ -20,6 +20,7 @@
 //! - `operations.rs`: cancel, resolve, retry.
 //! - `reentrancy.rs`: the tasks whose handlers run on this thread (re-entrant `run_task`).
 //! - `purge.rs`: deleting finished tasks in bounded batches.
+//! - `retention.rs`: the workers' own purge of old finished tasks (`Config::retention`).
 //! - `periodic.rs`: a background duty's turn (at most once per interval in a client).
 //! - `schedules.rs`: cron schedules (define, list, fire due ticks once across processes).
 //! - `schedule_expression.rs`: a cron expression in a time zone, and its due ticks.
@@ -47,6 +48,7 @@ mod worker;
 mod worker_health;
 
 mod purge;
+mod retention;
 
 mod periodic;
 mod schedule_expression;

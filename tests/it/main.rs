@@ -17,6 +17,7 @@ mod metrics;
 mod priority;
 mod purge;
 mod queries;
+mod retention;
 mod schedules;
 mod shutdown;
 mod storage;
