@@ -145,7 +145,7 @@ pub fn check_priority(what: &str, priority: i64) -> crate::Result<i64> {
 }
 
 /// The longest task deadline, in milliseconds (ten years of 366 days, like a start delay).
-pub const MAX_DEADLINE_MS: u64 = MAX_START_DELAY_MS;
+pub const MAX_DEADLINE_MS: u64 = 316_224_000_000;
 
 /// A task deadline (template or request `deadline_ms`) checked against 1..=`MAX_DEADLINE_MS`.
 pub fn check_deadline_ms(what: &str, ms: u64) -> crate::Result<i64> {
