@@ -56,6 +56,11 @@
 #define AGING_STEP_MS 1000
 
 /**
+ * The longest task deadline, in milliseconds (ten years of 366 days, like a start delay).
+ */
+#define MAX_DEADLINE_MS 316224000000
+
+/**
  * The longest start delay a request may ask for, in milliseconds (ten years of 366 days).
  */
 #define MAX_START_DELAY_MS 316224000000

@@ -150,6 +150,56 @@ pub struct Config {
     /// registered (their steps would fail with `HandlerNotFound`): `warn` (log them; the
     /// default), `ignore`, or `error` (the worker does not start: INVALID_STATE naming them).
     pub on_missing_handler: Strictness,
+    /// Finished tasks this client's workers purge by themselves (none when absent); see
+    /// docs/SCHEDULING.md "Retention".
+    pub retention: Option<RetentionConfig>,
+}
+
+/// How long finished tasks are kept before the workers purge them, per state (`error` tasks
+/// are never purged: they wait for an operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Purge `complete` tasks finished more than this many milliseconds ago; absent: keep
+    /// them.
+    pub complete_ms: Option<u64>,
+    /// Purge `cancelled` tasks cancelled more than this many milliseconds ago; absent: keep them.
+    pub cancelled_ms: Option<u64>,
+    /// How often a client's workers apply it (one pass per client per interval).
+    pub interval_ms: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            complete_ms: None,
+            cancelled_ms: None,
+            interval_ms: 60_000,
+        }
+    }
+}
+
+impl RetentionConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.interval_ms == 0 || self.interval_ms > MAX_DELAY_MS {
+            return Err(format!(
+                "retention interval_ms must be within 1..={MAX_DELAY_MS} (24 h), got {}",
+                self.interval_ms
+            ));
+        }
+        for (name, v) in [
+            ("complete_ms", self.complete_ms),
+            ("cancelled_ms", self.cancelled_ms),
+        ] {
+            if v.is_some_and(|v| v > crate::models::MAX_DEADLINE_MS) {
+                return Err(format!(
+                    "retention {name} must be at most {} (ten years)",
+                    crate::models::MAX_DEADLINE_MS
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How a setup mistake that still has a sensible default is reported.
@@ -181,6 +231,7 @@ impl Default for Config {
             stop_grace_ms: 30_000,
             on_duplicate_handler: Strictness::Warn,
             on_missing_handler: Strictness::Warn,
+            retention: None,
         }
     }
 }
@@ -210,6 +261,9 @@ impl Config {
                 "stop_grace_ms must be at most {MAX_DELAY_MS} (24 h), got {}",
                 self.stop_grace_ms
             )));
+        }
+        if let Some(r) = &self.retention {
+            r.validate().map_err(crate::Error::Config)?;
         }
         if self.max_connections == 0 {
             return Err(crate::Error::Config(

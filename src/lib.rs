@@ -37,7 +37,8 @@ pub use step_handler::{FnHandler, StepHandler};
 
 // Configuration and templates.
 pub use config::{
-    BackoffConfig, BackoffOverride, Config, ManualClock, ReenqueueDelays, Strictness, SystemClock,
+    BackoffConfig, BackoffOverride, Config, ManualClock, ReenqueueDelays, RetentionConfig,
+    Strictness, SystemClock,
 };
 pub use registry::{
     BatchFailure, BatchSpec, RegisteredTemplate, StepTemplate, StepType, TaskTemplate, MAX_BATCHES,

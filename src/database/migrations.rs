@@ -73,6 +73,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "batch failure",
         include_str!("../../migrations/postgres/0016_batch_failure.sql"),
     ),
+    (
+        17,
+        "task deadlines",
+        include_str!("../../migrations/postgres/0017_task_deadlines.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -129,6 +134,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         14,
         "batch failure",
         include_str!("../../migrations/sqlite/0014_batch_failure.sql"),
+    ),
+    (
+        15,
+        "task deadlines",
+        include_str!("../../migrations/sqlite/0015_task_deadlines.sql"),
     ),
 ];
 

@@ -68,6 +68,16 @@ pub struct NewTask {
     pub start_at: i64,
     /// The claim priority of every step (validated, `MIN_PRIORITY..=MAX_PRIORITY`).
     pub priority: i64,
+    /// When the task fails if unfinished (epoch ms), or None.
+    pub deadline_at: Option<i64>,
+}
+
+/// A purge's cut-off times per finished state (epoch ms): tasks finished before them go.
+/// `i64::MIN` keeps every task of that state.
+#[derive(Debug, Clone, Copy)]
+pub struct PurgeCutoffs {
+    pub complete_before: i64,
+    pub cancelled_before: i64,
 }
 
 /// What a decision's completion creates: step rows, and edges by step name (an edge whose
@@ -494,6 +504,18 @@ impl Store {
         dispatch_resending!(self, b => b.cancel_task(task_id, now).await)
     }
 
+    pub async fn pending_deadline(&self, task_id: i64) -> Result<Option<i64>> {
+        dispatch_resending!(self, b => b.pending_deadline(task_id).await)
+    }
+
+    pub async fn due_deadlines(&self, now: i64, limit: i64) -> Result<Vec<i64>> {
+        dispatch_resending!(self, b => b.due_deadlines(now, limit).await)
+    }
+
+    pub async fn enforce_deadline(&self, task_id: i64, now: i64) -> Result<OpOutcome> {
+        dispatch_resending!(self, b => b.enforce_deadline(task_id, now).await)
+    }
+
     pub async fn resolve_step(&self, step_id: i64, results: &Value, now: i64) -> Result<OpOutcome> {
         dispatch_resending!(self, b => b.resolve_step(step_id, results, now).await)
     }
@@ -526,14 +548,18 @@ impl Store {
         dispatch_resending!(self, b => b.failing_handlers(limit).await)
     }
 
+    pub async fn newest_task_id(&self) -> Result<i64> {
+        dispatch_resending!(self, b => b.newest_task_id().await)
+    }
+
     pub async fn purge_batch(
         &self,
-        after: i64,
-        finished_before: i64,
+        ids: (i64, i64),
+        cut: PurgeCutoffs,
         limit: u32,
         dry_run: bool,
     ) -> Result<(u64, u64, i64)> {
-        dispatch_resending!(self, b => b.purge_batch(after, finished_before, limit, dry_run).await)
+        dispatch_resending!(self, b => b.purge_batch(ids, cut, limit, dry_run).await)
     }
 
     pub async fn metric_gauges(&self, now: i64) -> Result<(i64, Vec<(State, i64)>)> {

@@ -28,6 +28,8 @@ mod complete_autocommit;
 mod counters;
 #[path = "backend/create_autocommit.rs"]
 mod create_autocommit;
+#[path = "backend/deadlines.rs"]
+mod deadlines;
 #[path = "backend/decision.rs"]
 mod decision;
 #[path = "backend/fail.rs"]

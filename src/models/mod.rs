@@ -14,6 +14,7 @@ mod schedule;
 
 pub use event::Event;
 pub use failing_handler::FailingHandler;
+pub(crate) use purge::DEFAULT_PURGE_BATCH;
 pub use purge::{PurgeReport, PurgeRequest};
 pub(crate) use query::{cursor_id, page_limit};
 pub use query::{
@@ -113,6 +114,9 @@ pub struct TaskRequest {
     /// Per-step attempt timeouts in milliseconds keyed by step name, overriding the template's
     /// `timeout_ms` (1 ms..24 h each).
     pub step_timeouts: std::collections::BTreeMap<String, u64>,
+    /// Task deadline in milliseconds from creation (1 ms..`MAX_DEADLINE_MS`), overriding the
+    /// template's `deadline_ms`: past it an unfinished task fails (`error`, class `Deadline`).
+    pub deadline_ms: Option<u64>,
     /// Claim priority of every step of the task, within `MIN_PRIORITY..=MAX_PRIORITY`
     /// (higher first); overrides the template's `priority`. See docs/SCHEDULING.md for the
     /// aging rule.
@@ -137,6 +141,19 @@ pub fn check_priority(what: &str, priority: i64) -> crate::Result<i64> {
         Err(crate::Error::InvalidRequest(format!(
             "{what} must be within {MIN_PRIORITY}..={MAX_PRIORITY}, got {priority}"
         )))
+    }
+}
+
+/// The longest task deadline, in milliseconds (ten years of 366 days, like a start delay).
+pub const MAX_DEADLINE_MS: u64 = 316_224_000_000;
+
+/// A task deadline (template or request `deadline_ms`) checked against 1..=`MAX_DEADLINE_MS`.
+pub fn check_deadline_ms(what: &str, ms: u64) -> crate::Result<i64> {
+    match i64::try_from(ms) {
+        Ok(v) if (1..=MAX_DEADLINE_MS).contains(&ms) => Ok(v),
+        _ => Err(crate::Error::InvalidRequest(format!(
+            "{what} must be within 1..={MAX_DEADLINE_MS} ms, got {ms}"
+        ))),
     }
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 // The batch size when a request names none, and the largest one allowed (not `pub`: cbindgen
 // would put them in the C header, and the C ABI has no purge).
-const DEFAULT_PURGE_BATCH: u32 = 500;
+pub(crate) const DEFAULT_PURGE_BATCH: u32 = 500;
 const MAX_PURGE_BATCH: u32 = 10_000;
 
 /// What `purge_tasks` deletes: tasks `complete` or `cancelled` whose finish (`completed_at`,

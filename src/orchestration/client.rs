@@ -4,10 +4,12 @@
 
 use super::call_gate::CallGate;
 use super::checkpoints;
+use super::deadlines::Deadlines;
 use super::host_queue::HostQueue;
 use super::interrupt::Interrupt;
 use super::lease_reaper::LeaseReaper;
 use super::operations::Operations;
+use super::retention::Retention;
 use super::schedules::Schedules;
 use super::task_factory::TaskFactory;
 use super::templates::Templates;
@@ -46,6 +48,12 @@ pub(crate) struct Inner {
     pub(crate) settled: Arc<tokio::sync::Notify>,
     pub(crate) listener_started: AtomicBool,
     pub(crate) last_lease_check: AtomicI64,
+    /// When this client last checked for due task deadlines (`lease_check_interval_ms`).
+    pub(crate) last_deadline_check: AtomicI64,
+    /// When this client's workers last applied the retention (`retention.interval_ms`), and
+    /// the task id its next pass starts after.
+    pub(crate) last_retention_run: AtomicI64,
+    pub(crate) retention_cursor: AtomicI64,
     /// When this client last checked for due schedule ticks (`schedule_check_interval_ms`).
     pub(crate) last_schedule_check: AtomicI64,
     /// The size of the workers' next claim (`run_once`, `run_worker`).
@@ -143,6 +151,9 @@ impl Client {
                 settled: Arc::new(tokio::sync::Notify::new()),
                 listener_started: AtomicBool::new(false),
                 last_lease_check: AtomicI64::new(i64::MIN),
+                last_deadline_check: AtomicI64::new(i64::MIN),
+                last_retention_run: AtomicI64::new(i64::MIN),
+                retention_cursor: AtomicI64::new(0),
                 last_schedule_check: AtomicI64::new(i64::MIN),
                 claim_size: super::AdaptiveClaim::default(),
                 interrupt: Arc::default(),
@@ -404,6 +415,23 @@ impl Client {
     /// Returns how many tasks it created.
     pub fn fire_due_schedules(&self, now: i64) -> Result<usize> {
         self.call(|| Schedules::new(self).fire_due(now))
+    }
+
+    /// Fails the unfinished tasks past their deadline (at most 100 per call, oldest deadline
+    /// first): each goes to `error` (transition metadata `reason: deadline`, `error_class:
+    /// Deadline`) and its unfinished steps are cancelled. Workers do this by themselves every
+    /// `lease_check_interval_ms`, and `run_task` for its own task; a process without workers
+    /// can call it on its own timer. Returns how many tasks failed.
+    pub fn enforce_deadlines(&self) -> Result<usize> {
+        self.call(|| Deadlines::new(self).enforce_due())
+    }
+
+    /// One pass of the configured `retention` (none configured: nothing): purges the old
+    /// finished tasks of the next window of 10,000 task ids, in batches of its own
+    /// transactions. Workers do this by themselves every `retention.interval_ms`; a process
+    /// without workers can call it on its own timer. Returns how many tasks it purged.
+    pub fn apply_retention(&self) -> Result<u64> {
+        self.call(|| Retention::new(self).apply_configured())
     }
 
     // ---- metrics (metrics/) ------------------------------------------------------------------

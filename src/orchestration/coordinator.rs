@@ -2,6 +2,7 @@
 //! foundation (successes written as one group commit), and drives a single task to its end
 //! on the calling thread (the inline run).
 
+use super::deadlines::Deadlines;
 use super::held_claims::{HeldClaims, Watchdog};
 use super::interrupt::InterruptScope;
 use super::lease_reaper::LeaseReaper;
@@ -120,7 +121,16 @@ impl<'a> OrchestrationCoordinator<'a> {
         // True when the last completion already claimed on our behalf (an empty answer then
         // means nothing is claimable right now; no second claim is needed to learn that).
         let mut claimed_already = false;
+        // Checked on this thread's clock before each claim; the database only once it passed.
+        let mut deadline = Deadlines::new(client).pending(task_id)?;
         loop {
+            if deadline.is_some_and(|d| client.now() > d) {
+                deadline = None;
+                if Deadlines::new(client).enforce(task_id)? {
+                    self.release_held()?;
+                    return client.execution_context(task_id);
+                }
+            }
             if interrupt.is_interrupted() {
                 // Claims queued by the last completion are held too: all go back.
                 self.release_held()?;

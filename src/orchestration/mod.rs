@@ -11,6 +11,7 @@
 //! - `worker_health.rs`: failed worker iterations, reported through `health`.
 //! - `host_queue.rs`: host-queue deliveries and re-enqueueing.
 //! - `lease_reaper.rs`: lease expiry and heartbeats.
+//! - `deadlines.rs`: task deadlines (an unfinished task past its deadline fails).
 //! - `checkpoints.rs`: a running step's checkpoint, for its retry to resume from.
 //! - `task_factory.rs`: task creation (validation, identity, bypass).
 //! - `decision.rs`: decision points (the steps a task starts with, a decision's choice).
@@ -19,6 +20,7 @@
 //! - `operations.rs`: cancel, resolve, retry.
 //! - `reentrancy.rs`: the tasks whose handlers run on this thread (re-entrant `run_task`).
 //! - `purge.rs`: deleting finished tasks in bounded batches.
+//! - `retention.rs`: the workers' own purge of old finished tasks (`Config::retention`).
 //! - `periodic.rs`: a background duty's turn (at most once per interval in a client).
 //! - `schedules.rs`: cron schedules (define, list, fire due ticks once across processes).
 //! - `schedule_expression.rs`: a cron expression in a time zone, and its due ticks.
@@ -29,6 +31,7 @@ mod call_gate;
 mod checkpoints;
 mod client;
 mod coordinator;
+mod deadlines;
 mod decision;
 mod handler_check;
 mod held_claims;
@@ -45,6 +48,7 @@ mod worker;
 mod worker_health;
 
 mod purge;
+mod retention;
 
 mod periodic;
 mod schedule_expression;

@@ -3,6 +3,7 @@
 //! between batches without leaving anything half-deleted.
 
 use super::Client;
+use crate::database::PurgeCutoffs;
 use crate::models::{PurgeReport, PurgeRequest};
 use crate::Result;
 
@@ -16,9 +17,13 @@ pub(crate) fn purge_tasks(client: &Client, req: &PurgeRequest) -> Result<PurgeRe
     let mut after = 0;
     loop {
         interrupt.check()?;
+        let cut = PurgeCutoffs {
+            complete_before: req.finished_before,
+            cancelled_before: req.finished_before,
+        };
         let (tasks, steps, last) = client.block(client.inner.store.purge_batch(
-            after,
-            req.finished_before,
+            (after, i64::MAX),
+            cut,
             limit,
             req.dry_run,
         ))?;

@@ -64,6 +64,13 @@ impl<'a> TaskFactory<'a> {
             Some(p) => crate::models::check_priority("priority", p)?,
             None => 0,
         };
+        // From creation, not from a delayed start: the caller's "done by" time.
+        let deadline_at = match req.deadline_ms.or(t.deadline_ms) {
+            Some(ms) => {
+                Some(now.saturating_add(crate::models::check_deadline_ms("deadline_ms", ms)?))
+            }
+            None => None,
+        };
         let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
         let (initiator, source_system, reason) = (
             or_unknown(&req.initiator),
@@ -100,6 +107,7 @@ impl<'a> TaskFactory<'a> {
             edges,
             start_at,
             priority,
+            deadline_at,
         };
         let (created, recorded) = self.client.block(inner.store.create_task(&new_task, now))?;
         if !created.created && inner.config.reject_duplicates {

@@ -1,5 +1,7 @@
 //! The built-in worker: its loop, and stopping it from any thread.
 
+use super::deadlines::Deadlines;
+use super::retention::Retention;
 use super::schedules::Schedules;
 use super::{Client, OrchestrationCoordinator};
 use crate::{Error, Result};
@@ -109,6 +111,12 @@ impl<'a> Worker<'a> {
             // Off the claim path: a due check is one indexed read, once per interval.
             if let Err(e) = schedules.fire_if_due() {
                 tracing::warn!(error = %e, "checking the cron schedules failed; retrying at the next check");
+            }
+            if let Err(e) = Deadlines::new(client).enforce_if_due() {
+                tracing::warn!(error = %e, "checking the task deadlines failed; retrying at the next check");
+            }
+            if let Err(e) = Retention::new(client).apply_if_due() {
+                tracing::warn!(error = %e, "applying the retention failed; retrying at the next interval");
             }
             let outcome = coordinator.run_once();
             match &outcome {

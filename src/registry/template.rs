@@ -63,6 +63,10 @@ pub struct TaskTemplate {
     /// request's `priority` overrides it. See docs/SCHEDULING.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
+    /// Default task deadline in milliseconds from creation (1 ms..ten years); a task request's
+    /// `deadline_ms` overrides it. See docs/TIMEOUTS_AND_CANCELLATION.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
     /// Per-environment overrides, deep-merged before validation (step templates match by name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environments: BTreeMap<String, Value>,
@@ -241,6 +245,10 @@ impl TaskTemplate {
         }
         if let Some(p) = self.priority {
             crate::models::check_priority("priority", p)
+                .map_err(|e| Error::InvalidTemplate(e.to_string()))?;
+        }
+        if let Some(d) = self.deadline_ms {
+            crate::models::check_deadline_ms("deadline_ms", d)
                 .map_err(|e| Error::InvalidTemplate(e.to_string()))?;
         }
         if self.step_templates.is_empty() {

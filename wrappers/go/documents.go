@@ -26,6 +26,9 @@ type TaskRequest struct {
 	// Priority (-100..=100, higher claimed first) overrides the template's priority; see
 	// docs/SCHEDULING.md for the aging rule.
 	Priority *int64 `msgpack:"priority,omitempty"`
+	// DeadlineMs (milliseconds from creation) overrides the template's deadline_ms: past it an
+	// unfinished task fails with class Deadline (docs/TIMEOUTS_AND_CANCELLATION.md).
+	DeadlineMs *uint64 `msgpack:"deadline_ms,omitempty"`
 }
 
 // TaskInfo is the task part of a step context.

@@ -125,6 +125,10 @@ static struct { int64_t task_id; char name[160]; } g_events[MAX_EVENTS];
 static int g_nevents;
 static struct { int kind; int64_t id; uint64_t delay; } g_queue[MAX_QUEUE];
 static int g_qhead, g_qtail, g_queue_completed;
+/* cancel_own_task: what each step's handler saw, by step name (expect_seen). */
+#define MAX_SEEN 16
+static struct { char step[64]; char seen[3][16]; } g_seen[MAX_SEEN];
+static int g_nseen;
 
 static int64_t alias(const char *name) {
     for (int i = 0; i < g_nalias; i++)
@@ -243,6 +247,40 @@ static int checkpointed(behaviour *b, tasker_step_call *call, msgpack_object ctx
     return 1;
 }
 
+static const char *stop_name(tasker_step_call *call) {
+    static const char *names[] = {"none", "cancelled", "timed_out", "claim_lost"};
+    int32_t reason = -1;
+    if (tasker_step_call_is_cancelled(call, &reason, NULL) != TASKER_RESULT_OK || reason < 0 || reason > 3) return "error";
+    return names[reason];
+}
+static void *cancel_in_background(void *task_id) {
+    tasker_cancel_task(g_client, *(int64_t *)task_id, NULL, NULL);
+    return NULL;
+}
+/* cancel_own_task (README): the stop reason, its task cancelled from another thread, the stop
+   reason again, then the heartbeat's result; remembered under the step's name and output. */
+static void cancel_own_task(tasker_step_call *call, msgpack_object step, msgpack_packer *out) {
+    const char *seen[3];
+    int64_t task_id = 0;
+    tasker_step_call_task_id(call, &task_id, NULL);
+    seen[0] = stop_name(call);
+    pthread_t t;
+    pthread_create(&t, NULL, cancel_in_background, &task_id);
+    pthread_join(t, NULL);
+    seen[1] = stop_name(call);
+    tasker_result hb = tasker_step_call_heartbeat(call, NULL, NULL);
+    seen[2] = hb == TASKER_RESULT_OK ? "ok" : hb == TASKER_RESULT_STALE_CLAIM ? "stale_claim" : "error";
+    if (g_nseen < MAX_SEEN) {
+        snprintf(g_seen[g_nseen].step, sizeof g_seen[0].step, "%s", cs(get(step, "name")));
+        for (int i = 0; i < 3; i++) snprintf(g_seen[g_nseen].seen[i], sizeof g_seen[0].seen[0], "%s", seen[i]);
+        g_nseen++;
+    }
+    msgpack_pack_map(out, 1);
+    pstr(out, "seen");
+    msgpack_pack_array(out, 3);
+    for (int i = 0; i < 3; i++) pstr(out, seen[i]);
+}
+
 static void handler(void *ud, tasker_step_call *call, const uint8_t *data, size_t len) {
     behaviour *b = ud;
     msgpack_unpacked up;
@@ -340,6 +378,8 @@ static void handler(void *ud, tasker_step_call *call, const uint8_t *data, size_
         }
     } else if (!strcmp(b->kind, "checkpointed")) {
         output = checkpointed(b, call, ctx, attempt, &pk);
+    } else if (!strcmp(b->kind, "cancel_own_task")) {
+        cancel_own_task(call, step, &pk);
     } else if (!strcmp(b->kind, "sleep")) {
         sleep_ms(b->ms);
         msgpack_pack_map(&pk, 1);
@@ -600,6 +640,20 @@ static int do_expect_all(msgpack_object op) {
     return 1;
 }
 
+/* The last `seen` a cancel_own_task handler recorded for the step equals the op's list. */
+static int do_expect_seen(msgpack_object op) {
+    const char *step = cs(get(op, "step"));
+    msgpack_object want = get(op, "seen");
+    for (int i = g_nseen - 1; i >= 0; i--) {
+        if (strcmp(g_seen[i].step, step)) continue;
+        for (uint32_t k = 0; k < 3; k++)
+            if (want.type != MSGPACK_OBJECT_ARRAY || want.via.array.size != 3 || !str_is(want.via.array.ptr[k], g_seen[i].seen[k]))
+                return FAIL("step %s saw [%s, %s, %s]", step, g_seen[i].seen[0], g_seen[i].seen[1], g_seen[i].seen[2]);
+        return 1;
+    }
+    return FAIL("no handler saw anything for step %s", step);
+}
+
 static int do_drain(void) {
     int handled = 0;
     while (g_qhead < g_qtail) {
@@ -674,6 +728,7 @@ static int run_op(msgpack_object op) {
     if (!strcmp(kind, "set_handler")) return register_handler(get(op, "name"), get(op, "handler"));
     if (!strcmp(kind, "expect_task")) return check_task(op);
     if (!strcmp(kind, "expect_all")) return do_expect_all(op);
+    if (!strcmp(kind, "expect_seen")) return do_expect_seen(op);
     if (!strcmp(kind, "expect_events")) {
         int64_t id = alias(cs(get(op, "task")));
         msgpack_object names = get(op, "names");
@@ -722,7 +777,7 @@ static int run_scenario(msgpack_object s, const char *backend, const char *targe
     int ok = call_ok(tasker_client_new(url, (const uint8_t *)ob.data, ob.size, &g_client, &err), err, "client_new");
     msgpack_sbuffer_destroy(&ob);
     if (!ok) return 0;
-    g_nalias = g_nevents = 0;
+    g_nalias = g_nevents = g_nseen = 0;
     g_qhead = g_qtail = g_queue_completed = 0;
     memset(g_exec, 0, sizeof g_exec);
     msgpack_object tpl = get(s, "template");

@@ -3,8 +3,8 @@
 //! and edges passed as JSON record sets (any number of steps, no chunking). The transactional
 //! path (`tasks.rs`) takes BEGIN, six statements or more (one per 400 steps) and COMMIT.
 //!
-//! It handles the common case only: a task with bypassed steps takes the transactional path,
-//! which also completes a task whose steps are all bypassed.
+//! It handles the common case only: a task with bypassed steps or a deadline takes the
+//! transactional path, which also completes a task whose steps are all bypassed.
 
 use super::tasks::{bind_task, INSERT_TASK};
 use super::*;
@@ -51,7 +51,8 @@ impl Backend {
         t: &NewTask,
         now: i64,
     ) -> Result<Option<(CreatedTask, Vec<Recorded>)>> {
-        if t.steps.is_empty() || t.steps.iter().any(|s| s.bypassed) {
+        // A deadline is one more write (deadlines.rs): the transactional path does it.
+        if t.steps.is_empty() || t.steps.iter().any(|s| s.bypassed) || t.deadline_at.is_some() {
             return Ok(None);
         }
         let steps: Vec<Value> = t

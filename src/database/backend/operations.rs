@@ -5,6 +5,15 @@ use crate::state_machine::{self, Entity};
 use sqlx::types::Json;
 use sqlx::Row;
 
+/// How `end_task` ends a task: its state now and its target, the reason recorded on each
+/// cancelled step, the task transition's metadata.
+pub(super) struct TaskEnd {
+    pub from: State,
+    pub to: State,
+    pub step_reason: &'static str,
+    pub metadata: Value,
+}
+
 impl Backend {
     /// Decrements the children's parent counters and the task's unfinished counter after a step
     /// finished (complete or resolved_manually); completes the task when nothing is left.
@@ -50,6 +59,27 @@ impl Backend {
             w.tx.rollback().await?;
             return Ok(out);
         }
+        let end = TaskEnd {
+            from: state,
+            to: State::Cancelled,
+            step_reason: "task_cancelled",
+            metadata: serde_json::json!({"reason": "cancelled"}),
+        };
+        Self::end_task(tx, &mut out.recorded, task_id, end, now).await?;
+        w.tx.commit().await?;
+        out.changed = true;
+        Ok(out)
+    }
+
+    /// Cancels every unfinished step of the task (claims cleared, so a running handler's
+    /// outcome is refused; metadata reason `end.step_reason`), then drives the task to `end.to`.
+    pub(super) async fn end_task(
+        tx: &mut Tx,
+        rec: &mut Vec<Recorded>,
+        task_id: i64,
+        end: TaskEnd,
+        now: i64,
+    ) -> Result<()> {
         // One statement per prior state, so each transition row names its true origin.
         // A tolerated batch failure is final: it keeps its error.
         for from in [State::InProgress, State::Error, State::Pending] {
@@ -69,31 +99,19 @@ impl Backend {
                 let name: String = r.try_get(1)?;
                 Self::transition(
                     tx,
-                    &mut out.recorded,
+                    rec,
                     Entity::Step,
                     task_id,
                     Some((id, &name)),
                     Some(from),
                     State::Cancelled,
-                    serde_json::json!({"reason": "task_cancelled"}),
+                    serde_json::json!({ "reason": end.step_reason }),
                     now,
                 )
                 .await?;
             }
         }
-        Self::drive_task(
-            tx,
-            &mut out.recorded,
-            task_id,
-            state,
-            State::Cancelled,
-            serde_json::json!({"reason": "cancelled"}),
-            now,
-        )
-        .await?;
-        w.tx.commit().await?;
-        out.changed = true;
-        Ok(out)
+        Self::drive_task(tx, rec, task_id, end.from, end.to, end.metadata, now).await
     }
 
     /// A step's task, name, state and whether its error is a tolerated batch failure.

@@ -6,25 +6,38 @@
 use super::*;
 use sqlx::Row;
 
-/// The finished tasks of one batch: ids in `($1, $2]`, finished before `$3`.
+/// The finished tasks of one batch: ids in `($1, $2]`, `complete` ones finished before `$3`,
+/// `cancelled` ones before `$4`.
 const BATCH: &str = "SELECT task_id FROM tasker_tasks WHERE task_id > $1 AND task_id <= $2 \
-     AND state IN ('complete','cancelled') AND COALESCE(completed_at, updated_at) < $3";
+     AND ((state = 'complete' AND COALESCE(completed_at, updated_at) < $3) \
+     OR (state = 'cancelled' AND COALESCE(completed_at, updated_at) < $4))";
 
 impl Backend {
-    /// Deletes (or with `dry_run` counts) the next at most `limit` finished tasks with an id
-    /// above `after`. Returns (tasks, steps, the last task id of the batch); no tasks: done.
+    /// The highest task id (0 when there is none): where the retention's windows wrap.
+    pub async fn newest_task_id(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(task_id) FROM tasker_tasks")
+                .fetch_one(&self.pool)
+                .await?
+                .unwrap_or(0),
+        )
+    }
+
+    /// Deletes (or with `dry_run` counts) the next at most `limit` finished tasks with an id in
+    /// `(after, upto]`. Returns (tasks, steps, the last task id of the batch); no tasks: done.
     pub async fn purge_batch(
         &self,
-        after: i64,
-        finished_before: i64,
+        (after, upto): (i64, i64),
+        cut: PurgeCutoffs,
         limit: u32,
         dry_run: bool,
     ) -> Result<(u64, u64, i64)> {
-        // The batch's ids: BATCH with no upper bound, the first `limit` of them.
-        let ids: Vec<i64> = sqlx::query_scalar(&format!("{BATCH} ORDER BY task_id LIMIT $4"))
+        // The batch's ids: the first `limit` of BATCH.
+        let ids: Vec<i64> = sqlx::query_scalar(&format!("{BATCH} ORDER BY task_id LIMIT $5"))
             .bind(after)
-            .bind(i64::MAX)
-            .bind(finished_before)
+            .bind(upto)
+            .bind(cut.complete_before)
+            .bind(cut.cancelled_before)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
@@ -38,7 +51,8 @@ impl Backend {
             let steps: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM ({steps_of_batch}) s"))
                 .bind(after)
                 .bind(last)
-                .bind(finished_before)
+                .bind(cut.complete_before)
+                .bind(cut.cancelled_before)
                 .fetch_one(&self.pool)
                 .await?
                 .try_get(0)?;
@@ -60,7 +74,8 @@ impl Backend {
             let done = sqlx::query(&sql)
                 .bind(after)
                 .bind(last)
-                .bind(finished_before)
+                .bind(cut.complete_before)
+                .bind(cut.cancelled_before)
                 .execute(&mut *w.tx)
                 .await?;
             deleted.push(done.rows_affected());

@@ -72,6 +72,9 @@ impl Backend {
                 ));
             }
         };
+        if let Some(d) = t.deadline_at {
+            Self::set_deadline(tx, task_id, d).await?;
+        }
         Self::transition(
             tx,
             &mut rec,

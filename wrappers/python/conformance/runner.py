@@ -66,7 +66,30 @@ def checkpointed(ctx: StepContext, fail_at: int | None) -> Any:
     return {"processed": before + [mine], "resumed_from": cursor}
 
 
-def make_handler(spec: dict[str, Any], executions: collections.Counter[int], lock: threading.Lock):
+def cancel_own_task(ctx: StepContext, client: Client, seen: dict[str, list[str]]) -> Any:
+    """The stop reason, the task cancelled from another thread, the stop reason again, then the
+    heartbeat's result; remembered under the step's name (the output is discarded)."""
+    saw = [ctx.stop_reason() or "none"]
+    canceller = threading.Thread(target=client.cancel_task, args=(ctx.task_id,))
+    canceller.start()
+    canceller.join()
+    saw.append(ctx.stop_reason() or "none")
+    try:
+        ctx.heartbeat()
+        saw.append("ok")
+    except tasker.StaleClaimError:
+        saw.append("stale_claim")
+    seen[ctx.step_name] = saw
+    return {"seen": saw}
+
+
+def make_handler(
+    spec: dict[str, Any],
+    executions: collections.Counter[int],
+    lock: threading.Lock,
+    client: Client,
+    seen: dict[str, list[str]],
+):
     behavior = spec["behavior"]
 
     def handler(ctx: StepContext) -> Any:
@@ -114,6 +137,8 @@ def make_handler(spec: dict[str, Any], executions: collections.Counter[int], loc
             if ctx.context.get("fail_index") == index:
                 raise PermanentError(f"bad batch {index}", error_class="BadBatch")
             return {"value": index}
+        if behavior == "cancel_own_task":
+            return cancel_own_task(ctx, client, seen)
         raise ValueError(f"unknown behavior {behavior!r}")
 
     return handler
@@ -140,11 +165,12 @@ def run_scenario(scenario: dict[str, Any], url: str) -> None:
     events: list[tuple[int, str]] = []
     outcomes: collections.Counter[str] = collections.Counter()
     recorder: Recorder | None = None
+    seen: dict[str, list[str]] = {}
 
     with Client(url, **options) as client:
         client.load_template(template)
         for name, spec in scenario.get("handlers", {}).items():
-            client.register_handler(name, make_handler(spec, executions, lock))
+            client.register_handler(name, make_handler(spec, executions, lock, client, seen))
         if scenario.get("events"):
             def record(event: dict[str, Any]) -> None:
                 label = event["name"] + (f":{event['step_name']}" if event.get("step_name") else "")
@@ -238,7 +264,7 @@ def run_scenario(scenario: dict[str, Any], url: str) -> None:
                 if "expect_changed" in op:
                     expect(changed == op["expect_changed"], f"{where}: changed {changed}, expected {op['expect_changed']}")
             elif kind == "set_handler":
-                client.register_handler(op["name"], make_handler(op["handler"], executions, lock))
+                client.register_handler(op["name"], make_handler(op["handler"], executions, lock, client, seen))
             elif kind == "expect_task":
                 view = client.task_view(tasks[op["task"]])
                 label = f"{where} task {op['task']}"
@@ -279,6 +305,9 @@ def run_scenario(scenario: dict[str, Any], url: str) -> None:
                         for step in view["steps"]:
                             n = executions[step["step_id"]]
                             expect(n == 1, f"{where}: step {step['name']} of {alias} executed {n} times")
+            elif kind == "expect_seen":
+                got = seen.get(op["step"])
+                expect(got == op["seen"], f"{where}: step {op['step']} saw {got}, expected {op['seen']}")
             elif kind == "expect_events":
                 task_id = tasks[op["task"]]
                 with lock:

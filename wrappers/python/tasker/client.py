@@ -322,10 +322,12 @@ class Client(_Managed):
         delay_ms: Optional[int] = None,
         step_timeouts: Optional[Mapping[str, int]] = None,
         priority: Optional[int] = None,
+        deadline_ms: Optional[int] = None,
     ) -> CreatedTask:
         """Creates a task (or returns the identical existing one with created=False). `name` may
         also be a whole task request mapping (docs/ABI.md). `priority` (-100..=100) overrides the
-        template's claim priority (docs/SCHEDULING.md)."""
+        template's claim priority (docs/SCHEDULING.md); `deadline_ms` (from creation) the
+        template's task deadline (docs/TIMEOUTS_AND_CANCELLATION.md)."""
         if isinstance(name, Mapping):
             request: dict[str, Any] = dict(name)
         else:
@@ -335,7 +337,7 @@ class Client(_Managed):
                 "source_system": source_system, "reason": reason, "tags": tags,
                 "bypass_steps": bypass_steps, "step_inputs": step_inputs,
                 "run_at": run_at, "delay_ms": delay_ms, "step_timeouts": step_timeouts,
-                "priority": priority,
+                "priority": priority, "deadline_ms": deadline_ms,
             }
             for key, value in fields.items():
                 if value is not None:

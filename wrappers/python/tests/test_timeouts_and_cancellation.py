@@ -72,3 +72,29 @@ def test_step_timeouts_override_the_template(client: Client) -> None:
         assert "unknown step 'nope'" in str(e)
     else:
         raise AssertionError("an unknown step's timeout was accepted")
+
+
+def test_a_task_past_its_deadline_fails_and_later_steps_never_run(client: Client) -> None:
+    client.load_template({**linear("deadline", "a", "b"), "deadline_ms": 60_000})
+    ran: list[str] = []
+
+    def slow(ctx: StepContext) -> Any:
+        ran.append(ctx.step_name)
+        time.sleep(0.1)  # past the request's 50 ms deadline
+        return {"done": True}
+
+    client.register_handler("a", slow)
+    client.register_handler("b", lambda ctx: ran.append(ctx.step_name) or {"done": True})
+    task = client.create_task("deadline", {}, namespace="pytest", deadline_ms=50)
+    client.run_task(task.task_id)
+    view = client.task_view(task.task_id)
+    assert view["state"] == "error"
+    assert view["transitions"][-1]["metadata"]["error_class"] == "Deadline"
+    assert step(view, "b")["state"] == "cancelled"
+    assert ran == ["a"]
+    try:
+        client.create_task("deadline", {"n": 1}, namespace="pytest", deadline_ms=0)
+    except tasker.InvalidRequestError as e:
+        assert "deadline_ms" in str(e)
+    else:
+        raise AssertionError("a zero deadline was accepted")

@@ -29,10 +29,12 @@ module Conformance
 
   # A handler scripted by a behaviour spec; counts executions per step id.
   class ScriptedHandler < Tasker::StepHandler
-    def initialize(spec, executions)
+    def initialize(spec, executions, client, seen)
       super()
       @spec = spec
       @executions = executions
+      @client = client
+      @seen = seen
     end
 
     def process(ctx)
@@ -78,6 +80,8 @@ module Conformance
           raise Tasker::PermanentError.new("bad batch #{index}", error_class: "BadBatch")
         end
         { "value" => index }
+      when "cancel_own_task"
+        cancel_own_task(ctx)
       else
         raise Tasker::PermanentError, "unknown behavior #{@spec['behavior'].inspect}"
       end
@@ -99,6 +103,23 @@ module Conformance
         ctx.checkpoint({ "cursor" => i + 1, "processed" => before + [mine] })
       end
       { "processed" => before + [mine], "resumed_from" => cursor }
+    end
+  end
+
+  # cancel_own_task: what each step's handler saw, by step name (its output is discarded).
+  class ScriptedHandler
+    def cancel_own_task(ctx)
+      saw = [(ctx.stop_reason || :none).to_s]
+      Thread.new { @client.cancel_task(ctx.task_id) }.join
+      saw << (ctx.stop_reason || :none).to_s
+      begin
+        ctx.heartbeat
+        saw << "ok"
+      rescue Tasker::StaleClaimError
+        saw << "stale_claim"
+      end
+      @seen[ctx.step_name] = saw
+      { "seen" => saw }
     end
   end
 
@@ -132,6 +153,7 @@ module Conformance
       @executions = Executions.new
       @outcomes = Hash.new(0)
       @queue = nil
+      @seen = {}
     end
 
     def run
@@ -166,7 +188,7 @@ module Conformance
       raise Failure, message unless cond
     end
 
-    def set_handler(name, spec) = @client.register_handler(name, ScriptedHandler.new(spec, @executions))
+    def set_handler(name, spec) = @client.register_handler(name, ScriptedHandler.new(spec, @executions, @client, @seen))
 
     def task(name) = @aliases.fetch(name) { raise Failure, "unknown task alias #{name}" }
 
@@ -315,6 +337,11 @@ module Conformance
           check(n == 1, "task #{name} step #{s['name']} (#{s['step_id']}) ran #{n} times")
         end
       end
+    end
+
+    def op_expect_seen(op)
+      got = @seen[op["step"]]
+      check(got == op["seen"], "step #{op['step']} saw #{got.inspect}, expected #{op['seen'].inspect}")
     end
 
     def op_expect_events(op)

@@ -90,7 +90,7 @@ class SchemaTest < Minitest::Test
         client.create_task("t", { "k" => 1 }, namespace: "n", version: "1.0.0", initiator: "i",
                                               source_system: "s", reason: "r", tags: [], bypass_steps: [],
                                               step_inputs: {}, run_at: 1, delay_ms: nil,
-                                              step_timeouts: {}, priority: 5)
+                                              step_timeouts: {}, priority: 5, deadline_ms: 60_000)
       end
     end
     assert_equal properties("TaskRequest"), built.keys.map(&:to_s).sort

@@ -185,6 +185,7 @@ type runner struct {
 	runs    map[int64]int // executions per step id
 	fifo    []queueEntry
 	queueOK map[string]int
+	seen    map[string][]string // cancel_own_task: what each step's handler saw, by step name
 }
 
 func runScenario(sc *scenario, url string) (err error) {
@@ -206,7 +207,8 @@ func runScenario(sc *scenario, url string) (err error) {
 		return fmt.Errorf("open: %w", err)
 	}
 	defer c.Close()
-	r := &runner{sc: sc, c: c, tasks: map[string]int64{}, runs: map[int64]int{}, queueOK: map[string]int{}}
+	r := &runner{sc: sc, c: c, tasks: map[string]int64{}, runs: map[int64]int{}, queueOK: map[string]int{},
+		seen: map[string][]string{}}
 	if err := c.LoadTemplate(sc.Template); err != nil {
 		return fmt.Errorf("template: %w", err)
 	}
@@ -352,6 +354,8 @@ func (r *runner) behaviour(spec map[string]any) tasker.Handler {
 				return nil, tasker.Permanent(tasker.Fail("BadBatch", fmt.Sprintf("bad batch %d", index)))
 			}
 			return map[string]any{"value": index}, nil
+		case "cancel_own_task":
+			return r.cancelOwnTask(ctx), nil
 		}
 		return nil, tasker.Permanent(fmt.Errorf("unknown behavior %q", b))
 	})
@@ -377,6 +381,42 @@ func checkpointed(ctx *tasker.StepContext, spec map[string]any) (any, error) {
 		}
 	}
 	return map[string]any{"processed": append(append([]any{}, before...), mine), "resumed_from": cursor}, nil
+}
+
+// cancelOwnTask records the stop reason, cancels its own task from another goroutine, records
+// the stop reason again and the heartbeat's result; the output is discarded, so the runner keeps
+// what it saw under the step's name.
+func (r *runner) cancelOwnTask(ctx *tasker.StepContext) map[string]any {
+	reason := func() string {
+		switch got, err := ctx.StopReason(); {
+		case err != nil:
+			return "error"
+		case got == tasker.StopNone:
+			return "none"
+		default:
+			return string(got)
+		}
+	}
+	saw := []string{reason()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = r.c.CancelTask(ctx.TaskID())
+	}()
+	<-done
+	saw = append(saw, reason())
+	switch _, err := ctx.Heartbeat(); {
+	case err == nil:
+		saw = append(saw, "ok")
+	case errors.Is(err, tasker.ErrStaleClaim):
+		saw = append(saw, "stale_claim")
+	default:
+		saw = append(saw, "error")
+	}
+	r.mu.Lock()
+	r.seen[ctx.StepName()] = saw
+	r.mu.Unlock()
+	return map[string]any{"seen": saw}
 }
 
 // --- operations ---
@@ -559,6 +599,14 @@ func (r *runner) op(op map[string]any) error {
 		return r.expectTask(op)
 	case "expect_all":
 		return r.expectAll(op)
+	case "expect_seen":
+		want := strs(op["seen"])
+		r.mu.Lock()
+		got := r.seen[str(op, "step", "")]
+		r.mu.Unlock()
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			return fmt.Errorf("step %s saw %v, expected %v", str(op, "step", ""), got, want)
+		}
 	case "expect_events":
 		id, err := r.task(op)
 		if err != nil {
