@@ -68,6 +68,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "step priority",
         include_str!("../../migrations/postgres/0015_step_priority.sql"),
     ),
+    (
+        18,
+        "concurrency limits",
+        include_str!("../../migrations/postgres/0018_concurrency_limits.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -119,6 +124,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "step priority",
         include_str!("../../migrations/sqlite/0013_step_priority.sql"),
+    ),
+    (
+        16,
+        "concurrency limits",
+        include_str!("../../migrations/sqlite/0016_concurrency_limits.sql"),
     ),
 ];
 

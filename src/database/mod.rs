@@ -45,6 +45,8 @@ pub struct NewStep {
     pub inputs: Value,
     pub bypassed: bool,
     pub pending_parents: i64,
+    /// The concurrency key and its limit (docs/FLOW_CONTROL.md); None: not limited.
+    pub concurrency: Option<(String, i64)>,
 }
 
 /// A task to insert, with its steps and edges (indexes into `steps`).

@@ -7,6 +7,7 @@ mod chaos;
 mod checkpoints;
 mod common;
 mod concurrency;
+mod concurrency_limits;
 mod dashboard;
 mod decision_points;
 mod delayed_start;

@@ -172,7 +172,8 @@ impl Backend {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
                 "INSERT INTO tasker_workflow_steps (task_id, named_step_id, name, handler_name, handler_config, state, \
                  retryable, retry_limit, skippable, attempts, ready_at, pending_parents, lease_ms, timeout_ms, backoff_base_ms, \
-                 backoff_factor, backoff_max_ms, backoff_jitter, inputs, results, processed_at, created_at, updated_at, priority) ",
+                 backoff_factor, backoff_max_ms, backoff_jitter, inputs, results, processed_at, created_at, updated_at, priority, \
+                 concurrency_key, concurrency_limit) ",
             );
             qb.push_values(chunk, |mut b, s| {
                 let ready_at = if s.bypassed { None } else { Some(start_at) };
@@ -207,7 +208,9 @@ impl Backend {
                     .push_bind(if s.bypassed { Some(now) } else { None })
                     .push_bind(now)
                     .push_bind(now)
-                    .push_bind(priority);
+                    .push_bind(priority)
+                    .push_bind(s.concurrency.as_ref().map(|c| c.0.clone()))
+                    .push_bind(s.concurrency.as_ref().map(|c| c.1));
             });
             if skip_existing {
                 qb.push(" ON CONFLICT (task_id, name) DO NOTHING");
