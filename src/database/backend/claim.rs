@@ -43,7 +43,7 @@ impl Backend {
         let (mut claimed, mut loaded, mut rec) =
             self.claim_unlimited(scope, limit, now, load).await?;
         let room = limit.saturating_sub(i64::try_from(claimed.len()).unwrap_or(i64::MAX));
-        if room > 0 && self.keyed_due(scope) {
+        if room > 0 && self.keyed_due(scope, claimed.len()) {
             let (c, l, r) = self.claim_keyed(scope, room, now, load).await?;
             claimed.extend(c);
             loaded.extend(l);

@@ -51,6 +51,11 @@ impl KeyedGate {
         self.seen.load(Ordering::Relaxed) || Instant::now() >= *self.next_probe.lock()
     }
 
+    /// This client created limited steps: look at once.
+    pub(super) fn open(&self) {
+        self.seen.store(true, Ordering::Relaxed);
+    }
+
     fn observe(&self, any_ready: bool) {
         self.seen.store(any_ready, Ordering::Relaxed);
         if !any_ready {
@@ -104,9 +109,15 @@ pub(super) fn keys_json(keys: &[(String, i64)]) -> Value {
 }
 
 impl Backend {
-    pub(super) fn keyed_due(&self, scope: ClaimScope) -> bool {
-        // One step asked for by id: cheap to check, and the host queue asks only for ready ones.
-        matches!(scope, ClaimScope::Step(_)) || self.keyed.due()
+    /// Whether a claim that left room (`claimed` steps taken) looks at limited steps.
+    pub(super) fn keyed_due(&self, scope: ClaimScope, claimed: usize) -> bool {
+        match scope {
+            // One step asked for by id: cheap to check, and the host queue asks for ready ones.
+            ClaimScope::Step(_) => true,
+            // An inline run with nothing else to claim must not wait for the probe interval.
+            ClaimScope::Task(_) => claimed == 0 || self.keyed.due(),
+            ClaimScope::Any => self.keyed.due(),
+        }
     }
 
     /// (key, limit, room) of the keys with ready limited steps in `scope`.

@@ -40,6 +40,9 @@ pub(super) const BULK_ANALYZE_STEPS: usize = 1000;
 
 impl Backend {
     pub async fn create_task(&self, t: &NewTask, now: i64) -> Result<(CreatedTask, Vec<Recorded>)> {
+        if t.steps.iter().any(|s| s.concurrency.is_some()) {
+            self.keyed.open();
+        }
         if PG {
             if let Some(created) = self.create_task_autocommit(t, now).await? {
                 return Ok(created);
