@@ -8,12 +8,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The largest concurrency limit a template may set.
-pub const MAX_CONCURRENCY_LIMIT: u32 = 100_000;
+pub(crate) const MAX_CONCURRENCY_LIMIT: u32 = 100_000;
 /// The longest `key` pointer a template may set, in bytes.
-pub const MAX_KEY_POINTER_BYTES: usize = 256;
+pub(crate) const MAX_KEY_POINTER_BYTES: usize = 256;
 /// A context value rendered longer than this (bytes) enters the key as its SHA-256 (hex), so a
 /// key stays short enough for its index whatever the context holds.
-pub const MAX_KEY_VALUE_BYTES: usize = 128;
+pub(crate) const MAX_KEY_VALUE_BYTES: usize = 128;
 
 /// `concurrency: {limit: 3, key: "/customer_id"}` on a step template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
