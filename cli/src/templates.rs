@@ -127,7 +127,7 @@ fn describe(t: &TaskTemplate) -> String {
     for step in &t.step_templates {
         let _ = writeln!(
             s,
-            "  {:name_width$}  handler {:handler_width$}  retry limit {}{}{}",
+            "  {:name_width$}  handler {:handler_width$}  retry limit {}{}{}{}",
             step.name,
             step.handler,
             step.default_retry_limit,
@@ -137,6 +137,12 @@ fn describe(t: &TaskTemplate) -> String {
                 "  not retryable"
             },
             if step.skippable { "  skippable" } else { "" },
+            // docs/FLOW_CONTROL.md: without a key the limit is the handler's.
+            step.concurrency.as_ref().map_or(String::new(), |c| format!(
+                "  concurrency {} per {}",
+                c.limit,
+                c.key.as_deref().unwrap_or("handler")
+            )),
         );
     }
     let _ = writeln!(s, "\ndag");

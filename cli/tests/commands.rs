@@ -72,6 +72,10 @@ fn migrate_health_and_registered_templates() {
             text.contains("layer 3\n  [ ] ship      <- reserve, charge\n"),
             "{text}"
         );
+        assert!(
+            text.contains("retry limit 3  concurrency 2 per handler\n"),
+            "{text}"
+        );
 
         // Versions in semantic order (1.10.0 after 1.9.0); `show` without --version: the latest.
         for version in ["1.10.0", "1.9.0"] {

@@ -78,6 +78,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "task deadlines",
         include_str!("../../migrations/postgres/0017_task_deadlines.sql"),
     ),
+    (
+        18,
+        "concurrency limits",
+        include_str!("../../migrations/postgres/0018_concurrency_limits.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -139,6 +144,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         15,
         "task deadlines",
         include_str!("../../migrations/sqlite/0015_task_deadlines.sql"),
+    ),
+    (
+        16,
+        "concurrency limits",
+        include_str!("../../migrations/sqlite/0016_concurrency_limits.sql"),
     ),
 ];
 

@@ -49,6 +49,8 @@ pub struct NewStep {
     /// A batch instance's failure strategy when it is not fail_fast (stored on the row so the
     /// fail path needs no template); None for every other step.
     pub batch_failure: Option<BatchFailure>,
+    /// The concurrency key and its limit (docs/FLOW_CONTROL.md); None: not limited.
+    pub concurrency: Option<(String, i64)>,
 }
 
 /// A task to insert, with its steps and edges (indexes into `steps`).

@@ -18,6 +18,8 @@ const PG: bool = true;
 mod checkpoints;
 #[path = "backend/claim.rs"]
 mod claim;
+#[path = "backend/claim_keyed.rs"]
+mod claim_keyed;
 #[path = "backend/common.rs"]
 mod common;
 #[path = "backend/complete.rs"]

@@ -96,6 +96,8 @@ impl Choice {
 pub(crate) struct DecisionStep {
     tpl: Arc<RegisteredTemplate>,
     index: usize,
+    /// The task's context: the concurrency keys of the steps it creates are computed from it.
+    context: Value,
 }
 
 impl DecisionStep {
@@ -147,7 +149,11 @@ impl DecisionStep {
         ) {
             return Ok(None);
         }
-        Ok(Some(DecisionStep { tpl, index }))
+        Ok(Some(DecisionStep {
+            tpl,
+            index,
+            context: ctx.task.context.clone(),
+        }))
     }
 
     /// What the output chose: a decision's candidates, or a batchable's batches (its worker
@@ -243,7 +249,15 @@ impl DecisionStep {
             steps: a
                 .steps
                 .iter()
-                .map(|i| new_step(tpl, *i, Value::Object(Default::default()), false))
+                .map(|i| {
+                    new_step(
+                        tpl,
+                        *i,
+                        Value::Object(Default::default()),
+                        false,
+                        &self.context,
+                    )
+                })
                 .collect(),
             edges: a.edges.iter().map(|(p, c)| (name(*p), name(*c))).collect(),
         };

@@ -90,7 +90,7 @@ impl<'a> TaskFactory<'a> {
         // Steps only a decision creates are left out (decision.rs).
         let (steps, edges) = super::decision::static_part(
             &tpl,
-            self.new_steps(&tpl, req, &bypass),
+            self.new_steps(&tpl, req, &bypass, &context),
             &bypass,
             &req.step_inputs,
         )?;
@@ -190,6 +190,7 @@ impl<'a> TaskFactory<'a> {
         tpl: &RegisteredTemplate,
         req: &TaskRequest,
         bypass: &[String],
+        context: &Value,
     ) -> Vec<NewStep> {
         let empty = || Value::Object(Default::default());
         let t = &tpl.template;
@@ -213,18 +214,21 @@ impl<'a> TaskFactory<'a> {
                     i,
                     req.step_inputs.get(&s.name).cloned().unwrap_or_else(empty),
                     bypassed[i],
+                    context,
                 )
             })
             .collect()
     }
 }
 
-/// The row of template step `i` (pending parents 0: the caller counts them).
+/// The row of template step `i` in a task of `context` (pending parents 0: the caller counts
+/// them).
 pub(crate) fn new_step(
     tpl: &RegisteredTemplate,
     i: usize,
     inputs: Value,
     bypassed: bool,
+    context: &Value,
 ) -> NewStep {
     let s = &tpl.template.step_templates[i];
     NewStep {
@@ -249,6 +253,10 @@ pub(crate) fn new_step(
         bypassed,
         pending_parents: 0,
         batch_failure: batch_failure_of(tpl, i),
+        concurrency: s
+            .concurrency
+            .as_ref()
+            .map(|c| (c.key_for(&s.handler, context), i64::from(c.limit))),
     }
 }
 

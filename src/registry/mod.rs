@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod dynamic_graph;
+pub mod flow_control;
 pub mod template;
 mod template_source;
 

@@ -132,6 +132,10 @@ pub struct StepTemplate {
     /// The fan-out of a `batchable` step (only on batchable steps; registry/batch.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<super::batch::BatchSpec>,
+    /// At most `limit` steps of one key in progress at once, across processes
+    /// (docs/FLOW_CONTROL.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<super::flow_control::ConcurrencyLimit>,
 }
 
 /// What kind of step a template step is.
@@ -278,6 +282,10 @@ impl TaskTemplate {
             }
             if let Some(t) = s.timeout_ms {
                 check_timeout_ms(&format!("step '{}'", s.name), t)
+                    .map_err(Error::InvalidTemplate)?;
+            }
+            if let Some(c) = &s.concurrency {
+                c.check(&format!("step '{}'", s.name))
                     .map_err(Error::InvalidTemplate)?;
             }
             if let Some(config) = &s.handler_config {

@@ -358,6 +358,25 @@ pub fn spawn_test_entry(entry: &str, env: &[(&str, String)]) -> std::process::Ch
         .expect("spawn child test process")
 }
 
+/// Runs `threads` workers of `c` until `stop_file` exists: the body of the worker processes
+/// of multi-process tests.
+pub fn run_workers_until(c: &Client, threads: usize, stop_file: &std::path::Path) {
+    let stop = tasker::StopHandle::new();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (c, stop) = (c.clone(), stop.clone());
+            std::thread::spawn(move || c.run_worker(&stop).unwrap())
+        })
+        .collect();
+    while !stop_file.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    stop.stop();
+    for w in workers {
+        w.join().unwrap();
+    }
+}
+
 /// Fast backoff and short polls so tests finish quickly.
 pub fn fast_config() -> Config {
     Config {

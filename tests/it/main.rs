@@ -8,6 +8,7 @@ mod chaos;
 mod checkpoints;
 mod common;
 mod concurrency;
+mod concurrency_limits;
 mod dashboard;
 mod decision_points;
 mod decision_then_batch;

@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tasker::{
-    Client, Clock, Error, ManualClock, MissedTicks, PurgeRequest, ScheduleSpec, State, StopHandle,
-    TaskFilter,
+    Client, Clock, Error, ManualClock, MissedTicks, PurgeRequest, ScheduleSpec, State, TaskFilter,
 };
 
 /// 2026-01-01T00:00:00Z: a whole second, so every-second ticks fall on T0 + k * 1000.
@@ -332,20 +331,7 @@ fn schedule_worker_entry() {
     };
     let c = Client::connect_with(&url, config, None).unwrap();
     c.register_fn("noop", |_| Ok(json!({}))).unwrap();
-    let stop = StopHandle::new();
-    let workers: Vec<_> = (0..THREADS)
-        .map(|_| {
-            let (c, stop) = (c.clone(), stop.clone());
-            std::thread::spawn(move || c.run_worker(&stop).unwrap())
-        })
-        .collect();
-    while !stop_file.exists() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    stop.stop();
-    for w in workers {
-        w.join().unwrap();
-    }
+    run_workers_until(&c, THREADS, &stop_file);
 }
 
 both_backends!(every_second_for_ten_seconds_across_four_processes, |b| {

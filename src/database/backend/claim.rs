@@ -1,5 +1,6 @@
 //! ViableStepDiscovery: finding the claimable steps and claiming them (with their run context).
 
+use super::claim_keyed::keys_json;
 use super::*;
 use crate::state_machine::Entity;
 use sqlx::Row;
@@ -12,23 +13,7 @@ impl Backend {
         limit: i64,
         now: i64,
     ) -> Result<(Vec<Claimed>, Vec<Recorded>)> {
-        if PG && !matches!(scope, ClaimScope::Task(_)) {
-            let (claimed, _, rec) = self.claim_autocommit(scope, limit, now, false).await?;
-            return Ok((claimed, rec));
-        }
-        let mut rec = Vec::new();
-        let mut w = self.begin().await?;
-        let (claimed, _) = Self::claim_scoped(
-            &mut w.tx,
-            &mut rec,
-            scope,
-            limit,
-            now,
-            false,
-            self.claim_lease_ms,
-        )
-        .await?;
-        w.tx.commit().await?;
+        let (claimed, _, rec) = self.claim_all(scope, limit, now, false).await?;
         Ok((claimed, rec))
     }
 
@@ -41,24 +26,70 @@ impl Backend {
         limit: i64,
         now: i64,
     ) -> Result<(Vec<ClaimedStep>, Vec<Recorded>)> {
-        if PG && !matches!(scope, ClaimScope::Task(_)) {
-            let (claimed, loaded, rec) = self.claim_autocommit(scope, limit, now, true).await?;
-            return Ok((claimed.into_iter().zip(loaded).collect(), rec));
+        let (claimed, loaded, rec) = self.claim_all(scope, limit, now, true).await?;
+        Ok((claimed.into_iter().zip(loaded).collect(), rec))
+    }
+
+    /// The unlimited steps first (the claim as it was before concurrency limits, unchanged);
+    /// with room left, the steps under a concurrency limit (claim_keyed.rs), when any may be
+    /// ready.
+    async fn claim_all(
+        &self,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+        load: bool,
+    ) -> Result<(Vec<Claimed>, Vec<LoadedStep>, Vec<Recorded>)> {
+        let (mut claimed, mut loaded, mut rec) =
+            self.claim_unlimited(scope, limit, now, load).await?;
+        let room = limit.saturating_sub(i64::try_from(claimed.len()).unwrap_or(i64::MAX));
+        if room > 0 && self.keyed_due(scope, claimed.len()) {
+            let (c, l, r) = self.claim_keyed(scope, room, now, load).await?;
+            claimed.extend(c);
+            loaded.extend(l);
+            rec.extend(r);
         }
+        Ok((claimed, loaded, rec))
+    }
+
+    async fn claim_unlimited(
+        &self,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+        load: bool,
+    ) -> Result<(Vec<Claimed>, Vec<LoadedStep>, Vec<Recorded>)> {
+        if PG && !matches!(scope, ClaimScope::Task(_)) {
+            return self.claim_autocommit(scope, limit, now, load).await;
+        }
+        let w = self.begin().await?;
+        self.claim_committed(w, scope, limit, now, load, None).await
+    }
+
+    /// [`Backend::claim_scoped`] in `w`, then its commit.
+    pub(super) async fn claim_committed(
+        &self,
+        mut w: WriteTx<'_>,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+        load: bool,
+        keys: Option<&[(String, i64)]>,
+    ) -> Result<(Vec<Claimed>, Vec<LoadedStep>, Vec<Recorded>)> {
         let mut rec = Vec::new();
-        let mut w = self.begin().await?;
         let (claimed, loaded) = Self::claim_scoped(
             &mut w.tx,
             &mut rec,
             scope,
             limit,
             now,
-            true,
+            load,
             self.claim_lease_ms,
+            keys,
         )
         .await?;
         w.tx.commit().await?;
-        Ok((claimed.into_iter().zip(loaded).collect(), rec))
+        Ok((claimed, loaded, rec))
     }
 
     /// PostgreSQL, any task or one step: the claim, its transitions, the start of the claimed
@@ -76,7 +107,7 @@ impl Backend {
     ) -> Result<(Vec<Claimed>, Vec<LoadedStep>, Vec<Recorded>)> {
         ensure_allowed(Entity::Task, State::Pending, State::InProgress)?;
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let sql = pg_claim_sql(scope, limit, load, true, self.claim_lease_ms)?;
+        let sql = pg_claim_sql(scope, limit, load, true, self.claim_lease_ms, false)?;
         let mut q = sqlx::query(&sql).bind(now).bind(token.as_str());
         if let ClaimScope::Task(id) | ClaimScope::Step(id) = scope {
             q = q.bind(id);
@@ -116,6 +147,7 @@ impl Backend {
     /// (instead of a separate one after commit). For one task (inline runs) the task row is
     /// locked FIRST — the documented lock order, task then steps. Other scopes never wait for a
     /// task lock: they only start tasks whose row is free (the caller starts the rest).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn claim_scoped(
         tx: &mut Tx,
         rec: &mut Vec<Recorded>,
@@ -124,84 +156,98 @@ impl Backend {
         now: i64,
         load: bool,
         lease_ms: i64,
+        keys: Option<&[(String, i64)]>,
     ) -> Result<(Vec<Claimed>, Vec<LoadedStep>)> {
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let ClaimScope::Task(task_id) = scope else {
-            let mut step_rec = Vec::new();
-            let (mut claimed, loaded) =
-                Self::claim_in(tx, &mut step_rec, scope, limit, now, &token, load, lease_ms)
-                    .await?;
-            // Start pending tasks here too, saving their own transaction (and WAL flush), but
-            // only those whose row can be locked without waiting (SKIP LOCKED): this claim
-            // already holds step locks, so it must never wait for a task lock. A task skipped
-            // here is started by the caller after commit (`start_task`), as before.
-            let mut pending: Vec<i64> = claimed
-                .iter()
-                .filter(|c| c.task_state == State::Pending)
-                .map(|c| c.task_id)
-                .collect();
-            pending.sort_unstable();
-            pending.dedup();
-            if !pending.is_empty() {
-                let list = (1..=pending.len())
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let sql = format!(
-                    "SELECT task_id FROM tasker_tasks WHERE task_id IN ({list}) AND state = 'pending' ORDER BY task_id{}",
-                    sql::LOCK_FREE_ROWS
-                );
-                let mut q = sqlx::query_scalar::<_, i64>(&sql);
-                for id in &pending {
-                    q = q.bind(*id);
+        let locked_task = match scope {
+            ClaimScope::Task(task_id) => {
+                let state = match Self::lock_task(tx, task_id).await {
+                    Ok(s) => s,
+                    Err(Error::TaskNotFound(_)) => return Ok((Vec::new(), Vec::new())),
+                    Err(e) => return Err(e),
+                };
+                if !matches!(state, State::Pending | State::InProgress) {
+                    return Ok((Vec::new(), Vec::new()));
                 }
-                for id in q.fetch_all(&mut **tx).await? {
+                Some((task_id, state))
+            }
+            _ => None,
+        };
+        let mut step_rec = Vec::new();
+        let (mut claimed, loaded) = Self::claim_in_for(
+            tx,
+            &mut step_rec,
+            scope,
+            limit,
+            now,
+            &token,
+            load,
+            lease_ms,
+            keys,
+        )
+        .await?;
+        match locked_task {
+            None => {
+                // Start pending tasks here too, saving their own transaction (and WAL flush), but
+                // only those whose row can be locked without waiting (SKIP LOCKED): this claim
+                // already holds step locks, so it must never wait for a task lock. A task skipped
+                // here is started by the caller after commit (`start_task`), as before.
+                let mut pending: Vec<i64> = claimed
+                    .iter()
+                    .filter(|c| c.task_state == State::Pending)
+                    .map(|c| c.task_id)
+                    .collect();
+                pending.sort_unstable();
+                pending.dedup();
+                if !pending.is_empty() {
+                    let list = (1..=pending.len())
+                        .map(|i| format!("${i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let sql = format!(
+                        "SELECT task_id FROM tasker_tasks WHERE task_id IN ({list}) AND state = 'pending' ORDER BY task_id{}",
+                        sql::LOCK_FREE_ROWS
+                    );
+                    let mut q = sqlx::query_scalar::<_, i64>(&sql);
+                    for id in &pending {
+                        q = q.bind(*id);
+                    }
+                    for id in q.fetch_all(&mut **tx).await? {
+                        Self::drive_task(
+                            tx,
+                            rec,
+                            id,
+                            State::Pending,
+                            State::InProgress,
+                            serde_json::json!({}),
+                            now,
+                        )
+                        .await?;
+                        for c in claimed.iter_mut().filter(|c| c.task_id == id) {
+                            c.task_state = State::InProgress;
+                        }
+                    }
+                }
+            }
+            Some((task_id, state)) => {
+                if state == State::Pending && !claimed.is_empty() {
                     Self::drive_task(
                         tx,
                         rec,
-                        id,
-                        State::Pending,
+                        task_id,
+                        state,
                         State::InProgress,
                         serde_json::json!({}),
                         now,
                     )
                     .await?;
-                    for c in claimed.iter_mut().filter(|c| c.task_id == id) {
+                    for c in &mut claimed {
                         c.task_state = State::InProgress;
                     }
                 }
             }
-            // Task events first, as when tasks were started in their own transaction.
-            rec.append(&mut step_rec);
-            return Ok((claimed, loaded));
-        };
-        let state = match Self::lock_task(tx, task_id).await {
-            Ok(s) => s,
-            Err(Error::TaskNotFound(_)) => return Ok((Vec::new(), Vec::new())),
-            Err(e) => return Err(e),
-        };
-        if !matches!(state, State::Pending | State::InProgress) {
-            return Ok((Vec::new(), Vec::new()));
         }
-        let mut step_rec = Vec::new();
-        let (mut claimed, loaded) =
-            Self::claim_in(tx, &mut step_rec, scope, limit, now, &token, load, lease_ms).await?;
-        if state == State::Pending && !claimed.is_empty() {
-            // Task events first, as when the task was started in its own transaction.
-            Self::drive_task(
-                tx,
-                rec,
-                task_id,
-                state,
-                State::InProgress,
-                serde_json::json!({}),
-                now,
-            )
-            .await?;
-            for c in &mut claimed {
-                c.task_state = State::InProgress;
-            }
-        }
+        // Task events first, as when tasks were started in their own transaction.
         rec.append(&mut step_rec);
         Ok((claimed, loaded))
     }
@@ -227,6 +273,25 @@ impl Backend {
         load: bool,
         lease_ms: i64,
     ) -> Result<(Vec<Claimed>, Vec<LoadedStep>)> {
+        Self::claim_in_for(tx, rec, scope, limit, now, token, load, lease_ms, None).await
+    }
+
+    /// [`Backend::claim_in`] of the unlimited steps (`keys` None), or of the steps of `keys`
+    /// (claim_keyed.rs): on PostgreSQL (key, limit) pairs locked by the caller, each key's room
+    /// counted in the claim statement; on SQLite (key, room) pairs counted by the caller in
+    /// this write transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn claim_in_for(
+        tx: &mut Tx,
+        rec: &mut Vec<Recorded>,
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+        token: &str,
+        load: bool,
+        lease_ms: i64,
+        keys: Option<&[(String, i64)]>,
+    ) -> Result<(Vec<Claimed>, Vec<LoadedStep>)> {
         // The claim writes these two transitions (the first for retried steps): checked against
         // the state machine before any write, like every other transition.
         ensure_allowed(Entity::Step, State::Error, State::Pending)?;
@@ -240,8 +305,11 @@ impl Backend {
         let mut claimed: Vec<ClaimedColumns> = Vec::new();
         let mut load_rows: Vec<<Db as sqlx::Database>::Row> = Vec::new();
         if PG {
-            let sql = pg_claim_sql(scope, limit, load, false, lease_ms)?;
+            let sql = pg_claim_sql(scope, limit, load, false, lease_ms, keys.is_some())?;
             let mut q = sqlx::query(&sql).bind(now).bind(token);
+            if let Some(keys) = keys {
+                q = q.bind(sqlx::types::Json(keys_json(keys)));
+            }
             if scope != ClaimScope::Any {
                 q = q.bind(scope_id);
             }
@@ -254,12 +322,19 @@ impl Backend {
         } else {
             // SQLite: the IMMEDIATE transaction already excludes every other writer, so what the
             // candidates query read stays true until this transaction ends.
-            let candidates = candidates_sql(scope, "$3", "$4");
-            let mut q = sqlx::query(&candidates).bind(now).bind(token).bind(limit);
-            if scope != ClaimScope::Any {
-                q = q.bind(scope_id);
-            }
-            let rows = q.fetch_all(&mut **tx).await?;
+            let rows = match keys {
+                None => {
+                    let candidates = candidates_sql(scope, "$3", "$4", None);
+                    let mut q = sqlx::query(&candidates).bind(now).bind(token).bind(limit);
+                    if scope != ClaimScope::Any {
+                        q = q.bind(scope_id);
+                    }
+                    q.fetch_all(&mut **tx).await?
+                }
+                Some(keys) => {
+                    Self::sqlite_keyed_candidates(tx, keys, scope, limit, now, token).await?
+                }
+            };
             if rows.is_empty() {
                 return Ok((Vec::new(), Vec::new()));
             }
@@ -405,13 +480,25 @@ fn claim_set(claim_lease_ms: i64) -> String {
 }
 
 /// The claimable steps of `scope` in claim order (`$1` now; `limit` and `scope_id` are the
-/// SQL of the limit and of the scope's id).
-fn candidates_sql(scope: ClaimScope, limit: &str, scope_id: &str) -> String {
-    let filter = match scope {
+/// SQL of the limit and of the scope's id): the unlimited ones (`key` None), or those of the
+/// concurrency key `key` (SQL of the key; claim_keyed.rs).
+pub(super) fn candidates_sql(
+    scope: ClaimScope,
+    limit: &str,
+    scope_id: &str,
+    key: Option<&str>,
+) -> String {
+    let mut filter = match scope {
         ClaimScope::Any => String::new(),
         ClaimScope::Task(_) => format!(" AND ws.task_id = {scope_id}"),
         ClaimScope::Step(_) => format!(" AND ws.workflow_step_id = {scope_id}"),
     };
+    // The partial ready indexes hold only unlimited steps (NULL key): written as their
+    // condition so the planners keep using them.
+    match key {
+        None => filter.push_str(" AND ws.concurrency_key IS NULL"),
+        Some(k) => filter.push_str(&format!(" AND ws.concurrency_key = {k}")),
+    }
     // The claim order folds priority in (aging, docs/SCHEDULING.md); written exactly as in the
     // steps_ready_idx / steps_task_ready_idx expression so the planners scan the index in order.
     // ready_at <= now still decides claimability; the bound on the key (implied by it, as
@@ -451,11 +538,28 @@ fn pg_claim_sql(
     load: bool,
     start_tasks: bool,
     lease_ms: i64,
+    keyed: bool,
 ) -> Result<String> {
     let claim_set = claim_set(lease_ms);
     ensure_allowed(Entity::Step, State::Error, State::Pending)?;
     ensure_allowed(Entity::Step, State::Pending, State::InProgress)?;
-    let candidates = candidates_sql(scope, &limit.max(0).to_string(), "$3");
+    let limit = limit.max(0);
+    // Limited steps: `$3` the keys with their limits (JSON records), `$4` the scope id. Each
+    // key's room is counted here, after its lock was taken (claim_keyed.rs), so no claim of
+    // another process can slip between the count and this claim. One step per key with room
+    // (claim_keyed.rs says why).
+    let locked = if keyed {
+        let per_key = candidates_sql(scope, "1", "$4", Some("kr.key"));
+        format!(
+            "(SELECT c.* FROM (SELECT k.key, k.lim - (SELECT count(*) FROM \
+             tasker_workflow_steps r WHERE r.concurrency_key = k.key AND r.state = 'in_progress') AS room \
+             FROM jsonb_to_recordset($3::jsonb) AS k(key text, lim bigint)) kr \
+             CROSS JOIN LATERAL ({per_key} FOR UPDATE OF ws SKIP LOCKED) c WHERE kr.room > 0 LIMIT {limit}) c"
+        )
+    } else {
+        let candidates = candidates_sql(scope, &limit.to_string(), "$3", None);
+        format!("({candidates} FOR UPDATE OF ws SKIP LOCKED) c")
+    };
     let (load_cols, load_join) = if load {
         (
             format!(
@@ -515,7 +619,7 @@ fn pg_claim_sql(
     };
     Ok(format!(
         "WITH cl AS (UPDATE tasker_workflow_steps s SET {claim_set} \
-         FROM ({candidates} FOR UPDATE OF ws SKIP LOCKED) c \
+         FROM {locked} \
          WHERE s.workflow_step_id = c.workflow_step_id \
          RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, c.old_state, c.task_state, \
          c.claim_order, c.ready_since, {LOAD_STEP_COLUMNS}), \

@@ -204,6 +204,8 @@ pub struct Backend {
     /// The lease of steps whose template sets none, chosen when they are claimed (the
     /// claiming client's `lease_ms`).
     pub claim_lease_ms: i64,
+    /// Whether claims look for steps under a concurrency limit (claim_keyed.rs).
+    pub(super) keyed: super::claim_keyed::KeyedGate,
 }
 
 /// A write transaction; on SQLite it also holds the in-process writer lock.
@@ -224,6 +226,7 @@ impl Backend {
             migration_lock: None,
             stale: Default::default(),
             claim_lease_ms: crate::config::Config::default().lease_ms as i64,
+            keyed: Default::default(),
         }
     }
 

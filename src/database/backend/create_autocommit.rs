@@ -23,13 +23,13 @@ fn create_sql() -> String {
      x AS (SELECT * FROM jsonb_to_recordset($12::jsonb) AS x(named_step_id bigint, name text, handler_name text, \
      handler_config jsonb, retryable boolean, retry_limit bigint, skippable boolean, pending_parents bigint, \
      lease_ms bigint, timeout_ms bigint, backoff_base_ms bigint, backoff_factor float8, backoff_max_ms bigint, backoff_jitter float8, \
-     inputs jsonb)), \
+     inputs jsonb, concurrency_key text, concurrency_limit bigint)), \
      s AS (INSERT INTO tasker_workflow_steps (task_id, named_step_id, name, handler_name, handler_config, state, \
      retryable, retry_limit, skippable, attempts, ready_at, pending_parents, lease_ms, timeout_ms, backoff_base_ms, \
-     backoff_factor, backoff_max_ms, backoff_jitter, inputs, created_at, updated_at, priority) \
+     backoff_factor, backoff_max_ms, backoff_jitter, inputs, created_at, updated_at, priority, concurrency_key, concurrency_limit) \
      SELECT t.task_id, x.named_step_id, x.name, x.handler_name, x.handler_config, 'pending', x.retryable, \
      x.retry_limit, x.skippable, 0, $14, x.pending_parents, x.lease_ms, x.timeout_ms, x.backoff_base_ms, x.backoff_factor, \
-     x.backoff_max_ms, x.backoff_jitter, x.inputs, $2, $2, $15 FROM t, x RETURNING workflow_step_id, name), \
+     x.backoff_max_ms, x.backoff_jitter, x.inputs, $2, $2, $15, x.concurrency_key, x.concurrency_limit FROM t, x RETURNING workflow_step_id, name), \
      e AS (INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, updated_at) \
      SELECT a.workflow_step_id, b.workflow_step_id, 'provides', $2, $2 \
      FROM jsonb_to_recordset($13::jsonb) AS u(f text, t text) \
@@ -75,6 +75,8 @@ impl Backend {
                     "backoff_max_ms": s.backoff.max_ms.map(|v| v as i64),
                     "backoff_jitter": s.backoff.jitter,
                     "inputs": s.inputs,
+                    "concurrency_key": s.concurrency.as_ref().map(|c| &c.0),
+                    "concurrency_limit": s.concurrency.as_ref().map(|c| c.1),
                 })
             })
             .collect();

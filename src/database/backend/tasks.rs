@@ -40,6 +40,9 @@ pub(super) const BULK_ANALYZE_STEPS: usize = 1000;
 
 impl Backend {
     pub async fn create_task(&self, t: &NewTask, now: i64) -> Result<(CreatedTask, Vec<Recorded>)> {
+        if t.steps.iter().any(|s| s.concurrency.is_some()) {
+            self.keyed.open();
+        }
         if PG {
             if let Some(created) = self.create_task_autocommit(t, now).await? {
                 return Ok(created);
@@ -176,7 +179,7 @@ impl Backend {
                 "INSERT INTO tasker_workflow_steps (task_id, named_step_id, name, handler_name, handler_config, state, \
                  retryable, retry_limit, skippable, attempts, ready_at, pending_parents, lease_ms, timeout_ms, backoff_base_ms, \
                  backoff_factor, backoff_max_ms, backoff_jitter, inputs, results, processed_at, created_at, updated_at, priority, \
-                 batch_failure) ",
+                 batch_failure, concurrency_key, concurrency_limit) ",
             );
             qb.push_values(chunk, |mut b, s| {
                 let ready_at = if s.bypassed { None } else { Some(start_at) };
@@ -212,7 +215,9 @@ impl Backend {
                     .push_bind(now)
                     .push_bind(now)
                     .push_bind(priority)
-                    .push_bind(s.batch_failure.map(|f| f.as_str()));
+                    .push_bind(s.batch_failure.map(|f| f.as_str()))
+                    .push_bind(s.concurrency.as_ref().map(|c| c.0.clone()))
+                    .push_bind(s.concurrency.as_ref().map(|c| c.1));
             });
             if skip_existing {
                 qb.push(" ON CONFLICT (task_id, name) DO NOTHING");
