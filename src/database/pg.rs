@@ -20,6 +20,8 @@ mod checkpoints;
 mod claim;
 #[path = "backend/claim_keyed.rs"]
 mod claim_keyed;
+#[path = "backend/claim_sql.rs"]
+mod claim_sql;
 #[path = "backend/common.rs"]
 mod common;
 #[path = "backend/complete.rs"]

@@ -9,7 +9,7 @@
 //! move out of `in_progress` (completion, failure, the lease reaper, cancellation) frees a slot
 //! with no bookkeeping.
 
-use super::claim::candidates_sql;
+use super::claim_sql::candidates_sql;
 use super::*;
 use sqlx::Row;
 use std::sync::atomic::{AtomicBool, Ordering};
