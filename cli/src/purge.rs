@@ -1,12 +1,12 @@
-//! `tasker purge --finished-before DATE [--dry-run]`: deletes complete and cancelled tasks
-//! finished before DATE with their steps and history, in bounded batches (the library's
-//! `purge_tasks`).
+//! `tasker purge --finished-before DATE [--template NAME [--namespace NS] [--version V]]
+//! [--dry-run]`: deletes complete and cancelled tasks finished before DATE (of one template when
+//! named) with their steps and history, in bounded batches (the library's `purge_tasks`).
 
 use crate::error::CliError;
 use crate::output::Output;
 use crate::rfc3339;
 use clap::Args;
-use tasker::{Client, PurgeReport, PurgeRequest};
+use tasker::{Client, PurgeReport, PurgeRequest, PurgeTemplate};
 
 #[derive(Debug, Args)]
 pub struct Purge {
@@ -19,6 +19,15 @@ pub struct Purge {
     /// Tasks per transaction (1 to 10000; default 500).
     #[arg(long)]
     batch_size: Option<u32>,
+    /// Only the tasks of this template (every template when absent).
+    #[arg(long)]
+    template: Option<String>,
+    /// The template's namespace (any when absent).
+    #[arg(long, requires = "template")]
+    namespace: Option<String>,
+    /// The template's version (any when absent).
+    #[arg(long, requires = "template")]
+    version: Option<String>,
 }
 
 pub fn run(client: &Client, cmd: Purge, out: &Output) -> Result<(), CliError> {
@@ -26,6 +35,11 @@ pub fn run(client: &Client, cmd: Purge, out: &Output) -> Result<(), CliError> {
         finished_before: cmd.finished_before,
         dry_run: cmd.dry_run,
         batch_size: cmd.batch_size,
+        template: cmd.template.map(|name| PurgeTemplate {
+            name,
+            namespace: cmd.namespace,
+            version: cmd.version,
+        }),
     })?;
     out.print(&report, || text(&report, cmd.finished_before))
 }

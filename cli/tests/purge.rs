@@ -44,14 +44,7 @@ fn purge_deletes_finished_tasks_before_the_date() {
             text.starts_with("purged 1 finished tasks (4 steps)"),
             "{text}"
         );
-        let left = tasker(&db.url, &["tasks", "ls", "--json"]).ok().json();
-        let ids: Vec<i64> = left["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .filter_map(|t| t["task_id"].as_i64())
-            .collect();
-        assert_eq!(ids, vec![pending, failed], "{backend:?}");
+        assert_eq!(task_ids(&db), vec![pending, failed], "{backend:?}");
 
         let bad = tasker(&db.url, &["purge", "--finished-before", "last week"]);
         assert_eq!(bad.code, 2, "{bad:?}");
@@ -63,4 +56,76 @@ fn purge_deletes_finished_tasks_before_the_date() {
         );
         assert_eq!(zero.code, 3, "{zero:?}");
     }
+}
+
+#[test]
+fn purge_with_a_template_deletes_only_that_templates_tasks() {
+    for backend in BACKENDS {
+        let db = fresh_db(backend);
+        let c = client(&db, false);
+        c.register_template_yaml("name: other\nnamespace_name: cli_test\nstep_templates:\n  - {name: only, handler: ok}\n")
+            .expect("template");
+        let fulfil = create_task(&c, "C-1");
+        c.run_task(fulfil).expect("run");
+        let other = c
+            .create_task(&tasker::TaskRequest {
+                name: "other".into(),
+                namespace: Some(NAMESPACE.into()),
+                ..Default::default()
+            })
+            .expect("create")
+            .task_id;
+        c.run_task(other).expect("run");
+        let future = "2200-01-01T00:00:00Z";
+
+        // The wrong version or namespace matches nothing.
+        for extra in [["--version", "9.9.9"], ["--namespace", "elsewhere"]] {
+            let mut args = vec!["purge", "--finished-before", future, "--template", TEMPLATE];
+            args.extend(extra);
+            let none = tasker(&db.url, &args).ok().stdout;
+            assert!(none.starts_with("purged 0 finished tasks"), "{none}");
+        }
+        let report = tasker(
+            &db.url,
+            &[
+                "purge",
+                "--finished-before",
+                future,
+                "--template",
+                TEMPLATE,
+                "--namespace",
+                NAMESPACE,
+                "--version",
+                "1.2.0",
+                "--json",
+            ],
+        )
+        .ok()
+        .json();
+        assert_eq!(report["tasks"], 1, "{backend:?}");
+        assert_eq!(task_ids(&db), vec![other], "{backend:?}");
+        // A namespace without a template is refused by the argument parser.
+        let bad = tasker(
+            &db.url,
+            &[
+                "purge",
+                "--finished-before",
+                future,
+                "--namespace",
+                NAMESPACE,
+            ],
+        );
+        assert_eq!(bad.code, 2, "{bad:?}");
+    }
+}
+
+/// The ids `tasker tasks ls` lists, newest first.
+fn task_ids(db: &TestDb) -> Vec<i64> {
+    let left = tasker(&db.url, &["tasks", "ls", "--json"]).ok().json();
+    left["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|t| t["task_id"].as_i64())
+        .collect()
 }

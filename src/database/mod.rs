@@ -82,6 +82,16 @@ pub struct PurgeCutoffs {
     pub cancelled_before: i64,
 }
 
+/// What one purge batch deleted (or, dry run, would delete). No tasks: nothing was left in
+/// the range, and `last_task_id` is where it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeBatch {
+    pub tasks: u64,
+    pub steps: u64,
+    /// The batch's highest task id: where the next batch starts.
+    pub last_task_id: i64,
+}
+
 /// What a decision's completion creates: step rows, and edges by step name (an edge whose
 /// ends do not both exist in the task is skipped).
 #[derive(Debug, Clone, Default)]
@@ -558,10 +568,18 @@ impl Store {
         &self,
         ids: (i64, i64),
         cut: PurgeCutoffs,
+        named_tasks: Option<&[i64]>,
         limit: u32,
         dry_run: bool,
-    ) -> Result<(u64, u64, i64)> {
-        dispatch_resending!(self, b => b.purge_batch(ids, cut, limit, dry_run).await)
+    ) -> Result<PurgeBatch> {
+        dispatch_resending!(self, b => b.purge_batch(ids, cut, named_tasks, limit, dry_run).await)
+    }
+
+    pub async fn named_task_ids(
+        &self,
+        template: &crate::models::PurgeTemplate,
+    ) -> Result<Vec<i64>> {
+        dispatch_resending!(self, b => b.named_task_ids(template).await)
     }
 
     pub async fn metric_gauges(&self, now: i64) -> Result<(i64, Vec<(State, i64)>)> {

@@ -15,7 +15,7 @@ mod schedule;
 pub use event::Event;
 pub use failing_handler::FailingHandler;
 pub(crate) use purge::DEFAULT_PURGE_BATCH;
-pub use purge::{PurgeReport, PurgeRequest};
+pub use purge::{PurgeReport, PurgeRequest, PurgeTemplate};
 pub(crate) use query::{cursor_id, page_limit};
 pub use query::{
     Page, StepCondition, StepFilter, StepPage, StepSummary, TaskFilter, TaskPage, TaskSummary,

@@ -9,8 +9,9 @@ pub(crate) const DEFAULT_PURGE_BATCH: u32 = 500;
 const MAX_PURGE_BATCH: u32 = 10_000;
 
 /// What `purge_tasks` deletes: tasks `complete` or `cancelled` whose finish (`completed_at`,
-/// else their last update) is before `finished_before` (epoch milliseconds), with their steps,
-/// edges, transitions and annotations. Tasks in any other state are never touched.
+/// else their last update) is before `finished_before` (epoch milliseconds), of the `template`
+/// when one is named, with their steps, edges, transitions and annotations. Tasks in any other
+/// state are never touched.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PurgeRequest {
@@ -20,6 +21,18 @@ pub struct PurgeRequest {
     /// Tasks per transaction (default 500, at most 10,000): each batch commits on its own, so
     /// a large purge never holds locks or a transaction for long.
     pub batch_size: Option<u32>,
+    /// Only the tasks of this template (every template when absent).
+    pub template: Option<PurgeTemplate>,
+}
+
+/// The template whose tasks a purge deletes: `name`, in `namespace` and of `version` when
+/// given (absent: any, as in the task filter).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PurgeTemplate {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub version: Option<String>,
 }
 
 /// What `purge_tasks` deleted (or, with `dry_run`, would delete).

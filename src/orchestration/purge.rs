@@ -14,6 +14,14 @@ pub(crate) fn purge_tasks(client: &Client, req: &PurgeRequest) -> Result<PurgeRe
         dry_run: req.dry_run,
         ..Default::default()
     };
+    // A template filter is resolved once to its versions' ids; none registered: nothing to do.
+    let named_tasks = match &req.template {
+        Some(t) => Some(client.block(client.inner.store.named_task_ids(t))?),
+        None => None,
+    };
+    if named_tasks.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(report);
+    }
     let mut after = 0;
     loop {
         interrupt.check()?;
@@ -21,12 +29,14 @@ pub(crate) fn purge_tasks(client: &Client, req: &PurgeRequest) -> Result<PurgeRe
             complete_before: req.finished_before,
             cancelled_before: req.finished_before,
         };
-        let (tasks, steps, last) = client.block(client.inner.store.purge_batch(
+        let batch = client.block(client.inner.store.purge_batch(
             (after, i64::MAX),
             cut,
+            named_tasks.as_deref(),
             limit,
             req.dry_run,
         ))?;
+        let (tasks, steps) = (batch.tasks, batch.steps);
         if tasks == 0 {
             break;
         }
@@ -39,7 +49,7 @@ pub(crate) fn purge_tasks(client: &Client, req: &PurgeRequest) -> Result<PurgeRe
             dry_run = req.dry_run,
             "purged a batch of finished tasks"
         );
-        after = last;
+        after = batch.last_task_id;
     }
     Ok(report)
 }

@@ -68,17 +68,18 @@ impl<'a> Retention<'a> {
         let upto = from.saturating_add(RETENTION_WINDOW);
         let (mut after, mut purged) = (from, 0u64);
         loop {
-            let (tasks, _, last) = c.block(inner.store.purge_batch(
+            let batch = c.block(inner.store.purge_batch(
                 (after, upto),
                 cut,
+                None,
                 DEFAULT_PURGE_BATCH,
                 false,
             ))?;
-            if tasks == 0 {
+            if batch.tasks == 0 {
                 break;
             }
-            purged = purged.saturating_add(tasks);
-            after = last;
+            purged = purged.saturating_add(batch.tasks);
+            after = batch.last_task_id;
         }
         let newest = c.block(inner.store.newest_task_id())?;
         let next = if upto >= newest { 0 } else { upto };

@@ -3,7 +3,7 @@
 
 use crate::common::*;
 use serde_json::json;
-use tasker::{Clock, Error, ManualClock, PurgeRequest, State, StepError};
+use tasker::{Clock, Error, ManualClock, PurgeRequest, PurgeTemplate, State, StepError};
 
 /// Rows in `table` (either backend), on a connection of its own.
 pub(crate) fn rows(url: &str, table: &str) -> i64 {
@@ -69,6 +69,7 @@ both_backends!(purges_finished_tasks_before_the_cutoff_in_batches, |b| {
             finished_before: cutoff,
             dry_run,
             batch_size,
+            template: None,
         })
         .unwrap()
     };
@@ -112,4 +113,51 @@ both_backends!(purges_finished_tasks_before_the_cutoff_in_batches, |b| {
         })
         .unwrap_err();
     assert!(matches!(err, Error::InvalidDocument { .. }), "{err}");
+});
+
+both_backends!(a_template_filter_purges_only_that_templates_tasks, |b| {
+    let clock = ManualClock::new(1_000_000);
+    let (c, _db) = client_with(b, fast_config(), Some(clock.clone()));
+    c.register_template_yaml(DIAMOND).unwrap();
+    let log = ExecLog::default();
+    register_handlers(&c, &log);
+    c.register_template_yaml("name: single\nstep_templates:\n  - {name: a, handler: square}\n")
+        .unwrap();
+    let diamond = |n: i64| {
+        let r = tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            ..req("diamond", json!({ "n": n }))
+        };
+        c.create_task(&r).unwrap().task_id
+    };
+    let (d1, d2) = (diamond(1), diamond(2));
+    let s1 = c.create_task(&req("single", json!({}))).unwrap().task_id;
+    for t in [d1, d2, s1] {
+        assert_eq!(c.run_task(t).unwrap().task_state, State::Complete);
+    }
+    clock.advance_ms(60_000);
+    let purge = |name: &str, namespace: Option<&str>, version: Option<&str>| {
+        c.purge_tasks(&PurgeRequest {
+            finished_before: clock.now_ms(),
+            template: Some(PurgeTemplate {
+                name: name.into(),
+                namespace: namespace.map(Into::into),
+                version: version.map(Into::into),
+            }),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+
+    // A namespace, version or name that matches no template purges nothing.
+    assert_eq!(purge("diamond", Some("default"), None).tasks, 0);
+    assert_eq!(purge("diamond", None, Some("9.9.9")).tasks, 0);
+    assert_eq!(purge("unknown", None, None).tasks, 0);
+    // The `single` task stays; the diamonds go.
+    let report = purge("diamond", Some("tests"), None);
+    assert_eq!((report.tasks, report.steps), (2, 8));
+    for gone in [d1, d2] {
+        assert!(matches!(c.task_view(gone), Err(Error::TaskNotFound(_))));
+    }
+    assert_eq!(c.task_view(s1).unwrap().state, State::Complete);
 });
