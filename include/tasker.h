@@ -1319,4 +1319,67 @@ tasker_result tasker_schedule_fire_due(const struct tasker_client *client,
                                        uint64_t *created,
                                        struct tasker_error **error);
 
+/**
+ * Fails the unfinished tasks past their deadline (`deadline_ms`), at most 100 per call,
+ * oldest deadline first: each goes to `error` (transition metadata `reason: deadline`,
+ * `error_class: Deadline`) and its unfinished steps are cancelled (a running handler sees
+ * its stop reason). Workers (tasker_worker_run) do this by themselves every
+ * `lease_check_interval_ms`; call it from a process without workers. Writes how many tasks
+ * failed to `failed` (may be NULL); call again while it is 100.
+ *
+ * Errors: NullParameter; Database; InvalidState after tasker_client_close. Threading: any
+ * thread; enqueue callbacks run here.
+ */
+tasker_result tasker_enforce_deadlines(const struct tasker_client *client,
+                                       uint64_t *failed,
+                                       struct tasker_error **error);
+
+/**
+ * One pass of the client's `retention` option (absent: nothing is purged): deletes the
+ * `complete` and `cancelled` tasks finished longer ago than its `complete_ms` /
+ * `cancelled_ms`, among the next window of 10,000 task ids (the windows wrap around), in
+ * batches that each commit on their own. Workers do this by themselves every
+ * `retention.interval_ms`; call it from a process without workers. Writes how many tasks it
+ * purged to `purged` (may be NULL).
+ *
+ * Errors: NullParameter; Database; InvalidState after tasker_client_close. Threading: any
+ * thread.
+ */
+tasker_result tasker_apply_retention(const struct tasker_client *client,
+                                     uint64_t *purged,
+                                     struct tasker_error **error);
+
+/**
+ * Deletes the `complete` and `cancelled` tasks finished before a time, with their steps and
+ * history, in batches that each commit on their own, and writes what it deleted as
+ * MessagePack to `out` (free with tasker_bytes_free): `{"dry_run", "tasks", "steps",
+ * "batches"}`. `request` (`request_len` bytes, borrowed for the call) is the MessagePack
+ * purge request: `finished_before` (epoch ms), `template` (`{"name", "namespace",
+ * "version"}`, the last two optional: only that template's tasks), `dry_run` (count only),
+ * `batch_size` (1 to 10,000, default 500). Tasks in other states are never touched.
+ *
+ * Errors: NullParameter; InvalidArgument (empty or malformed request, unknown field,
+ * batch_size out of range); Database; Interrupted (tasker_client_interrupt from another
+ * thread: the batches before it stay deleted); InvalidState after tasker_client_close.
+ * Threading: any thread; blocks the calling thread for the whole purge.
+ */
+tasker_result tasker_purge_tasks(const struct tasker_client *client,
+                                 const uint8_t *request,
+                                 size_t request_len,
+                                 struct tasker_bytes *out,
+                                 struct tasker_error **error);
+
+/**
+ * `tasker_purge_tasks` with the request as JSON text (`request_len` bytes, no NUL needed),
+ * e.g. `{"finished_before": 1764547200000, "template": {"name": "order_fulfillment"}}`; the
+ * report as JSON text in `out` (NUL-terminated as tasker_task_view_json).
+ *
+ * Errors: as tasker_purge_tasks. Threading: any thread.
+ */
+tasker_result tasker_purge_tasks_json(const struct tasker_client *client,
+                                      const char *request,
+                                      size_t request_len,
+                                      struct tasker_bytes *out,
+                                      struct tasker_error **error);
+
 #endif  /* TASKER_H */

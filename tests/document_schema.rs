@@ -7,9 +7,9 @@ use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use tasker::{
-    Config, Event, ExecutionContext, HandlerCall, HealthCounts, Metrics, Schedule, ScheduleSpec,
-    StepContext, StepError, StepFilter, StepOutcome, StepPage, TaskFilter, TaskPage, TaskRequest,
-    TaskTemplate, TaskView, TaskWait,
+    Config, Event, ExecutionContext, HandlerCall, HealthCounts, Metrics, PurgeReport, PurgeRequest,
+    Schedule, ScheduleSpec, StepContext, StepError, StepFilter, StepOutcome, StepPage, TaskFilter,
+    TaskPage, TaskRequest, TaskTemplate, TaskView, TaskWait,
 };
 
 const SCHEMA_PATH: &str = "docs/schema/documents.schema.json";
@@ -46,6 +46,8 @@ fn documents() -> Value {
     add("schedule_spec", generator.subschema_for::<ScheduleSpec>());
     add("schedule", generator.subschema_for::<Schedule>());
     add("metrics", generator.subschema_for::<Metrics>());
+    add("purge_request", generator.subschema_for::<PurgeRequest>());
+    add("purge_report", generator.subschema_for::<PurgeReport>());
     let mut defs = generator.take_definitions(true);
     // Config's default environment is read from TASKER_ENV when the default is built: the
     // schema must not depend on the environment it was generated in.

@@ -1752,6 +1752,125 @@ static void test_schedules(void) {
     remove_test_db(url);
 }
 
+/* The task's state in its view equals `state`. */
+static int task_state_is(const tasker_client *c, int64_t id, const char *state) {
+    tasker_bytes view = {0};
+    if (tasker_task_view(c, id, &view, NULL) != TASKER_RESULT_OK) return 0;
+    mp_doc d;
+    doc_parse(&d, view.data, view.len);
+    int same = str_eq(get(d.root, "state"), state);
+    doc_free(&d);
+    tasker_bytes_free(&view);
+    return same;
+}
+
+/* What a process without workers calls itself: deadlines, retention, purge by template. */
+static void test_maintenance(void) {
+    char url[512];
+    const tasker_client *c = open_client(url, sizeof url);
+    CHECK(c);
+    handler_state *st = calloc(1, sizeof *st);
+    OK(tasker_register_handler(c, "square", square, NULL, st, free_state, E));
+    one_step_template(c, "deadline_due", "square", "");
+    one_step_template(c, "purged", "square", "");
+    one_step_template(c, "spared", "square", "");
+
+    /* A task past its 1 ms deadline that nothing ran fails. */
+    char req[256];
+    int n = snprintf(req, sizeof req,
+                     "{\"name\": \"deadline_due\", \"namespace\": \"c_tests\", \"deadline_ms\": 1,"
+                     " \"context\": {\"tag\": \"%s-deadline\"}}", g_tag);
+    int64_t late = 0;
+    bool created = false;
+    OK(tasker_create_task_json(c, req, (size_t)n, &late, &created, E));
+    usleep(20 * 1000);
+    uint64_t failed = 0;
+    OK(tasker_enforce_deadlines(c, &failed, E));
+    CHECK(failed >= 1); /* a shared database may hold other tests' tasks past a deadline */
+    CHECK(task_state_is(c, late, "error"));
+    OK(tasker_enforce_deadlines(c, &failed, E));
+    CHECK(failed == 0);
+
+    /* Purge by template: only `purged`'s task goes (a dry run first, as JSON). */
+    int64_t purged = create(c, "c_tests", "purged", 1, g_tag);
+    int64_t spared = create(c, "c_tests", "spared", 1, g_tag);
+    OK(tasker_run_task(c, purged, NULL, E));
+    OK(tasker_run_task(c, spared, NULL, E));
+    long long later = (long long)time(NULL) * 1000 + 60 * 1000;
+    n = snprintf(req, sizeof req,
+                 "{\"finished_before\": %lld, \"dry_run\": true, \"template\": {\"name\": \"purged\","
+                 " \"namespace\": \"c_tests\"}}", later);
+    tasker_bytes out = {0};
+    OK(tasker_purge_tasks_json(c, req, (size_t)n, &out, E));
+    CHECK(strstr((const char *)out.data, "\"tasks\":1") != NULL);
+    tasker_bytes_free(&out);
+    CHECK(task_state_is(c, purged, "complete"));
+    mp_builder r;
+    mp_init(&r);
+    mp_map(&r, 2);
+    mp_str(&r, "finished_before");
+    mp_int(&r, later);
+    mp_str(&r, "template");
+    mp_map(&r, 1);
+    mp_str(&r, "name");
+    mp_str(&r, "purged");
+    OK(tasker_purge_tasks(c, (const uint8_t *)r.buf.data, r.buf.size, &out, E));
+    mp_free(&r);
+    mp_doc d;
+    doc_parse(&d, out.data, out.len);
+    CHECK(as_int(get(d.root, "tasks")) == 1 && as_int(get(d.root, "steps")) == 1);
+    doc_free(&d);
+    tasker_bytes_free(&out);
+    CHECK(!task_state_is(c, purged, "complete"));
+    CHECK(task_state_is(c, spared, "complete"));
+
+    /* Without a retention option a pass purges nothing. */
+    uint64_t gone = 99;
+    OK(tasker_apply_retention(c, &gone, E));
+    CHECK(gone == 0);
+
+    /* misuse */
+    const char bogus[] = "{\"finished_before\": 1, \"bogus\": 1}";
+    EXPECT_MESSAGE(TASKER_RESULT_INVALID_ARGUMENT, "bogus", tasker_purge_tasks_json(c, bogus, strlen(bogus), &out, E));
+    const char zero[] = "{\"finished_before\": 1, \"batch_size\": 0}";
+    EXPECT_MESSAGE(TASKER_RESULT_INVALID_ARGUMENT, "batch_size", tasker_purge_tasks_json(c, zero, strlen(zero), &out, E));
+    EXPECT_CODE(TASKER_RESULT_INVALID_ARGUMENT, tasker_purge_tasks(c, (const uint8_t *)"", 0, &out, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_purge_tasks(c, NULL, 5, &out, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_purge_tasks_json(c, bogus, strlen(bogus), NULL, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_enforce_deadlines(NULL, NULL, E));
+    EXPECT_CODE(TASKER_RESULT_NULL_PARAMETER, tasker_apply_retention(NULL, NULL, E));
+    tasker_client_free(c);
+    CHECK(st->finalized == 1);
+    remove_test_db(url);
+
+    /* With one, on a database of its own (a shared one holds other tests' tasks): the complete
+     * task older than complete_ms goes. */
+    if (strncmp(url, "sqlite://", 9) != 0) {
+        free(st);
+        return;
+    }
+    mp_builder o;
+    mp_init(&o);
+    mp_map(&o, 1);
+    mp_str(&o, "retention");
+    mp_map(&o, 1);
+    mp_str(&o, "complete_ms");
+    mp_int(&o, 1);
+    c = open_client_with(url, sizeof url, &o);
+    CHECK(c);
+    one_step_template(c, "kept_briefly", "square", "");
+    OK(tasker_register_handler(c, "square", square, NULL, st, NULL, E));
+    int64_t brief = create(c, "c_tests", "kept_briefly", 1, g_tag);
+    OK(tasker_run_task(c, brief, NULL, E));
+    usleep(20 * 1000);
+    OK(tasker_apply_retention(c, &gone, E));
+    CHECK(gone == 1);
+    EXPECT_CODE(TASKER_RESULT_TASK_NOT_FOUND, tasker_task_view(c, brief, &out, E));
+    tasker_client_free(c);
+    free(st);
+    remove_test_db(url);
+}
+
 int main(void) {
     snprintf(g_tag, sizeof g_tag, "run-%d", (int)getpid());
     test_case tests[] = {
@@ -1775,6 +1894,7 @@ int main(void) {
         {"metrics", test_metrics},
         {"dashboard", test_dashboard},
         {"schedules", test_schedules},
+        {"maintenance", test_maintenance},
     };
     int n = (int)(sizeof tests / sizeof tests[0]), passed = 0, failed = 0;
     for (int i = 0; i < n; i++) {

@@ -53,6 +53,8 @@ mod metrics;
 
 mod schedules;
 
+mod maintenance;
+
 // The plumbing every family uses; the families themselves export only `#[no_mangle]` symbols.
 use boundary::*;
 use buffer::*;

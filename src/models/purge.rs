@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 // The batch size when a request names none, and the largest one allowed (not `pub`: cbindgen
-// would put them in the C header, and the C ABI has no purge).
+// would put them in the C header).
 pub(crate) const DEFAULT_PURGE_BATCH: u32 = 500;
 const MAX_PURGE_BATCH: u32 = 10_000;
 

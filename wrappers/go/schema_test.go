@@ -98,6 +98,9 @@ func TestDocumentStructsMatchSchema(t *testing.T) {
 		"StepSummaryPage":  StepPage{},
 		"ScheduleSpec":     ScheduleSpec{},
 		"Schedule":         Schedule{},
+		"PurgeRequest":     PurgeRequest{},
+		"PurgeTemplate":    PurgeTemplate{},
+		"PurgeReport":      PurgeReport{},
 	}
 	names := make([]string, 0, len(structs))
 	for name := range structs {

@@ -19,7 +19,7 @@ from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .handler import StepContext, StepHandler
 from .types import (CreatedTask, Event, ExecutionContext, HandlerFailure, HandlerOutcome, Health,
-                    QueueInjector, StepOutcome, StepPage, StepSummary, StepView, TaskPage, TaskSummary,
+                    PurgeReport, QueueInjector, StepOutcome, StepPage, StepSummary, StepView, TaskPage, TaskSummary,
                     TaskView, TaskWait, Transition)
 
 __version__ = "0.1.0"
@@ -37,7 +37,7 @@ def init_logging() -> None:
 
 __all__ = [
     "Client", "Worker", "Subscription", "StepHandler", "StepContext",
-    "CreatedTask", "Event", "ExecutionContext", "Health", "QueueInjector", "StepOutcome",
+    "CreatedTask", "Event", "ExecutionContext", "Health", "PurgeReport", "QueueInjector", "StepOutcome",
     "HandlerOutcome", "HandlerFailure", "StepView", "TaskView", "Transition",
     "TaskWait", "TaskSummary", "StepSummary", "TaskPage", "StepPage",
     "version", "init_logging", "library_path", "result_name", "activate", "ACTIVATE_KEY",

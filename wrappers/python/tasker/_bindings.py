@@ -138,6 +138,10 @@ FUNCTIONS: dict[str, tuple[Any, list[Any]]] = {
     "tasker_schedule_set_enabled": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_bool, ctypes.POINTER(ctypes.c_bool), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_schedule_list": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
     "tasker_schedule_fire_due": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_void_p)]),
+    "tasker_enforce_deadlines": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_void_p)]),
+    "tasker_apply_retention": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_void_p)]),
+    "tasker_purge_tasks": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
+    "tasker_purge_tasks_json": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(TaskerBytes), ctypes.POINTER(ctypes.c_void_p)]),
 }
 
 

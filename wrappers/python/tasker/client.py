@@ -17,8 +17,8 @@ from ._bindings import TaskerBytes
 from ._lib import finish, lib, pack, stash_fatal, take_bytes, thread_state, unpack
 from .errors import InvalidStateError, StepNotFoundError
 from .handler import NO_PROCESS_RESULTS, NO_RELEASE, PROCESS, PROCESS_RESULTS, RELEASE, HandlerLike, StepHandler, as_handler
-from .types import (CreatedTask, Event, ExecutionContext, HandlerOutcome, Health, QueueInjector, StepOutcome,
-                    StepPage, StepSummary, TaskPage, TaskSummary, TaskView, TaskWait)
+from .types import (CreatedTask, Event, ExecutionContext, HandlerOutcome, Health, PurgeReport, QueueInjector,
+                    StepOutcome, StepPage, StepSummary, TaskPage, TaskSummary, TaskView, TaskWait)
 
 __all__ = ["Client", "Worker", "Subscription"]
 
@@ -565,6 +565,41 @@ class Client(_Managed):
         now = int(time.time() * 1000) if now_ms is None else now_ms
         self._call(lib.tasker_schedule_fire_due, now, ctypes.byref(created))
         return int(created.value)
+
+    # -- maintenance (workers do the first two by themselves) ---------------------------------------
+    def enforce_deadlines(self) -> int:
+        """Fails the unfinished tasks past their deadline (at most 100 per call, oldest first):
+        each ends in state error (class Deadline) with its unfinished steps cancelled. Workers
+        do this every lease_check_interval_ms; call it from a process without workers. Returns
+        the tasks failed."""
+        failed = ctypes.c_uint64()
+        self._call(lib.tasker_enforce_deadlines, ctypes.byref(failed))
+        return int(failed.value)
+
+    def apply_retention(self) -> int:
+        """One pass of the client's `retention` option (none: nothing) over the next window of
+        task ids. Workers do this every retention interval_ms; call it from a process without
+        workers. Returns the tasks purged."""
+        purged = ctypes.c_uint64()
+        self._call(lib.tasker_apply_retention, ctypes.byref(purged))
+        return int(purged.value)
+
+    def purge_tasks(self, finished_before: int, *, template: Optional[str] = None,
+                    namespace: Optional[str] = None, version: Optional[str] = None,
+                    dry_run: bool = False, batch_size: Optional[int] = None) -> PurgeReport:
+        """Deletes the complete and cancelled tasks finished before `finished_before` (epoch
+        ms) with their steps and history, in batches of `batch_size` (default 500), each its
+        own transaction; only `template`'s tasks when given (in `namespace`, of `version` when
+        given). `dry_run` counts instead. Returns {"dry_run", "tasks", "steps", "batches"}."""
+        if template is None and (namespace is not None or version is not None):
+            raise ValueError("namespace and version narrow a template: pass template too")
+        req: dict[str, Any] = {"finished_before": finished_before, "dry_run": dry_run}
+        if batch_size is not None:
+            req["batch_size"] = batch_size
+        if template is not None:
+            req["template"] = {"name": template, "namespace": namespace, "version": version}
+        data = pack(req)
+        return cast(PurgeReport, self._call_doc(lib.tasker_purge_tasks, data, len(data)))
 
     def cancel_task(self, task_id: int) -> bool:
         """Cancels every unfinished step; returns False when the task was already cancelled."""

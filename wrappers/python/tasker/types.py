@@ -144,6 +144,16 @@ class StepPage(TypedDict):
     next_cursor: Optional[str]
 
 
+class PurgeReport(TypedDict):
+    """What Client.purge_tasks deleted (or, with dry_run, would delete); `batches` is the
+    transactions (dry run: reads) it took."""
+
+    dry_run: bool
+    tasks: int
+    steps: int
+    batches: int
+
+
 class Health(TypedDict, total=False):
     total_tasks: int
     pending_tasks: int

@@ -51,6 +51,7 @@ TYPED_DICTS = {
     "StepSummary": "StepSummary",
     "TaskPage": "TaskSummaryPage",
     "StepPage": "StepSummaryPage",
+    "PurgeReport": "PurgeReport",
 }
 
 

@@ -374,6 +374,41 @@ module Tasker
       out.read_uint64
     end
 
+    # Fails the unfinished tasks past their deadline (at most 100 per call, oldest first): each
+    # ends in state error (class Deadline) with its unfinished steps cancelled. Workers do this
+    # every lease_check_interval_ms; call it from a process without workers. Returns the tasks
+    # failed.
+    def enforce_deadlines
+      out = FFI::MemoryPointer.new(:uint64)
+      call { |c| Native.check!(:tasker_enforce_deadlines, c, out) }
+      out.read_uint64
+    end
+
+    # One pass of the client's `retention` option (none: nothing) over the next window of task
+    # ids. Workers do this every retention interval_ms; call it from a process without workers.
+    # Returns the tasks purged.
+    def apply_retention
+      out = FFI::MemoryPointer.new(:uint64)
+      call { |c| Native.check!(:tasker_apply_retention, c, out) }
+      out.read_uint64
+    end
+
+    # Deletes the complete and cancelled tasks finished before `finished_before` (epoch ms) with
+    # their steps and history, in batches of `batch_size` (default 500), each its own
+    # transaction; only `template`'s tasks when given (in `namespace`, of `version` when given).
+    # `dry_run: true` counts instead. Returns {"dry_run", "tasks", "steps", "batches"}.
+    def purge_tasks(finished_before, template: nil, namespace: nil, version: nil, dry_run: false, batch_size: nil)
+      if template.nil? && !(namespace.nil? && version.nil?)
+        raise ArgumentError, "namespace and version narrow a template: pass template too"
+      end
+
+      request = { "finished_before" => finished_before, "dry_run" => dry_run }
+      request["batch_size"] = batch_size unless batch_size.nil?
+      request["template"] = { "name" => template, "namespace" => namespace, "version" => version } if template
+      mem, len = Native.buffer(Codec.encode(request))
+      document_call { |c, buf| Native.check!(:tasker_purge_tasks, c, mem, len, buf) }
+    end
+
     # Cancels the task (every unfinished step; late results are discarded). Returns false when it
     # was already cancelled; raises IllegalTransitionError for a finished task.
     def cancel_task(task)

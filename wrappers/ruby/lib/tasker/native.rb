@@ -144,6 +144,9 @@ module Tasker
     attach_function :tasker_schedule_set_enabled, %i[pointer string bool pointer pointer], :uint32, blocking: true
     attach_function :tasker_schedule_list, [:pointer, Bytes.by_ref, :pointer], :uint32, blocking: true
     attach_function :tasker_schedule_fire_due, %i[pointer int64 pointer pointer], :uint32, blocking: true
+    attach_function :tasker_enforce_deadlines, %i[pointer pointer pointer], :uint32, blocking: true
+    attach_function :tasker_apply_retention, %i[pointer pointer pointer], :uint32, blocking: true
+    attach_function :tasker_purge_tasks, [:pointer, :pointer, :size_t, Bytes.by_ref, :pointer], :uint32, blocking: true
 
     # Inside a handler callback (same thread, before it returns). Heartbeat touches the database.
     attach_function :tasker_step_call_set_output, %i[pointer pointer size_t pointer], :uint32
