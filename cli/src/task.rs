@@ -118,6 +118,14 @@ pub fn last_error(step: &StepView) -> Option<String> {
     })
 }
 
+/// A limited step's `limit key` (`3 handler:call_api:c-1`), `-` for an unlimited one.
+fn concurrency(step: &StepView) -> String {
+    match (step.concurrency_limit, &step.concurrency_key) {
+        (Some(limit), Some(key)) => format!("{limit} {key}"),
+        _ => "-".into(),
+    }
+}
+
 fn describe(view: &TaskView) -> String {
     let e = &view.execution;
     let mut s = format!(
@@ -133,8 +141,11 @@ fn describe(view: &TaskView) -> String {
         output::name_of(&e.execution_status),
         output::name_of(&e.health),
     );
+    if let Some(at) = view.deadline_at {
+        s += &format!("deadline {}\n", crate::rfc3339::format(at));
+    }
     let now = output::now_ms();
-    let rows: Vec<[String; 7]> = view
+    let rows: Vec<[String; 8]> = view
         .steps
         .iter()
         .map(|st| {
@@ -144,6 +155,7 @@ fn describe(view: &TaskView) -> String {
                 st.state.to_string(),
                 format!("{}/{}", st.attempts, st.retry_limit),
                 st.priority.to_string(),
+                concurrency(st),
                 step_duration(st, now).map_or("-".into(), output::duration),
                 last_error(st).unwrap_or_default(),
             ]
@@ -157,6 +169,7 @@ fn describe(view: &TaskView) -> String {
             "state",
             "attempts",
             "priority",
+            "concurrency",
             "duration",
             "last error",
         ],

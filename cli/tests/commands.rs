@@ -120,6 +120,58 @@ fn migrate_health_and_registered_templates() {
 }
 
 #[test]
+fn task_show_prints_the_deadline_and_concurrency_limits() {
+    for backend in BACKENDS {
+        let db = fresh_db(backend);
+        let c = client(&db, false);
+        c.register_template_yaml(
+            "name: limited\nnamespace_name: cli_test\nstep_templates:\n  \
+             - {name: one, handler: ok, concurrency: {limit: 2, key: /order}}\n  \
+             - {name: free, handler: ok}\n",
+        )
+        .expect("template");
+        let task = c
+            .create_task(&tasker::TaskRequest {
+                name: "limited".into(),
+                namespace: Some(NAMESPACE.into()),
+                context: serde_json::json!({"order": "D-1"}),
+                deadline_ms: Some(3_600_000),
+                ..Default::default()
+            })
+            .expect("create")
+            .task_id
+            .to_string();
+        let view = tasker(&db.url, &["task", "show", &task, "--json"])
+            .ok()
+            .json();
+        let deadline = view["deadline_at"].as_i64().expect("deadline_at");
+        assert!(deadline > 0, "{view}");
+        let step = |name: &str| {
+            view["steps"]
+                .as_array()
+                .and_then(|s| s.iter().find(|s| s["name"] == name))
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        assert_eq!(step("one")["concurrency_key"], "handler:ok:D-1", "{view}");
+        assert_eq!(step("one")["concurrency_limit"], 2, "{view}");
+        assert_eq!(step("free")["concurrency_key"], Value::Null, "{view}");
+        assert_eq!(step("free")["concurrency_limit"], Value::Null, "{view}");
+
+        let text = tasker(&db.url, &["task", "show", &task]).ok().stdout;
+        assert!(text.contains("\ndeadline 20"), "{text}");
+        let row = |name: &str| {
+            text.lines()
+                .find(|l| l.contains(&format!(" {name} ")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(row("one").contains(" 2 handler:ok:D-1 "), "{text}");
+        assert!(!row("free").contains("handler:"), "{text}");
+    }
+}
+
+#[test]
 fn task_show_and_dag_in_every_format() {
     for backend in BACKENDS {
         let (db, _client, task) = failed_task(backend);
@@ -145,7 +197,8 @@ fn task_show_and_dag_in_every_format() {
 
         let text = tasker(&db.url, &["task", "show", &id]).ok().stdout;
         assert!(text.contains("cli_test.fulfil@1.2.0  error"), "{text}");
-        assert!(text.contains(" attempts  priority  duration "), "{text}");
+        assert!(text.contains(" attempts  priority  concurrency "), "{text}");
+        assert!(!text.contains("deadline"), "{text}");
         let charge = text
             .lines()
             .find(|l| l.contains(" charge "))

@@ -246,6 +246,10 @@ pub struct StepView {
     pub priority: i64,
     /// Per-attempt timeout in milliseconds; null for none (docs/TIMEOUTS_AND_CANCELLATION.md).
     pub timeout_ms: Option<i64>,
+    /// The concurrency key the step counts against (`handler:<handler>[:<value>]`) and its
+    /// limit; null for an unlimited step (docs/FLOW_CONTROL.md).
+    pub concurrency_key: Option<String>,
+    pub concurrency_limit: Option<i64>,
     /// The step's last recorded checkpoint (kept after completion, for inspection); null when
     /// none was recorded.
     pub checkpoint: Option<Value>,
@@ -270,6 +274,9 @@ pub struct TaskView {
     pub identity_hash: String,
     pub requested_at: i64,
     pub completed_at: Option<i64>,
+    /// When the task fails if still unfinished (epoch ms); null for no deadline
+    /// (docs/TIMEOUTS_AND_CANCELLATION.md "Task deadlines").
+    pub deadline_at: Option<i64>,
     pub steps: Vec<StepView>,
     pub transitions: Vec<TransitionView>,
     pub execution: ExecutionContext,

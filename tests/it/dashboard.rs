@@ -478,3 +478,35 @@ both_backends!(dashboard_serves_metrics_in_the_prometheus_format, |b| {
         .map(|s| s[2].as_f64().unwrap());
     assert_eq!(complete_tasks, Some(1.0), "{}", reply.body);
 });
+
+both_backends!(
+    dashboard_shows_the_deadline_and_a_steps_concurrency_limit,
+    |b| {
+        let (c, _db) = client(b);
+        c.register_template_yaml(
+        "name: limited\nstep_templates:\n  - {name: one, handler: square, concurrency: {limit: 3}}\n  - {name: free, handler: square}\n",
+    )
+    .unwrap();
+        let view = |deadline_ms| {
+            let id = c
+                .create_task(&tasker::TaskRequest {
+                    deadline_ms,
+                    ..req("limited", json!({ "deadline": deadline_ms }))
+                })
+                .unwrap()
+                .task_id;
+            c.task_view(id).unwrap()
+        };
+        let (with, without) = (view(Some(3_600_000)), view(None));
+        let d = start(&c, false);
+        let task = |v: &tasker::TaskView| get(d.address(), &format!("/tasks/{}", v.task_id)).body;
+        assert!(task(&with).contains("<span class=\"deadline\">deadline "));
+        assert!(!task(&without).contains("class=\"deadline\""));
+        let step = |name: &str| {
+            let id = with.step(name).unwrap().step_id;
+            get(d.address(), &format!("/steps/{id}")).body
+        };
+        assert!(step("one").contains("3 in progress at most per <code>handler:square</code>"));
+        assert!(!step("free").contains("class=\"concurrency\""));
+    }
+);

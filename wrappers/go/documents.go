@@ -104,9 +104,12 @@ type StepView struct {
 	BackoffRequestMs *int64         `msgpack:"backoff_request_ms"`
 	Priority         int64          `msgpack:"priority"`   // claim priority, -100..=100
 	TimeoutMs        *int64         `msgpack:"timeout_ms"` // per-attempt timeout; nil for none
-	Checkpoint       any            `msgpack:"checkpoint"` // the last one recorded; nil if none
-	Parents          []string       `msgpack:"parents"`
-	Transitions      []Transition   `msgpack:"transitions"`
+	// The concurrency key the step counts against and its limit; nil for an unlimited step.
+	ConcurrencyKey   *string      `msgpack:"concurrency_key"`
+	ConcurrencyLimit *int64       `msgpack:"concurrency_limit"`
+	Checkpoint       any          `msgpack:"checkpoint"` // the last one recorded; nil if none
+	Parents          []string     `msgpack:"parents"`
+	Transitions      []Transition `msgpack:"transitions"`
 }
 
 // StepFailure is the error recorded in a failed step's results (results.error).
@@ -168,6 +171,7 @@ type TaskView struct {
 	IdentityHash string           `msgpack:"identity_hash"`
 	RequestedAt  int64            `msgpack:"requested_at"`
 	CompletedAt  *int64           `msgpack:"completed_at"`
+	DeadlineAt   *int64           `msgpack:"deadline_at"` // when it fails if unfinished; nil for none
 	Steps        []StepView       `msgpack:"steps"`
 	Transitions  []Transition     `msgpack:"transitions"`
 	Execution    ExecutionContext `msgpack:"execution"`

@@ -47,6 +47,9 @@ pub(crate) async fn page(
                 tr { th { "processed" } td { (opt_time(s.processed_at)) } }
                 tr { th { "next attempt" } td { (opt_time(s.next_attempt_at)) } }
                 tr { th { "depends on" } td { (s.parents.join(", ")) } }
+                @if let (Some(limit), Some(key)) = (s.concurrency_limit, &s.concurrency_key) {
+                    tr { th { "concurrency" } td.concurrency { (limit) " in progress at most per " code { (key) } } }
+                }
             }
             @if let Some(e) = last_error {
                 h2 { "Last error" }

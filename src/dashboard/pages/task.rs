@@ -24,6 +24,7 @@ pub(crate) async fn page(
                 span data-live-task-state class={ "badge state-" (v.state.as_str()) } { (v.state.as_str()) } }
             p.muted {
                 "requested " (time(v.requested_at)) " · completed " (opt_time(v.completed_at))
+                @if let Some(at) = v.deadline_at { " · " span.deadline { "deadline " (time(at)) } }
                 " · " span data-live-task-completion { (v.execution.completion_percentage.round()) "%" } " done"
                 " · initiator " (v.initiator) " · source " (v.source_system)
             }

@@ -80,7 +80,7 @@ impl Backend {
         let execution = ExecutionContext::from_counts(task_id, state, counts);
         let t = sqlx::query(
             "SELECT t.task_id, t.state, t.complete, t.context, t.initiator, t.source_system, t.reason, t.tags, \
-             t.bypass_steps, t.identity_hash, t.requested_at, t.completed_at, nt.name, nt.version, ns.name AS namespace \
+             t.bypass_steps, t.identity_hash, t.requested_at, t.completed_at, t.deadline_at, nt.name, nt.version, ns.name AS namespace \
              FROM tasker_tasks t JOIN tasker_named_tasks nt ON nt.named_task_id = t.named_task_id \
              JOIN tasker_task_namespaces ns ON ns.task_namespace_id = nt.task_namespace_id WHERE t.task_id = $1",
         )
@@ -91,7 +91,8 @@ impl Backend {
         let steps = sqlx::query(
             &format!(
                 "SELECT workflow_step_id, name, handler_name, state, attempts, retry_limit, retryable, skippable, inputs, \
-                 results, last_attempted_at, processed_at, ready_at, backoff_request_ms, priority, timeout_ms, {} \
+                 results, last_attempted_at, processed_at, ready_at, backoff_request_ms, priority, timeout_ms, \
+                 concurrency_key, concurrency_limit, {} \
                  FROM tasker_workflow_steps s WHERE task_id = $1 ORDER BY workflow_step_id",
                 checkpoint_column("s")
             ),
@@ -161,6 +162,8 @@ impl Backend {
                 backoff_request_ms: s.try_get("backoff_request_ms")?,
                 priority: s.try_get("priority")?,
                 timeout_ms: s.try_get("timeout_ms")?,
+                concurrency_key: s.try_get("concurrency_key")?,
+                concurrency_limit: s.try_get("concurrency_limit")?,
                 checkpoint: view_json(&s, "checkpoint")?,
                 parents: parents.remove(&id).unwrap_or_default(),
                 transitions: mark_most_recent(st_by_step.remove(&id).unwrap_or_default()),
@@ -185,6 +188,7 @@ impl Backend {
             identity_hash: t.try_get("identity_hash")?,
             requested_at: t.try_get("requested_at")?,
             completed_at: t.try_get("completed_at")?,
+            deadline_at: t.try_get("deadline_at")?,
             steps: step_views,
             transitions: mark_most_recent(
                 task_transitions

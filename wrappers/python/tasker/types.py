@@ -62,6 +62,8 @@ class StepView(TypedDict, total=False):
     backoff_request_ms: Optional[int]
     priority: int
     timeout_ms: Optional[int]
+    concurrency_key: Optional[str]
+    concurrency_limit: Optional[int]
     checkpoint: Any
     parents: list[str]
     transitions: list[Transition]
@@ -83,6 +85,7 @@ class TaskView(TypedDict, total=False):
     identity_hash: str
     requested_at: int
     completed_at: Optional[int]
+    deadline_at: Optional[int]
     steps: list[StepView]
     transitions: list[Transition]
     execution: ExecutionContext

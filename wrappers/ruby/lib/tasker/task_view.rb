@@ -19,6 +19,7 @@ module Tasker
     def steps = @doc["steps"] || []
     def transitions = @doc["transitions"] || []
     def execution = @doc["execution"] || {}
+    def deadline_at = @doc["deadline_at"] # epoch ms when it fails if unfinished; nil for none
 
     # The step named `name` (a Hash), or nil.
     def step(name) = steps.find { |s| s["name"] == name.to_s }
