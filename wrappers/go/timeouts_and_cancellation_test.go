@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -111,5 +112,52 @@ func TestTimeoutSeenAndRecorded(t *testing.T) {
 	_, _, err := c.CreateTask(TaskRequest{Name: "timeout_seen", StepTimeouts: map[string]uint64{"nope": 10}})
 	if !errors.Is(err, ErrInvalidRequest) {
 		t.Errorf("an unknown step's timeout: %v", err)
+	}
+}
+
+// A task whose handler outlasts the task's deadline ends in error with class Deadline; the
+// step after it is cancelled and never runs; a zero deadline is refused.
+func TestTaskPastItsDeadlineFails(t *testing.T) {
+	c := openTemp(t)
+	if err := c.LoadTemplate(map[string]any{"name": "deadline", "deadline_ms": 60_000, "step_templates": []any{
+		map[string]any{"name": "a", "handler": "deadline_a"},
+		map[string]any{"name": "b", "handler": "deadline_b", "depends_on_step": "a"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	var ran []string
+	record := func(sleep time.Duration) func(*StepContext) (any, error) {
+		return func(sc *StepContext) (any, error) {
+			ran = append(ran, sc.StepName())
+			time.Sleep(sleep)
+			return map[string]any{"done": true}, nil
+		}
+	}
+	if err := c.RegisterFunc("deadline_a", record(100*time.Millisecond)); err != nil { // past the 50 ms deadline
+		t.Fatal(err)
+	}
+	if err := c.RegisterFunc("deadline_b", record(0)); err != nil {
+		t.Fatal(err)
+	}
+	fifty := uint64(50)
+	id := mustCreate(t, c, TaskRequest{Name: "deadline", DeadlineMs: &fifty})
+	if _, err := c.RunTask(id); err != nil {
+		t.Fatal(err)
+	}
+	v := mustView(t, c, id)
+	last := v.Transitions[len(v.Transitions)-1]
+	if v.State != "error" || last.Metadata["error_class"] != "Deadline" {
+		t.Errorf("state %s, last transition %v", v.State, last.Metadata)
+	}
+	if s := v.Step("b"); s.State != "cancelled" {
+		t.Errorf("step b: %s", s.State)
+	}
+	if fmt.Sprint(ran) != "[a]" {
+		t.Errorf("ran %v", ran)
+	}
+	zero := uint64(0)
+	_, _, err := c.CreateTask(TaskRequest{Name: "deadline", Context: map[string]any{"n": 1}, DeadlineMs: &zero})
+	if !errors.Is(err, ErrInvalidRequest) || !strings.Contains(err.Error(), "deadline_ms") {
+		t.Errorf("zero deadline: %v", err)
 	}
 }

@@ -64,4 +64,32 @@ class TimeoutsAndCancellationTest < Minitest::Test
     end
     assert_includes err.message, "unknown step 'nope'"
   end
+
+  def test_a_task_past_its_deadline_fails_and_later_steps_never_run
+    client = new_client
+    client.load_template({ "name" => "deadline", "namespace_name" => "test", "deadline_ms" => 60_000,
+                           "step_templates" => [{ "name" => "a", "handler" => "deadline_a" },
+                                                { "name" => "b", "handler" => "deadline_b", "depends_on_step" => "a" }] })
+    ran = []
+    client.register_handler("deadline_a") do |ctx|
+      ran << ctx.step_name
+      sleep 0.1 # past the request's 50 ms deadline
+      { "done" => true }
+    end
+    client.register_handler("deadline_b") do |ctx|
+      ran << ctx.step_name
+      { "done" => true }
+    end
+    task = client.create_task("deadline", namespace: "test", context: {}, deadline_ms: 50)
+    client.run_task(task)
+    view = client.task_view(task)
+    assert_equal "error", view.state
+    assert_equal "Deadline", view.transitions.last["metadata"]["error_class"]
+    assert_equal "cancelled", view.step("b")["state"]
+    assert_equal ["a"], ran
+    err = assert_raises(Tasker::InvalidRequestError) do
+      client.create_task("deadline", namespace: "test", context: { "n" => 1 }, deadline_ms: 0)
+    end
+    assert_includes err.message, "deadline_ms"
+  end
 end
