@@ -11,7 +11,8 @@
 //!
 //! Every figure is the median of `--runs` runs (default 3) with their min and max. Each run uses
 //! a fresh database (a new PostgreSQL database, a new SQLite file). Scenarios (`--only`):
-//! `baseline` (pgbench -N, SQLite single-row UPDATE transactions), `throughput`, `latency`,
+//! `baseline` (pgbench -N, SQLite single-row UPDATE transactions), `throughput`, `keyed` (one-step
+//! tasks at 4 workers, unlimited and with one concurrency key of limit 4), `latency`,
 //! `fanout`, `fanout_runtime` (the same shape created at run time by a batchable step), `ffi`, `memory`, `peers` (libtasker beside graphile-worker and River: bench/peers.rs,
 //! with `--graphile DIR|skip:WHY` and `--river BIN|skip:WHY` from scripts/bench.sh), `dashboard`
 //! (page answer times with 100,000 tasks: bench/dashboard.rs).
@@ -423,13 +424,49 @@ fn drive_workers(
 /// No-op steps per second with `threads` worker threads.
 fn throughput(env: &Env, backend: Backend, threads: usize) -> Res<Vec<f64>> {
     let (tasks, per_task) = (throughput_tasks(), throughput_steps_per_task());
+    steps_per_second(
+        env,
+        backend,
+        threads,
+        parallel_template("wide", per_task),
+        tasks,
+    )
+}
+
+/// Tasks of the `keyed` scenario (one no-op step each).
+fn keyed_tasks() -> usize {
+    env_usize("BENCH_KEYED_TASKS", 1000)
+}
+
+/// One-step no-op tasks at 4 workers, the step unlimited or with `concurrency: {limit: 4}`
+/// (one key: its handler): steps per second.
+fn keyed(env: &Env, backend: Backend, limited: bool) -> Res<Vec<f64>> {
+    let mut template = parallel_template("wide", 1);
+    if limited {
+        template["step_templates"][0]["concurrency"] = json!({"limit": 4});
+    }
+    steps_per_second(env, backend, 4, template, keyed_tasks())
+}
+
+/// Steps per second of `tasks` tasks of `template` (a template named `wide` of no-op steps,
+/// all independent) with `threads` worker threads, after a warm-up.
+fn steps_per_second(
+    env: &Env,
+    backend: Backend,
+    threads: usize,
+    template: Value,
+    tasks: usize,
+) -> Res<Vec<f64>> {
+    let per_task = template["step_templates"]
+        .as_array()
+        .map_or(0, |steps| steps.len());
     let warm_tasks = 10;
     let mut out = Vec::new();
     for _ in 0..env.runs {
         let url = env.fresh_db(backend, "throughput")?;
         {
             let client = Client::connect_with(&url, bench_config(threads), None)?;
-            client.register_template_value(parallel_template("wide", per_task))?;
+            client.register_template_value(template.clone())?;
             let counter = Arc::new(AtomicU64::new(0));
             register_noop(&client, counter.clone())?;
             // Warm-up: opens the pool's connections and fills statement caches.
@@ -990,6 +1027,40 @@ fn run(args: &BTreeMap<String, String>) -> Res<()> {
     if let Err(e) = result {
         eprintln!("bench: scenario 'throughput' failed: {e}");
         failed.push("throughput");
+    }
+    let result = (|| -> Res<()> {
+        if !(want("keyed")) {
+            return Ok(());
+        }
+        for backend in [Backend::Postgres, Backend::Sqlite] {
+            progress(&format!("keyed, {}, unlimited", backend.name()));
+            let free = keyed(&env, backend, false)?;
+            progress(&format!("keyed, {}, concurrency limit 4", backend.name()));
+            let limited = keyed(&env, backend, true)?;
+            let ratio = stat(&limited).median / stat(&free).median;
+            let label = format!("no-op steps ({}x1-step tasks), 4 workers", keyed_tasks());
+            rows.push(row(
+                &format!("{label}, unlimited"),
+                backend.name(),
+                "steps/s",
+                &free,
+                String::new(),
+                String::new(),
+            ));
+            rows.push(row(
+                &format!("{label}, one key limit 4"),
+                backend.name(),
+                "steps/s",
+                &limited,
+                format!("{ratio:.2}x unlimited"),
+                String::new(),
+            ));
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        eprintln!("bench: scenario 'keyed' failed: {e}");
+        failed.push("keyed");
     }
     let result = (|| -> Res<()> {
         if !(want("latency")) {
