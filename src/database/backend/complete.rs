@@ -2,9 +2,9 @@
 //! any state, releasing their children and completing their tasks when nothing is left; and
 //! complete-and-claim for inline runs.
 //!
-//! On PostgreSQL `complete_step` and a group without a claim go first through the
-//! one-statement path (`complete_autocommit.rs`), which writes the steps of running tasks and
-//! hands the rest (stale claims, cancelled, blocked or pending tasks) back to this file. Two
+//! On PostgreSQL `complete_step`, a group without a claim and complete-and-claim (inside its
+//! transaction) go first through the one-statement path (`complete_autocommit.rs`), which
+//! writes the steps of running tasks and hands the rest (stale claims, cancelled, blocked or pending tasks) back to this file. Two
 //! statement shapes remain here: the single-step path (`complete_in`: task lock and count in one
 //! statement, then outcome, transition and children in one more) and the group path (lock,
 //! outcomes, transitions, children, counters). Both use the one transition writer and the

@@ -7,7 +7,8 @@
 //!
 //! It handles the common case only: a step whose claim is stale or whose task is not
 //! `in_progress` (cancelled, blocked, still pending) is left out (`None` in its slot) and the
-//! caller completes it through the transactional path, which knows every case.
+//! caller completes it through the transactional path, which knows every case. Complete-and-
+//! claim runs the same statement, without its NOTIFY, as the first of its transaction.
 
 use super::*;
 use crate::state_machine::Entity;
