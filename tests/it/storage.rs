@@ -1,7 +1,7 @@
 //! Storage paths seen from the store itself (both backends): what one group completion, and an
-//! inline run's complete-and-claim, do with each kind of item. On PostgreSQL the running tasks'
-//! steps take the one-statement completion and the others are handed to the transactional
-//! path; on SQLite all take the latter. The results must be the same.
+//! inline run's complete-and-claim, do with each kind of item. On PostgreSQL a group's running
+//! tasks' steps take the one-statement completion and the others are handed to the
+//! transactional path; on SQLite all take the latter. The results must be the same.
 
 use crate::common::*;
 use serde_json::json;
@@ -129,8 +129,8 @@ both_backends!(group_completion_settles_each_kind_of_item, |b| {
     assert_history_legal(&state(released));
 });
 
-// Complete-and-claim (an inline run's "finish this step, take the next"): on PostgreSQL a step
-// of a running task takes the one-statement completion inside the claim's transaction.
+// Complete-and-claim (an inline run's "finish this step, take the next"): one transaction
+// completes the step and claims the children it released.
 both_backends!(complete_and_claim_settles_each_kind_of_completion, |b| {
     let (c, db) = client(b);
     c.register_template_yaml(LINEAR).unwrap();

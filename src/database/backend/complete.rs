@@ -2,9 +2,9 @@
 //! any state, releasing their children and completing their tasks when nothing is left; and
 //! complete-and-claim for inline runs.
 //!
-//! On PostgreSQL `complete_step`, a group without a claim and complete-and-claim (inside its
-//! transaction) go first through the one-statement path (`complete_autocommit.rs`), which
-//! writes the steps of running tasks and hands the rest (stale claims, cancelled, blocked or pending tasks) back to this file. Two
+//! On PostgreSQL `complete_step` and a group without a claim go first through the
+//! one-statement path (`complete_autocommit.rs`), which writes the steps of running tasks and
+//! hands the rest (stale claims, cancelled, blocked or pending tasks) back to this file. Two
 //! statement shapes remain here: the single-step path (`complete_in`: task lock and count in one
 //! statement, then outcome, transition and children in one more) and the group path (lock,
 //! outcomes, transitions, children, counters). Both use the one transition writer and the
@@ -68,26 +68,7 @@ impl Backend {
     ) -> Result<(StepSettled, Vec<ClaimedStep>, Vec<Recorded>)> {
         let mut w = self.begin().await?;
         let tx = &mut w.tx;
-        // PostgreSQL: the one-statement completion first (one round trip instead of two); it
-        // leaves stale claims and tasks not in progress to `complete_in`, in this transaction.
-        let fast = if PG {
-            let row = CompletionRow {
-                id: step_id,
-                token: claim_token,
-                task: task_id,
-                results,
-            };
-            Self::complete_one_statement_in(tx, std::slice::from_ref(&row), now)
-                .await?
-                .pop()
-                .flatten()
-        } else {
-            None
-        };
-        let out = match fast {
-            Some(settled) => settled,
-            None => Self::complete_in(tx, task_id, step_id, claim_token, results, now).await?,
-        };
+        let out = Self::complete_in(tx, task_id, step_id, claim_token, results, now).await?;
         let mut rec = Vec::new();
         let mut next = Vec::new();
         if !out.discarded && !out.task_finished && limit > 0 {

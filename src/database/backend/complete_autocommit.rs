@@ -7,18 +7,15 @@
 //!
 //! It handles the common case only: a step whose claim is stale or whose task is not
 //! `in_progress` (cancelled, blocked, still pending) is left out (`None` in its slot) and the
-//! caller completes it through the transactional path, which knows every case. Complete-and-
-//! claim runs the same statement, without its NOTIFY, as the first of its transaction.
+//! caller completes it through the transactional path, which knows every case.
 
 use super::*;
 use crate::state_machine::Entity;
 use sqlx::types::Json;
 use sqlx::Row;
 
-/// The statement; `$1` is a JSON array of `{id, token, task, results}`, `$2` the time. With
-/// `notify`, it also wakes the workers when it released a child (without, the caller decides:
-/// complete-and-claim wakes them only for children its own claim did not take).
-fn complete_sql(notify: bool) -> Result<String> {
+/// The statement; `$1` is a JSON array of `{id, token, task, results}`, `$2` the time.
+fn complete_sql() -> Result<String> {
     ensure_allowed(Entity::Step, State::InProgress, State::Complete)?;
     ensure_allowed(Entity::Task, State::InProgress, State::Complete)?;
     let steps = Append {
@@ -51,17 +48,6 @@ fn complete_sql(notify: bool) -> Result<String> {
         "$2",
         "s.workflow_step_id, s.task_id, s.pending_parents, s.ready_at",
     );
-    let (nf, nf_row) = if notify {
-        (
-            format!(
-                ", nf AS (SELECT pg_notify('{READY_CHANNEL}', '') FROM (SELECT 1 FROM rel \
-                 WHERE rel.pending_parents = 0 AND rel.ready_at IS NOT NULL LIMIT 1) AS x)"
-            ),
-            " UNION ALL SELECT 3, 0, 0, 0, NULL, NULL FROM nf",
-        )
-    } else {
-        (String::new(), "")
-    };
     // The `done` update reads the locked task ids through ARRAY(...), an init plan: it runs
     // (and takes every task lock, in order) before the first step row is locked, which keeps
     // the lock order of every other writer: task, then its steps.
@@ -82,10 +68,13 @@ fn complete_sql(notify: bool) -> Result<String> {
          complete = (t.unfinished_steps = cnt.n), \
          completed_at = CASE WHEN t.unfinished_steps = cnt.n THEN $2 ELSE t.completed_at END, updated_at = $2 \
          FROM cnt WHERE t.task_id = cnt.task_id RETURNING t.task_id, t.unfinished_steps), \
-         tins AS ({tasks}){nf} \
+         tins AS ({tasks}), \
+         nf AS (SELECT pg_notify('{READY_CHANNEL}', '') FROM (SELECT 1 FROM rel \
+         WHERE rel.pending_parents = 0 AND rel.ready_at IS NOT NULL LIMIT 1) AS x) \
          SELECT 0 AS kind, workflow_step_id AS id, task_id, attempts AS n, last_attempted_at AS at, name FROM done \
          UNION ALL SELECT 1, workflow_step_id, task_id, pending_parents, ready_at, NULL FROM rel \
-         UNION ALL SELECT 2, task_id, task_id, unfinished_steps, NULL, NULL FROM tk{nf_row}"
+         UNION ALL SELECT 2, task_id, task_id, unfinished_steps, NULL, NULL FROM tk \
+         UNION ALL SELECT 3, 0, 0, 0, NULL, NULL FROM nf"
     ))
 }
 
@@ -123,101 +112,76 @@ impl Backend {
         items: &[CompletionRow<'_>],
         now: i64,
     ) -> Result<Vec<Option<StepSettled>>> {
-        let rows = sqlx::query(&complete_sql(true)?)
+        let rows = sqlx::query(&complete_sql()?)
             .bind(Json(items))
             .bind(now)
             .fetch_all(&self.pool)
             .await?;
-        settle(items, &rows, now)
-    }
-
-    /// [`Backend::complete_autocommit`] inside `tx` and without the NOTIFY (the caller sends
-    /// it if needed): the first statement of complete-and-claim's transaction, which then
-    /// claims the children this statement released.
-    pub(super) async fn complete_one_statement_in(
-        tx: &mut Tx,
-        items: &[CompletionRow<'_>],
-        now: i64,
-    ) -> Result<Vec<Option<StepSettled>>> {
-        let rows = sqlx::query(&complete_sql(false)?)
-            .bind(Json(items))
-            .bind(now)
-            .fetch_all(&mut **tx)
-            .await?;
-        settle(items, &rows, now)
-    }
-}
-
-/// The statement's rows as one slot per item (see [`Backend::complete_autocommit`]).
-fn settle(
-    items: &[CompletionRow<'_>],
-    rows: &[<Db as sqlx::Database>::Row],
-    now: i64,
-) -> Result<Vec<Option<StepSettled>>> {
-    let mut out: Vec<Option<StepSettled>> = (0..items.len()).map(|_| None).collect();
-    let slot = |step_id: i64| items.iter().position(|i| i.id == step_id);
-    let mut children: Vec<(i64, i64)> = Vec::new();
-    let mut finished: Vec<i64> = Vec::new();
-    for r in rows {
-        let kind: i32 = r.try_get("kind")?;
-        let id: i64 = r.try_get("id")?;
-        let task_id: i64 = r.try_get("task_id")?;
-        let n: i64 = r.try_get("n")?;
-        let at: Option<i64> = r.try_get("at")?;
-        match kind {
-            0 => {
-                let k =
-                    slot(id).ok_or_else(|| Error::Internal("completed an unknown step".into()))?;
-                out[k] = Some(StepSettled {
-                    recorded: vec![Recorded {
-                        entity: Entity::Step,
-                        task_id,
-                        step_id: Some(id),
-                        step_name: r.try_get("name")?,
-                        from: Some(State::InProgress),
-                        to: State::Complete,
-                        metadata: serde_json::json!({
-                            "attempt": n,
-                            "execution_duration_ms": now - at.unwrap_or(now),
-                        }),
-                    }],
-                    ..Default::default()
+        let mut out: Vec<Option<StepSettled>> = (0..items.len()).map(|_| None).collect();
+        let slot = |step_id: i64| items.iter().position(|i| i.id == step_id);
+        let mut children: Vec<(i64, i64)> = Vec::new();
+        let mut finished: Vec<i64> = Vec::new();
+        for r in &rows {
+            let kind: i32 = r.try_get("kind")?;
+            let id: i64 = r.try_get("id")?;
+            let task_id: i64 = r.try_get("task_id")?;
+            let n: i64 = r.try_get("n")?;
+            let at: Option<i64> = r.try_get("at")?;
+            match kind {
+                0 => {
+                    let k = slot(id)
+                        .ok_or_else(|| Error::Internal("completed an unknown step".into()))?;
+                    out[k] = Some(StepSettled {
+                        recorded: vec![Recorded {
+                            entity: Entity::Step,
+                            task_id,
+                            step_id: Some(id),
+                            step_name: r.try_get("name")?,
+                            from: Some(State::InProgress),
+                            to: State::Complete,
+                            metadata: serde_json::json!({
+                                "attempt": n,
+                                "execution_duration_ms": now - at.unwrap_or(now),
+                            }),
+                        }],
+                        ..Default::default()
+                    });
+                }
+                1 if n == 0 && at.is_some() => children.push((task_id, id)),
+                2 if n == 0 => finished.push(task_id),
+                _ => {}
+            }
+        }
+        for (task_id, child) in children {
+            let first = items
+                .iter()
+                .enumerate()
+                .find(|(k, i)| i.task == task_id && out[*k].is_some())
+                .map(|(k, _)| k);
+            if let Some(s) = first.and_then(|k| out[k].as_mut()) {
+                s.newly_ready.push(child);
+            }
+        }
+        for task_id in finished {
+            let last = items
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(k, i)| i.task == task_id && out[*k].is_some())
+                .map(|(k, _)| k);
+            if let Some(s) = last.and_then(|k| out[k].as_mut()) {
+                s.task_finished = true;
+                s.recorded.push(Recorded {
+                    entity: Entity::Task,
+                    task_id,
+                    step_id: None,
+                    step_name: None,
+                    from: Some(State::InProgress),
+                    to: State::Complete,
+                    metadata: serde_json::json!({}),
                 });
             }
-            1 if n == 0 && at.is_some() => children.push((task_id, id)),
-            2 if n == 0 => finished.push(task_id),
-            _ => {}
         }
+        Ok(out)
     }
-    for (task_id, child) in children {
-        let first = items
-            .iter()
-            .enumerate()
-            .find(|(k, i)| i.task == task_id && out[*k].is_some())
-            .map(|(k, _)| k);
-        if let Some(s) = first.and_then(|k| out[k].as_mut()) {
-            s.newly_ready.push(child);
-        }
-    }
-    for task_id in finished {
-        let last = items
-            .iter()
-            .enumerate()
-            .rev()
-            .find(|(k, i)| i.task == task_id && out[*k].is_some())
-            .map(|(k, _)| k);
-        if let Some(s) = last.and_then(|k| out[k].as_mut()) {
-            s.task_finished = true;
-            s.recorded.push(Recorded {
-                entity: Entity::Task,
-                task_id,
-                step_id: None,
-                step_name: None,
-                from: Some(State::InProgress),
-                to: State::Complete,
-                metadata: serde_json::json!({}),
-            });
-        }
-    }
-    Ok(out)
 }
