@@ -1,7 +1,7 @@
-//! Storage paths seen from the store itself (both backends): what one group completion does
-//! with each kind of item. On PostgreSQL the running tasks' steps take the one-statement path
-//! and the others are handed to the transactional path; on SQLite all take the latter. The
-//! results must be the same.
+//! Storage paths seen from the store itself (both backends): what one group completion, and an
+//! inline run's complete-and-claim, do with each kind of item. On PostgreSQL a group's running
+//! tasks' steps take the one-statement completion and the others are handed to the
+//! transactional path; on SQLite all take the latter. The results must be the same.
 
 use crate::common::*;
 use serde_json::json;
@@ -15,39 +15,60 @@ step_templates:
   - {name: only, handler: square}
 "#;
 
-both_backends!(group_completion_settles_each_kind_of_item, |b| {
-    let (c, db) = client(b);
-    c.register_template_yaml(DIAMOND).unwrap();
-    c.register_template_yaml(ONE).unwrap();
-    let task = |name: &str, n: i64| {
-        c.create_task(&tasker::TaskRequest {
-            namespace: Some("tests".into()),
-            ..req(name, json!({ "n": n }))
+/// One task per template name (namespace `tests`, context `{n: index}`) and their roots claimed
+/// through a store of its own: what the tests below complete in different ways.
+fn claimed_roots(
+    c: &tasker::Client,
+    url: &str,
+    templates: &[&str],
+) -> (
+    Vec<i64>,
+    tokio::runtime::Runtime,
+    tasker::testing::Store,
+    Vec<tasker::testing::Claimed>,
+    i64,
+) {
+    let tasks: Vec<i64> = templates
+        .iter()
+        .enumerate()
+        .map(|(n, name)| {
+            c.create_task(&tasker::TaskRequest {
+                namespace: Some("tests".into()),
+                ..req(name, json!({ "n": n }))
+            })
+            .unwrap()
+            .task_id
         })
-        .unwrap()
-        .task_id
-    };
-    // released: its root completes and frees two children; cancelled: cancelled while its
-    // root runs; stale: completed under a token that is not the claim's; finished: its only
-    // step completes the task.
-    let (released, cancelled, stale, finished) = (
-        task("diamond", 1),
-        task("diamond", 2),
-        task("diamond", 3),
-        task("one", 4),
-    );
+        .collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        use tasker::testing::{ClaimScope, Completion, Store};
-        let store = Store::connect(&db.url, 4, std::time::Duration::from_secs(5))
+    let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
+    let (store, claimed) = rt.block_on(async {
+        use tasker::testing::{ClaimScope, Store};
+        let store = Store::connect(url, 4, std::time::Duration::from_secs(5))
             .await
             .unwrap();
-        let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
         let (claimed, _) = store.claim(ClaimScope::Any, 10, now).await.unwrap();
-        assert_eq!(claimed.len(), 4, "the four roots are the ready steps");
+        (store, claimed)
+    });
+    assert_eq!(claimed.len(), tasks.len(), "the roots are the ready steps");
+    (tasks, rt, store, claimed, now)
+}
+
+both_backends!(group_completion_settles_each_kind_of_item, |b| {
+    let (c, db) = client(b);
+    c.register_template_yaml(DIAMOND).unwrap();
+    c.register_template_yaml(ONE).unwrap();
+    // released: its root completes and frees two children; cancelled: cancelled while its
+    // root runs; stale: completed under a token that is not the claim's; finished: its only
+    // step completes the task.
+    let (tasks, rt, store, claimed, now) =
+        claimed_roots(&c, &db.url, &["diamond", "diamond", "diamond", "one"]);
+    let (released, cancelled, stale, finished) = (tasks[0], tasks[1], tasks[2], tasks[3]);
+    rt.block_on(async {
+        use tasker::testing::Completion;
         let of = |task_id: i64| claimed.iter().find(|x| x.task_id == task_id).unwrap();
         store.cancel_task(cancelled, now + 1).await.unwrap();
         let item = |task_id: i64, token: Option<&str>| Completion {
@@ -106,6 +127,84 @@ both_backends!(group_completion_settles_each_kind_of_item, |b| {
     register_handlers(&c, &log);
     assert_eq!(c.run_task(released).unwrap().task_state, State::Complete);
     assert_history_legal(&state(released));
+});
+
+// Complete-and-claim (an inline run's "finish this step, take the next"): one transaction
+// completes the step and claims the children it released.
+both_backends!(complete_and_claim_settles_each_kind_of_completion, |b| {
+    let (c, db) = client(b);
+    c.register_template_yaml(LINEAR).unwrap();
+    c.register_template_yaml(ONE).unwrap();
+    // released: `a` completes and its child `b` is claimed in the same call; stale: completed
+    // under a token that is not the claim's; cancelled: cancelled while `a` runs; finished: its
+    // only step completes the task.
+    let (tasks, rt, store, claimed, now) =
+        claimed_roots(&c, &db.url, &["linear", "linear", "linear", "one"]);
+    let (released, stale, cancelled, finished) = (tasks[0], tasks[1], tasks[2], tasks[3]);
+    let of = |task_id: i64| claimed.iter().find(|x| x.task_id == task_id).unwrap();
+    let complete = |task_id: i64, token: &str| {
+        rt.block_on(store.complete_step_and_claim(
+            task_id,
+            of(task_id).step_id,
+            token,
+            &json!({"v": 1}),
+            now + 2,
+            4,
+        ))
+    };
+
+    let (settled, next, rec) = complete(released, &of(released).claim_token).unwrap();
+    assert!(!settled.task_finished && !settled.discarded);
+    assert_eq!(settled.newly_ready.len(), 1, "a frees b");
+    assert_eq!(next.len(), 1, "b is claimed in the same transaction");
+    assert_eq!(next[0].0.step_id, settled.newly_ready[0]);
+    assert_eq!(next[0].0.name, "b");
+    assert!(rec
+        .iter()
+        .any(|r| r.step_id == Some(next[0].0.step_id) && r.to == State::InProgress));
+
+    let err = complete(stale, "not-the-claim-token").unwrap_err();
+    assert!(
+        matches!(err, tasker::Error::StaleClaim(id) if id == of(stale).step_id),
+        "{err:?}"
+    );
+
+    rt.block_on(store.cancel_task(cancelled, now + 1)).unwrap();
+    // The cancel already cancelled the running step: its result is refused or discarded, never
+    // written, and nothing is claimed.
+    match complete(cancelled, &of(cancelled).claim_token) {
+        Ok((s, next, _)) => assert!(s.discarded && next.is_empty(), "{s:?}"),
+        Err(e) => assert!(matches!(e, tasker::Error::StaleClaim(_)), "{e:?}"),
+    }
+
+    let (settled, next, _) = complete(finished, &of(finished).claim_token).unwrap();
+    assert!(settled.task_finished, "{settled:?}");
+    assert!(next.is_empty());
+    assert!(settled
+        .recorded
+        .iter()
+        .any(|t| t.step_id.is_none() && t.to == State::Complete));
+
+    let view = |id: i64| c.task_view(id).unwrap();
+    let step_state = |id: i64, name: &str| {
+        view(id)
+            .steps
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.state)
+            .unwrap()
+    };
+    assert_eq!(view(released).state, State::InProgress);
+    assert_eq!(step_state(released, "a"), State::Complete);
+    assert_eq!(step_state(released, "b"), State::InProgress);
+    assert_eq!(view(stale).state, State::InProgress);
+    assert_eq!(step_state(stale, "a"), State::InProgress);
+    assert_eq!(step_state(stale, "b"), State::Pending);
+    assert_eq!(view(cancelled).state, State::Cancelled);
+    assert_eq!(view(finished).state, State::Complete);
+    for id in [released, stale, cancelled, finished] {
+        assert_history_legal(&view(id));
+    }
 });
 
 const LEASES: &str = r#"
