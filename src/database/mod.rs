@@ -30,7 +30,7 @@ pub const FINISHED_CHANNEL: &str = "tasker_task_finished";
 pub use crate::state_machine::Transition as Recorded;
 
 /// A step to insert at task creation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewStep {
     pub named_step_id: i64,
     pub name: String,
