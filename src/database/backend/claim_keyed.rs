@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 /// How often a client that has seen no ready limited step looks again.
 const KEYED_PROBE: Duration = Duration::from_millis(1000);
-/// The most keys one claim considers (the lowest first).
+/// The most keys one claim considers (those with room first, then the lowest).
 const MAX_KEYS_PER_CLAIM: i64 = 64;
 /// The first half of every advisory lock key of this library ("tskr"), so its locks do not
 /// collide with an application's single-key advisory locks.
@@ -64,8 +64,8 @@ impl KeyedGate {
     }
 }
 
-/// The keys with ready limited steps in `scope` (`$1` now, `$2` the scope id), the lowest
-/// first, each with its limit (that of its next step in claim order) and its room (the limit
+/// The keys with ready limited steps in `scope` (`$1` now, `$2` the scope id), those with room
+/// first, then the lowest, each with its limit (that of its next step in claim order) and its room (the limit
 /// minus its steps in progress). Any task: a skip scan of steps_keyed_ready_idx (one probe per
 /// key, however long its backlog); one task or step: its own rows.
 fn keys_sql(scope: ClaimScope) -> String {
@@ -90,12 +90,17 @@ fn keys_sql(scope: ClaimScope) -> String {
              WHERE {ready} AND ws.workflow_step_id = $2)"
         ),
     };
+    // Every key's room is counted BEFORE the limit, keys with room first: keys past the first
+    // MAX_KEYS_PER_CLAIM must not starve while the lower ones sit at their limits. Keys
+    // without room still come back (after those with room) so the gate knows some are ready.
     format!(
-        "{keys}, kl AS (SELECT k.key, (SELECT ws.concurrency_limit FROM tasker_workflow_steps ws \
+        "{keys}, kl AS (SELECT k.key, (SELECT ws.workflow_step_id FROM tasker_workflow_steps ws \
          WHERE ws.concurrency_key = k.key AND ws.ready_at IS NOT NULL AND ws.pending_parents = 0 \
-         ORDER BY {order} LIMIT 1) AS lim FROM k WHERE k.key IS NOT NULL ORDER BY k.key LIMIT {MAX_KEYS_PER_CLAIM}) \
-         SELECT kl.key, kl.lim, kl.lim - (SELECT count(*) FROM tasker_workflow_steps r \
-         WHERE r.concurrency_key = kl.key AND r.state = 'in_progress') AS room FROM kl ORDER BY kl.key"
+         ORDER BY {order}, ws.workflow_step_id LIMIT 1) AS nid FROM k WHERE k.key IS NOT NULL), \
+         kr AS (SELECT kl.key, n.concurrency_limit AS lim, n.concurrency_limit - (SELECT count(*) \
+         FROM tasker_workflow_steps r WHERE r.concurrency_key = kl.key AND r.state = 'in_progress') AS room \
+         FROM kl JOIN tasker_workflow_steps n ON n.workflow_step_id = kl.nid) \
+         SELECT kr.key, kr.lim, kr.room FROM kr ORDER BY (kr.room > 0) DESC, kr.key LIMIT {MAX_KEYS_PER_CLAIM}"
     )
 }
 
