@@ -43,7 +43,7 @@ fn ms(v: Option<u64>) -> Option<i64> {
 
 /// The (column, value) pairs of `s` that every step INSERT writes as they are (the rest, such
 /// as the state and times, each path writes itself).
-pub(super) fn step_columns(s: &NewStep) -> [(&'static str, Col<'_>); 17] {
+pub(super) fn step_columns(s: &NewStep) -> [(&'static str, Col<'_>); 19] {
     [
         ("named_step_id", Col::Int(Some(s.named_step_id))),
         ("name", Col::Text(Some(&s.name))),
@@ -60,14 +60,10 @@ pub(super) fn step_columns(s: &NewStep) -> [(&'static str, Col<'_>); 17] {
         ("backoff_max_ms", Col::Int(ms(s.backoff.max_ms))),
         ("backoff_jitter", Col::Float(s.backoff.jitter)),
         ("inputs", Col::Json(&s.inputs)),
-        (
-            "concurrency_key",
-            Col::Text(s.concurrency.as_ref().map(|c| c.0.as_str())),
-        ),
-        (
-            "concurrency_limit",
-            Col::Int(s.concurrency.as_ref().map(|c| c.1)),
-        ),
+        ("concurrency_key", Col::Text(s.flow_key.as_deref())),
+        ("concurrency_limit", Col::Int(s.concurrency_limit)),
+        ("rate_limit", Col::Int(s.rate_limit.map(|r| r.0))),
+        ("rate_per_ms", Col::Int(s.rate_limit.map(|r| r.1))),
     ]
 }
 

@@ -41,7 +41,7 @@ pub(super) const BULK_ANALYZE_STEPS: usize = 1000;
 
 impl Backend {
     pub async fn create_task(&self, t: &NewTask, now: i64) -> Result<(CreatedTask, Vec<Recorded>)> {
-        if t.steps.iter().any(|s| s.concurrency.is_some()) {
+        if t.steps.iter().any(|s| s.flow_key.is_some()) {
             self.keyed.open();
         }
         if PG {
