@@ -127,7 +127,7 @@ fn describe(t: &TaskTemplate) -> String {
     for step in &t.step_templates {
         let _ = writeln!(
             s,
-            "  {:name_width$}  handler {:handler_width$}  retry limit {}{}{}{}",
+            "  {:name_width$}  handler {:handler_width$}  retry limit {}{}{}{}{}",
             step.name,
             step.handler,
             step.default_retry_limit,
@@ -142,6 +142,12 @@ fn describe(t: &TaskTemplate) -> String {
                 "  concurrency {} per {}",
                 c.limit,
                 c.key.as_deref().unwrap_or("handler")
+            )),
+            step.rate_limit.as_ref().map_or(String::new(), |r| format!(
+                "  rate {} per {} ms per {}",
+                r.limit,
+                r.per_ms,
+                r.key.as_deref().unwrap_or("handler")
             )),
         );
     }

@@ -73,7 +73,9 @@ fn migrate_health_and_registered_templates() {
             "{text}"
         );
         assert!(
-            text.contains("retry limit 3  concurrency 2 per handler\n"),
+            text.contains(
+                "retry limit 3  concurrency 2 per handler  rate 5 per 1000 ms per handler\n"
+            ),
             "{text}"
         );
 

@@ -83,6 +83,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "concurrency limits",
         include_str!("../../migrations/postgres/0018_concurrency_limits.sql"),
     ),
+    (
+        19,
+        "rate limits",
+        include_str!("../../migrations/postgres/0019_rate_limits.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -149,6 +154,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         16,
         "concurrency limits",
         include_str!("../../migrations/sqlite/0016_concurrency_limits.sql"),
+    ),
+    (
+        17,
+        "rate limits",
+        include_str!("../../migrations/sqlite/0017_rate_limits.sql"),
     ),
 ];
 

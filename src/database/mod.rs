@@ -30,7 +30,7 @@ pub const FINISHED_CHANNEL: &str = "tasker_task_finished";
 pub use crate::state_machine::Transition as Recorded;
 
 /// A step to insert at task creation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewStep {
     pub named_step_id: i64,
     pub name: String,
@@ -49,8 +49,13 @@ pub struct NewStep {
     /// A batch instance's failure strategy when it is not fail_fast (stored on the row so the
     /// fail path needs no template); None for every other step.
     pub batch_failure: Option<BatchFailure>,
-    /// The concurrency key and its limit (docs/FLOW_CONTROL.md); None: not limited.
-    pub concurrency: Option<(String, i64)>,
+    /// The flow key (docs/FLOW_CONTROL.md), set when the step has a concurrency or rate
+    /// limit; None: not limited.
+    pub flow_key: Option<String>,
+    /// At most this many steps of the flow key in progress; None: no concurrency limit.
+    pub concurrency_limit: Option<i64>,
+    /// At most `.0` starts of the flow key in any window of `.1` ms; None: no rate limit.
+    pub rate_limit: Option<(i64, i64)>,
 }
 
 /// A task to insert, with its steps and edges (indexes into `steps`).

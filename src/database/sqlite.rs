@@ -56,6 +56,8 @@ mod release;
 mod schedules;
 #[path = "sqlite_sql.rs"]
 mod sql;
+#[path = "backend/step_columns.rs"]
+mod step_columns;
 #[path = "backend/tasks.rs"]
 mod tasks;
 #[path = "backend/templates.rs"]

@@ -253,10 +253,15 @@ pub(crate) fn new_step(
         bypassed,
         pending_parents: 0,
         batch_failure: batch_failure_of(tpl, i),
-        concurrency: s
+        // One flow key per step: both limits' pointers are the same (checked at registration).
+        flow_key: s
             .concurrency
             .as_ref()
-            .map(|c| (c.key_for(&s.handler, context), i64::from(c.limit))),
+            .map(|c| c.key.as_deref())
+            .or_else(|| s.rate_limit.as_ref().map(|r| r.key.as_deref()))
+            .map(|pointer| crate::registry::flow_control::flow_key(pointer, &s.handler, context)),
+        concurrency_limit: s.concurrency.as_ref().map(|c| i64::from(c.limit)),
+        rate_limit: s.rate_limit.as_ref().map(|r| r.stored()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Flow control of a step template: its concurrency limit (at most `limit` steps of one key in
-//! progress at once, across every process; docs/FLOW_CONTROL.md). The key is computed when
-//! the step row is created and stored on it, so the claim never looks a template up.
+//! progress at once) and its rate limit (at most `limit` starts of one key in any window of
+//! `per_ms`), across every process; docs/FLOW_CONTROL.md. The key is computed when the step row
+//! is created and stored on it, so the claim never looks a template up.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,10 @@ use sha2::{Digest, Sha256};
 
 /// The largest concurrency limit a template may set.
 pub(crate) const MAX_CONCURRENCY_LIMIT: u32 = 100_000;
+/// The largest rate limit (starts per window) a template may set.
+pub(crate) const MAX_RATE_LIMIT: u32 = 100_000;
+/// The longest rate window a template may set (24 h), in ms.
+pub(crate) const MAX_RATE_PER_MS: u64 = 86_400_000;
 /// The longest `key` pointer a template may set, in bytes.
 pub(crate) const MAX_KEY_POINTER_BYTES: usize = 256;
 /// A context value rendered longer than this (bytes) enters the key as its SHA-256 (hex), so a
@@ -36,38 +41,104 @@ impl ConcurrencyLimit {
                 self.limit
             ));
         }
-        if let Some(k) = &self.key {
-            if !k.starts_with('/') || k.len() > MAX_KEY_POINTER_BYTES {
-                return Err(format!(
-                    "{what}: concurrency.key must be a JSON pointer into the task context \
-                     starting with '/' (e.g. \"/customer_id\"), at most {MAX_KEY_POINTER_BYTES} \
-                     bytes, got {k:?}"
-                ));
-            }
-        }
-        Ok(())
+        check_pointer(what, "concurrency", self.key.as_deref())
     }
 
-    /// The key a step of `handler` gets in a task of `context`: `handler:<name>` without a
-    /// pointer, else `handler:<name>:<value>` — a string value as is, any other value as its
-    /// JSON text, a missing value (or null) as the empty string: tasks without the value
-    /// share one key. A rendered value longer than `MAX_KEY_VALUE_BYTES` enters as `#<sha256>`.
+    /// The key a step of `handler` gets in a task of `context` ([`flow_key`]).
     pub fn key_for(&self, handler: &str, context: &Value) -> String {
-        let Some(pointer) = &self.key else {
-            return format!("handler:{handler}");
-        };
-        let value = match context.pointer(pointer) {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => s.clone(),
-            Some(v) => v.to_string(),
-        };
-        let value = if value.len() > MAX_KEY_VALUE_BYTES {
-            format!("#{}", hex::encode(Sha256::digest(value.as_bytes())))
-        } else {
-            value
-        };
-        format!("handler:{handler}:{value}")
+        flow_key(self.key.as_deref(), handler, context)
     }
+}
+
+/// `rate_limit: {limit: 10, per_ms: 1000, key: "/customer_id"}` on a step template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// How many steps of one key may start in any window of `per_ms` (`1..=100000`).
+    pub limit: u32,
+    /// The window, in ms (`1..=86400000`).
+    pub per_ms: u64,
+    /// A JSON pointer into the task context, as for `concurrency`. A step with both limits
+    /// must give both the same key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl RateLimit {
+    /// The limit, window and key pointer are within bounds (`what` names the step).
+    pub fn check(&self, what: &str) -> std::result::Result<(), String> {
+        if self.limit == 0 || self.limit > MAX_RATE_LIMIT {
+            return Err(format!(
+                "{what}: rate_limit.limit must be within 1..={MAX_RATE_LIMIT}, got {}",
+                self.limit
+            ));
+        }
+        if self.per_ms == 0 || self.per_ms > MAX_RATE_PER_MS {
+            return Err(format!(
+                "{what}: rate_limit.per_ms must be within 1..={MAX_RATE_PER_MS} (24 h), got {}",
+                self.per_ms
+            ));
+        }
+        check_pointer(what, "rate_limit", self.key.as_deref())
+    }
+
+    /// (limit, per_ms) as stored on the step row.
+    pub fn stored(&self) -> (i64, i64) {
+        (
+            i64::from(self.limit),
+            i64::try_from(self.per_ms).unwrap_or(i64::MAX),
+        )
+    }
+}
+
+/// One step has one flow key: with both limits, their key pointers must be the same.
+pub fn check_same_key(
+    what: &str,
+    c: Option<&ConcurrencyLimit>,
+    r: Option<&RateLimit>,
+) -> std::result::Result<(), String> {
+    match (c, r) {
+        (Some(c), Some(r)) if c.key != r.key => Err(format!(
+            "{what}: concurrency.key and rate_limit.key must be the same (one flow key per \
+             step), got {:?} and {:?}",
+            c.key, r.key
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_pointer(what: &str, field: &str, key: Option<&str>) -> std::result::Result<(), String> {
+    if let Some(k) = key {
+        if !k.starts_with('/') || k.len() > MAX_KEY_POINTER_BYTES {
+            return Err(format!(
+                "{what}: {field}.key must be a JSON pointer into the task context \
+                 starting with '/' (e.g. \"/customer_id\"), at most {MAX_KEY_POINTER_BYTES} \
+                 bytes, got {k:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The flow key a step of `handler` gets in a task of `context`: `handler:<name>` without a
+/// pointer, else `handler:<name>:<value>` — a string value as is, any other value as its
+/// JSON text, a missing value (or null) as the empty string: tasks without the value
+/// share one key. A rendered value longer than `MAX_KEY_VALUE_BYTES` enters as `#<sha256>`.
+pub fn flow_key(pointer: Option<&str>, handler: &str, context: &Value) -> String {
+    let Some(pointer) = pointer else {
+        return format!("handler:{handler}");
+    };
+    let value = match context.pointer(pointer) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    };
+    let value = if value.len() > MAX_KEY_VALUE_BYTES {
+        format!("#{}", hex::encode(Sha256::digest(value.as_bytes())))
+    } else {
+        value
+    };
+    format!("handler:{handler}:{value}")
 }
 
 #[cfg(test)]
@@ -132,5 +203,34 @@ mod tests {
         assert!(bad(1, Some("customer_id")).contains("JSON pointer"));
         assert!(bad(1, Some(&format!("/{}", "a".repeat(300)))).contains("JSON pointer"));
         assert!(limit(Some("/a")).check("s").is_ok());
+    }
+
+    fn rate(limit: u32, per_ms: u64, key: Option<&str>) -> RateLimit {
+        RateLimit {
+            limit,
+            per_ms,
+            key: key.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn rate_limits_are_checked() {
+        let bad = |r: RateLimit| r.check("step 'a'").unwrap_err();
+        assert!(bad(rate(0, 1000, None)).contains("rate_limit.limit must be within 1..=100000"));
+        assert!(bad(rate(MAX_RATE_LIMIT + 1, 1000, None)).contains("rate_limit.limit"));
+        assert!(bad(rate(1, 0, None)).contains("rate_limit.per_ms must be within"));
+        assert!(bad(rate(1, MAX_RATE_PER_MS + 1, None)).contains("rate_limit.per_ms"));
+        assert!(bad(rate(1, 1, Some("id"))).contains("rate_limit.key must be a JSON pointer"));
+        assert!(rate(5, 1000, Some("/id")).check("s").is_ok());
+        assert_eq!(rate(5, 1000, None).stored(), (5, 1000));
+    }
+
+    #[test]
+    fn both_limits_need_one_key() {
+        let r = rate(5, 1000, Some("/a"));
+        assert!(check_same_key("s", Some(&limit(Some("/a"))), Some(&r)).is_ok());
+        assert!(check_same_key("s", None, Some(&r)).is_ok());
+        let e = check_same_key("s", Some(&limit(None)), Some(&r)).unwrap_err();
+        assert!(e.contains("must be the same"), "{e}");
     }
 }

@@ -136,6 +136,10 @@ pub struct StepTemplate {
     /// (docs/FLOW_CONTROL.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<super::flow_control::ConcurrencyLimit>,
+    /// At most `limit` starts of one key in any window of `per_ms`, across processes
+    /// (docs/FLOW_CONTROL.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<super::flow_control::RateLimit>,
 }
 
 /// What kind of step a template step is.
@@ -286,6 +290,12 @@ impl TaskTemplate {
             }
             if let Some(c) = &s.concurrency {
                 c.check(&format!("step '{}'", s.name))
+                    .map_err(Error::InvalidTemplate)?;
+            }
+            if let Some(r) = &s.rate_limit {
+                let what = format!("step '{}'", s.name);
+                r.check(&what).map_err(Error::InvalidTemplate)?;
+                super::flow_control::check_same_key(&what, s.concurrency.as_ref(), Some(r))
                     .map_err(Error::InvalidTemplate)?;
             }
             if let Some(config) = &s.handler_config {

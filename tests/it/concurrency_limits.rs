@@ -325,3 +325,44 @@ both_backends!(four_processes_never_run_more_than_the_limit_of_a_key, |b| {
         max_concurrent(&all)
     );
 });
+
+/// One step per task, at most 1 in progress per `/k`.
+const ONE_PER_KEY: &str = "name: one_per_key\nstep_templates:\n  - name: work\n    handler: work\n    concurrency: {limit: 1, key: /k}\n";
+
+both_backends!(
+    keys_past_the_first_64_are_claimed_while_those_are_full,
+    |b| {
+        let (c, db) = client(b);
+        c.register_template_yaml(ONE_PER_KEY).unwrap();
+        let key = |n: usize| format!("k{n:03}");
+        for n in 0..64 {
+            create(&c, "one_per_key", json!({"k": key(n)}));
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        use tasker::testing::{ClaimScope, Store};
+        let store = rt
+            .block_on(Store::connect(&db.url, 4, Duration::from_secs(5)))
+            .unwrap();
+        let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
+        // The 64 lowest keys at their limit: one step each in progress, never completed.
+        let (full, _) = rt.block_on(store.claim(ClaimScope::Any, 100, now)).unwrap();
+        assert_eq!(full.len(), 64);
+        // Each of them gets a waiting step; 6 higher keys get one step each.
+        for n in 0..64 {
+            create(&c, "one_per_key", json!({"k": key(n), "waiting": true}));
+        }
+        let high: Vec<i64> = (64..70)
+            .map(|n| create(&c, "one_per_key", json!({"k": key(n)})).1)
+            .collect();
+        let later = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
+        let (next, _) = rt
+            .block_on(store.claim(ClaimScope::Any, 100, later))
+            .unwrap();
+        let mut got: Vec<i64> = next.iter().map(|x| x.step_id).collect();
+        got.sort_unstable();
+        assert_eq!(got, high, "the keys past the full ones are claimed");
+    }
+);

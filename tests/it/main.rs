@@ -20,6 +20,7 @@ mod metrics;
 mod priority;
 mod purge;
 mod queries;
+mod rate_limits;
 mod retention;
 mod schedules;
 mod shutdown;

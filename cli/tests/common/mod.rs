@@ -175,7 +175,7 @@ description: a diamond
 step_templates:
   - {name: validate, handler: ok}
   - {name: reserve, handler: ok, depends_on_step: validate}
-  - {name: charge, handler: charge, depends_on_step: validate, concurrency: {limit: 2}}
+  - {name: charge, handler: charge, depends_on_step: validate, concurrency: {limit: 2}, rate_limit: {limit: 5, per_ms: 1000}}
   - {name: ship, handler: ok, depends_on_steps: [reserve, charge]}
 ";
 

@@ -12,6 +12,7 @@
 use super::claim_sql::candidates_sql;
 use super::*;
 use sqlx::Row;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -22,8 +23,10 @@ use std::time::{Duration, Instant};
 
 /// How often a client that has seen no ready limited step looks again.
 const KEYED_PROBE: Duration = Duration::from_millis(1000);
-/// The most keys one claim considers (the lowest first).
+/// The most keys one claim considers (those with room first, then the lowest).
 const MAX_KEYS_PER_CLAIM: i64 = 64;
+/// The room of a key without a concurrency limit (a rate-limited one): more than any count.
+const NO_CONCURRENCY_LIMIT: i64 = 1 << 40;
 /// The first half of every advisory lock key of this library ("tskr"), so its locks do not
 /// collide with an application's single-key advisory locks.
 const ADVISORY_CLASS: i32 = 0x7473_6b72;
@@ -64,8 +67,8 @@ impl KeyedGate {
     }
 }
 
-/// The keys with ready limited steps in `scope` (`$1` now, `$2` the scope id), the lowest
-/// first, each with its limit (that of its next step in claim order) and its room (the limit
+/// The keys with ready limited steps in `scope` (`$1` now, `$2` the scope id), those with room
+/// first, then the lowest, each with its limit (that of its next step in claim order) and its room (the limit
 /// minus its steps in progress). Any task: a skip scan of steps_keyed_ready_idx (one probe per
 /// key, however long its backlog); one task or step: its own rows.
 fn keys_sql(scope: ClaimScope) -> String {
@@ -90,13 +93,59 @@ fn keys_sql(scope: ClaimScope) -> String {
              WHERE {ready} AND ws.workflow_step_id = $2)"
         ),
     };
+    // Every key's room (and rate) is checked BEFORE the limit, keys that may start a step
+    // first: keys past the first MAX_KEYS_PER_CLAIM must not starve while the lower ones sit at
+    // their limits. Keys that may not still come back (after the others) so the gate knows
+    // some are ready. A key without a concurrency limit (rate limit only) has unbounded room.
     format!(
-        "{keys}, kl AS (SELECT k.key, (SELECT ws.concurrency_limit FROM tasker_workflow_steps ws \
+        "{keys}, kl AS (SELECT k.key, (SELECT ws.workflow_step_id FROM tasker_workflow_steps ws \
          WHERE ws.concurrency_key = k.key AND ws.ready_at IS NOT NULL AND ws.pending_parents = 0 \
-         ORDER BY {order} LIMIT 1) AS lim FROM k WHERE k.key IS NOT NULL ORDER BY k.key LIMIT {MAX_KEYS_PER_CLAIM}) \
-         SELECT kl.key, kl.lim, kl.lim - (SELECT count(*) FROM tasker_workflow_steps r \
-         WHERE r.concurrency_key = kl.key AND r.state = 'in_progress') AS room FROM kl ORDER BY kl.key"
+         ORDER BY {order}, ws.workflow_step_id LIMIT 1) AS nid FROM k WHERE k.key IS NOT NULL), \
+         kr AS (SELECT kl.key, COALESCE(n.concurrency_limit, {NO_CONCURRENCY_LIMIT}) AS lim, \
+         n.rate_limit AS rate, n.rate_per_ms AS per, \
+         COALESCE(n.concurrency_limit, {NO_CONCURRENCY_LIMIT}) - (SELECT count(*) \
+         FROM tasker_workflow_steps r WHERE r.concurrency_key = kl.key AND r.state = 'in_progress') AS room \
+         FROM kl JOIN tasker_workflow_steps n ON n.workflow_step_id = kl.nid) \
+         SELECT kr.key, kr.lim, kr.room, kr.rate, kr.per, (kr.room > 0 AND (kr.rate IS NULL OR \
+         (SELECT count(*) FROM tasker_rate_starts rs WHERE rs.rate_key = kr.key \
+         AND rs.started_at > $1 - kr.per) < kr.rate)) AS ok \
+         FROM kr ORDER BY ok DESC, kr.key LIMIT {MAX_KEYS_PER_CLAIM}"
     )
+}
+
+/// A key with ready limited steps, as the claim sees it.
+#[derive(Debug, Clone)]
+struct FlowKey {
+    key: String,
+    /// Its concurrency limit (`NO_CONCURRENCY_LIMIT` without one).
+    lim: i64,
+    /// Its limit minus its steps in progress.
+    room: i64,
+    /// (starts, per_ms) of its rate limit.
+    rate: Option<(i64, i64)>,
+    /// Whether it may start a step now (room, and the rate window).
+    ok: bool,
+}
+
+/// The exact rate rule: a key may start a step at `now` when fewer than `limit` of its starts
+/// (`starts`, any order) lie after `now - per_ms`. Counting every later start too (not only
+/// those up to `now`) keeps "at most `limit` in any window of `per_ms`" true even when claims
+/// commit out of clock order.
+pub(crate) fn rate_allows(starts: &[i64], limit: i64, per_ms: i64, now: i64) -> bool {
+    let since = now.saturating_sub(per_ms);
+    let recent = starts.iter().filter(|s| **s > since).count();
+    i64::try_from(recent).unwrap_or(i64::MAX) < limit
+}
+
+/// Below which start time a key's starts (newest first) can be dropped: the rule needs only
+/// the newest `limit` (a start is admitted only when it is newer than all but `limit - 1`).
+fn prune_below(starts_desc: &[i64], limit: i64) -> Option<i64> {
+    let keep = usize::try_from(limit).ok()?;
+    if starts_desc.len() > keep && keep > 0 {
+        starts_desc.get(keep - 1).copied()
+    } else {
+        None
+    }
 }
 
 /// Keys with their limits as the JSON records the PostgreSQL claim reads (`jsonb_to_recordset`).
@@ -120,12 +169,8 @@ impl Backend {
         }
     }
 
-    /// (key, limit, room) of the keys with ready limited steps in `scope`.
-    async fn keys_with_room<'e, E>(
-        exec: E,
-        scope: ClaimScope,
-        now: i64,
-    ) -> Result<Vec<(String, i64, i64)>>
+    /// The keys with ready limited steps in `scope`.
+    async fn keys_with_room<'e, E>(exec: E, scope: ClaimScope, now: i64) -> Result<Vec<FlowKey>>
     where
         E: sqlx::Executor<'e, Database = Db>,
     {
@@ -138,14 +183,24 @@ impl Backend {
         for r in q.fetch_all(exec).await? {
             let lim: Option<i64> = r.try_get(1)?;
             let room: Option<i64> = r.try_get(2)?;
-            out.push((r.try_get(0)?, lim.unwrap_or(0), room.unwrap_or(0)));
+            let rate: Option<i64> = r.try_get(3)?;
+            let per: Option<i64> = r.try_get(4)?;
+            let ok: Option<bool> = r.try_get(5)?;
+            out.push(FlowKey {
+                key: r.try_get(0)?,
+                lim: lim.unwrap_or(0),
+                room: room.unwrap_or(0),
+                rate: rate.zip(per),
+                ok: ok.unwrap_or(false),
+            });
         }
         Ok(out)
     }
 
-    /// Claims up to `limit` limited steps of `scope`: a read of the keys with room (no lock,
-    /// no transaction: with every key at its limit that is all a claim costs), then one
-    /// transaction that locks those keys, recounts and claims.
+    /// Claims up to `limit` limited steps of `scope`: a read of the keys that may start a step
+    /// (no lock, no transaction: with every key at its limit that is all a claim costs), then
+    /// one transaction that locks those keys, rechecks room and rate, claims and records the
+    /// starts of rate-limited keys.
     pub(super) async fn claim_keyed(
         &self,
         scope: ClaimScope,
@@ -155,11 +210,7 @@ impl Backend {
     ) -> Result<(Vec<Claimed>, Vec<LoadedStep>, Vec<Recorded>)> {
         let found = Self::keys_with_room(&self.pool, scope, now).await?;
         self.keyed.observe(!found.is_empty());
-        let mut keys: Vec<(String, i64)> = found
-            .into_iter()
-            .filter(|k| k.2 > 0)
-            .map(|(key, lim, _)| (key, lim))
-            .collect();
+        let mut keys: Vec<FlowKey> = found.into_iter().filter(|k| k.ok).collect();
         if keys.is_empty() {
             return Ok((Vec::new(), Vec::new(), Vec::new()));
         }
@@ -167,11 +218,12 @@ impl Backend {
         if PG {
             // One advisory lock per key, in hash order (the lock's identity) so two claims
             // never wait on each other in a cycle; held until commit.
+            let pairs: Vec<(String, i64)> = keys.iter().map(|k| (k.key.clone(), k.lim)).collect();
             sqlx::query(&format!(
                 "SELECT pg_advisory_xact_lock({ADVISORY_CLASS}, s.h) FROM (SELECT DISTINCT hashtext(k.key) AS h \
                  FROM jsonb_to_recordset($1::jsonb) AS k(key text, lim bigint) ORDER BY 1) s"
             ))
-            .bind(sqlx::types::Json(keys_json(&keys)))
+            .bind(sqlx::types::Json(keys_json(&pairs)))
             .execute(&mut *w.tx)
             .await?;
         } else {
@@ -179,12 +231,130 @@ impl Backend {
             keys = Self::keys_with_room(&mut *w.tx, scope, now)
                 .await?
                 .into_iter()
-                .filter(|k| k.2 > 0)
-                .map(|(key, _, room)| (key, room))
+                .filter(|k| k.ok)
                 .collect();
         }
-        self.claim_committed(w, scope, limit, now, load, Some(&keys))
-            .await
+        // Under the lock (PostgreSQL: this statement's snapshot sees every start committed by
+        // the lock's previous holder), the exact rate rule.
+        let keys = Self::rate_check(&mut w.tx, keys, now).await?;
+        if keys.is_empty() {
+            w.tx.commit().await?;
+            return Ok((Vec::new(), Vec::new(), Vec::new()));
+        }
+        // PostgreSQL recounts each key's room from its limit in the claim statement; SQLite
+        // counted it in this transaction.
+        let pairs: Vec<(String, i64)> = keys
+            .iter()
+            .map(|k| (k.key.clone(), if PG { k.lim } else { k.room }))
+            .collect();
+        let mut rec = Vec::new();
+        let (claimed, loaded) = Self::claim_scoped(
+            &mut w.tx,
+            &mut rec,
+            scope,
+            limit,
+            now,
+            load,
+            self.claim_lease_ms,
+            Some(&pairs),
+        )
+        .await?;
+        let rated: Vec<&str> = keys
+            .iter()
+            .filter(|k| k.rate.is_some())
+            .map(|k| k.key.as_str())
+            .collect();
+        Self::record_starts(&mut w.tx, &rated, &claimed, now).await?;
+        w.tx.commit().await?;
+        Ok((claimed, loaded, rec))
+    }
+
+    /// `keys` without the rate-limited ones whose window is full at `now`; drops the starts
+    /// the rule no longer needs.
+    async fn rate_check(tx: &mut Tx, keys: Vec<FlowKey>, now: i64) -> Result<Vec<FlowKey>> {
+        let rated: Vec<&str> = keys
+            .iter()
+            .filter(|k| k.rate.is_some())
+            .map(|k| k.key.as_str())
+            .collect();
+        if rated.is_empty() {
+            return Ok(keys);
+        }
+        let list = (1..=rated.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT rate_key, started_at FROM tasker_rate_starts WHERE rate_key IN ({list}) \
+             ORDER BY rate_key, started_at DESC"
+        );
+        let mut q = sqlx::query(&sql);
+        for k in &rated {
+            q = q.bind(*k);
+        }
+        let mut starts: HashMap<String, Vec<i64>> = HashMap::new();
+        for r in q.fetch_all(&mut **tx).await? {
+            starts.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            let Some((limit, per_ms)) = k.rate else {
+                out.push(k);
+                continue;
+            };
+            let s = starts.get(&k.key).map(Vec::as_slice).unwrap_or(&[]);
+            if let Some(below) = prune_below(s, limit) {
+                sqlx::query(
+                    "DELETE FROM tasker_rate_starts WHERE rate_key = $1 AND started_at < $2",
+                )
+                .bind(k.key.as_str())
+                .bind(below)
+                .execute(&mut **tx)
+                .await?;
+            }
+            if rate_allows(s, limit, per_ms, now) {
+                out.push(k);
+            } else {
+                tracing::trace!(key = %k.key, "rate limit: window full");
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a start at `now` for each claimed step of a rate-limited key (`rated`).
+    async fn record_starts(
+        tx: &mut Tx,
+        rated: &[&str],
+        claimed: &[Claimed],
+        now: i64,
+    ) -> Result<()> {
+        if rated.is_empty() || claimed.is_empty() {
+            return Ok(());
+        }
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        let ids = claimed
+            .iter()
+            .map(|_| next())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let keys = rated.iter().map(|_| next()).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "INSERT INTO tasker_rate_starts (rate_key, started_at) SELECT concurrency_key, $1 \
+             FROM tasker_workflow_steps WHERE workflow_step_id IN ({ids}) AND concurrency_key IN ({keys})"
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for c in claimed {
+            q = q.bind(c.step_id);
+        }
+        for k in rated {
+            q = q.bind(*k);
+        }
+        q.execute(&mut **tx).await?;
+        Ok(())
     }
 
     /// SQLite, inside the write transaction: the next candidate of each key (`keys` are those
@@ -215,5 +385,29 @@ impl Backend {
             rows.extend(q.fetch_all(&mut **tx).await?);
         }
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_admits_fewer_than_limit_recent_starts() {
+        // limit 2 per 1000 ms at now = 5000: starts after 4000 count.
+        assert!(rate_allows(&[], 2, 1000, 5000));
+        assert!(rate_allows(&[4001], 2, 1000, 5000));
+        assert!(!rate_allows(&[4001, 4500], 2, 1000, 5000));
+        // A start exactly per_ms ago has left the window.
+        assert!(rate_allows(&[4000, 4500], 2, 1000, 5000));
+        // A start committed with a later clock still counts.
+        assert!(!rate_allows(&[4500, 5200], 2, 1000, 5000));
+    }
+
+    #[test]
+    fn only_the_newest_limit_starts_are_kept() {
+        assert_eq!(prune_below(&[9, 8, 7], 3), None);
+        assert_eq!(prune_below(&[9, 8, 7, 6], 3), Some(7));
+        assert_eq!(prune_below(&[9, 8, 7, 6], 1), Some(9));
     }
 }

@@ -6,6 +6,7 @@
 //! It handles the common case only: a task with bypassed steps or a deadline takes the
 //! transactional path, which also completes a task whose steps are all bypassed.
 
+use super::step_columns::{step_column_names, step_columns};
 use super::tasks::{bind_task, INSERT_TASK};
 use super::*;
 use crate::state_machine::Entity;
@@ -16,20 +17,18 @@ use sqlx::Row;
 /// `$13` the edges (JSON records of step names), `$14` when the steps become claimable, `$15`
 /// their priority.
 fn create_sql() -> String {
+    let types = step_columns(&NewStep::default())
+        .iter()
+        .map(|(name, col)| format!("{name} {}", col.pg_type()))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "WITH t AS ({INSERT_TASK}), \
      tt AS (INSERT INTO tasker_task_transitions (task_id, from_state, to_state, metadata, sort_key, created_at) \
      SELECT task_id, NULL, 'pending', '{{}}'::jsonb, 10, $2 FROM t), \
-     x AS (SELECT * FROM jsonb_to_recordset($12::jsonb) AS x(named_step_id bigint, name text, handler_name text, \
-     handler_config jsonb, retryable boolean, retry_limit bigint, skippable boolean, pending_parents bigint, \
-     lease_ms bigint, timeout_ms bigint, backoff_base_ms bigint, backoff_factor float8, backoff_max_ms bigint, backoff_jitter float8, \
-     inputs jsonb, concurrency_key text, concurrency_limit bigint)), \
-     s AS (INSERT INTO tasker_workflow_steps (task_id, named_step_id, name, handler_name, handler_config, state, \
-     retryable, retry_limit, skippable, attempts, ready_at, pending_parents, lease_ms, timeout_ms, backoff_base_ms, \
-     backoff_factor, backoff_max_ms, backoff_jitter, inputs, created_at, updated_at, priority, concurrency_key, concurrency_limit) \
-     SELECT t.task_id, x.named_step_id, x.name, x.handler_name, x.handler_config, 'pending', x.retryable, \
-     x.retry_limit, x.skippable, 0, $14, x.pending_parents, x.lease_ms, x.timeout_ms, x.backoff_base_ms, x.backoff_factor, \
-     x.backoff_max_ms, x.backoff_jitter, x.inputs, $2, $2, $15, x.concurrency_key, x.concurrency_limit FROM t, x RETURNING workflow_step_id, name), \
+     x AS (SELECT * FROM jsonb_to_recordset($12::jsonb) AS x({types})), \
+     s AS (INSERT INTO tasker_workflow_steps (task_id, {}, state, attempts, ready_at, created_at, updated_at, priority) \
+     SELECT t.task_id, {}, 'pending', 0, $14, $2, $2, $15 FROM t, x RETURNING workflow_step_id, name), \
      e AS (INSERT INTO tasker_workflow_step_edges (from_step_id, to_step_id, name, created_at, updated_at) \
      SELECT a.workflow_step_id, b.workflow_step_id, 'provides', $2, $2 \
      FROM jsonb_to_recordset($13::jsonb) AS u(f text, t text) \
@@ -39,7 +38,9 @@ fn create_sql() -> String {
      nf AS (SELECT pg_notify('{READY_CHANNEL}', '') FROM t) \
      SELECT 0 AS kind, task_id FROM t \
      UNION ALL SELECT 1, 0 FROM nf \
-     UNION ALL SELECT 2, task_id FROM tasker_tasks WHERE identity_hash = $9 AND NOT EXISTS (SELECT 1 FROM t)"
+     UNION ALL SELECT 2, task_id FROM tasker_tasks WHERE identity_hash = $9 AND NOT EXISTS (SELECT 1 FROM t)",
+        step_column_names(""),
+        step_column_names("x.")
     )
 }
 
@@ -59,25 +60,12 @@ impl Backend {
             .steps
             .iter()
             .map(|s| {
-                serde_json::json!({
-                    "named_step_id": s.named_step_id,
-                    "name": s.name,
-                    "handler_name": s.handler,
-                    "handler_config": s.handler_config,
-                    "retryable": s.retryable,
-                    "retry_limit": s.retry_limit,
-                    "skippable": s.skippable,
-                    "pending_parents": s.pending_parents,
-                    "lease_ms": s.lease_ms,
-                    "timeout_ms": s.timeout_ms,
-                    "backoff_base_ms": s.backoff.base_ms.map(|v| v as i64),
-                    "backoff_factor": s.backoff.factor,
-                    "backoff_max_ms": s.backoff.max_ms.map(|v| v as i64),
-                    "backoff_jitter": s.backoff.jitter,
-                    "inputs": s.inputs,
-                    "concurrency_key": s.concurrency.as_ref().map(|c| &c.0),
-                    "concurrency_limit": s.concurrency.as_ref().map(|c| c.1),
-                })
+                Value::Object(
+                    step_columns(s)
+                        .iter()
+                        .map(|(name, col)| ((*name).to_string(), col.json()))
+                        .collect(),
+                )
             })
             .collect();
         let mut edges = Vec::with_capacity(t.edges.len());

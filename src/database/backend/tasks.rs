@@ -1,5 +1,6 @@
 //! Creating a task with its steps, edges and initial transitions; starting it.
 
+use super::step_columns::{step_column_names, step_columns, Col};
 use super::*;
 use crate::state_machine::Entity;
 use sqlx::types::Json;
@@ -40,7 +41,7 @@ pub(super) const BULK_ANALYZE_STEPS: usize = 1000;
 
 impl Backend {
     pub async fn create_task(&self, t: &NewTask, now: i64) -> Result<(CreatedTask, Vec<Recorded>)> {
-        if t.steps.iter().any(|s| s.concurrency.is_some()) {
+        if t.steps.iter().any(|s| s.flow_key.is_some()) {
             self.keyed.open();
         }
         if PG {
@@ -175,49 +176,40 @@ impl Backend {
     ) -> Result<HashMap<String, i64>> {
         let mut ids: HashMap<String, i64> = HashMap::with_capacity(steps.len());
         for chunk in steps.chunks(400) {
-            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
-                "INSERT INTO tasker_workflow_steps (task_id, named_step_id, name, handler_name, handler_config, state, \
-                 retryable, retry_limit, skippable, attempts, ready_at, pending_parents, lease_ms, timeout_ms, backoff_base_ms, \
-                 backoff_factor, backoff_max_ms, backoff_jitter, inputs, results, processed_at, created_at, updated_at, priority, \
-                 batch_failure, concurrency_key, concurrency_limit) ",
-            );
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(format!(
+                "INSERT INTO tasker_workflow_steps (task_id, {}, state, attempts, ready_at, results, \
+                 processed_at, created_at, updated_at, priority, batch_failure) ",
+                step_column_names("")
+            ));
             qb.push_values(chunk, |mut b, s| {
                 let ready_at = if s.bypassed { None } else { Some(start_at) };
-                b.push_bind(task_id)
-                    .push_bind(s.named_step_id)
-                    .push_bind(s.name.clone())
-                    .push_bind(s.handler.clone())
-                    .push_bind(Json(s.handler_config.clone()))
-                    .push_bind(if s.bypassed {
-                        "resolved_manually"
-                    } else {
-                        "pending"
-                    })
-                    .push_bind(s.retryable)
-                    .push_bind(s.retry_limit)
-                    .push_bind(s.skippable)
-                    .push_bind(0i64)
-                    .push_bind(ready_at)
-                    .push_bind(s.pending_parents)
-                    .push_bind(s.lease_ms)
-                    .push_bind(s.timeout_ms)
-                    .push_bind(s.backoff.base_ms.map(|v| v as i64))
-                    .push_bind(s.backoff.factor)
-                    .push_bind(s.backoff.max_ms.map(|v| v as i64))
-                    .push_bind(s.backoff.jitter)
-                    .push_bind(Json(s.inputs.clone()))
-                    .push_bind(if s.bypassed {
-                        Some(Json(serde_json::json!({"bypassed": true})))
-                    } else {
-                        None
-                    })
-                    .push_bind(if s.bypassed { Some(now) } else { None })
-                    .push_bind(now)
-                    .push_bind(now)
-                    .push_bind(priority)
-                    .push_bind(s.batch_failure.map(|f| f.as_str()))
-                    .push_bind(s.concurrency.as_ref().map(|c| c.0.clone()))
-                    .push_bind(s.concurrency.as_ref().map(|c| c.1));
+                b.push_bind(task_id);
+                for (_, col) in step_columns(s) {
+                    match col {
+                        Col::Int(v) => b.push_bind(v),
+                        Col::Float(v) => b.push_bind(v),
+                        Col::Bool(v) => b.push_bind(v),
+                        Col::Text(v) => b.push_bind(v.map(str::to_owned)),
+                        Col::Json(v) => b.push_bind(Json(v.clone())),
+                    };
+                }
+                b.push_bind(if s.bypassed {
+                    "resolved_manually"
+                } else {
+                    "pending"
+                })
+                .push_bind(0i64)
+                .push_bind(ready_at)
+                .push_bind(if s.bypassed {
+                    Some(Json(serde_json::json!({"bypassed": true})))
+                } else {
+                    None
+                })
+                .push_bind(if s.bypassed { Some(now) } else { None })
+                .push_bind(now)
+                .push_bind(now)
+                .push_bind(priority)
+                .push_bind(s.batch_failure.map(|f| f.as_str()));
             });
             if skip_existing {
                 qb.push(" ON CONFLICT (task_id, name) DO NOTHING");
