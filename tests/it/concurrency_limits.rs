@@ -229,7 +229,9 @@ fn limits_worker_entry() {
     };
     c.register_fn("call", move |_| {
         let start = micros();
-        std::thread::sleep(Duration::from_millis(40));
+        // Long enough that the steps of different keys overlap even on a loaded machine,
+        // where a claim can take tens of milliseconds.
+        std::thread::sleep(Duration::from_millis(200));
         let end = micros();
         Ok(json!({"start": start, "end": end}))
     })
