@@ -13,10 +13,12 @@ use serde_json::Value;
 
 mod listener;
 mod migrations;
+mod purge_batch;
 mod stale_connections;
 
 pub(crate) use listener::spawn_ready_listener;
 pub(crate) use migrations::{migrator, PG_MIGRATIONS, SQLITE_MIGRATIONS};
+pub use purge_batch::{PurgeBatch, PurgeCutoffs};
 pub use stale_connections::StaleConnections;
 
 /// Channel used for PostgreSQL LISTEN/NOTIFY wakeups of idle workers.
@@ -77,24 +79,6 @@ pub struct NewTask {
     pub priority: i64,
     /// When the task fails if unfinished (epoch ms), or None.
     pub deadline_at: Option<i64>,
-}
-
-/// A purge's cut-off times per finished state (epoch ms): tasks finished before them go.
-/// `i64::MIN` keeps every task of that state.
-#[derive(Debug, Clone, Copy)]
-pub struct PurgeCutoffs {
-    pub complete_before: i64,
-    pub cancelled_before: i64,
-}
-
-/// What one purge batch deleted (or, dry run, would delete). No tasks: nothing was left in
-/// the range, and `last_task_id` is where it started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PurgeBatch {
-    pub tasks: u64,
-    pub steps: u64,
-    /// The batch's highest task id: where the next batch starts.
-    pub last_task_id: i64,
 }
 
 /// What a decision's completion creates: step rows, and edges by step name (an edge whose
