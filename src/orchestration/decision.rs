@@ -140,7 +140,7 @@ impl DecisionStep {
             Some(tpl) => tpl,
             None => Templates::new(client).find(&t.namespace, &t.name, Some(&t.version))?,
         };
-        let Some(index) = tpl.template.step_index(&ctx.step.name) else {
+        let Some(index) = tpl.step_index(&ctx.step.name) else {
             return Ok(None);
         };
         if !matches!(
