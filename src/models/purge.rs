@@ -26,7 +26,7 @@ pub struct PurgeRequest {
 }
 
 /// The template whose tasks a purge deletes: `name`, in `namespace` and of `version` when
-/// given (absent: any, as in the task filter).
+/// given (absent: any, as in the task filter). Empty strings are refused.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PurgeTemplate {
@@ -54,6 +54,29 @@ impl PurgeRequest {
                 path: "batch_size".into(),
                 reason: format!("is {n}: a batch holds 1 to {MAX_PURGE_BATCH} tasks"),
             }),
+        }
+    }
+
+    /// The template filter, when given, names a template: an empty name (or an empty namespace
+    /// or version) would match nothing and purge nothing silently, so it is refused.
+    pub(crate) fn check_template(&self) -> crate::Result<()> {
+        let Some(t) = &self.template else {
+            return Ok(());
+        };
+        let fields = [
+            ("template.name", Some(&t.name)),
+            ("template.namespace", t.namespace.as_ref()),
+            ("template.version", t.version.as_ref()),
+        ];
+        match fields
+            .into_iter()
+            .find(|(_, v)| v.is_some_and(|v| v.trim().is_empty()))
+        {
+            Some((path, _)) => Err(crate::Error::InvalidDocument {
+                path: path.into(),
+                reason: "is empty: name a template (or leave the field out)".into(),
+            }),
+            None => Ok(()),
         }
     }
 }

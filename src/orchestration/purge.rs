@@ -9,6 +9,7 @@ use crate::Result;
 
 pub(crate) fn purge_tasks(client: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
     let limit = req.batch()?;
+    req.check_template()?;
     let interrupt = client.inner.interrupt.scope();
     let mut report = PurgeReport {
         dry_run: req.dry_run,

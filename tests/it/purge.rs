@@ -153,6 +153,28 @@ both_backends!(a_template_filter_purges_only_that_templates_tasks, |b| {
     assert_eq!(purge("diamond", Some("default"), None).tasks, 0);
     assert_eq!(purge("diamond", None, Some("9.9.9")).tasks, 0);
     assert_eq!(purge("unknown", None, None).tasks, 0);
+    // An empty name, namespace or version is refused (it would silently purge nothing).
+    for (name, namespace, version, path) in [
+        ("", None, None, "template.name"),
+        ("diamond", Some(" "), None, "template.namespace"),
+        ("diamond", None, Some(""), "template.version"),
+    ] {
+        let err = c
+            .purge_tasks(&PurgeRequest {
+                finished_before: clock.now_ms(),
+                template: Some(PurgeTemplate {
+                    name: name.into(),
+                    namespace: namespace.map(Into::into),
+                    version: version.map(Into::into),
+                }),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidDocument { path: p, .. } if p == path),
+            "{err}"
+        );
+    }
     // The `single` task stays; the diamonds go.
     let report = purge("diamond", Some("tests"), None);
     assert_eq!((report.tasks, report.steps), (2, 8));
