@@ -273,7 +273,8 @@ macro_rules! dispatch_resending {
 /// finds once marked suspect, so one resend normally suffices).
 const RESEND_ON_DEAD_CONNECTION: u32 = 2;
 
-// After the dispatch macros, which it uses.
+// After the dispatch macros, which they use.
+mod rate_starts;
 mod schedules;
 
 impl Store {

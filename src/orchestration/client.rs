@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     /// the task id its next pass starts after.
     pub(crate) last_retention_run: AtomicI64,
     pub(crate) retention_cursor: AtomicI64,
+    /// When this client's workers last pruned the rate-limit starts (once an hour).
+    pub(crate) last_rate_prune: AtomicI64,
     /// When this client last checked for due schedule ticks (`schedule_check_interval_ms`).
     pub(crate) last_schedule_check: AtomicI64,
     /// The size of the workers' next claim (`run_once`, `run_worker`).
@@ -153,6 +155,7 @@ impl Client {
                 last_lease_check: AtomicI64::new(i64::MIN),
                 last_deadline_check: AtomicI64::new(i64::MIN),
                 last_retention_run: AtomicI64::new(i64::MIN),
+                last_rate_prune: AtomicI64::new(i64::MIN),
                 retention_cursor: AtomicI64::new(0),
                 last_schedule_check: AtomicI64::new(i64::MIN),
                 claim_size: super::AdaptiveClaim::default(),

@@ -48,6 +48,7 @@ mod worker;
 mod worker_health;
 
 mod purge;
+mod rate_starts;
 mod retention;
 
 mod periodic;

@@ -1,6 +1,7 @@
 //! The built-in worker: its loop, and stopping it from any thread.
 
 use super::deadlines::Deadlines;
+use super::rate_starts::RateStarts;
 use super::retention::Retention;
 use super::schedules::Schedules;
 use super::{Client, OrchestrationCoordinator};
@@ -117,6 +118,9 @@ impl<'a> Worker<'a> {
             }
             if let Err(e) = Retention::new(client).apply_if_due() {
                 tracing::warn!(error = %e, "applying the retention failed; retrying at the next interval");
+            }
+            if let Err(e) = RateStarts::new(client).prune_if_due() {
+                tracing::warn!(error = %e, "pruning the rate-limit starts failed; retrying in an hour");
             }
             let outcome = coordinator.run_once();
             match &outcome {

@@ -225,3 +225,40 @@ both_backends!(four_processes_never_start_more_than_the_rate, |b| {
         "{max} starts in one window of {PER_MS} ms: {starts:?}"
     );
 });
+
+both_backends!(old_starts_are_pruned_and_recent_ones_kept, |b| {
+    // The claim keeps each key's newest N starts; a key no longer claimed keeps them until the
+    // workers' hourly prune deletes those older than the longest window (24 h).
+    let clock = tasker::ManualClock::new(1_000_000_000);
+    let (c, db) = client_with(b, fast_config(), Some(clock.clone()));
+    c.register_template_yaml(PER_CUSTOMER).unwrap();
+    c.register_fn("call", |_| Ok(json!({}))).unwrap();
+    for n in 0..3 {
+        let t = c
+            .create_task(&req("rated", json!({"customer": "gone", "n": n})))
+            .unwrap();
+        assert_eq!(c.run_task(t.task_id).unwrap().task_state, State::Complete);
+    }
+    let starts = || crate::purge::rows(&db.url, "tasker_rate_starts");
+    assert_eq!(starts(), 3);
+    // Store level: only starts before the cutoff go.
+    let (rt, store) = runtime(&db.url);
+    let now = tasker::Clock::now_ms(&*clock);
+    assert_eq!(rt.block_on(store.prune_rate_starts(now)).unwrap(), 0);
+    assert_eq!(starts(), 3);
+    // A worker's pass within 24 h keeps them; past 24 h it deletes them.
+    let run_worker_briefly = || {
+        let stop = tasker::StopHandle::new();
+        let (cc, s) = (c.clone(), stop.clone());
+        let h = std::thread::spawn(move || cc.run_worker(&s));
+        std::thread::sleep(Duration::from_millis(300));
+        stop.stop();
+        h.join().unwrap().unwrap();
+    };
+    clock.advance_ms(23 * 3_600_000);
+    run_worker_briefly();
+    assert_eq!(starts(), 3);
+    clock.advance_ms(2 * 3_600_000);
+    run_worker_briefly();
+    assert_eq!(starts(), 0);
+});

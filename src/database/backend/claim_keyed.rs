@@ -321,6 +321,17 @@ impl Backend {
         Ok(out)
     }
 
+    /// Deletes the recorded starts before `before` (of every key). The claim keeps only each
+    /// key's newest N starts, but only for keys still claimed: a key no longer used would keep
+    /// its last N rows for ever without this.
+    pub async fn prune_rate_starts(&self, before: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM tasker_rate_starts WHERE started_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Records a start at `now` for each claimed step of a rate-limited key (`rated`).
     async fn record_starts(
         tx: &mut Tx,
