@@ -61,7 +61,10 @@ pub use metrics::{DurationHistogram, HistogramBucket, Metrics, StepMetrics, Task
 /// the public API and may change without notice.
 #[doc(hidden)]
 pub mod testing {
-    pub use crate::database::{ClaimScope, Claimed, Completion, Failure, HeldClaim, Store};
+    pub use crate::database::{
+        complete_claim_fn_source, ClaimScope, Claimed, Completion, Failure, HeldClaim, Store,
+        READY_CHANNEL,
+    };
     pub use crate::state_machine::{allowed, allowed_step, Entity};
     pub use crate::step_handler::RetryDecision;
 }

@@ -227,6 +227,7 @@ pub(crate) fn failure_json(f: &Failure, attempt: i64, now: i64) -> Value {
 }
 
 mod pg;
+pub use pg::complete_claim_fn_source;
 mod sqlite;
 
 /// The storage handle of a client: one connection pool on one backend.

@@ -26,6 +26,8 @@ mod claim_sql;
 mod common;
 #[path = "backend/complete.rs"]
 mod complete;
+#[path = "backend/complete_and_claim_fn.rs"]
+mod complete_and_claim_fn;
 #[path = "backend/complete_autocommit.rs"]
 mod complete_autocommit;
 #[path = "backend/counters.rs"]
@@ -68,6 +70,7 @@ mod transitions;
 mod views;
 
 pub use common::Backend;
+pub use complete_and_claim_fn::source as complete_claim_fn_source;
 
 impl Backend {
     pub async fn connect_pg(

@@ -26,6 +26,8 @@ mod claim_sql;
 mod common;
 #[path = "backend/complete.rs"]
 mod complete;
+#[path = "backend/complete_and_claim_fn.rs"]
+mod complete_and_claim_fn;
 #[path = "backend/complete_autocommit.rs"]
 mod complete_autocommit;
 #[path = "backend/counters.rs"]

@@ -223,8 +223,8 @@ impl<'a> OrchestrationCoordinator<'a> {
                 c.now(),
             );
         }
-        // A claim never waits on a task lock; pending tasks are started right after it (an
-        // inline run's claim locks its task first and has already started it).
+        // A claim never waits on a task lock; pending tasks it could not start (their row was
+        // locked) are started right after it.
         let mut started = Vec::new();
         for (s, _) in claimed {
             if s.task_state == State::Pending && !started.contains(&s.task_id) {

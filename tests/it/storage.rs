@@ -329,3 +329,131 @@ both_backends!(expired_lease_retry_keeps_its_place_in_line, |b| {
         assert_eq!(got, backlog);
     });
 });
+
+// Complete-and-claim through a diamond, step by step: the root releases two children and
+// claims both, a middle step releases nothing, the other releases the join, and the last
+// completes the task (on PostgreSQL each is one call of the complete-and-claim function).
+both_backends!(complete_and_claim_walks_a_diamond, |b| {
+    let (c, db) = client(b);
+    c.register_template_yaml(DIAMOND).unwrap();
+    let (tasks, rt, store, claimed, now) = claimed_roots(&c, &db.url, &["diamond"]);
+    let task = tasks[0];
+    let complete = |step: &tasker::testing::Claimed, at: i64| {
+        rt.block_on(store.complete_step_and_claim(
+            task,
+            step.step_id,
+            &step.claim_token,
+            &json!({"v": step.name}),
+            at,
+            4,
+        ))
+        .unwrap()
+    };
+    let (settled, next, rec) = complete(&claimed[0], now + 1);
+    assert_eq!(settled.newly_ready.len(), 2, "a frees b and c");
+    let mut names: Vec<&str> = next.iter().map(|(c, _)| c.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["b", "c"], "both claimed in the same call");
+    assert_eq!(
+        rec.iter().filter(|r| r.to == State::InProgress).count(),
+        2,
+        "{rec:?}"
+    );
+    assert!(next.iter().all(|(_, l)| l.context.task.task_id == task));
+    let b_step = &next.iter().find(|(c, _)| c.name == "b").unwrap().0;
+    let c_step = &next.iter().find(|(c, _)| c.name == "c").unwrap().0;
+    let (settled, next, _) = complete(b_step, now + 2);
+    assert!(settled.newly_ready.is_empty() && next.is_empty() && !settled.task_finished);
+    let (settled, next, _) = complete(c_step, now + 3);
+    assert_eq!(next.len(), 1, "c frees d, claimed");
+    assert_eq!(next[0].0.name, "d");
+    assert_eq!(settled.newly_ready, [next[0].0.step_id]);
+    // d's run context carries both parents' results.
+    assert_eq!(next[0].1.context.dependency_results.len(), 2);
+    let (settled, next, _) = complete(&next[0].0.clone(), now + 4);
+    assert!(settled.task_finished && next.is_empty(), "{settled:?}");
+    let view = c.task_view(task).unwrap();
+    assert_eq!(view.state, State::Complete);
+    assert_history_legal(&view);
+});
+
+// A group completion with a claim: two parents of one child complete together and the child
+// is claimed in the same call.
+both_backends!(group_complete_and_claim_takes_the_shared_child, |b| {
+    let (c, db) = client(b);
+    c.register_template_yaml(DIAMOND).unwrap();
+    let (tasks, rt, store, claimed, now) = claimed_roots(&c, &db.url, &["diamond"]);
+    let task = tasks[0];
+    let root = &claimed[0];
+    let (_, next, _) = rt
+        .block_on(store.complete_step_and_claim(
+            task,
+            root.step_id,
+            &root.claim_token,
+            &json!({}),
+            now + 1,
+            4,
+        ))
+        .unwrap();
+    assert_eq!(next.len(), 2);
+    let items: Vec<tasker::testing::Completion> = next
+        .iter()
+        .map(|(c, _)| tasker::testing::Completion {
+            task_id: task,
+            step_id: c.step_id,
+            claim_token: c.claim_token.clone(),
+            results: json!({"v": c.name}),
+        })
+        .collect();
+    let (settled, next, _) = rt
+        .block_on(store.complete_steps_and_claim(&items, now + 2, Some((task, 4))))
+        .unwrap();
+    assert!(settled.iter().all(|s| s.is_ok()), "{settled:?}");
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].0.name, "d");
+    let view = c.task_view(task).unwrap();
+    assert_eq!(view.state, State::InProgress);
+    assert_history_legal(&view);
+});
+
+// PostgreSQL: the complete-and-claim function in the database is the one generated from the
+// Rust SQL texts, and a released child it does not claim (limit 1) wakes idle workers.
+#[test]
+fn complete_and_claim_function_matches_rust_and_notifies_unclaimed() {
+    let (c, db) = client(crate::common::Backend::Postgres);
+    c.register_template_yaml(DIAMOND).unwrap();
+    let (tasks, rt, store, claimed, now) = claimed_roots(&c, &db.url, &["diamond"]);
+    let root = &claimed[0];
+    let listener = rt.block_on(async {
+        let mut l = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
+        l.listen(tasker::testing::READY_CHANNEL).await.unwrap();
+        l
+    });
+    let (settled, next, _) = rt
+        .block_on(store.complete_step_and_claim(
+            tasks[0],
+            root.step_id,
+            &root.claim_token,
+            &json!({}),
+            now + 1,
+            1,
+        ))
+        .unwrap();
+    assert_eq!(settled.newly_ready.len(), 2);
+    assert_eq!(next.len(), 1, "limit 1");
+    // Waits for the wake-up (a liveness bound, not a timing assertion).
+    let woken = rt.block_on(async move {
+        let mut listener = listener;
+        let woken = tokio::time::timeout(std::time::Duration::from_secs(30), listener.recv()).await;
+        drop(listener); // inside the runtime: its connection needs it to close
+        woken.map(|r| r.map(|n| n.channel().to_string()))
+    });
+    assert!(matches!(woken, Ok(Ok(_))), "{woken:?}");
+    let lease = tasker::Config::default().lease_ms as i64;
+    let (name, body) = tasker::testing::complete_claim_fn_source(1, lease).unwrap();
+    let installed: String = pg_scalar(
+        &db.url,
+        &format!("SELECT prosrc FROM pg_proc WHERE proname = '{name}'"),
+    );
+    assert_eq!(installed, body);
+}

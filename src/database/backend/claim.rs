@@ -60,7 +60,7 @@ impl Backend {
         now: i64,
         load: bool,
     ) -> Result<(Vec<Claimed>, Vec<LoadedStep>, Vec<Recorded>)> {
-        if PG && !matches!(scope, ClaimScope::Task(_)) {
+        if PG {
             return self.claim_autocommit(scope, limit, now, load).await;
         }
         let w = self.begin().await?;
@@ -93,10 +93,11 @@ impl Backend {
         Ok((claimed, loaded, rec))
     }
 
-    /// PostgreSQL, any task or one step: the claim, its transitions, the start of the claimed
-    /// steps' pending tasks and the run contexts as ONE statement in autocommit (one round trip
-    /// and one commit; an explicit transaction adds BEGIN and COMMIT round trips). A pending task
-    /// is started only if its row is free (SKIP LOCKED: a claim holds step locks and must never
+    /// PostgreSQL, every scope: the claim, its transitions, the start of the claimed steps'
+    /// pending tasks and the run contexts as ONE statement in autocommit (one round trip and
+    /// one commit; an explicit transaction adds BEGIN and COMMIT round trips, and an inline
+    /// run's first claim used to lock its task and start it in two more). A pending task is
+    /// started only if its row is free (SKIP LOCKED: a claim holds step locks and must never
     /// wait for a task lock); one skipped stays `Pending` in its `Claimed` and the caller starts
     /// it after the claim (`start_task`), as the transactional path does.
     async fn claim_autocommit(
@@ -455,9 +456,9 @@ impl Backend {
 
 /// What a claim statement returns per step, in claim order: (step id, task id, name, attempts
 /// after the claim, old state, task state, ready since).
-type ClaimedColumns = (i64, i64, String, i64, String, String, i64);
+pub(super) type ClaimedColumns = (i64, i64, String, i64, String, String, i64);
 
-fn claimed_columns(r: &<Db as sqlx::Database>::Row) -> Result<ClaimedColumns> {
+pub(super) fn claimed_columns(r: &<Db as sqlx::Database>::Row) -> Result<ClaimedColumns> {
     Ok((
         r.try_get(0)?,
         r.try_get(1)?,
@@ -471,7 +472,7 @@ fn claimed_columns(r: &<Db as sqlx::Database>::Row) -> Result<ClaimedColumns> {
 
 /// The claimed steps and their transition records (the retry hops first, then every start),
 /// with their run contexts decoded from `load_rows` (empty without `load`).
-fn finish_claim(
+pub(super) fn finish_claim(
     claimed: Vec<ClaimedColumns>,
     load_rows: &[<Db as sqlx::Database>::Row],
     token: &str,

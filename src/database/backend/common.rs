@@ -206,6 +206,8 @@ pub struct Backend {
     pub claim_lease_ms: i64,
     /// Whether claims look for steps under a concurrency limit (claim_keyed.rs).
     pub(super) keyed: super::claim_keyed::KeyedGate,
+    /// PostgreSQL: the complete-and-claim functions known installed (complete_and_claim_fn.rs).
+    pub(super) step_fns: super::complete_and_claim_fn::StepFns,
 }
 
 /// A write transaction; on SQLite it also holds the in-process writer lock.
@@ -227,6 +229,7 @@ impl Backend {
             stale: Default::default(),
             claim_lease_ms: crate::config::Config::default().lease_ms as i64,
             keyed: Default::default(),
+            step_fns: Default::default(),
         }
     }
 

@@ -8,7 +8,8 @@
 //! statement shapes remain here: the single-step path (`complete_in`: task lock and count in one
 //! statement, then outcome, transition and children in one more) and the group path (lock,
 //! outcomes, transitions, children, counters). Both use the one transition writer and the
-//! decrement statements of `counters.rs`.
+//! decrement statements of `counters.rs`. On PostgreSQL complete-and-claim goes first through
+//! one call of a server-side function (`complete_and_claim_fn.rs`), with the same hand-back.
 
 use super::complete_autocommit::CompletionRow;
 use super::*;
@@ -52,7 +53,8 @@ impl Backend {
 
     /// Completes a step and, in the SAME transaction, claims (and loads) up to `limit` ready
     /// steps of its task — typically the children this completion just released. An inline run
-    /// thereby pays one commit per step instead of two. The completion is exactly that of
+    /// thereby pays one commit per step instead of two (on PostgreSQL also one round trip: the
+    /// complete-and-claim function, falling back to this transaction for what it leaves). The completion is exactly that of
     /// [`Backend::complete_step`] (fenced, children and task completion included); the task row
     /// is already locked by it, so the claim respects the lock order. Other workers are woken
     /// only for released steps this claim did not take. Returns the completion, the new claims
@@ -66,6 +68,22 @@ impl Backend {
         now: i64,
         limit: i64,
     ) -> Result<(StepSettled, Vec<ClaimedStep>, Vec<Recorded>)> {
+        if PG && limit > 0 {
+            // One call of the complete-and-claim function; what it leaves (stale claim, task
+            // not in progress) takes the transaction below.
+            let row = CompletionRow {
+                id: step_id,
+                token: claim_token,
+                task: task_id,
+                results,
+            };
+            let (mut fast, next, rec) = self
+                .complete_and_claim_fn(std::slice::from_ref(&row), now, task_id, limit)
+                .await?;
+            if let Some(Some(settled)) = fast.pop() {
+                return Ok((settled, next, rec));
+            }
+        }
         let mut w = self.begin().await?;
         let tx = &mut w.tx;
         let out = Self::complete_in(tx, task_id, step_id, claim_token, results, now).await?;
@@ -114,20 +132,32 @@ impl Backend {
 
     /// [`Backend::complete_steps`], then — with `claim = Some((task_id, limit))`, the task being
     /// one of the group's — claims and loads up to `limit` ready steps of that task in the same
-    /// transaction (an inline run's batch: its children come back without another commit).
+    /// transaction (an inline run's batch: its children come back without another commit; on
+    /// PostgreSQL one call of the complete-and-claim function, when it settles the group).
     pub async fn complete_steps_and_claim(
         &self,
         items: &[Completion],
         now: i64,
         claim: Option<(i64, i64)>,
     ) -> Result<(Vec<Result<StepSettled>>, Vec<ClaimedStep>, Vec<Recorded>)> {
-        if !PG || claim.is_some() {
+        if !PG {
             return self.complete_steps_in_tx(items, now, claim).await;
         }
-        // PostgreSQL, no claim: one statement for the group; what it left (stale claims, tasks
-        // not in progress) takes the transactional path.
+        // PostgreSQL: one call for the group (the complete-and-claim function with a claim,
+        // else one statement); what it left (stale claims, tasks not in progress) takes the
+        // transactional path, which also claims if the call claimed nothing.
         let rows: Vec<CompletionRow<'_>> = items.iter().map(CompletionRow::from).collect();
-        let fast = self.complete_autocommit(&rows, now).await?;
+        let (fast, mut next, mut rec) = match claim {
+            Some((task_id, limit)) if limit > 0 => {
+                self.complete_and_claim_fn(&rows, now, task_id, limit)
+                    .await?
+            }
+            _ => (
+                self.complete_autocommit(&rows, now).await?,
+                Vec::new(),
+                Vec::new(),
+            ),
+        };
         let rest: Vec<Completion> = items
             .iter()
             .zip(&fast)
@@ -137,7 +167,11 @@ impl Backend {
         let mut slow = if rest.is_empty() {
             Vec::new()
         } else {
-            self.complete_steps_in_tx(&rest, now, None).await?.0
+            let claim = claim.filter(|_| next.is_empty());
+            let (slow, n, r) = self.complete_steps_in_tx(&rest, now, claim).await?;
+            next.extend(n);
+            rec.extend(r);
+            slow
         }
         .into_iter();
         let mut out = Vec::with_capacity(items.len());
@@ -149,7 +183,7 @@ impl Backend {
                     .ok_or_else(|| Error::Internal("completion left unsettled".into()))?,
             });
         }
-        Ok((out, Vec::new(), Vec::new()))
+        Ok((out, next, rec))
     }
 
     /// The transactional group completion (every case; see `complete_steps_and_claim`).

@@ -14,8 +14,10 @@ use crate::state_machine::Entity;
 use sqlx::types::Json;
 use sqlx::Row;
 
-/// The statement; `$1` is a JSON array of `{id, token, task, results}`, `$2` the time.
-fn complete_sql() -> Result<String> {
+/// The statement; `$1` is a JSON array of `{id, token, task, results}`, `$2` the time. With
+/// `notify`, it also wakes idle workers when it released a child (complete_and_claim_fn.rs
+/// claims first and wakes them only for what it left).
+pub(super) fn complete_sql(notify: bool) -> Result<String> {
     ensure_allowed(Entity::Step, State::InProgress, State::Complete)?;
     ensure_allowed(Entity::Task, State::InProgress, State::Complete)?;
     let steps = Append {
@@ -48,6 +50,17 @@ fn complete_sql() -> Result<String> {
         "$2",
         "s.workflow_step_id, s.task_id, s.pending_parents, s.ready_at",
     );
+    let (nf, nf_row) = if notify {
+        (
+            format!(
+                ", nf AS (SELECT pg_notify('{READY_CHANNEL}', '') FROM (SELECT 1 FROM rel \
+                 WHERE rel.pending_parents = 0 AND rel.ready_at IS NOT NULL LIMIT 1) AS x)"
+            ),
+            " UNION ALL SELECT 3, 0, 0, 0, NULL, NULL FROM nf",
+        )
+    } else {
+        (String::new(), "")
+    };
     // The `done` update reads the locked task ids through ARRAY(...), an init plan: it runs
     // (and takes every task lock, in order) before the first step row is locked, which keeps
     // the lock order of every other writer: task, then its steps.
@@ -68,13 +81,10 @@ fn complete_sql() -> Result<String> {
          complete = (t.unfinished_steps = cnt.n), \
          completed_at = CASE WHEN t.unfinished_steps = cnt.n THEN $2 ELSE t.completed_at END, updated_at = $2 \
          FROM cnt WHERE t.task_id = cnt.task_id RETURNING t.task_id, t.unfinished_steps), \
-         tins AS ({tasks}), \
-         nf AS (SELECT pg_notify('{READY_CHANNEL}', '') FROM (SELECT 1 FROM rel \
-         WHERE rel.pending_parents = 0 AND rel.ready_at IS NOT NULL LIMIT 1) AS x) \
+         tins AS ({tasks}){nf} \
          SELECT 0 AS kind, workflow_step_id AS id, task_id, attempts AS n, last_attempted_at AS at, name FROM done \
          UNION ALL SELECT 1, workflow_step_id, task_id, pending_parents, ready_at, NULL FROM rel \
-         UNION ALL SELECT 2, task_id, task_id, unfinished_steps, NULL, NULL FROM tk \
-         UNION ALL SELECT 3, 0, 0, 0, NULL, NULL FROM nf"
+         UNION ALL SELECT 2, task_id, task_id, unfinished_steps, NULL, NULL FROM tk{nf_row}"
     ))
 }
 
@@ -112,76 +122,107 @@ impl Backend {
         items: &[CompletionRow<'_>],
         now: i64,
     ) -> Result<Vec<Option<StepSettled>>> {
-        let rows = sqlx::query(&complete_sql()?)
+        let rows = sqlx::query(&complete_sql(true)?)
             .bind(Json(items))
             .bind(now)
             .fetch_all(&self.pool)
             .await?;
-        let mut out: Vec<Option<StepSettled>> = (0..items.len()).map(|_| None).collect();
-        let slot = |step_id: i64| items.iter().position(|i| i.id == step_id);
-        let mut children: Vec<(i64, i64)> = Vec::new();
-        let mut finished: Vec<i64> = Vec::new();
-        for r in &rows {
-            let kind: i32 = r.try_get("kind")?;
-            let id: i64 = r.try_get("id")?;
-            let task_id: i64 = r.try_get("task_id")?;
-            let n: i64 = r.try_get("n")?;
-            let at: Option<i64> = r.try_get("at")?;
-            match kind {
-                0 => {
-                    let k = slot(id)
-                        .ok_or_else(|| Error::Internal("completed an unknown step".into()))?;
-                    out[k] = Some(StepSettled {
-                        recorded: vec![Recorded {
-                            entity: Entity::Step,
-                            task_id,
-                            step_id: Some(id),
-                            step_name: r.try_get("name")?,
-                            from: Some(State::InProgress),
-                            to: State::Complete,
-                            metadata: serde_json::json!({
-                                "attempt": n,
-                                "execution_duration_ms": now - at.unwrap_or(now),
-                            }),
-                        }],
-                        ..Default::default()
-                    });
-                }
-                1 if n == 0 && at.is_some() => children.push((task_id, id)),
-                2 if n == 0 => finished.push(task_id),
-                _ => {}
-            }
-        }
-        for (task_id, child) in children {
-            let first = items
-                .iter()
-                .enumerate()
-                .find(|(k, i)| i.task == task_id && out[*k].is_some())
-                .map(|(k, _)| k);
-            if let Some(s) = first.and_then(|k| out[k].as_mut()) {
-                s.newly_ready.push(child);
-            }
-        }
-        for task_id in finished {
-            let last = items
-                .iter()
-                .enumerate()
-                .rev()
-                .find(|(k, i)| i.task == task_id && out[*k].is_some())
-                .map(|(k, _)| k);
-            if let Some(s) = last.and_then(|k| out[k].as_mut()) {
-                s.task_finished = true;
-                s.recorded.push(Recorded {
-                    entity: Entity::Task,
-                    task_id,
-                    step_id: None,
-                    step_name: None,
-                    from: Some(State::InProgress),
-                    to: State::Complete,
-                    metadata: serde_json::json!({}),
+        let rows = rows
+            .iter()
+            .map(|r| {
+                Ok(SettledRow {
+                    kind: r.try_get("kind")?,
+                    id: r.try_get("id")?,
+                    task_id: r.try_get("task_id")?,
+                    n: r.try_get("n")?,
+                    at: r.try_get("at")?,
+                    name: r.try_get("name")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        settle_rows(items, now, &rows)
+    }
+}
+
+/// One row of the statement: kind 0 = a completed step (`n` its attempts, `at` when it
+/// started, `name`), 1 = a child (`n` its pending parents, `at` its ready_at), 2 = a task (`n`
+/// its unfinished steps), 3 = the NOTIFY.
+#[derive(serde::Deserialize)]
+pub(super) struct SettledRow {
+    kind: i32,
+    id: i64,
+    task_id: i64,
+    n: i64,
+    at: Option<i64>,
+    name: Option<String>,
+}
+
+/// The settled items of the statement's `rows` (see [`Backend::complete_autocommit`]).
+pub(super) fn settle_rows(
+    items: &[CompletionRow<'_>],
+    now: i64,
+    rows: &[SettledRow],
+) -> Result<Vec<Option<StepSettled>>> {
+    let mut out: Vec<Option<StepSettled>> = (0..items.len()).map(|_| None).collect();
+    let slot = |step_id: i64| items.iter().position(|i| i.id == step_id);
+    let mut children: Vec<(i64, i64)> = Vec::new();
+    let mut finished: Vec<i64> = Vec::new();
+    for r in rows {
+        let (kind, id, task_id, n, at) = (r.kind, r.id, r.task_id, r.n, r.at);
+        match kind {
+            0 => {
+                let k =
+                    slot(id).ok_or_else(|| Error::Internal("completed an unknown step".into()))?;
+                out[k] = Some(StepSettled {
+                    recorded: vec![Recorded {
+                        entity: Entity::Step,
+                        task_id,
+                        step_id: Some(id),
+                        step_name: r.name.clone(),
+                        from: Some(State::InProgress),
+                        to: State::Complete,
+                        metadata: serde_json::json!({
+                            "attempt": n,
+                            "execution_duration_ms": now - at.unwrap_or(now),
+                        }),
+                    }],
+                    ..Default::default()
                 });
             }
+            1 if n == 0 && at.is_some() => children.push((task_id, id)),
+            2 if n == 0 => finished.push(task_id),
+            _ => {}
         }
-        Ok(out)
     }
+    for (task_id, child) in children {
+        let first = items
+            .iter()
+            .enumerate()
+            .find(|(k, i)| i.task == task_id && out[*k].is_some())
+            .map(|(k, _)| k);
+        if let Some(s) = first.and_then(|k| out[k].as_mut()) {
+            s.newly_ready.push(child);
+        }
+    }
+    for task_id in finished {
+        let last = items
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(k, i)| i.task == task_id && out[*k].is_some())
+            .map(|(k, _)| k);
+        if let Some(s) = last.and_then(|k| out[k].as_mut()) {
+            s.task_finished = true;
+            s.recorded.push(Recorded {
+                entity: Entity::Task,
+                task_id,
+                step_id: None,
+                step_name: None,
+                from: Some(State::InProgress),
+                to: State::Complete,
+                metadata: serde_json::json!({}),
+            });
+        }
+    }
+    Ok(out)
 }
