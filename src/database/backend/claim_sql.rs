@@ -90,11 +90,11 @@ pub(super) fn pg_claim_sql(
             "(SELECT c.* FROM (SELECT k.key, k.lim - (SELECT count(*) FROM \
              tasker_workflow_steps r WHERE r.concurrency_key = k.key AND r.state = 'in_progress') AS room \
              FROM jsonb_to_recordset($3::jsonb) AS k(key text, lim bigint)) kr \
-             CROSS JOIN LATERAL ({per_key} FOR UPDATE OF ws SKIP LOCKED) c WHERE kr.room > 0 LIMIT {limit})"
+             CROSS JOIN LATERAL ({per_key} FOR UPDATE OF ws SKIP LOCKED) c WHERE kr.room > 0 LIMIT {limit}) c"
         )
     } else {
         let candidates = candidates_sql(scope, &limit.to_string(), "$3", None);
-        format!("{candidates} FOR UPDATE OF ws SKIP LOCKED")
+        format!("({candidates} FOR UPDATE OF ws SKIP LOCKED) c")
     };
     let (load_cols, load_join) = if load {
         (
@@ -153,15 +153,10 @@ pub(super) fn pg_claim_sql(
     } else {
         (String::new(), "", "")
     };
-    // The locked candidates are a CTE whose ids reach the update as an array (an init plan):
-    // the update then finds its rows through the primary key. Joined directly, the generic
-    // plan hash-joined the candidates with a sequential scan of the whole steps table, dead
-    // versions included: a claim cost grew with every step ever run (docs/PERFORMANCE.md).
     Ok(format!(
-        "WITH c AS MATERIALIZED ({locked}), \
-         cl AS (UPDATE tasker_workflow_steps s SET {claim_set} \
-         FROM c WHERE s.workflow_step_id = ANY(ARRAY(SELECT workflow_step_id FROM c)) \
-         AND s.workflow_step_id = c.workflow_step_id \
+        "WITH cl AS (UPDATE tasker_workflow_steps s SET {claim_set} \
+         FROM {locked} \
+         WHERE s.workflow_step_id = c.workflow_step_id \
          RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, c.old_state, c.task_state, \
          c.claim_order, c.ready_since, {LOAD_STEP_COLUMNS}), \
          ins AS ({steps}){start} \
