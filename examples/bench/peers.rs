@@ -38,6 +38,137 @@ fn peers_latency_cap_s() -> usize {
     super::env_usize("BENCH_PEERS_LATENCY_CAP_S", 3)
 }
 const LATENCY_WARM: usize = 10;
+
+/// `BENCH_PEERS_RUN`: the phases to run, comma-separated among `1w-defaults`, `4w-defaults`,
+/// `1w-batching`, `4w-batching`, `lat1`, `lat4` (default: all). A phase not run says n/a in
+/// the table. A knob for measuring one row, not for the published table.
+fn peers_phase(key: &str) -> bool {
+    match std::env::var("BENCH_PEERS_RUN") {
+        Ok(v) if !v.trim().is_empty() => v.split(',').any(|p| p.trim() == key),
+        _ => true,
+    }
+}
+
+/// `BENCH_PEERS_PROFILE=1`: after each throughput run, print where its time went (see
+/// `Profile`) to stderr.
+fn peers_profile() -> bool {
+    super::env_usize("BENCH_PEERS_PROFILE", 0) > 0
+}
+
+/// CPU time (µs) of this process and of the PostgreSQL server (the postmaster with its reaped
+/// children, plus its live children), from /proc; Linux only (zeros elsewhere).
+#[derive(Clone, Copy, Default)]
+struct CpuSnapshot {
+    bench_user: f64,
+    bench_sys: f64,
+    server: f64,
+}
+
+/// Fields after the command name of /proc/PID/stat (index 0 = state, 1 = ppid, 11 = utime,
+/// 12 = stime, 13 = cutime, 14 = cstime).
+fn proc_stat(pid: &str) -> Option<Vec<u64>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    Some(
+        rest.split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect(),
+    )
+}
+
+fn cpu_snapshot(postmaster: u64) -> CpuSnapshot {
+    // /proc times are in clock ticks (USER_HZ, 100 on Linux).
+    let tick = 1e6 / 100.0;
+    let mut out = CpuSnapshot::default();
+    if let Some(f) = proc_stat("self").filter(|f| f.len() > 14) {
+        out.bench_user = f[11] as f64 * tick;
+        out.bench_sys = f[12] as f64 * tick;
+    }
+    if let Some(f) = proc_stat(&postmaster.to_string()).filter(|f| f.len() > 14) {
+        out.server = (f[11] + f[12] + f[13] + f[14]) as f64 * tick;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Some(f) = proc_stat(&name).filter(|f| f.len() > 14 && f[1] == postmaster) {
+            out.server += (f[11] + f[12]) as f64 * tick;
+        }
+    }
+    out
+}
+
+/// The postmaster's pid (the parent of an admin backend).
+fn postmaster_pid(env: &Env) -> Res<u64> {
+    let admin = env.pg_admin.clone();
+    let pid: i32 = env.rt.block_on(async move {
+        let mut c = sqlx::PgConnection::connect(&admin).await?;
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut c)
+            .await?;
+        c.close().await?;
+        Ok::<_, sqlx::Error>(pid)
+    })?;
+    Ok(proc_stat(&pid.to_string())
+        .and_then(|f| f.get(1).copied())
+        .unwrap_or(0))
+}
+
+/// A statement's pg_stat_statements figures: (text, calls, exec ms, plan ms, plans).
+type StatementTime = (String, i64, f64, f64, i64);
+
+/// The statements of `db` by total execution time.
+fn top_statements(env: &Env, db: &str) -> Res<Vec<StatementTime>> {
+    let admin = env.pg_admin.clone();
+    let db = db.to_string();
+    Ok(env.rt.block_on(async move {
+        let mut c = sqlx::PgConnection::connect(&admin).await?;
+        let rows: Vec<StatementTime> = sqlx::query_as(
+            "SELECT left(regexp_replace(s.query, '\\s+', ' ', 'g'), 60), s.calls, s.total_exec_time, \
+             s.total_plan_time, s.plans FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
+             WHERE d.datname = $1 ORDER BY s.total_exec_time DESC LIMIT 8",
+        )
+        .bind(&db)
+        .fetch_all(&mut c)
+        .await?;
+        c.close().await?;
+        Ok::<_, sqlx::Error>(rows)
+    })?)
+}
+
+/// Prints one throughput run's time per job: wall, this process's CPU (the workers, the
+/// runtime, the waiting main thread), the server's CPU, and per statement its execution and
+/// planning time (pg_stat_statements; planning is counted only with
+/// `pg_stat_statements.track_planning` on).
+fn print_profile(
+    label: &str,
+    jobs: f64,
+    secs: f64,
+    cpu: (CpuSnapshot, CpuSnapshot),
+    top: &[StatementTime],
+) {
+    let (a, b) = cpu;
+    eprintln!(
+        "profile {label}: {jobs} jobs, wall {:.1} us/job; bench CPU {:.1} us/job (user {:.1}, sys {:.1}); server CPU {:.1} us/job",
+        secs * 1e6 / jobs,
+        (b.bench_user + b.bench_sys - a.bench_user - a.bench_sys) / jobs,
+        (b.bench_user - a.bench_user) / jobs,
+        (b.bench_sys - a.bench_sys) / jobs,
+        (b.server - a.server) / jobs,
+    );
+    for (q, calls, exec, plan, plans) in top {
+        eprintln!(
+            "profile {label}:   calls {calls:>5} exec {:>6.1} us/job ({:.3} ms/call) plan {:>5.1} us/job ({plans} plans) | {q}",
+            exec * 1e3 / jobs,
+            exec / (*calls).max(1) as f64,
+            plan * 1e3 / jobs,
+        );
+    }
+}
 /// libtasker's batch setting in the "batching" rows (`Config::claim_batch`).
 const TASKER_BATCH: u32 = 50;
 const CONFIGS: [(usize, &str); 4] = [
@@ -342,7 +473,15 @@ fn throughput_run(env: &Env, sys: &System, workers: usize, mode: &str, f: &mut F
     let db = db_name(&url);
     let result = (|| -> Res<()> {
         admin_exec(env, "CHECKPOINT".into())?;
+        let profile = peers_profile();
+        let postmaster = if profile {
+            admin_exec(env, "SELECT pg_stat_statements_reset()".into())?;
+            postmaster_pid(env)?
+        } else {
+            0
+        };
         let c0 = counters(env, &db)?;
+        let cpu0 = cpu_snapshot(postmaster);
         let (jobs, secs) = if sys.cmd.is_empty() {
             tasker_work(&url, workers, mode == "batching", n)?
         } else {
@@ -366,6 +505,11 @@ fn throughput_run(env: &Env, sys: &System, workers: usize, mode: &str, f: &mut F
             (get("jobs")?, get("elapsed_s")?)
         };
         let c1 = counters(env, &db)?;
+        if profile {
+            let cpu1 = cpu_snapshot(postmaster);
+            let label = format!("{} {workers}w {mode}", sys.name);
+            print_profile(&label, jobs, secs, (cpu0, cpu1), &top_statements(env, &db)?);
+        }
         if jobs < 1.0 {
             return Err(format!("{} completed no job in {secs:.1} s", sys.name).into());
         }
@@ -471,10 +615,14 @@ pub(super) fn peers(
             let mut f = Figures::new();
             let r = (|| -> Res<()> {
                 for (w, mode) in CONFIGS {
-                    throughput_run(env, sys, w, mode, &mut f)?;
+                    if peers_phase(&format!("{w}w-{mode}")) {
+                        throughput_run(env, sys, w, mode, &mut f)?;
+                    }
                 }
                 for steps in [1, 4] {
-                    latency_run(env, sys, steps, &mut f)?;
+                    if peers_phase(&format!("lat{steps}")) {
+                        latency_run(env, sys, steps, &mut f)?;
+                    }
                 }
                 Ok(())
             })();

@@ -73,11 +73,21 @@ impl EventBus {
         }
     }
 
+    /// Whether a subscription wants events named `name`: callers check it before building an
+    /// event, so a subscriber to one name (`task.completed`) does not make every other event
+    /// cost its allocations.
+    pub fn wants(&self, name: &str) -> bool {
+        self.subs.read().iter().any(|s| s.matches(name))
+    }
+
     pub fn publish_transitions(&self, transitions: &[Transition], now: i64) {
         if !self.has_subscribers() {
             return;
         }
         for r in transitions {
+            if !r.event_name().is_some_and(|name| self.wants(name)) {
+                continue;
+            }
             if let Some(e) = Event::from_transition(r, now) {
                 self.publish(&e);
             }
@@ -92,7 +102,7 @@ impl EventBus {
         payload: Value,
         now: i64,
     ) {
-        if !self.has_subscribers() {
+        if !self.wants(name) {
             return;
         }
         self.publish(&Event {
@@ -105,5 +115,60 @@ impl EventBus {
             timestamp: now,
             payload,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::State;
+    use crate::state_machine::Entity;
+    use parking_lot::Mutex;
+
+    fn transition(entity: Entity, from: State, to: State) -> Transition {
+        Transition {
+            entity,
+            task_id: 1,
+            step_id: (entity == Entity::Step).then_some(2),
+            step_name: (entity == Entity::Step).then(|| "a".to_string()),
+            from: Some(from),
+            to,
+            metadata: serde_json::json!({"attempt": 1}),
+        }
+    }
+
+    #[test]
+    fn only_wanted_events_are_built_and_delivered() {
+        let bus = EventBus::default();
+        assert!(!bus.wants("task.completed"));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        bus.subscribe(
+            vec!["task.completed".into(), "step.exec*".into()],
+            Arc::new(move |e: &Event| s.lock().push(e.name.clone())),
+        );
+        assert!(bus.wants("task.completed"));
+        assert!(bus.wants("step.execution_requested"));
+        assert!(!bus.wants("step.completed"));
+        assert!(!bus.wants("step.before_handle"));
+        bus.publish_transitions(
+            &[
+                transition(Entity::Step, State::Pending, State::InProgress),
+                transition(Entity::Step, State::InProgress, State::Complete),
+                transition(Entity::Task, State::InProgress, State::Complete),
+            ],
+            5,
+        );
+        bus.publish_named(
+            "step.before_handle",
+            1,
+            Some((2, "a")),
+            serde_json::json!({}),
+            5,
+        );
+        assert_eq!(
+            *seen.lock(),
+            vec!["step.execution_requested", "task.completed"]
+        );
     }
 }

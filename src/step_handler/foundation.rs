@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 /// The error class of a step whose stored run context (task context, inputs, parents' results)
 /// cannot be decoded.
 pub const UNREADABLE_ROW: &str = "UnreadableRow";
+/// Published before each handler call, with the attempt and the handler name.
+const BEFORE_HANDLE_EVENT: &str = "step.before_handle";
 
 /// First wait before writing an outcome again after a lost connection; it doubles up to
 /// `PERSIST_RETRY_MAX`.
@@ -171,13 +173,16 @@ impl<'a> StepHandlerFoundation<'a> {
         }
         let ctx = &loaded.context;
         let inner = &self.client.inner;
-        inner.events.publish_named(
-            "step.before_handle",
-            c.task_id,
-            Some((c.step_id, &c.name)),
-            serde_json::json!({"attempt": c.attempts, "handler": ctx.step.handler}),
-            self.client.now(),
-        );
+        // The payload is built only for a subscriber (this runs once per step).
+        if inner.events.wants(BEFORE_HANDLE_EVENT) {
+            inner.events.publish_named(
+                BEFORE_HANDLE_EVENT,
+                c.task_id,
+                Some((c.step_id, &c.name)),
+                serde_json::json!({"attempt": c.attempts, "handler": ctx.step.handler}),
+                self.client.now(),
+            );
+        }
         // Metrics: a relaxed atomic add per observation, no statement, no lock held.
         let series = inner.metrics.for_step(ctx);
         let delay = c.ready_since.map(|since| {

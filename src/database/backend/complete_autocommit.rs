@@ -61,16 +61,20 @@ pub(super) fn complete_sql(notify: bool) -> Result<String> {
     } else {
         (String::new(), "")
     };
+    // Rows are found by primary key through ids given as ARRAY(...) (init plans): joined with
+    // `v` (estimated at 100 rows), the generic plan scanned the whole tasks table for `lk`,
+    // a cost that grew with every task ever run (docs/PERFORMANCE.md).
     // The `done` update reads the locked task ids through ARRAY(...), an init plan: it runs
     // (and takes every task lock, in order) before the first step row is locked, which keeps
     // the lock order of every other writer: task, then its steps.
     Ok(format!(
         "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, token text, task bigint, results jsonb)), \
-         lk AS (SELECT t.task_id, t.state FROM tasker_tasks t WHERE t.task_id IN (SELECT task FROM v) \
+         lk AS (SELECT t.task_id, t.state FROM tasker_tasks t WHERE t.task_id = ANY(ARRAY(SELECT task FROM v)) \
          ORDER BY t.task_id FOR UPDATE), \
          done AS (UPDATE tasker_workflow_steps s SET state = 'complete', results = v.results, processed_at = $2, \
          claim_token = NULL, lease_expires_at = NULL, ready_at = NULL, updated_at = $2 FROM v \
-         WHERE s.workflow_step_id = v.id AND s.claim_token = v.token AND s.state = 'in_progress' \
+         WHERE s.workflow_step_id = ANY(ARRAY(SELECT id FROM v)) \
+         AND s.workflow_step_id = v.id AND s.claim_token = v.token AND s.state = 'in_progress' \
          AND s.task_id = ANY(ARRAY(SELECT task_id FROM lk WHERE state = 'in_progress')) \
          RETURNING s.workflow_step_id, s.task_id, s.name, s.attempts, s.last_attempted_at), \
          ins AS ({steps}), \
