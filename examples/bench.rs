@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! bench run --pg URL --pg-bin DIR --dir DIR [--c-bench PATH] [--wrappers DIR] [--lib-dir DIR]
-//!           [--runs N] [--only a,b]
+//!           [--runs N] [--only a,b] [--backends sqlite|postgres|postgres,sqlite]
 //! bench mem URL TASKS        (internal: the worker process whose peak RSS is reported)
 //! ```
 //!
@@ -16,6 +16,8 @@
 //! `fanout`, `fanout_runtime` (the same shape created at run time by a batchable step), `ffi`, `memory`, `peers` (libtasker beside graphile-worker and River: bench/peers.rs,
 //! with `--graphile DIR|skip:WHY` and `--river BIN|skip:WHY` from scripts/bench.sh), `dashboard`
 //! (page answer times with 100,000 tasks: bench/dashboard.rs).
+//! `--backends sqlite` runs the per-backend scenarios on SQLite only (no `--pg`/`--pg-bin`
+//! needed then; pgbench and the peers need PostgreSQL): for quick SQLite experiments.
 //! docs/PERFORMANCE.md describes the method and the latest results.
 
 #[path = "bench/peers.rs"]
@@ -904,9 +906,27 @@ fn run(args: &BTreeMap<String, String>) -> Res<()> {
     }
     let dir = PathBuf::from(args.get("dir").ok_or("--dir is required")?);
     std::fs::create_dir_all(&dir)?;
+    let backends = match args.get("backends") {
+        None => vec![Backend::Postgres, Backend::Sqlite],
+        Some(list) => list
+            .split(',')
+            .map(|b| match b.trim() {
+                "postgres" => Ok(Backend::Postgres),
+                "sqlite" => Ok(Backend::Sqlite),
+                other => Err(format!("unknown backend '{other}' in --backends")),
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?,
+    };
+    let pg = backends.contains(&Backend::Postgres);
+    // Without PostgreSQL among the backends its URL and binaries are never used.
+    let pg_arg = |k: &str| match args.get(k) {
+        Some(v) => Ok(v.clone()),
+        None if !pg => Ok(String::new()),
+        None => Err(format!("--{k} is required")),
+    };
     let env = Env {
-        pg_admin: args.get("pg").ok_or("--pg is required")?.clone(),
-        pg_bin: PathBuf::from(args.get("pg-bin").ok_or("--pg-bin is required")?),
+        pg_admin: pg_arg("pg")?,
+        pg_bin: PathBuf::from(pg_arg("pg-bin")?),
         dir,
         c_bench: args.get("c-bench").map(PathBuf::from),
         wrappers: args.get("wrappers").map(PathBuf::from),
@@ -951,7 +971,7 @@ fn run(args: &BTreeMap<String, String>) -> Res<()> {
         {
             return Ok(());
         }
-        for c in [1, 4] {
+        for c in [1, 4].into_iter().filter(|_| pg) {
             progress(&format!("pgbench -N, {c} client(s)"));
             let v = pgbench(&env, c)?;
             base.insert(("postgres", c), stat(&v));
@@ -995,7 +1015,7 @@ fn run(args: &BTreeMap<String, String>) -> Res<()> {
         if !(want("throughput")) {
             return Ok(());
         }
-        for backend in [Backend::Postgres, Backend::Sqlite] {
+        for backend in backends.iter().copied() {
             for t in [1, 4] {
                 progress(&format!("throughput, {}, {t} worker(s)", backend.name()));
                 let v = throughput(&env, backend, t)?;
@@ -1032,7 +1052,7 @@ fn run(args: &BTreeMap<String, String>) -> Res<()> {
         if !(want("keyed")) {
             return Ok(());
         }
-        for backend in [Backend::Postgres, Backend::Sqlite] {
+        for backend in backends.iter().copied() {
             progress(&format!("keyed, {}, unlimited", backend.name()));
             let free = keyed(&env, backend, false)?;
             progress(&format!("keyed, {}, concurrency limit 4", backend.name()));
@@ -1066,7 +1086,10 @@ fn run(args: &BTreeMap<String, String>) -> Res<()> {
         if !(want("latency")) {
             return Ok(());
         }
-        for (backend, limit) in [(Backend::Postgres, 5.0), (Backend::Sqlite, 2.0)] {
+        for (backend, limit) in [(Backend::Postgres, 5.0), (Backend::Sqlite, 2.0)]
+            .into_iter()
+            .filter(|(b, _)| backends.contains(b))
+        {
             progress(&format!("latency, {}", backend.name()));
             let v = latency(&env, backend)?;
             let p50: Vec<f64> = v.iter().map(|x| x.0).collect();
@@ -1122,7 +1145,7 @@ fn run(args: &BTreeMap<String, String>) -> Res<()> {
             if !(want(scenario)) {
                 return Ok(());
             }
-            for backend in [Backend::Postgres, Backend::Sqlite] {
+            for backend in backends.iter().copied() {
                 progress(&format!("{scenario} 1,000, {}", backend.name()));
                 let small = fanout(&env, backend, 1000, runtime)?;
                 progress(&format!("{scenario} 10,000, {}", backend.name()));
@@ -1314,7 +1337,7 @@ fn run(args: &BTreeMap<String, String>) -> Res<()> {
             return Ok(());
         }
         let n = dashboard::tasks();
-        for backend in [Backend::Postgres, Backend::Sqlite] {
+        for backend in backends.iter().copied() {
             for (page, ms) in dashboard::dashboard(&env, backend, &progress)? {
                 let m = stat(&ms).median;
                 let (what, budget) = if page == dashboard::OVERVIEW_READ {
@@ -1399,7 +1422,7 @@ fn main() {
                 None => run(&args),
             }
         }
-        _ => Err("usage: bench run --pg URL --pg-bin DIR --dir DIR [--c-bench PATH] [--wrappers DIR] [--lib-dir DIR] [--runs N] [--only LIST] [--graphile DIR|skip:WHY] [--river BIN|skip:WHY] | bench mem URL TASKS".into()),
+        _ => Err("usage: bench run --pg URL --pg-bin DIR --dir DIR [--c-bench PATH] [--wrappers DIR] [--lib-dir DIR] [--runs N] [--only LIST] [--backends LIST] [--graphile DIR|skip:WHY] [--river BIN|skip:WHY] | bench mem URL TASKS".into()),
     };
     if let Err(e) = result {
         eprintln!("bench: {e}");

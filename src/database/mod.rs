@@ -331,7 +331,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        dispatch!(self, b => b.pool.close().await)
+        dispatch!(self, b => b.close().await)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -197,6 +197,8 @@ pub struct Backend {
     pub pool: sqlx::Pool<Db>,
     /// SQLite allows one writer: in-process writers queue here instead of spinning on SQLITE_BUSY.
     write_lock: Option<tokio::sync::Mutex<()>>,
+    /// SQLite files: the one connection of every write transaction (see `begin`).
+    pub(super) write_pool: Option<sqlx::Pool<Db>>,
     /// SQLite files: the lock file that serialises migrations across processes.
     pub migration_lock: Option<std::path::PathBuf>,
     /// PostgreSQL: marks the pool suspect after a dead connection (see `stale_connections.rs`).
@@ -226,6 +228,7 @@ impl Backend {
                 Some(tokio::sync::Mutex::new(()))
             },
             migration_lock: None,
+            write_pool: None,
             stale: Default::default(),
             claim_lease_ms: crate::config::Config::default().lease_ms as i64,
             keyed: Default::default(),
@@ -239,7 +242,8 @@ impl Backend {
                 let guard = lock.lock().await;
                 // IMMEDIATE takes the write lock up front, so a read-then-write transaction never
                 // fails on lock upgrade; other processes wait in the busy handler.
-                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                let pool = self.write_pool.as_ref().unwrap_or(&self.pool);
+                let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 Ok(WriteTx {
                     tx,
                     _guard: Some(guard),
@@ -250,6 +254,14 @@ impl Backend {
                 _guard: None,
             }),
         }
+    }
+
+    /// Closes the connections (the writer's too).
+    pub async fn close(&self) {
+        if let Some(w) = &self.write_pool {
+            w.close().await;
+        }
+        self.pool.close().await;
     }
 
     /// Locks the task row (PostgreSQL) and returns its state. Every write that touches a task's
