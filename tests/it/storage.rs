@@ -456,4 +456,23 @@ fn complete_and_claim_function_matches_rust_and_notifies_unclaimed() {
         &format!("SELECT prosrc FROM pg_proc WHERE proname = '{name}'"),
     );
     assert_eq!(installed, body);
+    // Dropped behind the client's back (a schema reset, a restore): the next call installs it
+    // again instead of failing until a restart.
+    exec_sql(&db.url, &format!("DROP FUNCTION {name}"));
+    let (settled, _, _) = rt
+        .block_on(store.complete_step_and_claim(
+            tasks[0],
+            next[0].0.step_id,
+            &next[0].0.claim_token,
+            &json!({}),
+            now + 2,
+            1,
+        ))
+        .unwrap();
+    assert!(!settled.discarded);
+    let back: i64 = pg_scalar(
+        &db.url,
+        &format!("SELECT count(*) FROM pg_proc WHERE proname = '{name}'"),
+    );
+    assert_eq!(back, 1);
 }
