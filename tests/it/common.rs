@@ -303,6 +303,22 @@ fn create_pg_db(admin_url: &str) -> String {
     format!("{base}/{name}")
 }
 
+/// A current-thread runtime and a `Store` connected on it (storage-level tests).
+pub fn store_runtime(url: &str) -> (tokio::runtime::Runtime, tasker::testing::Store) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt
+        .block_on(tasker::testing::Store::connect(
+            url,
+            4,
+            std::time::Duration::from_secs(5),
+        ))
+        .unwrap();
+    (rt, store)
+}
+
 /// One value of one query on its own PostgreSQL connection to `url`.
 pub fn pg_scalar<T>(url: &str, sql: &str) -> T
 where

@@ -136,17 +136,17 @@ both_backends!(a_template_filter_purges_only_that_templates_tasks, |b| {
         assert_eq!(c.run_task(t).unwrap().task_state, State::Complete);
     }
     clock.advance_ms(60_000);
+    let request = |name: &str, namespace: Option<&str>, version: Option<&str>| PurgeRequest {
+        finished_before: clock.now_ms(),
+        template: Some(PurgeTemplate {
+            name: name.into(),
+            namespace: namespace.map(Into::into),
+            version: version.map(Into::into),
+        }),
+        ..Default::default()
+    };
     let purge = |name: &str, namespace: Option<&str>, version: Option<&str>| {
-        c.purge_tasks(&PurgeRequest {
-            finished_before: clock.now_ms(),
-            template: Some(PurgeTemplate {
-                name: name.into(),
-                namespace: namespace.map(Into::into),
-                version: version.map(Into::into),
-            }),
-            ..Default::default()
-        })
-        .unwrap()
+        c.purge_tasks(&request(name, namespace, version)).unwrap()
     };
 
     // A namespace, version or name that matches no template purges nothing.
@@ -160,15 +160,7 @@ both_backends!(a_template_filter_purges_only_that_templates_tasks, |b| {
         ("diamond", None, Some(""), "template.version"),
     ] {
         let err = c
-            .purge_tasks(&PurgeRequest {
-                finished_before: clock.now_ms(),
-                template: Some(PurgeTemplate {
-                    name: name.into(),
-                    namespace: namespace.map(Into::into),
-                    version: version.map(Into::into),
-                }),
-                ..Default::default()
-            })
+            .purge_tasks(&request(name, namespace, version))
             .unwrap_err();
         assert!(
             matches!(&err, Error::InvalidDocument { path: p, .. } if p == path),

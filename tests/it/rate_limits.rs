@@ -56,17 +56,6 @@ fn drain(rt: &tokio::runtime::Runtime, store: &Store, now: i64) -> Vec<i64> {
     }
 }
 
-fn runtime(url: &str) -> (tokio::runtime::Runtime, Store) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let store = rt
-        .block_on(Store::connect(url, 4, Duration::from_secs(5)))
-        .unwrap();
-    (rt, store)
-}
-
 both_backends!(only_the_limit_starts_within_the_window, |b| {
     let (c, db) = client(b);
     c.register_template_yaml(PER_CUSTOMER).unwrap();
@@ -74,7 +63,7 @@ both_backends!(only_the_limit_starts_within_the_window, |b| {
         .map(|n| create(&c, "rated", json!({"customer": "a", "n": n})))
         .collect();
     let other = create(&c, "rated", json!({"customer": "b"}));
-    let (rt, store) = runtime(&db.url);
+    let (rt, store) = store_runtime(&db.url);
     let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
     let first = drain(&rt, &store, now);
     let in_a = |ids: &[i64]| ids.iter().filter(|id| a.contains(id)).count();
@@ -113,7 +102,7 @@ both_backends!(both_limits_apply_to_one_key, |b| {
     for n in 0..4 {
         create(&c, "both", json!({"customer": "a", "n": n}));
     }
-    let (rt, store) = runtime(&db.url);
+    let (rt, store) = store_runtime(&db.url);
     let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
     let (first, _) = rt.block_on(store.claim(ClaimScope::Any, 10, now)).unwrap();
     assert_eq!(first.len(), 1);
@@ -242,7 +231,7 @@ both_backends!(old_starts_are_pruned_and_recent_ones_kept, |b| {
     let starts = || crate::purge::rows(&db.url, "tasker_rate_starts");
     assert_eq!(starts(), 3);
     // Store level: only starts before the cutoff go.
-    let (rt, store) = runtime(&db.url);
+    let (rt, store) = store_runtime(&db.url);
     let now = tasker::Clock::now_ms(&*clock);
     assert_eq!(rt.block_on(store.prune_rate_starts(now)).unwrap(), 0);
     assert_eq!(starts(), 3);

@@ -7,15 +7,9 @@ use crate::common::*;
 #[test]
 fn closing_the_store_closes_the_writer_connection() {
     let db = new_db(Backend::Sqlite);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (rt, store) = store_runtime(&db.url);
     rt.block_on(async {
-        use tasker::testing::{ClaimScope, Store};
-        let store = Store::connect(&db.url, 4, std::time::Duration::from_secs(5))
-            .await
-            .unwrap();
+        use tasker::testing::ClaimScope;
         // A write transaction (a claim of nothing), on the writer connection.
         let now = tasker::Clock::now_ms(&tasker::SystemClock);
         let (claimed, _) = store.claim(ClaimScope::Any, 1, now).await.unwrap();
