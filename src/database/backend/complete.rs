@@ -54,8 +54,8 @@ impl Backend {
     /// Completes a step and, in the SAME transaction, claims (and loads) up to `limit` ready
     /// steps of its task — typically the children this completion just released. An inline run
     /// thereby pays one commit per step instead of two (on PostgreSQL also one round trip: the
-    /// complete-and-claim function, falling back to this transaction for what it leaves). The completion is exactly that of
-    /// [`Backend::complete_step`] (fenced, children and task completion included); the task row
+    /// complete-and-claim function, falling back to this transaction for what it leaves). The
+    /// completion is exactly that of [`Backend::complete_step`] (fenced, children and task completion included); the task row
     /// is already locked by it, so the claim respects the lock order. Other workers are woken
     /// only for released steps this claim did not take. Returns the completion, the new claims
     /// and the claims' transition records.

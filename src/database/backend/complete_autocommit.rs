@@ -61,12 +61,11 @@ pub(super) fn complete_sql(notify: bool) -> Result<String> {
     } else {
         (String::new(), "")
     };
-    // Rows are found by primary key through ids given as ARRAY(...) (init plans): joined with
-    // `v` (estimated at 100 rows), the generic plan scanned the whole tasks table for `lk`,
-    // a cost that grew with every task ever run (docs/PERFORMANCE.md).
-    // The `done` update reads the locked task ids through ARRAY(...), an init plan: it runs
-    // (and takes every task lock, in order) before the first step row is locked, which keeps
-    // the lock order of every other writer: task, then its steps.
+    // Ids are given as ARRAY(...) (init plans), for two reasons: rows are found by primary key
+    // (joined with `v`, estimated at 100 rows, the generic plan scanned the whole tasks table
+    // for `lk`, a cost growing with every task ever run; docs/PERFORMANCE.md), and the `done`
+    // update takes every task lock, in order, before its first step row lock: the lock order of
+    // every other writer, task then its steps.
     Ok(format!(
         "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, token text, task bigint, results jsonb)), \
          lk AS (SELECT t.task_id, t.state FROM tasker_tasks t WHERE t.task_id = ANY(ARRAY(SELECT task FROM v)) \
