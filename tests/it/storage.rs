@@ -456,6 +456,13 @@ fn complete_and_claim_function_matches_rust_and_notifies_unclaimed() {
         &format!("SELECT prosrc FROM pg_proc WHERE proname = '{name}'"),
     );
     assert_eq!(installed, body);
+    // Its plans must not depend on the tables' statistics (generic plans made while they were
+    // small would scan them whole).
+    let settings: String = pg_scalar(
+        &db.url,
+        &format!("SELECT array_to_string(proconfig, ',') FROM pg_proc WHERE proname = '{name}'"),
+    );
+    assert_eq!(settings, "enable_seqscan=off");
     // Dropped behind the client's back (a schema reset, a restore): the next call installs it
     // again instead of failing until a restart.
     exec_sql(&db.url, &format!("DROP FUNCTION {name}"));

@@ -31,6 +31,13 @@ const UNDEFINED_FUNCTION: &str = "42883";
 /// Advisory lock key serialising the installs of every process ("tasker" + 1).
 const INSTALL_LOCK: i64 = 0x7461_736b_6572_0001;
 
+/// The function's settings. Its statements' plans are cached per session, and the generic plan
+/// is made after a few calls: in a database whose tables were small then (a new one, before
+/// autovacuum first analyses them) it scans whole tables with hash joins, a cost that grows
+/// with every row the tables gain until the next ANALYZE. Every statement of the function has
+/// an index path (primary keys, edges, the claim indexes), so sequential scans are priced out.
+const SETTINGS: &str = "SET enable_seqscan = off";
+
 /// `$1`, `$2`, ... of `sql` renamed to the function's parameters (highest first, so `$1` does
 /// not eat the start of `$10`).
 fn named_params(sql: &str, names: &[&str]) -> String {
@@ -88,12 +95,13 @@ fn body(limit: i64, lease_ms: i64) -> Result<String> {
     ))
 }
 
-/// The function's name: its body's hash and the schema version (its result columns follow
+/// The function's name: its body's and settings' hash and the schema version (its result columns follow
 /// the schema).
 fn name(body: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(body.as_bytes());
+    h.update(SETTINGS.as_bytes());
     if let Some((version, _, _)) = crate::database::PG_MIGRATIONS.last() {
         h.update(version.to_le_bytes());
     }
@@ -214,7 +222,7 @@ impl Backend {
             columns.push("completion jsonb".into());
             let ddl = format!(
                 "CREATE FUNCTION {name}(p_items jsonb, p_now bigint, p_token text, p_task bigint) \
-                 RETURNS TABLE ({}) LANGUAGE plpgsql VOLATILE AS $tasker_fn${body}$tasker_fn$",
+                 RETURNS TABLE ({}) LANGUAGE plpgsql VOLATILE {SETTINGS} AS $tasker_fn${body}$tasker_fn$",
                 columns.join(", ")
             );
             sqlx::raw_sql(&ddl).execute(&mut *tx).await?;
