@@ -58,6 +58,12 @@ mod release;
 mod schedules;
 #[path = "sqlite_sql.rs"]
 mod sql;
+#[path = "sqlite_raw_claim.rs"]
+mod sqlite_raw_claim;
+#[path = "sqlite_raw_complete.rs"]
+mod sqlite_raw_complete;
+#[path = "sqlite_raw_tx.rs"]
+mod sqlite_raw_tx;
 #[path = "backend/step_columns.rs"]
 mod step_columns;
 #[path = "backend/tasks.rs"]
@@ -79,7 +85,7 @@ impl Backend {
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(60));
+            .busy_timeout(crate::database::sqlite_raw::BUSY_TIMEOUT);
         // WAL lets readers proceed during a write and lets processes on one host share the file.
         let opts = if memory {
             opts

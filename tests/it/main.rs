@@ -24,6 +24,7 @@ mod rate_limits;
 mod retention;
 mod schedules;
 mod shutdown;
+mod sqlite_raw;
 mod sqlite_writer;
 mod storage;
 mod task_deadline;

@@ -7,7 +7,7 @@ use crate::common::*;
 use serde_json::json;
 use tasker::State;
 
-const ONE: &str = r#"
+pub(crate) const ONE: &str = r#"
 name: one
 namespace_name: tests
 version: 1.0.0

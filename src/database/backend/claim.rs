@@ -41,8 +41,22 @@ impl Backend {
         now: i64,
         load: bool,
     ) -> Result<(Vec<Claimed>, Vec<LoadedStep>, Vec<Recorded>)> {
-        let (mut claimed, mut loaded, mut rec) =
-            self.claim_unlimited(scope, limit, now, load).await?;
+        let unlimited = self.claim_unlimited(scope, limit, now, load).await?;
+        self.claim_keyed_after(unlimited, scope, limit, now, load)
+            .await
+    }
+
+    /// With room left after the unlimited steps `unlimited` of a claim, the steps under a
+    /// concurrency limit (claim_keyed.rs) when any may be ready; both together.
+    pub(super) async fn claim_keyed_after(
+        &self,
+        unlimited: (Vec<Claimed>, Vec<LoadedStep>, Vec<Recorded>),
+        scope: ClaimScope,
+        limit: i64,
+        now: i64,
+        load: bool,
+    ) -> Result<(Vec<Claimed>, Vec<LoadedStep>, Vec<Recorded>)> {
+        let (mut claimed, mut loaded, mut rec) = unlimited;
         let room = limit.saturating_sub(i64::try_from(claimed.len()).unwrap_or(i64::MAX));
         if room > 0 && self.keyed_due(scope, claimed.len()) {
             let (c, l, r) = self.claim_keyed(scope, room, now, load).await?;
@@ -352,68 +366,7 @@ impl Backend {
                     r.try_get(7)?,
                 ));
             }
-            // One call: the update, the transition rows (hops, then starts), the run contexts.
-            // Explicit `$N` placeholders only: sqlx-sqlite shares them by number across the
-            // statements of one call.
-            let mut args = NumberedArgs::default();
-            // `set` refers to the time as $1 and the token as $2: pushed first, in that order.
-            let now_p = args.int(now);
-            args.text(token);
-            let ids = claimed
-                .iter()
-                .map(|c| args.int(c.0))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut sql = format!(
-                "UPDATE tasker_workflow_steps AS s SET {} WHERE s.workflow_step_id IN ({ids})",
-                claim_set(lease_ms)
-            );
-            let row = |c: &ClaimedColumns, from, to, metadata| TransitionRow {
-                task_id: c.1,
-                id: c.0,
-                step_name: Some(c.2.clone()),
-                from: Some(from),
-                to,
-                metadata,
-            };
-            let hops: Vec<TransitionRow> = claimed
-                .iter()
-                .filter(|c| c.4 == "error")
-                .map(|c| {
-                    row(
-                        c,
-                        State::Error,
-                        State::Pending,
-                        serde_json::json!({"retry_attempt": c.3}),
-                    )
-                })
-                .collect();
-            let starts: Vec<TransitionRow> = claimed
-                .iter()
-                .map(|c| {
-                    row(
-                        c,
-                        State::Pending,
-                        State::InProgress,
-                        serde_json::json!({"attempt": c.3}),
-                    )
-                })
-                .collect();
-            for rows in [&hops, &starts] {
-                if !rows.is_empty() {
-                    sql.push_str("; ");
-                    sql.push_str(&append_rows_sql(&mut args, Entity::Step, rows, &now_p)?);
-                }
-            }
-            if load {
-                sql.push_str(&format!(
-                    "; SELECT s.workflow_step_id, s.task_id, {LOAD_STEP_COLUMNS}, {LOAD_TASK_COLUMNS}, {}, {} \
-                     FROM tasker_workflow_steps s{} WHERE s.workflow_step_id IN ({ids})",
-                    deps_column("s"),
-                    checkpoint_column("s"),
-                    LOAD_TASK_JOINS.replace("{step}", "s")
-                ));
-            }
+            let (sql, args) = sqlite_claim_call(&claimed, token, now, lease_ms, load)?;
             let mut by_id: HashMap<i64, <Db as sqlx::Database>::Row> = HashMap::new();
             for r in args.bind(sqlx::query(&sql)).fetch_all(&mut **tx).await? {
                 by_id.insert(r.try_get("workflow_step_id")?, r);
@@ -454,6 +407,81 @@ impl Backend {
     }
 }
 
+/// SQLite: the claim of the candidates `claimed` (already picked in this IMMEDIATE
+/// transaction) as ONE multi-statement call: the update, the transition rows (hops, then
+/// starts) and, with `load`, the run contexts (rows carrying `workflow_step_id`). Also run on
+/// the raw handle (`sqlite_raw_claim.rs`).
+pub(super) fn sqlite_claim_call(
+    claimed: &[ClaimedColumns],
+    token: &str,
+    now: i64,
+    lease_ms: i64,
+    load: bool,
+) -> Result<(String, NumberedArgs)> {
+    // Explicit `$N` placeholders only: sqlx-sqlite shares them by number across the
+    // statements of one call.
+    let mut args = NumberedArgs::default();
+    // `set` refers to the time as $1 and the token as $2: pushed first, in that order.
+    let now_p = args.int(now);
+    args.text(token);
+    let ids = claimed
+        .iter()
+        .map(|c| args.int(c.0))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = format!(
+        "UPDATE tasker_workflow_steps AS s SET {} WHERE s.workflow_step_id IN ({ids})",
+        claim_set(lease_ms)
+    );
+    let row = |c: &ClaimedColumns, from, to, metadata| TransitionRow {
+        task_id: c.1,
+        id: c.0,
+        step_name: Some(c.2.clone()),
+        from: Some(from),
+        to,
+        metadata,
+    };
+    let hops: Vec<TransitionRow> = claimed
+        .iter()
+        .filter(|c| c.4 == "error")
+        .map(|c| {
+            row(
+                c,
+                State::Error,
+                State::Pending,
+                serde_json::json!({"retry_attempt": c.3}),
+            )
+        })
+        .collect();
+    let starts: Vec<TransitionRow> = claimed
+        .iter()
+        .map(|c| {
+            row(
+                c,
+                State::Pending,
+                State::InProgress,
+                serde_json::json!({"attempt": c.3}),
+            )
+        })
+        .collect();
+    for rows in [&hops, &starts] {
+        if !rows.is_empty() {
+            sql.push_str("; ");
+            sql.push_str(&append_rows_sql(&mut args, Entity::Step, rows, &now_p)?);
+        }
+    }
+    if load {
+        sql.push_str(&format!(
+            "; SELECT s.workflow_step_id, s.task_id, {LOAD_STEP_COLUMNS}, {LOAD_TASK_COLUMNS}, {}, {} \
+             FROM tasker_workflow_steps s{} WHERE s.workflow_step_id IN ({ids})",
+            deps_column("s"),
+            checkpoint_column("s"),
+            LOAD_TASK_JOINS.replace("{step}", "s")
+        ));
+    }
+    Ok((sql, args))
+}
+
 /// What a claim statement returns per step, in claim order: (step id, task id, name, attempts
 /// after the claim, old state, task state, ready since).
 pub(super) type ClaimedColumns = (i64, i64, String, i64, String, String, i64);
@@ -472,9 +500,9 @@ pub(super) fn claimed_columns(r: &<Db as sqlx::Database>::Row) -> Result<Claimed
 
 /// The claimed steps and their transition records (the retry hops first, then every start),
 /// with their run contexts decoded from `load_rows` (empty without `load`).
-pub(super) fn finish_claim(
+pub(super) fn finish_claim<R: LoadRow>(
     claimed: Vec<ClaimedColumns>,
-    load_rows: &[<Db as sqlx::Database>::Row],
+    load_rows: &[R],
     token: &str,
     rec: &mut Vec<Recorded>,
 ) -> Result<(Vec<Claimed>, Vec<LoadedStep>)> {

@@ -66,11 +66,15 @@ impl NumberedArgs {
     pub(super) fn json(&mut self, v: Value) -> String {
         self.push(Arg::Json(v))
     }
+    /// The arguments in push order (`bind`; on SQLite also the raw path's binding).
+    pub(super) fn into_vec(self) -> Vec<Arg> {
+        self.0
+    }
     pub(super) fn bind<'q>(
         self,
         mut q: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>,
     ) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
-        for a in self.0 {
+        for a in self.into_vec() {
             q = match a {
                 Arg::Int(v) => q.bind(v),
                 Arg::Text(v) => q.bind(v),
@@ -88,12 +92,52 @@ pub(super) fn deps_column(step: &str) -> String {
     format!("(SELECT {agg} {DEPS_FROM} WHERE e.to_step_id = {step}.workflow_step_id) AS deps")
 }
 
+/// The columns a run context is decoded from: a sqlx row, or on SQLite a row read on the raw
+/// handle (`sqlite_raw.rs`), so the one decoder below serves both paths.
+pub(super) trait LoadRow {
+    fn int(&self, col: &str) -> Result<i64>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>>;
+    fn opt_real(&self, col: &str) -> Result<Option<f64>>;
+    fn string(&self, col: &str) -> Result<String>;
+    fn boolean(&self, col: &str) -> Result<bool>;
+    fn json(&self, col: &str) -> Result<Value>;
+    fn opt_json(&self, col: &str) -> Result<Option<Value>>;
+}
+
+impl<R> LoadRow for R
+where
+    R: Row<Database = Db>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    fn int(&self, col: &str) -> Result<i64> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_real(&self, col: &str) -> Result<Option<f64>> {
+        Ok(self.try_get(col)?)
+    }
+    fn string(&self, col: &str) -> Result<String> {
+        Ok(self.try_get(col)?)
+    }
+    fn boolean(&self, col: &str) -> Result<bool> {
+        Ok(self.try_get(col)?)
+    }
+    fn json(&self, col: &str) -> Result<Value> {
+        Ok(self.try_get::<Json<Value>, _>(col)?.0)
+    }
+    fn opt_json(&self, col: &str) -> Result<Option<Value>> {
+        Ok(self.try_get::<Option<Json<Value>>, _>(col)?.map(|j| j.0))
+    }
+}
+
 /// A claimed step's run context from a row carrying `LOAD_STEP_COLUMNS`, `LOAD_TASK_COLUMNS`,
 /// `task_id`, `deps` (see `deps_column`) and `checkpoint` (see `checkpoint_column`).
 /// A row that cannot be decoded (a document deeper than the decoder allows, written before
 /// the document policy or behind the engine's back) gives a skeleton marked `unreadable` with
 /// the cause: that step then fails alone, and the claim's other steps run.
-pub(super) fn loaded_from_row(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> Result<LoadedStep> {
+pub(super) fn loaded_from_row<R: LoadRow>(r: &R, c: &Claimed) -> Result<LoadedStep> {
     Ok(decode_loaded(r, c).unwrap_or_else(|e| LoadedStep {
         context: StepContext {
             task: TaskInfo {
@@ -111,19 +155,14 @@ pub(super) fn loaded_from_row(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> R
             checkpoint: None,
         },
         backoff: Default::default(),
-        lease_ms: r.try_get("lease_ms").unwrap_or(0),
-        deadline_at: r.try_get("deadline_at").unwrap_or(None),
+        lease_ms: r.int("lease_ms").unwrap_or(0),
+        deadline_at: r.opt_int("deadline_at").unwrap_or(None),
         unreadable: Some(format!("the step's stored run context cannot be read: {e}")),
     }))
 }
 
-fn decode_loaded(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> Result<LoadedStep> {
-    let inputs: Json<Value> = r.try_get("inputs")?;
-    let handler_config: Json<Value> = r.try_get("handler_config")?;
-    let context: Json<Value> = r.try_get("context")?;
-    let tags: Json<Value> = r.try_get("tags")?;
-    let deps: Option<Json<Value>> = r.try_get("deps")?;
-    let dependency_results = match deps.map(|j| j.0) {
+fn decode_loaded<R: LoadRow>(r: &R, c: &Claimed) -> Result<LoadedStep> {
+    let dependency_results = match r.opt_json("deps")? {
         Some(Value::Object(m)) => m,
         None | Some(Value::Null) => Default::default(),
         Some(other) => {
@@ -135,35 +174,33 @@ fn decode_loaded(r: &<Db as sqlx::Database>::Row, c: &Claimed) -> Result<LoadedS
     Ok(LoadedStep {
         context: StepContext {
             task: TaskInfo {
-                task_id: r.try_get("task_id")?,
-                namespace: r.try_get("namespace")?,
-                name: r.try_get("task_name")?,
-                version: r.try_get("version")?,
-                context: context.0,
-                initiator: r.try_get("initiator")?,
-                source_system: r.try_get("source_system")?,
-                reason: r.try_get("reason")?,
-                tags: tags.0,
+                task_id: r.int("task_id")?,
+                namespace: r.string("namespace")?,
+                name: r.string("task_name")?,
+                version: r.string("version")?,
+                context: r.json("context")?,
+                initiator: r.string("initiator")?,
+                source_system: r.string("source_system")?,
+                reason: r.string("reason")?,
+                tags: r.json("tags")?,
             },
             step: StepInfo {
                 step_id: c.step_id,
                 name: c.name.clone(),
-                handler: r.try_get("handler_name")?,
+                handler: r.string("handler_name")?,
                 attempt: c.attempts,
-                retry_limit: r.try_get("retry_limit")?,
-                retryable: r.try_get("retryable")?,
-                inputs: inputs.0,
-                handler_config: handler_config.0,
+                retry_limit: r.int("retry_limit")?,
+                retryable: r.boolean("retryable")?,
+                inputs: r.json("inputs")?,
+                handler_config: r.json("handler_config")?,
             },
             dependency_results,
             claim_token: c.claim_token.clone(),
-            checkpoint: r
-                .try_get::<Option<Json<Value>>, _>("checkpoint")?
-                .map(|j| j.0),
+            checkpoint: r.opt_json("checkpoint")?,
         },
         backoff: backoff_from_row(r)?,
-        lease_ms: r.try_get("lease_ms")?,
-        deadline_at: r.try_get("deadline_at")?,
+        lease_ms: r.int("lease_ms")?,
+        deadline_at: r.opt_int("deadline_at")?,
         unreadable: None,
     })
 }
@@ -182,23 +219,26 @@ pub(super) fn view_json(r: &<Db as sqlx::Database>::Row, col: &str) -> Result<Op
 }
 
 /// A step's backoff override from a row carrying its `backoff_*` columns.
-pub(super) fn backoff_from_row(r: &<Db as sqlx::Database>::Row) -> Result<BackoffOverride> {
-    let base: Option<i64> = r.try_get("backoff_base_ms")?;
-    let max: Option<i64> = r.try_get("backoff_max_ms")?;
+pub(super) fn backoff_from_row<R: LoadRow>(r: &R) -> Result<BackoffOverride> {
+    let base = r.opt_int("backoff_base_ms")?;
+    let max = r.opt_int("backoff_max_ms")?;
     Ok(BackoffOverride {
         base_ms: base.map(|v| v.max(0) as u64),
-        factor: r.try_get("backoff_factor")?,
+        factor: r.opt_real("backoff_factor")?,
         max_ms: max.map(|v| v.max(0) as u64),
-        jitter: r.try_get("backoff_jitter")?,
+        jitter: r.opt_real("backoff_jitter")?,
     })
 }
 
 pub struct Backend {
     pub pool: sqlx::Pool<Db>,
     /// SQLite allows one writer: in-process writers queue here instead of spinning on SQLITE_BUSY.
-    write_lock: Option<tokio::sync::Mutex<()>>,
+    pub(super) write_lock: Option<tokio::sync::Mutex<()>>,
     /// SQLite files: the one connection of every write transaction (see `begin`).
     pub(super) write_pool: Option<sqlx::Pool<Db>>,
+    /// SQLite files: the statements prepared on the writer connection's raw handle
+    /// (`sqlite_raw.rs`), used under the writer lock; finalized before that connection closes.
+    pub(super) raw: parking_lot::Mutex<crate::database::sqlite_raw::RawStatements>,
     /// SQLite files: the lock file that serialises migrations across processes.
     pub migration_lock: Option<std::path::PathBuf>,
     /// PostgreSQL: marks the pool suspect after a dead connection (see `stale_connections.rs`).
@@ -229,6 +269,7 @@ impl Backend {
             },
             migration_lock: None,
             write_pool: None,
+            raw: Default::default(),
             stale: Default::default(),
             claim_lease_ms: crate::config::Config::default().lease_ms as i64,
             keyed: Default::default(),
@@ -256,9 +297,17 @@ impl Backend {
         }
     }
 
-    /// Closes the connections (the writer's too).
+    /// Closes the connections (the writer's too, after the raw statements prepared on it are
+    /// finalized: sqlx cannot close a connection with live statements).
     pub async fn close(&self) {
         if let Some(w) = &self.write_pool {
+            if let Some(lock) = &self.write_lock {
+                let _guard = lock.lock().await;
+                // Checked out, the connection is idle: no statement of sqlx's runs on it.
+                if let Ok(_conn) = w.acquire().await {
+                    self.raw.lock().finalize_all();
+                }
+            }
             w.close().await;
         }
         self.pool.close().await;
@@ -295,6 +344,30 @@ impl Backend {
         .fetch_optional(&mut **tx)
         .await?;
         id.ok_or(Error::StepNotFound(step_id))
+    }
+}
+
+impl Drop for Backend {
+    /// A backend dropped without `close`: the raw statements are finalized while the writer
+    /// connection still lives. Checked out, the connection runs nothing of sqlx's meanwhile;
+    /// it is then detached from its pool and closed here (a checked-out connection going back
+    /// to the pool needs a runtime, which a drop may not have). One in use cannot be here: its
+    /// users borrow the backend.
+    fn drop(&mut self) {
+        let Some(w) = &self.write_pool else {
+            return;
+        };
+        let mut raw = self.raw.lock();
+        if raw.is_empty() {
+            return;
+        }
+        match w.try_acquire() {
+            Some(conn) => {
+                raw.finalize_all();
+                drop(conn.detach());
+            }
+            None => tracing::warn!("SQLite writer connection busy at drop: raw statements left"),
+        }
     }
 }
 

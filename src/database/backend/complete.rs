@@ -477,53 +477,9 @@ impl Backend {
             out.discarded = true;
             return Ok(out);
         }
-        // The outcome (fenced by the claim token), its transition row and the children's parent
-        // counters in ONE round trip: a data-modifying CTE on PostgreSQL, one multi-statement
-        // call on SQLite. Rows: kind 0 = this step (attempts, started at, name), kind 1 = a child
-        // (pending parents, ready_at). On SQLite the later statements run even when the claim
-        // is stale; the StaleClaim error below makes every caller roll the transaction back.
-        let done_set = "state = 'complete', results = $3, processed_at = $4, claim_token = NULL, \
-                        lease_expires_at = NULL, ready_at = NULL, updated_at = $4";
-        let done_where = "workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress'";
+        // The outcome, its transition and the children's counters: one round trip.
         ensure_allowed(Entity::Step, State::InProgress, State::Complete)?;
-        let metadata = format!(
-            "{}('attempt', d.attempts, 'execution_duration_ms', $4 - COALESCE(d.last_attempted_at, $4))",
-            sql::JSON_OBJECT
-        );
-        let (src, tail) = sql::COMPLETED_STEP;
-        let insert = Append {
-            entity: Entity::Step,
-            src,
-            id: "d.workflow_step_id",
-            from: "'in_progress'",
-            to: "'complete'",
-            metadata: &metadata,
-            step: "10",
-            tail,
-            now: "$4",
-        }
-        .sql();
-        let sql = if PG {
-            let rel = release_children_sql("SELECT workflow_step_id FROM done", "$4", RELEASED);
-            format!(
-                "WITH done AS (UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
-                 RETURNING workflow_step_id, name, attempts, last_attempted_at), \
-                 ins AS ({insert}), rel AS ({rel}) \
-                 SELECT 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name FROM done \
-                 UNION ALL SELECT 1, workflow_step_id, pending_parents, ready_at, NULL FROM rel"
-            )
-        } else {
-            let rel = release_children_sql(
-                "$1",
-                "$4",
-                "1 AS kind, workflow_step_id, pending_parents AS n, ready_at AS at, NULL AS name",
-            );
-            format!(
-                "UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
-                 RETURNING 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name; \
-                 {insert}; {rel}"
-            )
-        };
+        let sql = complete_one_sql();
         let rows = sqlx::query(&sql)
             .bind(step_id)
             .bind(claim_token)
@@ -547,15 +503,9 @@ impl Backend {
             }
         }
         let (attempts, started, name) = done.ok_or(Error::StaleClaim(step_id))?;
-        out.recorded.push(Recorded {
-            entity: Entity::Step,
-            task_id,
-            step_id: Some(step_id),
-            step_name: Some(name),
-            from: Some(State::InProgress),
-            to: State::Complete,
-            metadata: serde_json::json!({"attempt": attempts, "execution_duration_ms": now - started.unwrap_or(now)}),
-        });
+        out.recorded.push(completed_record(
+            task_id, step_id, name, attempts, started, now,
+        ));
         let unfinished = match counted {
             Some(n) => n,
             None => Self::count_one_finished(tx, task_id, now, false).await?.0,
@@ -574,5 +524,75 @@ impl Backend {
             out.task_finished = true;
         }
         Ok(out)
+    }
+}
+
+/// One step's completion (`$1` step, `$2` claim token, `$3` results, `$4` time): the outcome
+/// fenced by the claim token, its transition row and the children's parent counters in ONE
+/// round trip: a data-modifying CTE on PostgreSQL, one multi-statement call on SQLite (also run
+/// on the raw handle, `sqlite_raw_complete.rs`). Rows: kind 0 = this step (attempts, started
+/// at, name), kind 1 = a child (pending parents, ready_at). On SQLite the later statements run
+/// even when the claim is stale; the caller's StaleClaim error rolls the transaction back.
+pub(super) fn complete_one_sql() -> String {
+    let done_set = "state = 'complete', results = $3, processed_at = $4, claim_token = NULL, \
+                    lease_expires_at = NULL, ready_at = NULL, updated_at = $4";
+    let done_where = "workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress'";
+    let metadata = format!(
+        "{}('attempt', d.attempts, 'execution_duration_ms', $4 - COALESCE(d.last_attempted_at, $4))",
+        sql::JSON_OBJECT
+    );
+    let (src, tail) = sql::COMPLETED_STEP;
+    let insert = Append {
+        entity: Entity::Step,
+        src,
+        id: "d.workflow_step_id",
+        from: "'in_progress'",
+        to: "'complete'",
+        metadata: &metadata,
+        step: "10",
+        tail,
+        now: "$4",
+    }
+    .sql();
+    if PG {
+        let rel = release_children_sql("SELECT workflow_step_id FROM done", "$4", RELEASED);
+        format!(
+            "WITH done AS (UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
+             RETURNING workflow_step_id, name, attempts, last_attempted_at), \
+             ins AS ({insert}), rel AS ({rel}) \
+             SELECT 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name FROM done \
+             UNION ALL SELECT 1, workflow_step_id, pending_parents, ready_at, NULL FROM rel"
+        )
+    } else {
+        let rel = release_children_sql(
+            "$1",
+            "$4",
+            "1 AS kind, workflow_step_id, pending_parents AS n, ready_at AS at, NULL AS name",
+        );
+        format!(
+            "UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
+             RETURNING 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name; \
+             {insert}; {rel}"
+        )
+    }
+}
+
+/// The record of a step's `in_progress -> complete` (attempt, time since it started).
+pub(super) fn completed_record(
+    task_id: i64,
+    step_id: i64,
+    name: String,
+    attempts: i64,
+    started: Option<i64>,
+    now: i64,
+) -> Recorded {
+    Recorded {
+        entity: Entity::Step,
+        task_id,
+        step_id: Some(step_id),
+        step_name: Some(name),
+        from: Some(State::InProgress),
+        to: State::Complete,
+        metadata: serde_json::json!({"attempt": attempts, "execution_duration_ms": now.saturating_sub(started.unwrap_or(now))}),
     }
 }

@@ -52,6 +52,11 @@ pub(super) fn count_finished_sql(counts: &str, now: &str, guarded: bool) -> Stri
     )
 }
 
+/// [`count_finished_sql`] for one step of one task (`$1` the task, `$2` the time).
+pub(super) fn count_one_sql(guarded: bool) -> String {
+    count_finished_sql("SELECT $1 AS tid, 1 AS n", "$2", guarded)
+}
+
 impl Backend {
     /// Counts one finished step of the task (see `count_finished_sql` for `guarded`); returns
     /// the steps left unfinished and the task's state.
@@ -61,16 +66,12 @@ impl Backend {
         now: i64,
         guarded: bool,
     ) -> Result<(i64, State)> {
-        let row = sqlx::query(&count_finished_sql(
-            "SELECT $1 AS tid, 1 AS n",
-            "$2",
-            guarded,
-        ))
-        .bind(task_id)
-        .bind(now)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(Error::TaskNotFound(task_id))?;
+        let row = sqlx::query(&count_one_sql(guarded))
+            .bind(task_id)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(Error::TaskNotFound(task_id))?;
         Ok((row.try_get(1)?, state_of(&row.try_get::<String, _>(2)?)?))
     }
 }

@@ -81,6 +81,61 @@ impl Append<'_> {
     }
 }
 
+/// The hops that take a task from `current` to `target` (each checked by the caller).
+pub(super) fn task_path(current: State, target: State) -> Vec<State> {
+    use State::*;
+    let path: &[State] = match (current, target) {
+        (a, b) if a == b => &[],
+        (Pending, Complete) => &[InProgress, Complete],
+        (Error, Complete) => &[Pending, InProgress, Complete],
+        (Error, InProgress) => &[Pending, InProgress],
+        _ => &[],
+    };
+    if path.is_empty() && current != target {
+        vec![target]
+    } else {
+        path.to_vec()
+    }
+}
+
+/// The record of one task hop.
+pub(super) fn task_record(task_id: i64, from: State, to: State, metadata: &Value) -> Recorded {
+    Recorded {
+        entity: Entity::Task,
+        task_id,
+        step_id: None,
+        step_name: None,
+        from: Some(from),
+        to,
+        metadata: metadata.clone(),
+    }
+}
+
+/// One task hop: the task row and its transition row in ONE round trip (a data-modifying CTE
+/// on PostgreSQL, one multi-statement call on SQLite). `$1` task, `$2` new state, `$3` whether
+/// complete, `$4` time, `$5` old state, `$6` metadata.
+pub(super) fn task_hop_sql() -> String {
+    let update = "UPDATE tasker_tasks SET state = $2, complete = $3, \
+                  completed_at = CASE WHEN $3 THEN $4 ELSE completed_at END, updated_at = $4 WHERE task_id = $1";
+    let insert = Append {
+        entity: Entity::Task,
+        src: sql::UPDATED_TASK,
+        id: "up.task_id",
+        from: "$5",
+        to: "$2",
+        metadata: "$6",
+        step: "10",
+        tail: "",
+        now: "$4",
+    }
+    .sql();
+    if PG {
+        format!("WITH up AS ({update} RETURNING task_id) {insert}")
+    } else {
+        format!("{update}; {insert}")
+    }
+}
+
 /// One statement (PostgreSQL) or call (SQLite: statements run in order, `$N` shared by number)
 /// appending `rows` (distinct entities), each checked against the state machine first. `now` is
 /// the placeholder of the time, already in `args`.
@@ -192,61 +247,21 @@ impl Backend {
         metadata: Value,
         now: i64,
     ) -> Result<()> {
-        use State::*;
-        let path: &[State] = match (current, target) {
-            (a, b) if a == b => &[],
-            (Pending, Complete) => &[InProgress, Complete],
-            (Error, Complete) => &[Pending, InProgress, Complete],
-            (Error, InProgress) => &[Pending, InProgress],
-            _ => &[],
-        };
-        let path: Vec<State> = if path.is_empty() && current != target {
-            vec![target]
-        } else {
-            path.to_vec()
-        };
-        // Each hop is ONE round trip: the task row and its transition row (a data-modifying CTE
-        // on PostgreSQL, one multi-statement call on SQLite).
-        let update = "UPDATE tasker_tasks SET state = $2, complete = $3, \
-                      completed_at = CASE WHEN $3 THEN $4 ELSE completed_at END, updated_at = $4 WHERE task_id = $1";
-        let insert = Append {
-            entity: Entity::Task,
-            src: sql::UPDATED_TASK,
-            id: "up.task_id",
-            from: "$5",
-            to: "$2",
-            metadata: "$6",
-            step: "10",
-            tail: "",
-            now: "$4",
-        }
-        .sql();
-        let sql = if PG {
-            format!("WITH up AS ({update} RETURNING task_id) {insert}")
-        } else {
-            format!("{update}; {insert}")
-        };
+        let path = task_path(current, target);
+        let sql = task_hop_sql();
         let mut from = current;
         for to in path {
             ensure_allowed(Entity::Task, from, to)?;
             sqlx::query(&sql)
                 .bind(task_id)
                 .bind(to.as_str())
-                .bind(to == Complete)
+                .bind(to == State::Complete)
                 .bind(now)
                 .bind(from.as_str())
                 .bind(Json(&metadata))
                 .execute(&mut **tx)
                 .await?;
-            rec.push(Recorded {
-                entity: Entity::Task,
-                task_id,
-                step_id: None,
-                step_name: None,
-                from: Some(from),
-                to,
-                metadata: metadata.clone(),
-            });
+            rec.push(task_record(task_id, from, to, &metadata));
             from = to;
         }
         Ok(())
