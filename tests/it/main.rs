@@ -29,3 +29,4 @@ mod storage;
 mod task_deadline;
 mod timeouts;
 mod validation;
+mod worker_continuation;
