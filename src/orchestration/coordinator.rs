@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 /// necessary dependents become ready; no-op-sized handlers still form whole groups.
 const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(5);
 
-/// Steps claimed in a completion's transaction (inline runs, worker continuations), already published.
+/// Steps claimed in a completion's transaction (inline runs), already published.
 type ClaimedNext = Option<Vec<ClaimedStep>>;
 
 /// A success waiting for its group commit: the claim, the results, the step's lease (ms) and
@@ -87,37 +87,20 @@ impl<'a> OrchestrationCoordinator<'a> {
     }
 
     /// Claims ready steps of any task, as many as the client's `AdaptiveClaim` says (at most
-    /// `claim_batch`), and runs them. A batch whose steps are all of one task continues that
-    /// task: its completion also claims the task's next ready steps in the same call (one call
-    /// per step for a chain, as in an inline run), which run next, for at most `claim_batch`
-    /// steps in all (the fairness bound, docs/ARCHITECTURE.md "Decisions"). Returns how many
-    /// ran (steps given back on a stop are not counted).
+    /// `claim_batch`), and runs them. Returns how many ran (steps given back on a stop are not
+    /// counted).
     pub fn run_once(&self) -> Result<usize> {
         let inner = &self.client.inner;
         LeaseReaper::new(self.client).reap(ClaimScope::Any)?;
         let max = inner.config.claim_batch;
         let limit = inner.claim_size.limit(max, inner.config.adaptive_claim);
-        let mut batch = self.claim(ClaimScope::Any, i64::from(limit))?;
-        let mut claim_limit = limit;
+        let claimed = self.claim(ClaimScope::Any, i64::from(limit))?;
+        let n = claimed.len();
         let before = self.started.get();
-        // Steps this call may still run without claiming from every task again.
-        let mut budget = max;
-        while !batch.is_empty() {
-            let n = batch.len();
-            budget = budget.saturating_sub(u32::try_from(n).unwrap_or(u32::MAX));
-            let next_limit = limit.min(budget);
-            let task = batch.first().map(|(s, _)| s.task_id);
-            let cont = task
-                .filter(|t| next_limit > 0 && batch.iter().all(|(s, _)| s.task_id == *t))
-                .map(|t| (t, i64::from(next_limit)));
+        if n > 0 {
             let started = Instant::now();
-            let (_, next) = self.run_batch(batch, cont)?;
-            // A continuation's claim cut by the budget says nothing about the right size.
-            if claim_limit == limit {
-                inner.claim_size.observe(limit, n, started.elapsed(), max);
-            }
-            claim_limit = next_limit;
-            batch = next.unwrap_or_default();
+            self.run_batch(claimed, None)?;
+            inner.claim_size.observe(limit, n, started.elapsed(), max);
         }
         Ok(self.started.get().saturating_sub(before))
     }
@@ -270,8 +253,7 @@ impl<'a> OrchestrationCoordinator<'a> {
     /// Runs a claimed batch: handlers in order, successes committed as a group (one commit for
     /// the batch; a group is written early once its oldest outcome is `GROUP_COMMIT_WINDOW`
     /// old), failures written at once, alone. With `claim = Some((task_id, limit))` (inline
-    /// runs, a worker's continuation) the last group's transaction also claims up to `limit`
-    /// ready steps of that task (unlimited steps only: no concurrency key or rate limit),
+    /// runs) the last group's transaction also claims up to `limit` ready steps of that task,
     /// returned as `Some`. A batch of one takes the single-step path. Returns whether a task
     /// completed, and the next claims.
     fn run_batch(

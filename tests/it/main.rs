@@ -29,4 +29,3 @@ mod storage;
 mod task_deadline;
 mod timeouts;
 mod validation;
-mod worker_continuation;
