@@ -11,11 +11,13 @@ use crate::registry::BatchFailure;
 use crate::{Error, Result};
 use serde_json::Value;
 
+mod held_claim;
 mod listener;
 mod migrations;
 mod purge_batch;
 mod stale_connections;
 
+pub use held_claim::HeldClaim;
 pub(crate) use listener::spawn_ready_listener;
 pub(crate) use migrations::{migrator, PG_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use purge_batch::{PurgeBatch, PurgeCutoffs};
@@ -103,24 +105,6 @@ pub struct Claimed {
     /// that came later: a child becomes claimable when its last parent finishes); for the
     /// start-delay metric. None when not read by a claim.
     pub ready_since: Option<i64>,
-}
-
-/// A claim its holder may give back (`Store::release_claims`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeldClaim {
-    pub task_id: i64,
-    pub step_id: i64,
-    pub claim_token: String,
-}
-
-impl From<&Claimed> for HeldClaim {
-    fn from(c: &Claimed) -> HeldClaim {
-        HeldClaim {
-            task_id: c.task_id,
-            step_id: c.step_id,
-            claim_token: c.claim_token.clone(),
-        }
-    }
 }
 
 /// A successful step outcome to persist as part of a group (`Store::complete_steps`).
