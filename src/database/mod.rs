@@ -369,12 +369,6 @@ impl Store {
         limit: i64,
         now: i64,
     ) -> Result<(Vec<ClaimedStep>, Vec<Recorded>)> {
-        // SQLite files, one task (an inline run): on the writer's raw handle (sqlite_raw.rs).
-        if let (Store::Sqlite(b), ClaimScope::Task(task_id)) = (self, scope) {
-            if let Some(out) = b.claim_loaded_task_raw(task_id, limit, now).await? {
-                return Ok(out);
-            }
-        }
         dispatch_resending!(self, b => b.claim_loaded(scope, limit, now).await)
     }
 
@@ -388,15 +382,6 @@ impl Store {
         now: i64,
         limit: i64,
     ) -> Result<(StepSettled, Vec<ClaimedStep>, Vec<Recorded>)> {
-        // SQLite files: on the writer connection's raw handle when it can (sqlite_raw.rs).
-        if let Store::Sqlite(b) = self {
-            if let Some(out) = b
-                .complete_step_and_claim_raw(task_id, step_id, claim_token, results, now, limit)
-                .await?
-            {
-                return Ok(out);
-            }
-        }
         dispatch_resending!(self, b => b.complete_step_and_claim(task_id, step_id, claim_token, results, now, limit).await)
     }
 

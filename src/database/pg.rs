@@ -30,6 +30,8 @@ mod complete;
 mod complete_and_claim_fn;
 #[path = "backend/complete_autocommit.rs"]
 mod complete_autocommit;
+#[path = "backend/complete_one.rs"]
+mod complete_one;
 #[path = "backend/counters.rs"]
 mod counters;
 #[path = "backend/create_autocommit.rs"]
@@ -42,6 +44,8 @@ mod decision;
 mod fail;
 #[path = "backend/failing_handlers.rs"]
 mod failing_handlers;
+#[path = "pg_fast_path.rs"]
+mod fast_path;
 #[path = "backend/leases.rs"]
 mod leases;
 #[path = "backend/metrics.rs"]

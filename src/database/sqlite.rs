@@ -30,10 +30,10 @@ mod complete;
 mod complete_and_claim_fn;
 #[path = "backend/complete_autocommit.rs"]
 mod complete_autocommit;
+#[path = "backend/complete_one.rs"]
+mod complete_one;
 #[path = "backend/counters.rs"]
 mod counters;
-#[path = "backend/create_autocommit.rs"]
-mod create_autocommit;
 #[path = "backend/deadlines.rs"]
 mod deadlines;
 #[path = "backend/decision.rs"]
@@ -62,6 +62,8 @@ mod sql;
 mod sqlite_raw_claim;
 #[path = "sqlite_raw_complete.rs"]
 mod sqlite_raw_complete;
+#[path = "sqlite_raw_create.rs"]
+mod sqlite_raw_create;
 #[path = "sqlite_raw_tx.rs"]
 mod sqlite_raw_tx;
 #[path = "backend/step_columns.rs"]

@@ -39,6 +39,7 @@ fn is_busy(e: &Error) -> bool {
 /// A value bound to a `$N` parameter.
 pub(crate) enum RawArg {
     Int(i64),
+    Real(f64),
     Text(String),
     Null,
 }
@@ -428,6 +429,7 @@ fn run(db: *mut ffi::sqlite3, s: &Stmt, args: &[RawArg], rows: &mut Vec<RawRow>)
         let rc = unsafe {
             match arg {
                 RawArg::Int(v) => ffi::sqlite3_bind_int64(p, idx, *v),
+                RawArg::Real(v) => ffi::sqlite3_bind_double(p, idx, *v),
                 RawArg::Null => ffi::sqlite3_bind_null(p, idx),
                 RawArg::Text(t) => ffi::sqlite3_bind_text64(
                     p,

@@ -14,9 +14,10 @@ use crate::state_machine::Entity;
 use std::collections::HashMap;
 
 impl Backend {
-    /// [`Backend::claim_loaded`] of one task on the raw handle; `Ok(None)`: not taken here
+    /// SQLite's fast path of [`Backend::claim_loaded`] for one task (each dialect defines it;
+    /// PostgreSQL's is in `pg_fast_path.rs`): on the raw handle. `Ok(None)`: not taken here
     /// (see `raw_write`), the caller runs the sqlx claim.
-    pub async fn claim_loaded_task_raw(
+    pub(super) async fn claim_loaded_task_fast(
         &self,
         task_id: i64,
         limit: i64,

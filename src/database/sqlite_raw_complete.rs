@@ -4,7 +4,7 @@
 //! state-machine checks, fencing and records. A task not in progress (cancelled: the discard
 //! path; blocked, pending) is handed back, rolled back, to the sqlx transaction.
 
-use super::complete::{complete_one_sql, completed_record};
+use super::complete_one::{complete_one_sql, completed_record};
 use super::sqlite_raw_claim::claim_task;
 use super::sqlite_raw_tx::drive_task_raw;
 use super::*;
@@ -15,10 +15,11 @@ use crate::state_machine::Entity;
 type Settled = (StepSettled, Vec<ClaimedStep>, Vec<Recorded>);
 
 impl Backend {
-    /// [`Backend::complete_step_and_claim`] on the raw handle. `Ok(None)`: not taken here,
+    /// SQLite's fast path of [`Backend::complete_step_and_claim`] (each dialect defines it;
+    /// PostgreSQL's is in `pg_fast_path.rs`): on the raw handle. `Ok(None)`: not taken here,
     /// nothing written (see `raw_write`); the caller runs the sqlx transaction. A stale claim
     /// is `StaleClaim`, rolled back, as on the sqlx path.
-    pub async fn complete_step_and_claim_raw(
+    pub(super) async fn complete_step_and_claim_fast(
         &self,
         task_id: i64,
         step_id: i64,
@@ -57,7 +58,7 @@ fn complete_and_claim(
     limit: i64,
 ) -> Result<Option<Settled>> {
     let rows = tx.exec(
-        &count_one_sql(true),
+        count_one_sql(true),
         &[RawArg::Int(task_id), RawArg::Int(now)],
     )?;
     let row = rows.first().ok_or(Error::TaskNotFound(task_id))?;
@@ -68,7 +69,7 @@ fn complete_and_claim(
     }
     ensure_allowed(Entity::Step, State::InProgress, State::Complete)?;
     let rows = tx.exec(
-        &complete_one_sql(),
+        complete_one_sql(),
         &[
             RawArg::Int(step_id),
             RawArg::Text(claim_token.to_string()),

@@ -1,7 +1,8 @@
 //! The SQLite write transaction on the writer connection's raw handle (`sqlite_raw.rs`) and
 //! what its bodies share: the row decoder of run contexts, hand-numbered arguments, the task
-//! hop. Its bodies: `sqlite_raw_claim.rs` (an inline run's first claim) and
-//! `sqlite_raw_complete.rs` (complete-and-claim, every later step).
+//! hop. Its bodies: `sqlite_raw_create.rs` (a task's creation), `sqlite_raw_claim.rs` (an
+//! inline run's first claim) and `sqlite_raw_complete.rs` (complete-and-claim, every later
+//! step).
 
 use super::*;
 use crate::database::sqlite_raw::{RawArg, RawRow, RawTx};
@@ -65,7 +66,7 @@ pub(super) fn drive_task_raw(
     for to in task_path(current, target) {
         ensure_allowed(Entity::Task, from, to)?;
         tx.exec(
-            &sql,
+            sql,
             &[
                 RawArg::Int(task_id),
                 RawArg::Text(to.as_str().to_string()),

@@ -223,3 +223,111 @@ fn the_raw_statements_do_not_outlive_the_writer_connection() {
         State::Complete
     );
 }
+
+const WIDE: &str = r#"
+name: wide
+namespace_name: tests
+version: 1.0.0
+step_templates:
+  - {name: a, handler: square, handler_config: {k: [1, "two"]}, lease_ms: 7000, timeout_ms: 900,
+     default_retry_limit: 5, backoff: {base_ms: 250, factor: 1.5, max_ms: 9000, jitter: 0.25}}
+  - {name: b, handler: square, depends_on_step: a, default_retryable: false, skippable: true}
+  - {name: c, handler: square, depends_on_step: a, concurrency: {limit: 2, key: /n}}
+  - {name: d, handler: square, depends_on_steps: [b, c]}
+"#;
+
+/// A history without its times: (from, to, sort key, most recent, metadata) per row.
+fn history(rows: &[tasker::TransitionView]) -> Vec<String> {
+    rows.iter()
+        .map(|t| {
+            format!(
+                "{:?}>{:?} {} {} {}",
+                t.from_state, t.to_state, t.sort_key, t.most_recent, t.metadata
+            )
+        })
+        .collect()
+}
+
+/// What a new task's rows say, minus ids and times: each step's columns, parents, transitions
+/// and (for the ready root) the run settings its claim loads.
+fn created_rows(
+    c: &tasker::Client,
+    store: &Store,
+    rt: &tokio::runtime::Runtime,
+    task: i64,
+) -> String {
+    let view = c.task_view(task).unwrap();
+    let mut out = format!(
+        "{:?} n={} tags={:?} history={:?}\n",
+        view.state,
+        view.context["n"],
+        view.tags,
+        history(&view.transitions),
+    );
+    for s in &view.steps {
+        out.push_str(&format!(
+            "{} {} {:?} attempts={} limit={} retryable={} skippable={} inputs={} results={:?} \
+             priority={} timeout={:?} key={:?} parents={:?} history={:?}\n",
+            s.name,
+            s.handler,
+            s.state,
+            s.attempts,
+            s.retry_limit,
+            s.retryable,
+            s.skippable,
+            s.inputs,
+            s.results,
+            s.priority,
+            s.timeout_ms,
+            s.concurrency_key,
+            s.parents,
+            history(&s.transitions),
+        ));
+    }
+    let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
+    let (claimed, _) = rt
+        .block_on(store.claim_loaded(ClaimScope::Task(task), 4, now))
+        .unwrap();
+    for (s, loaded) in claimed {
+        out.push_str(&format!(
+            "claimed {} backoff={:?} lease={} config={} timeout={}\n",
+            s.name,
+            loaded.backoff,
+            loaded.lease_ms,
+            loaded.context.step.handler_config,
+            loaded.deadline_at.map_or(-1, |d| d - now),
+        ));
+    }
+    out
+}
+
+// A task created on the fast path (PostgreSQL: one statement; an SQLite file: the writer's
+// raw handle) has the same rows as one created by the transaction (taken for a task with a
+// deadline): step columns of every type (floats, booleans, JSON, NULLs), edges, the first
+// transitions and the run settings its claim loads.
+both_backends!(
+    a_task_created_on_the_fast_path_has_the_transactions_rows,
+    |b| {
+        let (c, db) = client(b);
+        c.register_template_yaml(WIDE).unwrap();
+        let request = |deadline_ms, which| tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            tags: vec!["t1".into()],
+            priority: Some(3),
+            deadline_ms,
+            ..req("wide", json!({"n": 1, "which": which}))
+        };
+        let fast = c.create_task(&request(None, "fast")).unwrap();
+        let slow = c.create_task(&request(Some(3_600_000), "slow")).unwrap();
+        assert!(fast.created && slow.created);
+        let (rt, store) = store_runtime(&db.url);
+        let fast_rows = created_rows(&c, &store, &rt, fast.task_id);
+        let slow_rows = created_rows(&c, &store, &rt, slow.task_id);
+        assert_eq!(fast_rows, slow_rows);
+        assert!(fast_rows.contains("claimed a backoff="), "{fast_rows}");
+        assert!(fast_rows.contains("factor: Some(1.5)"), "{fast_rows}");
+        // The same request again is the same task (its identity), on the fast path's hand-back.
+        let again = c.create_task(&request(None, "fast")).unwrap();
+        assert_eq!((again.task_id, again.created), (fast.task_id, false));
+    }
+);

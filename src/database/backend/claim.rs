@@ -27,6 +27,13 @@ impl Backend {
         limit: i64,
         now: i64,
     ) -> Result<(Vec<ClaimedStep>, Vec<Recorded>)> {
+        // One task (an inline run): the dialect's fast path first (SQLite: the writer's raw
+        // handle, `sqlite_raw_claim.rs`; none on PostgreSQL).
+        if let ClaimScope::Task(task_id) = scope {
+            if let Some(out) = self.claim_loaded_task_fast(task_id, limit, now).await? {
+                return Ok(out);
+            }
+        }
         let (claimed, loaded, rec) = self.claim_all(scope, limit, now, true).await?;
         Ok((claimed.into_iter().zip(loaded).collect(), rec))
     }

@@ -9,6 +9,29 @@ use sqlx::Row;
 
 pub(super) type Tx = sqlx::Transaction<'static, Db>;
 
+/// Statement text built on first use and kept: the hot paths' statements are assembled from
+/// shared parts (the transition writer, the counters) and were formatted again on every call.
+/// Each dialect compiles this file apart, so each has its own cells.
+pub(super) fn sql_once(
+    cell: &'static std::sync::OnceLock<String>,
+    build: impl FnOnce() -> String,
+) -> &'static str {
+    cell.get_or_init(build)
+}
+
+/// [`sql_once`] for text whose building checks something (the state machine's table) and can
+/// fail: nothing is kept then, and the error is the caller's.
+pub(super) fn sql_once_checked(
+    cell: &'static std::sync::OnceLock<String>,
+    build: impl FnOnce() -> Result<String>,
+) -> Result<&'static str> {
+    if let Some(sql) = cell.get() {
+        return Ok(sql);
+    }
+    let sql = build()?;
+    Ok(cell.get_or_init(|| sql))
+}
+
 pub(super) const STATES_ACTIVE: &str = "('pending','in_progress')";
 /// A batch whose failure its `continue_on_failure` fan-out tolerated: in error for good and
 /// finished for its task (docs/DYNAMIC_WORKFLOWS.md). Never retried, so `ready_at` stays NULL.

@@ -5,11 +5,13 @@
 //! On PostgreSQL `complete_step` and a group without a claim go first through the
 //! one-statement path (`complete_autocommit.rs`), which writes the steps of running tasks and
 //! hands the rest (stale claims, cancelled, blocked or pending tasks) back to this file. Two
-//! statement shapes remain here: the single-step path (`complete_in`: task lock and count in one
-//! statement, then outcome, transition and children in one more) and the group path (lock,
-//! outcomes, transitions, children, counters). Both use the one transition writer and the
-//! decrement statements of `counters.rs`. On PostgreSQL complete-and-claim goes first through
-//! one call of a server-side function (`complete_and_claim_fn.rs`), with the same hand-back.
+//! statement shapes remain: the single-step path (`complete_in`, `complete_one.rs`: task lock
+//! and count in one statement, then outcome, transition and children in one more) and the
+//! group path here (lock, outcomes, transitions, children, counters). Both use the one
+//! transition writer and the decrement statements of `counters.rs`. Complete-and-claim goes
+//! first through the dialect's fast path (`complete_step_and_claim_fast`: on PostgreSQL one
+//! call of a server-side function, `complete_and_claim_fn.rs`; on SQLite the writer
+//! connection's raw handle, `sqlite_raw_complete.rs`), with the same hand-back.
 
 use super::complete_autocommit::CompletionRow;
 use super::*;
@@ -68,21 +70,13 @@ impl Backend {
         now: i64,
         limit: i64,
     ) -> Result<(StepSettled, Vec<ClaimedStep>, Vec<Recorded>)> {
-        if PG && limit > 0 {
-            // One call of the complete-and-claim function; what it leaves (stale claim, task
-            // not in progress) takes the transaction below.
-            let row = CompletionRow {
-                id: step_id,
-                token: claim_token,
-                task: task_id,
-                results,
-            };
-            let (mut fast, next, rec) = self
-                .complete_and_claim_fn(std::slice::from_ref(&row), now, task_id, limit)
-                .await?;
-            if let Some(Some(settled)) = fast.pop() {
-                return Ok((settled, next, rec));
-            }
+        // The dialect's fast path first (PostgreSQL: one function call; SQLite: the writer's
+        // raw handle); what it does not take runs the transaction below.
+        if let Some(out) = self
+            .complete_step_and_claim_fast(task_id, step_id, claim_token, results, now, limit)
+            .await?
+        {
+            return Ok(out);
         }
         let mut w = self.begin().await?;
         let tx = &mut w.tx;
@@ -427,172 +421,5 @@ impl Backend {
             .map(|o| o.ok_or_else(|| Error::Internal("completion left unsettled".into())))
             .collect::<Result<Vec<_>>>()?;
         Ok((out, next, claim_rec))
-    }
-
-    /// The completion inside `tx` (no NOTIFY: the callers decide).
-    pub(super) async fn complete_in(
-        tx: &mut Tx,
-        task_id: i64,
-        step_id: i64,
-        claim_token: &str,
-        results: &Value,
-        now: i64,
-    ) -> Result<StepSettled> {
-        // Locks the task row first (the lock order) AND counts this step as finished in one
-        // statement (was a SELECT ... FOR UPDATE and a later UPDATE). If the claim turns out to be
-        // stale below, the error rolls the whole transaction back, the decrement included; the
-        // `= 0` guard only keeps such a doomed statement from tripping the CHECK constraint.
-        let (unfinished, task_state) = Self::count_one_finished(tx, task_id, now, true).await?;
-        Self::complete_locked(
-            tx,
-            task_id,
-            task_state,
-            Some(unfinished),
-            step_id,
-            claim_token,
-            results,
-            now,
-        )
-        .await
-    }
-
-    /// A completion once its task row is locked (`task_state` read under that lock). With
-    /// `counted = Some(n)` the caller already decremented the task's unfinished counter to `n`;
-    /// otherwise it is decremented here, last. A stale claim returns `StaleClaim` before
-    /// anything is written for this step.
-    pub(super) async fn complete_locked(
-        tx: &mut Tx,
-        task_id: i64,
-        task_state: State,
-        counted: Option<i64>,
-        step_id: i64,
-        claim_token: &str,
-        results: &Value,
-        now: i64,
-    ) -> Result<StepSettled> {
-        let mut out = StepSettled::default();
-        if task_state == State::Cancelled {
-            Self::discard_cancelled(tx, &mut out.recorded, task_id, step_id, claim_token, now)
-                .await?;
-            out.discarded = true;
-            return Ok(out);
-        }
-        // The outcome, its transition and the children's counters: one round trip.
-        ensure_allowed(Entity::Step, State::InProgress, State::Complete)?;
-        let sql = complete_one_sql();
-        let rows = sqlx::query(&sql)
-            .bind(step_id)
-            .bind(claim_token)
-            .bind(Json(results))
-            .bind(now)
-            .fetch_all(&mut **tx)
-            .await?;
-        let mut done: Option<(i64, Option<i64>, String)> = None;
-        for r in rows {
-            let kind: i32 = r.try_get("kind")?;
-            let n: i64 = r.try_get("n")?;
-            let at: Option<i64> = r.try_get("at")?;
-            if kind == 0 {
-                done = Some((
-                    n,
-                    at,
-                    r.try_get::<Option<String>, _>("name")?.unwrap_or_default(),
-                ));
-            } else if n == 0 && at.is_some() {
-                out.newly_ready.push(r.try_get("workflow_step_id")?);
-            }
-        }
-        let (attempts, started, name) = done.ok_or(Error::StaleClaim(step_id))?;
-        out.recorded.push(completed_record(
-            task_id, step_id, name, attempts, started, now,
-        ));
-        let unfinished = match counted {
-            Some(n) => n,
-            None => Self::count_one_finished(tx, task_id, now, false).await?.0,
-        };
-        if unfinished == 0 {
-            Self::drive_task(
-                tx,
-                &mut out.recorded,
-                task_id,
-                task_state,
-                State::Complete,
-                serde_json::json!({}),
-                now,
-            )
-            .await?;
-            out.task_finished = true;
-        }
-        Ok(out)
-    }
-}
-
-/// One step's completion (`$1` step, `$2` claim token, `$3` results, `$4` time): the outcome
-/// fenced by the claim token, its transition row and the children's parent counters in ONE
-/// round trip: a data-modifying CTE on PostgreSQL, one multi-statement call on SQLite (also run
-/// on the raw handle, `sqlite_raw_complete.rs`). Rows: kind 0 = this step (attempts, started
-/// at, name), kind 1 = a child (pending parents, ready_at). On SQLite the later statements run
-/// even when the claim is stale; the caller's StaleClaim error rolls the transaction back.
-pub(super) fn complete_one_sql() -> String {
-    let done_set = "state = 'complete', results = $3, processed_at = $4, claim_token = NULL, \
-                    lease_expires_at = NULL, ready_at = NULL, updated_at = $4";
-    let done_where = "workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress'";
-    let metadata = format!(
-        "{}('attempt', d.attempts, 'execution_duration_ms', $4 - COALESCE(d.last_attempted_at, $4))",
-        sql::JSON_OBJECT
-    );
-    let (src, tail) = sql::COMPLETED_STEP;
-    let insert = Append {
-        entity: Entity::Step,
-        src,
-        id: "d.workflow_step_id",
-        from: "'in_progress'",
-        to: "'complete'",
-        metadata: &metadata,
-        step: "10",
-        tail,
-        now: "$4",
-    }
-    .sql();
-    if PG {
-        let rel = release_children_sql("SELECT workflow_step_id FROM done", "$4", RELEASED);
-        format!(
-            "WITH done AS (UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
-             RETURNING workflow_step_id, name, attempts, last_attempted_at), \
-             ins AS ({insert}), rel AS ({rel}) \
-             SELECT 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name FROM done \
-             UNION ALL SELECT 1, workflow_step_id, pending_parents, ready_at, NULL FROM rel"
-        )
-    } else {
-        let rel = release_children_sql(
-            "$1",
-            "$4",
-            "1 AS kind, workflow_step_id, pending_parents AS n, ready_at AS at, NULL AS name",
-        );
-        format!(
-            "UPDATE tasker_workflow_steps SET {done_set} WHERE {done_where} \
-             RETURNING 0 AS kind, workflow_step_id, attempts AS n, last_attempted_at AS at, name; \
-             {insert}; {rel}"
-        )
-    }
-}
-
-/// The record of a step's `in_progress -> complete` (attempt, time since it started).
-pub(super) fn completed_record(
-    task_id: i64,
-    step_id: i64,
-    name: String,
-    attempts: i64,
-    started: Option<i64>,
-    now: i64,
-) -> Recorded {
-    Recorded {
-        entity: Entity::Step,
-        task_id,
-        step_id: Some(step_id),
-        step_name: Some(name),
-        from: Some(State::InProgress),
-        to: State::Complete,
-        metadata: serde_json::json!({"attempt": attempts, "execution_duration_ms": now.saturating_sub(started.unwrap_or(now))}),
     }
 }

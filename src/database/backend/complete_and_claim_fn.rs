@@ -59,7 +59,7 @@ fn claim_sql(limit: i64, lease_ms: i64) -> Result<String> {
 /// the rows whose `workflow_step_id` is not NULL; when nothing is claimed, one row carries only
 /// `completion`.
 fn body(limit: i64, lease_ms: i64) -> Result<String> {
-    let complete = named_params(&complete_sql(false)?, &["p_items", "p_now"]);
+    let complete = named_params(complete_sql(false)?, &["p_items", "p_now"]);
     let claim = named_params(
         &claim_sql(limit, lease_ms)?,
         &["p_now", "p_token", "p_task"],

@@ -13,11 +13,17 @@ use super::*;
 use crate::state_machine::Entity;
 use sqlx::types::Json;
 use sqlx::Row;
+use std::sync::OnceLock;
 
 /// The statement; `$1` is a JSON array of `{id, token, task, results}`, `$2` the time. With
 /// `notify`, it also wakes idle workers when it released a child (complete_and_claim_fn.rs
 /// claims first and wakes them only for what it left).
-pub(super) fn complete_sql(notify: bool) -> Result<String> {
+pub(super) fn complete_sql(notify: bool) -> Result<&'static str> {
+    static SQL: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
+    sql_once_checked(&SQL[usize::from(notify)], || build_complete_sql(notify))
+}
+
+fn build_complete_sql(notify: bool) -> Result<String> {
     ensure_allowed(Entity::Step, State::InProgress, State::Complete)?;
     ensure_allowed(Entity::Task, State::InProgress, State::Complete)?;
     let steps = Append {
@@ -125,7 +131,7 @@ impl Backend {
         items: &[CompletionRow<'_>],
         now: i64,
     ) -> Result<Vec<Option<StepSettled>>> {
-        let rows = sqlx::query(&complete_sql(true)?)
+        let rows = sqlx::query(complete_sql(true)?)
             .bind(Json(items))
             .bind(now)
             .fetch_all(&self.pool)

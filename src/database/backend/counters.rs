@@ -3,6 +3,7 @@
 
 use super::*;
 use sqlx::Row;
+use std::sync::OnceLock;
 
 /// The one children-decrement statement: the children of the steps `parents` (placeholders
 /// or a subquery of step ids) lose one pending parent per finished parent (a child with two
@@ -53,8 +54,11 @@ pub(super) fn count_finished_sql(counts: &str, now: &str, guarded: bool) -> Stri
 }
 
 /// [`count_finished_sql`] for one step of one task (`$1` the task, `$2` the time).
-pub(super) fn count_one_sql(guarded: bool) -> String {
-    count_finished_sql("SELECT $1 AS tid, 1 AS n", "$2", guarded)
+pub(super) fn count_one_sql(guarded: bool) -> &'static str {
+    static SQL: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
+    sql_once(&SQL[usize::from(guarded)], || {
+        count_finished_sql("SELECT $1 AS tid, 1 AS n", "$2", guarded)
+    })
 }
 
 impl Backend {
@@ -66,7 +70,7 @@ impl Backend {
         now: i64,
         guarded: bool,
     ) -> Result<(i64, State)> {
-        let row = sqlx::query(&count_one_sql(guarded))
+        let row = sqlx::query(count_one_sql(guarded))
             .bind(task_id)
             .bind(now)
             .fetch_optional(&mut **tx)

@@ -1,4 +1,4 @@
-//! Task creation's one-statement path (PostgreSQL): the task, its first transition, every step,
+//! Task creation's one-statement path (PostgreSQL; compiled by `pg.rs` only): the task, its first transition, every step,
 //! edge and step transition and the NOTIFY as ONE data-modifying CTE in autocommit, the steps
 //! and edges passed as JSON record sets (any number of steps, no chunking). The transactional
 //! path (`tasks.rs`) takes BEGIN, six statements or more (one per 400 steps) and COMMIT.
@@ -6,17 +6,23 @@
 //! It handles the common case only: a task with bypassed steps or a deadline takes the
 //! transactional path, which also completes a task whose steps are all bypassed.
 
-use super::step_columns::{step_column_names, step_columns};
+use super::step_columns::{step_column_names, step_columns, Col};
 use super::tasks::{bind_task, INSERT_TASK};
 use super::*;
 use crate::state_machine::Entity;
 use sqlx::types::Json;
 use sqlx::Row;
+use std::sync::OnceLock;
 
 /// The statement: `$1..$11` the task row (`INSERT_TASK`), `$12` the steps (JSON records),
 /// `$13` the edges (JSON records of step names), `$14` when the steps become claimable, `$15`
 /// their priority.
-fn create_sql() -> String {
+fn create_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    sql_once(&SQL, build_create_sql)
+}
+
+fn build_create_sql() -> String {
     let types = step_columns(&NewStep::default())
         .iter()
         .map(|(name, col)| format!("{name} {}", col.pg_type()))
@@ -79,7 +85,7 @@ impl Backend {
             edges.push(serde_json::json!({"f": name(*f)?, "t": name(*to)?}));
         }
         let sql = create_sql();
-        let rows = bind_task(sqlx::query(&sql), t, now, t.steps.len() as i64)
+        let rows = bind_task(sqlx::query(sql), t, now, t.steps.len() as i64)
             .bind(Json(Value::Array(steps)))
             .bind(Json(Value::Array(edges)))
             .bind(t.start_at)
@@ -134,5 +140,30 @@ impl Backend {
             },
             Vec::new(),
         )))
+    }
+}
+
+/// How this statement declares and passes a step column (the JSON record set).
+impl Col<'_> {
+    /// Its type in PostgreSQL's `jsonb_to_recordset` column definition.
+    fn pg_type(&self) -> &'static str {
+        match self {
+            Col::Int(_) => "bigint",
+            Col::Float(_) => "float8",
+            Col::Bool(_) => "boolean",
+            Col::Text(_) => "text",
+            Col::Json(_) => "jsonb",
+        }
+    }
+
+    /// Its value in a JSON record.
+    fn json(&self) -> Value {
+        match self {
+            Col::Int(v) => serde_json::json!(v),
+            Col::Float(v) => serde_json::json!(v),
+            Col::Bool(v) => Value::Bool(*v),
+            Col::Text(v) => serde_json::json!(v),
+            Col::Json(v) => (*v).clone(),
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The columns of a new step row that come from its `NewStep`: ONE list for both step INSERTs
-//! (tasks.rs binds the values, create_autocommit.rs passes them as JSON records), so a new
-//! column is one edit here.
+//! (tasks.rs and sqlite_raw_create.rs bind the values, create_autocommit.rs passes them as JSON
+//! records), so a new column is one edit here.
 
 use super::*;
 
@@ -11,30 +11,6 @@ pub(super) enum Col<'a> {
     Bool(bool),
     Text(Option<&'a str>),
     Json(&'a Value),
-}
-
-impl Col<'_> {
-    /// Its type in PostgreSQL's `jsonb_to_recordset` column definition.
-    pub(super) fn pg_type(&self) -> &'static str {
-        match self {
-            Col::Int(_) => "bigint",
-            Col::Float(_) => "float8",
-            Col::Bool(_) => "boolean",
-            Col::Text(_) => "text",
-            Col::Json(_) => "jsonb",
-        }
-    }
-
-    /// Its value in a JSON record.
-    pub(super) fn json(&self) -> Value {
-        match self {
-            Col::Int(v) => serde_json::json!(v),
-            Col::Float(v) => serde_json::json!(v),
-            Col::Bool(v) => Value::Bool(*v),
-            Col::Text(v) => serde_json::json!(v),
-            Col::Json(v) => (*v).clone(),
-        }
-    }
 }
 
 fn ms(v: Option<u64>) -> Option<i64> {

@@ -44,10 +44,10 @@ impl Backend {
         if t.steps.iter().any(|s| s.flow_key.is_some()) {
             self.keyed.open();
         }
-        if PG {
-            if let Some(created) = self.create_task_autocommit(t, now).await? {
-                return Ok(created);
-            }
+        // The dialect's fast path first (PostgreSQL: one statement in autocommit; SQLite: the
+        // writer's raw handle); what it does not take runs the transaction below.
+        if let Some(created) = self.create_task_fast(t, now).await? {
+            return Ok(created);
         }
         let mut rec = Vec::new();
         let mut w = self.begin().await?;

@@ -3,6 +3,7 @@
 use super::*;
 use crate::state_machine::{self, Entity};
 use sqlx::types::Json;
+use std::sync::OnceLock;
 
 /// One transition row to append: `id` is the task id or the step id, depending on the entity.
 pub(super) struct TransitionRow {
@@ -114,7 +115,12 @@ pub(super) fn task_record(task_id: i64, from: State, to: State, metadata: &Value
 /// One task hop: the task row and its transition row in ONE round trip (a data-modifying CTE
 /// on PostgreSQL, one multi-statement call on SQLite). `$1` task, `$2` new state, `$3` whether
 /// complete, `$4` time, `$5` old state, `$6` metadata.
-pub(super) fn task_hop_sql() -> String {
+pub(super) fn task_hop_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    sql_once(&SQL, build_task_hop_sql)
+}
+
+fn build_task_hop_sql() -> String {
     let update = "UPDATE tasker_tasks SET state = $2, complete = $3, \
                   completed_at = CASE WHEN $3 THEN $4 ELSE completed_at END, updated_at = $4 WHERE task_id = $1";
     let insert = Append {
@@ -252,7 +258,7 @@ impl Backend {
         let mut from = current;
         for to in path {
             ensure_allowed(Entity::Task, from, to)?;
-            sqlx::query(&sql)
+            sqlx::query(sql)
                 .bind(task_id)
                 .bind(to.as_str())
                 .bind(to == State::Complete)
