@@ -96,24 +96,35 @@ impl Backend {
         let (Some(lock), Some(pool)) = (&self.write_lock, &self.write_pool) else {
             return Ok(None);
         };
-        let _writer = lock.lock().await;
-        let mut conn = pool.acquire().await?;
-        let mut handle = conn.lock_handle().await?;
-        // From here on synchronous, on the caller's (runtime) thread: acceptable only because
-        // the writer lock serialises it (no writer of this process waits on the handle) and the
-        // transaction is short — what sqlx's connection thread ran before, minus the hand-offs.
-        // It never waits for another process: `RawTx::begin` hands back when the file is locked.
-        let mut cache = self.raw.lock();
-        let Some(mut tx) = RawTx::begin(handle.as_raw_handle(), &mut cache)? else {
-            return Ok(None);
+        let mut parked = lock.lock().await;
+        let mut conn = match parked.take() {
+            Some(conn) => conn,
+            None => pool.acquire().await?,
         };
-        match body(&mut tx)? {
-            Some(v) => {
-                tx.commit()?;
-                Ok(Some(v))
+        let out = {
+            let mut handle = conn.lock_handle().await?;
+            // From here on synchronous, on the caller's (runtime) thread: acceptable only
+            // because the writer lock serialises it (no writer of this process waits on the
+            // handle) and the transaction is short — what sqlx's connection thread ran before,
+            // minus the hand-offs. It never waits for another process: `RawTx::begin` hands
+            // back when the file is locked.
+            let mut cache = self.raw.lock();
+            let begun = RawTx::begin(handle.as_raw_handle(), &mut cache)?;
+            match begun {
+                None => None,
+                Some(mut tx) => match body(&mut tx)? {
+                    Some(v) => {
+                        tx.commit()?;
+                        Some(v)
+                    }
+                    // Dropped: rolled back.
+                    None => None,
+                },
             }
-            // Dropped: rolled back.
-            None => Ok(None),
-        }
+        };
+        // Kept for the next raw transaction (`ParkedWriter`); after an error above it went
+        // back to the pool instead.
+        *parked = Some(conn);
+        Ok(out)
     }
 }

@@ -256,7 +256,8 @@ pub(super) fn backoff_from_row<R: LoadRow>(r: &R) -> Result<BackoffOverride> {
 pub struct Backend {
     pub pool: sqlx::Pool<Db>,
     /// SQLite allows one writer: in-process writers queue here instead of spinning on SQLITE_BUSY.
-    pub(super) write_lock: Option<tokio::sync::Mutex<()>>,
+    /// It guards the writer connection as the raw path leaves it (see `ParkedWriter`).
+    pub(super) write_lock: Option<tokio::sync::Mutex<ParkedWriter>>,
     /// SQLite files: the one connection of every write transaction (see `begin`).
     pub(super) write_pool: Option<sqlx::Pool<Db>>,
     /// SQLite files: the statements prepared on the writer connection's raw handle
@@ -275,10 +276,16 @@ pub struct Backend {
     pub(super) step_fns: super::complete_and_claim_fn::StepFns,
 }
 
+/// SQLite files: the writer connection kept checked out of its pool between raw transactions
+/// (`sqlite_raw_tx.rs`). Back in the pool, sqlx pings a connection on release (a round trip to
+/// its thread, from a spawned task): two thread wake-ups per transaction, a tenth of an inline
+/// run's time. A sqlx transaction (`begin`) gives it back to the pool first.
+pub(super) type ParkedWriter = Option<sqlx::pool::PoolConnection<Db>>;
+
 /// A write transaction; on SQLite it also holds the in-process writer lock.
 pub(super) struct WriteTx<'a> {
     pub(super) tx: Tx,
-    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+    _guard: Option<tokio::sync::MutexGuard<'a, ParkedWriter>>,
 }
 
 impl Backend {
@@ -288,7 +295,7 @@ impl Backend {
             write_lock: if PG {
                 None
             } else {
-                Some(tokio::sync::Mutex::new(()))
+                Some(tokio::sync::Mutex::new(None))
             },
             migration_lock: None,
             write_pool: None,
@@ -303,7 +310,9 @@ impl Backend {
     pub(super) async fn begin(&self) -> Result<WriteTx<'_>> {
         match &self.write_lock {
             Some(lock) => {
-                let guard = lock.lock().await;
+                let mut guard = lock.lock().await;
+                // The raw path's parked connection goes back to the pool, to take it below.
+                drop(guard.take());
                 // IMMEDIATE takes the write lock up front, so a read-then-write transaction never
                 // fails on lock upgrade; other processes wait in the busy handler.
                 let pool = self.write_pool.as_ref().unwrap_or(&self.pool);
@@ -325,9 +334,13 @@ impl Backend {
     pub async fn close(&self) {
         if let Some(w) = &self.write_pool {
             if let Some(lock) = &self.write_lock {
-                let _guard = lock.lock().await;
+                let mut parked = lock.lock().await;
                 // Checked out, the connection is idle: no statement of sqlx's runs on it.
-                if let Ok(_conn) = w.acquire().await {
+                let conn = match parked.take() {
+                    Some(conn) => Some(conn),
+                    None => w.acquire().await.ok(),
+                };
+                if conn.is_some() {
                     self.raw.lock().finalize_all();
                 }
             }
@@ -372,7 +385,7 @@ impl Backend {
 
 impl Drop for Backend {
     /// A backend dropped without `close`: the raw statements are finalized while the writer
-    /// connection still lives. Checked out, the connection runs nothing of sqlx's meanwhile;
+    /// connection still lives. Parked or checked out, the connection runs nothing of sqlx's meanwhile;
     /// it is then detached from its pool and closed here (a checked-out connection going back
     /// to the pool needs a runtime, which a drop may not have). One in use cannot be here: its
     /// users borrow the backend.
@@ -380,11 +393,15 @@ impl Drop for Backend {
         let Some(w) = &self.write_pool else {
             return;
         };
-        let mut raw = self.raw.lock();
-        if raw.is_empty() {
-            return;
-        }
-        match w.try_acquire() {
+        // Parked, the connection is ours; otherwise it is taken from its pool if idle.
+        let parked = self.write_lock.as_mut().and_then(|l| l.get_mut().take());
+        let raw = self.raw.get_mut();
+        let conn = match parked {
+            Some(conn) => Some(conn),
+            None if raw.is_empty() => return,
+            None => w.try_acquire(),
+        };
+        match conn {
             Some(conn) => {
                 raw.finalize_all();
                 drop(conn.detach());
