@@ -169,8 +169,11 @@ fn print_profile(
         );
     }
 }
-/// libtasker's batch setting in the "batching" rows (`Config::claim_batch`).
-const TASKER_BATCH: u32 = 50;
+/// libtasker's batch setting in the "batching" rows (`Config::claim_batch`), overridable
+/// with `BENCH_PEERS_TASKER_BATCH` (for measuring the setting; the table's rows use 50).
+fn tasker_batch() -> u32 {
+    u32::try_from(super::env_usize("BENCH_PEERS_TASKER_BATCH", 50)).unwrap_or(50)
+}
 const CONFIGS: [(usize, &str); 4] = [
     (1, "defaults"),
     (4, "defaults"),
@@ -396,7 +399,7 @@ fn make_template(env: &Env, sys: &System) -> Res<String> {
 
 /// libtasker's throughput run: (jobs completed, seconds until the last `task.completed`).
 fn tasker_work(url: &str, workers: usize, batching: bool, n: usize) -> Res<(f64, f64)> {
-    let client = tasker_client(url, batching.then_some(TASKER_BATCH))?;
+    let client = tasker_client(url, batching.then_some(tasker_batch()))?;
     let done = Arc::new(AtomicU64::new(0));
     let d = done.clone();
     client.subscribe_fn(&["task.completed"], move |_| {

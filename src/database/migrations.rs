@@ -88,6 +88,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "rate limits",
         include_str!("../../migrations/postgres/0019_rate_limits.sql"),
     ),
+    (
+        20,
+        "step foreign keys",
+        include_str!("../../migrations/postgres/0020_step_foreign_keys.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
