@@ -1,6 +1,7 @@
 //! PostgreSQL's fast paths: what the concept files try before their transaction, under the
-//! same names as SQLite's (`sqlite_raw_claim.rs`, `sqlite_raw_complete.rs`). `Ok(None)` means
-//! not taken, nothing written: the caller's transaction does it (and every case it knows).
+//! same names as SQLite's (`sqlite_raw_create.rs`, `sqlite_raw_claim.rs`,
+//! `sqlite_raw_complete.rs`). `Ok(None)` means not taken, nothing written: the caller's
+//! transaction does it (and every case it knows).
 
 use super::complete_and_claim_fn::Settled;
 use super::complete_autocommit::CompletionRow;

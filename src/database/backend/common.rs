@@ -277,9 +277,9 @@ pub struct Backend {
 }
 
 /// SQLite files: the writer connection kept checked out of its pool between raw transactions
-/// (`sqlite_raw_tx.rs`). Back in the pool, sqlx pings a connection on release (a round trip to
-/// its thread, from a spawned task): two thread wake-ups per transaction, a tenth of an inline
-/// run's time. A sqlx transaction (`begin`) gives it back to the pool first.
+/// (`sqlite_raw_tx.rs`). Taking a connection back, sqlx pings it (a round trip to its thread,
+/// from a spawned task): thread wake-ups that were about a sixth of an inline 4-step run
+/// (P50 0.85x parked, docs/PERFORMANCE.md). A sqlx transaction (`begin`) gives it back first.
 pub(super) type ParkedWriter = Option<sqlx::pool::PoolConnection<Db>>;
 
 /// A write transaction; on SQLite it also holds the in-process writer lock.
@@ -385,10 +385,10 @@ impl Backend {
 
 impl Drop for Backend {
     /// A backend dropped without `close`: the raw statements are finalized while the writer
-    /// connection still lives. Parked or checked out, the connection runs nothing of sqlx's meanwhile;
-    /// it is then detached from its pool and closed here (a checked-out connection going back
-    /// to the pool needs a runtime, which a drop may not have). One in use cannot be here: its
-    /// users borrow the backend.
+    /// connection still lives. Parked or checked out, the connection runs nothing of sqlx's
+    /// meanwhile; it is then detached from its pool and closed here (a checked-out connection
+    /// going back to the pool needs a runtime, which a drop may not have). One in use cannot be
+    /// here: its users borrow the backend.
     fn drop(&mut self) {
         let Some(w) = &self.write_pool else {
             return;
