@@ -152,6 +152,10 @@ pub struct StepSettled {
     pub task_blocked: bool,
 }
 
+/// A complete-and-claim: the completion, the steps claimed with it (with their run contexts)
+/// and the claims' transition records.
+pub type CompletedAndClaimed = (StepSettled, Vec<ClaimedStep>, Vec<Recorded>);
+
 /// Everything the foundation needs to run a claimed step.
 #[derive(Debug, Clone)]
 pub struct LoadedStep {
@@ -381,7 +385,7 @@ impl Store {
         results: &Value,
         now: i64,
         limit: i64,
-    ) -> Result<(StepSettled, Vec<ClaimedStep>, Vec<Recorded>)> {
+    ) -> Result<CompletedAndClaimed> {
         dispatch_resending!(self, b => b.complete_step_and_claim(task_id, step_id, claim_token, results, now, limit).await)
     }
 

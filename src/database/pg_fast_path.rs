@@ -3,7 +3,6 @@
 //! `sqlite_raw_complete.rs`). `Ok(None)` means not taken, nothing written: the caller's
 //! transaction does it (and every case it knows).
 
-use super::complete_and_claim_fn::Settled;
 use super::complete_autocommit::CompletionRow;
 use super::*;
 
@@ -39,7 +38,7 @@ impl Backend {
         results: &Value,
         now: i64,
         limit: i64,
-    ) -> Result<Option<(StepSettled, Vec<ClaimedStep>, Vec<Recorded>)>> {
+    ) -> Result<Option<CompletedAndClaimed>> {
         if limit <= 0 {
             return Ok(None);
         }
@@ -49,7 +48,7 @@ impl Backend {
             task: task_id,
             results,
         };
-        let (mut settled, next, rec): Settled = self
+        let (mut settled, next, rec) = self
             .complete_and_claim_fn(std::slice::from_ref(&row), now, task_id, limit)
             .await?;
         Ok(match settled.pop() {

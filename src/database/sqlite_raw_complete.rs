@@ -11,9 +11,6 @@ use super::*;
 use crate::database::sqlite_raw::{RawArg, RawTx};
 use crate::state_machine::Entity;
 
-/// The completion, the new claims and the claims' records.
-type Settled = (StepSettled, Vec<ClaimedStep>, Vec<Recorded>);
-
 impl Backend {
     /// SQLite's fast path of [`Backend::complete_step_and_claim`] (each dialect defines it;
     /// PostgreSQL's is in `pg_fast_path.rs`): on the raw handle. `Ok(None)`: not taken here,
@@ -27,7 +24,7 @@ impl Backend {
         results: &Value,
         now: i64,
         limit: i64,
-    ) -> Result<Option<Settled>> {
+    ) -> Result<Option<CompletedAndClaimed>> {
         let results = serde_json::to_string(results)?;
         let lease_ms = self.claim_lease_ms;
         self.raw_write(|tx| {
@@ -56,7 +53,7 @@ fn complete_and_claim(
     results: String,
     now: i64,
     limit: i64,
-) -> Result<Option<Settled>> {
+) -> Result<Option<CompletedAndClaimed>> {
     let rows = tx.exec(
         count_one_sql(true),
         &[RawArg::Int(task_id), RawArg::Int(now)],

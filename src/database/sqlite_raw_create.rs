@@ -144,14 +144,14 @@ fn rest_of_create(
         rows.join(", ")
     ));
     if !t.edges.is_empty() {
+        let name = |i: usize| -> Result<String> {
+            t.steps
+                .get(i)
+                .map(|s| s.name.clone())
+                .ok_or_else(|| Error::Internal("edge names an unknown step".into()))
+        };
         let mut pairs = Vec::with_capacity(t.edges.len());
         for (f, to) in &t.edges {
-            let name = |i: usize| -> Result<String> {
-                t.steps
-                    .get(i)
-                    .map(|s| s.name.clone())
-                    .ok_or_else(|| Error::Internal("edge names an unknown step".into()))
-            };
             let (fp, tp) = (
                 push(&mut args, RawArg::Text(name(*f)?)),
                 push(&mut args, RawArg::Text(name(*to)?)),

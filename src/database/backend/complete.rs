@@ -69,7 +69,7 @@ impl Backend {
         results: &Value,
         now: i64,
         limit: i64,
-    ) -> Result<(StepSettled, Vec<ClaimedStep>, Vec<Recorded>)> {
+    ) -> Result<CompletedAndClaimed> {
         // The dialect's fast path first (PostgreSQL: one function call; SQLite: the writer's
         // raw handle); what it does not take runs the transaction below.
         if let Some(out) = self
