@@ -24,6 +24,10 @@ pub(crate) fn spawn_ready_listener(
                         if let Err(e) = l.listen_all([READY_CHANNEL, FINISHED_CHANNEL]).await {
                             tracing::warn!(error = %e, "LISTEN failed; polling only");
                         } else {
+                            // A notification sent before this LISTEN (at start, or while
+                            // reconnecting) is lost: waiters look again now.
+                            settled.notify_waiters();
+                            ready.notify_waiters();
                             loop {
                                 match l.recv().await {
                                     Ok(n) if n.channel() == FINISHED_CHANNEL => {

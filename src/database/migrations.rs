@@ -93,6 +93,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "step foreign keys",
         include_str!("../../migrations/postgres/0020_step_foreign_keys.sql"),
     ),
+    (
+        21,
+        "task finish watch",
+        include_str!("../../migrations/postgres/0021_task_finish_watch.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (

@@ -520,6 +520,10 @@ impl Store {
         dispatch_resending!(self, b => b.task_view(task_id, now).await)
     }
 
+    pub async fn watch_finish(&self, task_id: i64) -> Result<()> {
+        dispatch_resending!(self, b => b.watch_finish(task_id).await)
+    }
+
     pub async fn execution_context(&self, task_id: i64, now: i64) -> Result<ExecutionContext> {
         dispatch_resending!(self, b => b.execution_context(task_id, now).await)
     }

@@ -10,6 +10,9 @@ pub(super) const LOCK_FREE_ROWS: &str = " FOR UPDATE SKIP LOCKED";
 pub(super) const DEPS_AGG: &str = "jsonb_object_agg(p.name, p.results)";
 /// Wakes idle workers (LISTEN on `READY_CHANNEL`, bound as $1).
 pub(super) const NOTIFY_READY: Option<&str> = Some("SELECT pg_notify($1, '')");
+/// Asks for the NOTIFY on `FINISHED_CHANNEL` when task $1 finishes (migration 0021).
+pub(super) const WATCH_FINISH: Option<&str> =
+    Some("UPDATE tasker_tasks SET finish_watched = TRUE WHERE task_id = $1 AND NOT finish_watched");
 /// Builds a JSON object from key/value pairs.
 pub(super) const JSON_OBJECT: &str = "jsonb_build_object";
 /// Where a task hop's transition comes from (alias `up`, column task_id): the `up` CTE.

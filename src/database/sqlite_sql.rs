@@ -11,6 +11,8 @@ pub(super) const LOCK_FREE_ROWS: &str = "";
 pub(super) const DEPS_AGG: &str = "json_group_object(p.name, json(p.results))";
 /// No LISTEN/NOTIFY on SQLite: workers poll.
 pub(super) const NOTIFY_READY: Option<&str> = None;
+/// Nothing to ask for: no NOTIFY on SQLite (waiters poll).
+pub(super) const WATCH_FINISH: Option<&str> = None;
 /// Builds a JSON object from key/value pairs.
 pub(super) const JSON_OBJECT: &str = "json_object";
 /// Where a task hop's transition comes from (alias `up`, column task_id): no DML in CTEs on

@@ -17,6 +17,8 @@ pub(crate) fn wait_task(client: &Client, task_id: i64, timeout: Duration) -> Res
     let inner = &client.inner;
     let interrupt = inner.interrupt.scope();
     client.ensure_listener();
+    // Asked for before the first look: a finish committed after it notifies this task.
+    client.block(inner.store.watch_finish(task_id))?;
     // A timeout too large for the clock waits without one.
     let deadline = Instant::now().checked_add(timeout);
     let poll = Duration::from_millis(inner.config.poll_interval_ms.max(1));

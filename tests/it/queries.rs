@@ -529,3 +529,46 @@ both_backends!(a_task_view_is_one_snapshot_while_steps_complete, |b| {
     let views = reader.join().expect("no inconsistent view");
     assert!(views > 0);
 });
+
+/// PostgreSQL notifies a task's finish only when someone waits on it (migration 0021): every
+/// NOTIFY serialises its transaction's commit with all other notifying commits.
+#[test]
+fn a_finish_is_notified_only_for_a_watched_task() {
+    let (c, db) = client(Backend::Postgres);
+    register_handlers(&c, &ExecLog::default());
+    c.register_template_yaml(LINEAR).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The listener's drop needs the runtime (dropped before this guard).
+    let _in_rt = rt.enter();
+    let mut l = rt.block_on(async {
+        let mut l = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
+        l.listen("tasker_task_finished").await.unwrap();
+        l
+    });
+    let mut next = |wait: Duration| {
+        rt.block_on(tokio::time::timeout(wait, l.recv()))
+            .map(|n| n.unwrap().channel().to_string())
+    };
+    let unwatched = c
+        .create_task(&treq("linear", json!({"n": 3})))
+        .unwrap()
+        .task_id;
+    assert_eq!(c.run_task(unwatched).unwrap().task_state, State::Complete);
+    assert!(
+        next(Duration::from_secs(1)).is_err(),
+        "nobody waits on the task: its finish must not NOTIFY"
+    );
+    let watched = c
+        .create_task(&treq("linear", json!({"n": 4})))
+        .unwrap()
+        .task_id;
+    assert!(c.wait_task(watched, Duration::ZERO).unwrap().timed_out);
+    assert_eq!(c.run_task(watched).unwrap().task_state, State::Complete);
+    assert_eq!(
+        next(Duration::from_secs(30)).expect("a waited-on task's finish must NOTIFY"),
+        "tasker_task_finished"
+    );
+}

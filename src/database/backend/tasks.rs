@@ -282,6 +282,17 @@ impl Backend {
         }
     }
 
+    /// Asks for a NOTIFY on `FINISHED_CHANNEL` when the task finishes or becomes blocked:
+    /// `wait_task` calls it before it first looks at the task. Only watched tasks are notified
+    /// (PostgreSQL serialises notifying commits; migration 0021 says why no wakeup is lost).
+    /// Idempotent; nothing on SQLite.
+    pub async fn watch_finish(&self, task_id: i64) -> Result<()> {
+        if let Some(sql) = sql::WATCH_FINISH {
+            sqlx::query(sql).bind(task_id).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     /// Moves a pending task to in_progress (after the claim that started it committed, so the
     /// claim never waits on a task lock while holding step locks).
     pub async fn start_task(&self, task_id: i64, now: i64) -> Result<Vec<Recorded>> {
