@@ -150,6 +150,10 @@ pub struct StepSettled {
     pub will_retry: bool,
     pub retry_delay_ms: Option<u64>,
     pub task_blocked: bool,
+    /// The finished task's execution context, read in the completion's own transaction when
+    /// the path reads it (PostgreSQL's complete-and-claim function): `run_task` returns it
+    /// without another round trip.
+    pub finished: Option<ExecutionContext>,
 }
 
 /// A complete-and-claim: the completion, the steps claimed with it (with their run contexts)

@@ -28,6 +28,15 @@ const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(5);
 /// Steps claimed in a completion's transaction (inline runs), already published.
 type ClaimedNext = Option<Vec<ClaimedStep>>;
 
+/// What one batch did: whether a task completed, the steps its last completion claimed, and
+/// the finished task's execution context when that completion read it (`run_task` returns it).
+#[derive(Default)]
+struct Ran {
+    done: bool,
+    next: ClaimedNext,
+    finished: Option<ExecutionContext>,
+}
+
 /// A success waiting for its group commit: the claim, the results, the step's lease (ms) and
 /// its metrics series.
 type Success = (Claimed, Value, i64, Arc<StepSeries>);
@@ -143,12 +152,15 @@ impl<'a> OrchestrationCoordinator<'a> {
             if !queue.is_empty() {
                 let steps: Vec<ClaimedStep> = queue.drain(..).collect();
                 let (n, started) = (steps.len(), Instant::now());
-                let (done, next) = self.run_batch(steps, Some((task_id, i64::from(limit))))?;
+                let ran = self.run_batch(steps, Some((task_id, i64::from(limit))))?;
                 size.observe(limit, n, started.elapsed(), max);
-                if done {
-                    return client.execution_context(task_id);
+                if ran.done {
+                    return match ran.finished {
+                        Some(ctx) => Ok(ctx),
+                        None => client.execution_context(task_id),
+                    };
                 }
-                if let Some(next) = next {
+                if let Some(next) = ran.next {
                     queue.extend(next);
                     claimed_already = true;
                 }
@@ -256,20 +268,16 @@ impl<'a> OrchestrationCoordinator<'a> {
     /// runs) the last group's transaction also claims up to `limit` ready steps of that task,
     /// returned as `Some`. A batch of one takes the single-step path. Returns whether a task
     /// completed, and the next claims.
-    fn run_batch(
-        &self,
-        steps: Vec<ClaimedStep>,
-        claim: Option<(i64, i64)>,
-    ) -> Result<(bool, ClaimedNext)> {
+    fn run_batch(&self, steps: Vec<ClaimedStep>, claim: Option<(i64, i64)>) -> Result<Ran> {
         // The batch was claimed just before: its leases count from about here.
         let claimed = Instant::now();
         if steps.len() == 1 {
             let Some(step) = steps.into_iter().next() else {
-                return Ok((false, None));
+                return Ok(Ran::default());
             };
             if self.halted() {
                 self.release_held()?;
-                return Ok((false, None));
+                return Ok(Ran::default());
             }
             let result = self.run_hooks(&step.0, &step.1);
             self.held.finished(step.0.step_id);
@@ -280,8 +288,11 @@ impl<'a> OrchestrationCoordinator<'a> {
                 claimed,
             )?;
             self.held.publish(self.client);
-            let next = self.next_claims(handled.next)?;
-            return Ok((handled.outcome.task_completed(), next));
+            return Ok(Ran {
+                done: handled.outcome.task_completed(),
+                next: self.next_claims(handled.next)?,
+                finished: handled.finished,
+            });
         }
         let mut done = false;
         // Each success with its step's lease (ms), for retrying a commit that lost its connection,
@@ -335,10 +346,11 @@ impl<'a> OrchestrationCoordinator<'a> {
             // Not halted when the commit claimed: every step ran; the next claims are held.
             self.held.publish(self.client);
         }
-        Ok((
-            done || outcomes.iter().any(StepOutcome::task_completed),
+        Ok(Ran {
+            done: done || outcomes.iter().any(StepOutcome::task_completed),
             next,
-        ))
+            finished: None,
+        })
     }
 
     /// The step's hooks (`StepHandlerFoundation::run_hooks`), counted as run.

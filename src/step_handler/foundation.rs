@@ -38,6 +38,8 @@ pub(crate) struct Handled {
     /// Steps of the same task claimed in the completion's transaction (inline runs), with the
     /// claim's transitions; the caller publishes them after this step's events.
     pub next: Option<NextClaims>,
+    /// The finished task's execution context, when the completion read it.
+    pub finished: Option<crate::models::ExecutionContext>,
 }
 
 /// Runs claimed steps through their lifecycle on the calling thread.
@@ -136,6 +138,7 @@ impl<'a> StepHandlerFoundation<'a> {
             outcome,
             newly_ready: settled.newly_ready,
             next,
+            finished: settled.finished,
         })
     }
 

@@ -15,6 +15,7 @@
 use super::claim::{claimed_columns, finish_claim};
 use super::claim_sql::pg_claim_sql;
 use super::complete_autocommit::{complete_sql, settle_rows, CompletionRow, SettledRow};
+use super::views::{step_counts_array_sql, step_counts_of_array};
 use super::*;
 use sqlx::types::Json;
 use sqlx::{Column, Executor, Row, TypeInfo};
@@ -55,7 +56,8 @@ fn claim_sql(limit: i64, lease_ms: i64) -> Result<String> {
 }
 
 /// The function's body (what `pg_proc.prosrc` holds once installed). Its result columns are
-/// the claim's, then `completion` (the completion's rows as a JSON array). Claimed steps are
+/// the claim's, then `completion` (the completion's rows as a JSON array), then `counts` (the
+/// task's step counts as a JSON array when the call finished it, else NULL). Claimed steps are
 /// the rows whose `workflow_step_id` is not NULL; when nothing is claimed, one row carries only
 /// `completion`.
 fn body(limit: i64, lease_ms: i64) -> Result<String> {
@@ -70,20 +72,29 @@ fn body(limit: i64, lease_ms: i64) -> Result<String> {
     let at = claim
         .rfind(" FROM cl ")
         .ok_or_else(|| Error::Internal("claim statement without its final FROM".into()))?;
-    let claim = format!("{}, v_comp AS completion{}", &claim[..at], &claim[at..]);
+    let claim = format!(
+        "{}, v_comp AS completion, NULL::jsonb AS counts{}",
+        &claim[..at],
+        &claim[at..]
+    );
+    // A call that finished the task reads its execution counts too (`run_task` returns them:
+    // no read after the commit).
+    let counts = step_counts_array_sql("p_task", "p_now");
     Ok(format!(
         "\n#variable_conflict use_column\n\
-         DECLARE v_row record; v_rows jsonb[] := '{{}}'; v_comp jsonb; v_claimed boolean := false; v_released bigint[];\n\
+         DECLARE v_row record; v_rows jsonb[] := '{{}}'; v_comp jsonb; v_claimed boolean := false; v_released bigint[]; v_counts jsonb;\n\
          BEGIN\n\
          FOR v_row IN {complete} LOOP v_rows := array_append(v_rows, to_jsonb(v_row)); END LOOP;\n\
          v_comp := to_jsonb(v_rows);\n\
+         IF v_comp @> jsonb_build_array(jsonb_build_object('kind', 2, 'task_id', p_task, 'n', 0)) THEN \
+         v_counts := to_jsonb(({counts})); END IF;\n\
          -- Claim only for a task this call completed a step of and did not finish.\n\
          IF v_comp @> jsonb_build_array(jsonb_build_object('kind', 0, 'task_id', p_task)) \
          AND NOT v_comp @> jsonb_build_array(jsonb_build_object('kind', 2, 'task_id', p_task, 'n', 0)) THEN\n\
          RETURN QUERY {claim};\n\
          v_claimed := FOUND;\n\
          END IF;\n\
-         IF NOT v_claimed THEN completion := v_comp; RETURN NEXT; END IF;\n\
+         IF NOT v_claimed THEN completion := v_comp; counts := v_counts; RETURN NEXT; END IF;\n\
          -- Wake idle workers for released children this claim did not take (still ready).\n\
          SELECT array_agg((x->>'id')::bigint) INTO v_released FROM jsonb_array_elements(v_comp) x \
          WHERE (x->>'kind')::int = 1 AND (x->>'n')::bigint = 0 AND x->>'at' IS NOT NULL;\n\
@@ -157,7 +168,23 @@ impl Backend {
             .first()
             .ok_or_else(|| Error::Internal("complete-and-claim returned no row".into()))?;
         let Json(comp): Json<Vec<SettledRow>> = first.try_get("completion")?;
-        let settled = settle_rows(items, now, &comp)?;
+        let mut settled = settle_rows(items, now, &comp)?;
+        // The task finished in this call: its execution context as the call left it.
+        let counts: Option<Json<Vec<Option<i64>>>> = first.try_get("counts")?;
+        if let Some(Json(values)) = counts {
+            let ctx = ExecutionContext::from_counts(
+                task_id,
+                State::Complete,
+                step_counts_of_array(&values, State::Complete)?,
+            );
+            let finisher = items
+                .iter()
+                .zip(settled.iter_mut())
+                .find_map(|(i, s)| s.as_mut().filter(|s| i.task == task_id && s.task_finished));
+            if let Some(s) = finisher {
+                s.finished = Some(ctx);
+            }
+        }
         let claim_rows: &[<Db as sqlx::Database>::Row] =
             if first.try_get::<Option<i64>, _>(0)?.is_some() {
                 &rows[..]
@@ -220,6 +247,7 @@ impl Backend {
                 .map(|c| format!("\"{}\" {}", c.name(), c.type_info().name()))
                 .collect();
             columns.push("completion jsonb".into());
+            columns.push("counts jsonb".into());
             let ddl = format!(
                 "CREATE FUNCTION {name}(p_items jsonb, p_now bigint, p_token text, p_task bigint) \
                  RETURNS TABLE ({}) LANGUAGE plpgsql VOLATILE {SETTINGS} AS $tasker_fn${body}$tasker_fn$",

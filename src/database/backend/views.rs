@@ -270,30 +270,61 @@ pub(super) fn step_count_columns(now: &str) -> String {
 /// How many columns `step_count_columns` yields.
 pub(super) const STEP_COUNT_COLUMNS: usize = 11;
 
+/// The aggregates of `step_count_columns` over task `task`'s steps as ONE array value (all
+/// are bigint), for statements that return them beside other columns (complete_and_claim_fn.rs).
+pub(super) fn step_counts_array_sql(task: &str, now: &str) -> String {
+    format!(
+        "SELECT ARRAY[{}] FROM tasker_workflow_steps WHERE task_id = {task}",
+        step_count_columns(now)
+    )
+}
+
 /// The counts of `step_count_columns` starting at column `at`, for a task in `state`.
 pub(super) fn step_counts(
     r: &<Db as sqlx::Database>::Row,
     at: usize,
     state: State,
 ) -> Result<StepCounts> {
-    let ready: i64 = r.try_get(at + 6)?;
+    step_counts_from(|i| Ok(r.try_get(at + i)?), state)
+}
+
+/// The counts of `step_counts_array_sql`'s array, for a task in `state`.
+pub(super) fn step_counts_of_array(values: &[Option<i64>], state: State) -> Result<StepCounts> {
+    if values.len() != STEP_COUNT_COLUMNS {
+        return Err(Error::Internal(format!(
+            "{} step counts instead of {STEP_COUNT_COLUMNS}",
+            values.len()
+        )));
+    }
+    step_counts_from(|i| Ok(values[i]), state)
+}
+
+/// The counts from `get(i)`, the `i`th aggregate of `step_count_columns`.
+fn step_counts_from(
+    get: impl Fn(usize) -> Result<Option<i64>>,
+    state: State,
+) -> Result<StepCounts> {
+    let count = |i: usize| -> Result<i64> {
+        get(i)?.ok_or_else(|| Error::Internal(format!("step count {i} is NULL")))
+    };
+    let ready = count(6)?;
     Ok(StepCounts {
-        total: r.try_get(at)?,
-        pending: r.try_get(at + 1)?,
-        in_progress: r.try_get(at + 2)?,
-        completed: r.try_get(at + 3)?,
-        failed: r.try_get(at + 4)?,
-        cancelled: r.try_get(at + 5)?,
+        total: count(0)?,
+        pending: count(1)?,
+        in_progress: count(2)?,
+        completed: count(3)?,
+        failed: count(4)?,
+        cancelled: count(5)?,
         // Steps of a task that is not active are not claimable.
         ready: if matches!(state, State::Pending | State::InProgress) {
             ready
         } else {
             0
         },
-        exhausted: r.try_get(at + 7)?,
-        next_retry_at: r.try_get(at + 8)?,
-        last_retry_at: r.try_get(at + 9)?,
-        tolerated: r.try_get(at + 10)?,
+        exhausted: count(7)?,
+        next_retry_at: get(8)?,
+        last_retry_at: get(9)?,
+        tolerated: count(10)?,
     })
 }
 
