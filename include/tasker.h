@@ -697,7 +697,9 @@ tasker_result tasker_health(const struct tasker_client *client,
  * have passed, then writes `{"timed_out": bool, "task": <task view>}` as MessagePack to `out`
  * (free with tasker_bytes_free). A timeout is not an error: `timed_out` is true and `task` is
  * the view at that moment. `timeout_ms` 0 looks once. Wakes on this process's commits, on
- * PostgreSQL NOTIFY from other processes, and polls every `poll_interval_ms` otherwise.
+ * PostgreSQL NOTIFY from other processes (the wait first marks the task as watched, one
+ * UPDATE of its row: only watched tasks are notified), and polls every `poll_interval_ms`
+ * otherwise.
  *
  * Errors: NullParameter; TaskNotFound; Database; Interrupted (tasker_client_interrupt from
  * another thread ends the wait); InvalidState after tasker_client_close. Threading: any
