@@ -457,12 +457,15 @@ fn complete_and_claim_function_matches_rust_and_notifies_unclaimed() {
     );
     assert_eq!(installed, body);
     // Its plans must not depend on the tables' statistics (generic plans made while they were
-    // small would scan them whole).
+    // small would scan them whole), and are generic from the first call (no planning per call).
     let settings: String = pg_scalar(
         &db.url,
         &format!("SELECT array_to_string(proconfig, ',') FROM pg_proc WHERE proname = '{name}'"),
     );
-    assert_eq!(settings, "enable_seqscan=off");
+    assert_eq!(
+        settings,
+        "enable_seqscan=off,plan_cache_mode=force_generic_plan"
+    );
     // Dropped behind the client's back (a schema reset, a restore): the next call installs it
     // again instead of failing until a restart.
     exec_sql(&db.url, &format!("DROP FUNCTION {name}"));

@@ -37,7 +37,10 @@ const INSTALL_LOCK: i64 = 0x7461_736b_6572_0001;
 /// autovacuum first analyses them) it scans whole tables with hash joins, a cost that grows
 /// with every row the tables gain until the next ANALYZE. Every statement of the function has
 /// an index path (primary keys, edges, the claim indexes), so sequential scans are priced out.
-const SETTINGS: &str = "SET enable_seqscan = off";
+/// And generic plans from the first call: the plan cache kept choosing a fresh custom plan for
+/// the small statements on every call (the NOTIFY check: planning was 3.5 % of the server's
+/// time in an inline run; docs/PERFORMANCE.md, "Round 9").
+const SETTINGS: &str = "SET enable_seqscan = off SET plan_cache_mode = force_generic_plan";
 
 /// `$1`, `$2`, ... of `sql` renamed to the function's parameters (highest first, so `$1` does
 /// not eat the start of `$10`).
@@ -80,11 +83,16 @@ fn body(limit: i64, lease_ms: i64) -> Result<String> {
     // A call that finished the task reads its execution counts too (`run_task` returns them:
     // no read after the commit).
     let counts = step_counts_array_sql("p_task", "p_now");
+    // The released children (no pending parent, ready) are gathered in the loop with simple
+    // expressions: a SELECT over the completion's JSON was a statement (plan start, and a
+    // custom plan per call) for a few rows.
     Ok(format!(
         "\n#variable_conflict use_column\n\
          DECLARE v_row record; v_rows jsonb[] := '{{}}'; v_comp jsonb; v_claimed boolean := false; v_released bigint[]; v_counts jsonb;\n\
          BEGIN\n\
-         FOR v_row IN {complete} LOOP v_rows := array_append(v_rows, to_jsonb(v_row)); END LOOP;\n\
+         FOR v_row IN {complete} LOOP v_rows := array_append(v_rows, to_jsonb(v_row)); \
+         IF v_row.kind = 1 AND v_row.n = 0 AND v_row.at IS NOT NULL THEN \
+         v_released := array_append(v_released, v_row.id); END IF; END LOOP;\n\
          v_comp := to_jsonb(v_rows);\n\
          IF v_comp @> jsonb_build_array(jsonb_build_object('kind', 2, 'task_id', p_task, 'n', 0)) THEN \
          v_counts := to_jsonb(({counts})); END IF;\n\
@@ -96,8 +104,6 @@ fn body(limit: i64, lease_ms: i64) -> Result<String> {
          END IF;\n\
          IF NOT v_claimed THEN completion := v_comp; counts := v_counts; RETURN NEXT; END IF;\n\
          -- Wake idle workers for released children this claim did not take (still ready).\n\
-         SELECT array_agg((x->>'id')::bigint) INTO v_released FROM jsonb_array_elements(v_comp) x \
-         WHERE (x->>'kind')::int = 1 AND (x->>'n')::bigint = 0 AND x->>'at' IS NOT NULL;\n\
          IF v_released IS NOT NULL AND EXISTS (SELECT 1 FROM tasker_workflow_steps w \
          WHERE w.workflow_step_id = ANY(v_released) AND w.ready_at IS NOT NULL) THEN \
          PERFORM pg_notify('{READY_CHANNEL}', ''); END IF;\n\
