@@ -83,22 +83,24 @@ fn body(limit: i64, lease_ms: i64) -> Result<String> {
     // A call that finished the task reads its execution counts too (`run_task` returns them:
     // no read after the commit).
     let counts = step_counts_array_sql("p_task", "p_now");
-    // The released children (no pending parent, ready) are gathered in the loop with simple
-    // expressions: a SELECT over the completion's JSON was a statement (plan start, and a
-    // custom plan per call) for a few rows.
+    // What the completion did is read once, in its loop, with simple expressions: whether it
+    // completed a step of the task, whether it finished the task, and the released children
+    // (no pending parent, ready). A SELECT over the completion's JSON was a statement (plan
+    // start, and a custom plan per call) for a few rows.
     Ok(format!(
         "\n#variable_conflict use_column\n\
-         DECLARE v_row record; v_rows jsonb[] := '{{}}'; v_comp jsonb; v_claimed boolean := false; v_released bigint[]; v_counts jsonb;\n\
+         DECLARE v_row record; v_rows jsonb[] := '{{}}'; v_comp jsonb; v_claimed boolean := false; v_released bigint[]; v_counts jsonb; \
+         v_stepped boolean := false; v_finished boolean := false;\n\
          BEGIN\n\
          FOR v_row IN {complete} LOOP v_rows := array_append(v_rows, to_jsonb(v_row)); \
+         IF v_row.kind = 0 AND v_row.task_id = p_task THEN v_stepped := true; END IF; \
+         IF v_row.kind = 2 AND v_row.task_id = p_task AND v_row.n = 0 THEN v_finished := true; END IF; \
          IF v_row.kind = 1 AND v_row.n = 0 AND v_row.at IS NOT NULL THEN \
          v_released := array_append(v_released, v_row.id); END IF; END LOOP;\n\
          v_comp := to_jsonb(v_rows);\n\
-         IF v_comp @> jsonb_build_array(jsonb_build_object('kind', 2, 'task_id', p_task, 'n', 0)) THEN \
-         v_counts := to_jsonb(({counts})); END IF;\n\
+         IF v_finished THEN v_counts := to_jsonb(({counts})); END IF;\n\
          -- Claim only for a task this call completed a step of and did not finish.\n\
-         IF v_comp @> jsonb_build_array(jsonb_build_object('kind', 0, 'task_id', p_task)) \
-         AND NOT v_comp @> jsonb_build_array(jsonb_build_object('kind', 2, 'task_id', p_task, 'n', 0)) THEN\n\
+         IF v_stepped AND NOT v_finished THEN\n\
          RETURN QUERY {claim};\n\
          v_claimed := FOUND;\n\
          END IF;\n\
