@@ -118,11 +118,19 @@ impl Backend {
         // (`auto`) the server compares a statement's generic plan with its custom ones, and for
         // the claim the generic estimate is a little higher (an unknown `ready_at <= $1` looks
         // more selective), so it re-planned the claim at most executions: 3.5-12 ms of planning
-        // for a 50-step claim, 10 % of the server's time in a batching run. The plans are the
+        // for a 50-step claim, 5-10 % of the server's time in a batching run. The plans are the
         // same shape either way: every hot statement names its states as literals, so no
         // partial index depends on a parameter's value (docs/ARCHITECTURE.md, Decisions).
-        let opts = opts.options([("plan_cache_mode", "force_generic_plan")]);
+        // Set by a statement, not the startup packet's `options`: poolers such as PgBouncer
+        // refuse unknown startup parameters.
         let pool = sqlx::postgres::PgPoolOptions::new()
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(&mut *conn, "SET plan_cache_mode = force_generic_plan")
+                        .await
+                        .map(|_| ())
+                })
+            })
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(60))
             // sqlx pings every idle connection before handing it out by default: one extra
