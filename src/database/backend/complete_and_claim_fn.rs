@@ -37,10 +37,9 @@ const INSTALL_LOCK: i64 = 0x7461_736b_6572_0001;
 /// autovacuum first analyses them) it scans whole tables with hash joins, a cost that grows
 /// with every row the tables gain until the next ANALYZE. Every statement of the function has
 /// an index path (primary keys, edges, the claim indexes), so sequential scans are priced out.
-/// And generic plans from the first call: the plan cache kept choosing a fresh custom plan for
-/// the small statements on every call (the NOTIFY check: planning was 3.5 % of the server's
-/// time in an inline run; docs/PERFORMANCE.md, "Round 9").
-const SETTINGS: &str = "SET enable_seqscan = off SET plan_cache_mode = force_generic_plan";
+/// Its statements are planned generically from the first call by the session's
+/// `plan_cache_mode`, which every pooled connection sets (`database/pg.rs`).
+const SETTINGS: &str = "SET enable_seqscan = off";
 
 /// `$1`, `$2`, ... of `sql` renamed to the function's parameters (highest first, so `$1` does
 /// not eat the start of `$10`).
