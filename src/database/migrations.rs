@@ -98,6 +98,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "task finish watch",
         include_str!("../../migrations/postgres/0021_task_finish_watch.sql"),
     ),
+    (
+        22,
+        "domain checks",
+        include_str!("../../migrations/postgres/0022_domain_checks.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (

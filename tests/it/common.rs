@@ -338,19 +338,26 @@ where
 /// Runs one statement on its own connection to `url` (either backend), e.g. to break the
 /// schema under a running client.
 pub fn exec_sql(url: &str, sql: &str) {
+    try_exec_sql(url, sql).unwrap();
+}
+
+/// Runs one statement on its own connection to `url` (either backend); the database's error
+/// as text when it refuses it.
+pub fn try_exec_sql(url: &str, sql: &str) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         use sqlx::{Connection, Executor};
-        if url.starts_with("postgres") {
+        let done = if url.starts_with("postgres") {
             let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-            c.execute(sql).await.unwrap();
+            c.execute(sql).await.map(|_| ())
         } else {
             let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
-            c.execute(sql).await.unwrap();
-        }
+            c.execute(sql).await.map(|_| ())
+        };
+        done.map_err(|e| e.to_string())
     })
 }
 

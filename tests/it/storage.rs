@@ -253,6 +253,48 @@ both_backends!(lease_is_chosen_at_claim_time, |b| {
     });
 });
 
+// The schema itself refuses a state outside the six and a counter below zero, whichever
+// statement writes it (PostgreSQL: the domains of migration 22; SQLite: CHECK constraints), and
+// the rows keep their values.
+both_backends!(schema_refuses_unknown_states_and_negative_counters, |b| {
+    let (c, db) = client(b);
+    c.register_template_yaml(ONE).unwrap();
+    let task = c
+        .create_task(&tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            ..req("one", json!({ "n": 3 }))
+        })
+        .unwrap();
+    let t = task.task_id;
+    let refused = [
+        format!("UPDATE tasker_tasks SET state = 'bogus' WHERE task_id = {t}"),
+        format!("UPDATE tasker_tasks SET unfinished_steps = -1 WHERE task_id = {t}"),
+        format!("UPDATE tasker_workflow_steps SET state = 'done' WHERE task_id = {t}"),
+        format!("UPDATE tasker_workflow_steps SET pending_parents = pending_parents - 1 WHERE task_id = {t}"),
+        format!(
+            "UPDATE tasker_task_transitions SET to_state = 'finished' WHERE task_id = {t}"
+        ),
+        format!(
+            "UPDATE tasker_workflow_step_transitions SET from_state = 'waiting' \
+             WHERE workflow_step_id IN (SELECT workflow_step_id FROM tasker_workflow_steps WHERE task_id = {t})"
+        ),
+    ];
+    for sql in &refused {
+        let err = try_exec_sql(&db.url, sql).expect_err(sql);
+        assert!(err.to_lowercase().contains("check"), "{sql}: {err}");
+    }
+    // Legal values still pass (a NULL from_state included).
+    exec_sql(
+        &db.url,
+        &format!("UPDATE tasker_task_transitions SET from_state = NULL WHERE task_id = {t}"),
+    );
+    let view = c.task_view(t).unwrap();
+    register_handlers(&c, &ExecLog::default());
+    assert_eq!(view.state, State::Pending);
+    assert!(view.steps.iter().all(|s| s.state == State::Pending));
+    assert_eq!(c.run_task(t).unwrap().task_state, State::Complete);
+});
+
 // A step whose lease expired keeps its place in the ready order: its retry is ready after the
 // delay counted from its claim, so it is claimed before steps that became ready while its lease
 // ran (it used to queue behind that whole backlog).

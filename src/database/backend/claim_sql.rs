@@ -44,8 +44,11 @@ pub(super) fn candidates_sql(
         crate::models::AGING_STEP_MS
     );
     let key_bound = crate::models::AGING_STEP_MS.saturating_mul(-crate::models::MIN_PRIORITY);
+    // The states are read as their base type: on PostgreSQL the columns are a domain (0022), and
+    // the complete-and-claim function's RETURN QUERY wants the exact types it declares.
     format!(
-        "SELECT ws.workflow_step_id, ws.state AS old_state, t.state AS task_state, ws.task_id, ws.name, \
+        "SELECT ws.workflow_step_id, CAST(ws.state AS VARCHAR) AS old_state, \
+         CAST(t.state AS VARCHAR) AS task_state, ws.task_id, ws.name, \
          ws.attempts, {key} AS claim_order, \
          CASE WHEN ws.updated_at > ws.ready_at THEN ws.updated_at ELSE ws.ready_at END AS ready_since \
          FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_id = ws.task_id \
