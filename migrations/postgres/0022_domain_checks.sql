@@ -41,3 +41,26 @@ CREATE TRIGGER task_finished_notify AFTER INSERT ON tasker_task_transitions
 ALTER DOMAIN tasker_state ADD CONSTRAINT tasker_state_check
     CHECK (VALUE IN ('pending','in_progress','complete','error','cancelled','resolved_manually'));
 ALTER DOMAIN tasker_count ADD CONSTRAINT tasker_count_check CHECK (VALUE >= 0);
+
+-- The complete-and-claim functions installed by earlier builds (one per build, named after their
+-- text: ARCHITECTURE) declare the claim's state columns as VARCHAR, and RETURN QUERY refuses a
+-- domain where its declaration says VARCHAR. A process of such a build still running during a
+-- rolling upgrade keeps calling its function: each is created again with the domain in those two
+-- columns, its body and settings unchanged (clients see a domain column as its base type).
+DO $$
+DECLARE
+    f oid;
+    def text;
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_proc p
+             WHERE p.proname LIKE 'tasker\_complete\_claim\_%'
+               AND p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
+    LOOP
+        def := pg_get_functiondef(f);
+        def := replace(def, 'old_state character varying', 'old_state tasker_state');
+        def := replace(def, 'task_state character varying', 'task_state tasker_state');
+        EXECUTE format('DROP FUNCTION %s', f::regprocedure);
+        EXECUTE def;
+    END LOOP;
+END
+$$;

@@ -295,6 +295,74 @@ both_backends!(schema_refuses_unknown_states_and_negative_counters, |b| {
     assert_eq!(c.run_task(t).unwrap().task_state, State::Complete);
 });
 
+// PostgreSQL, a rolling upgrade across migration 22: a complete-and-claim function installed by
+// an earlier build declares the claim's state columns as VARCHAR, and RETURN QUERY refuses the
+// domain they now are; the migration re-creates such functions with the domain in those columns,
+// so a process of the earlier build still running keeps working.
+#[test]
+fn functions_of_earlier_builds_survive_the_state_domain() {
+    let db = new_db(crate::common::Backend::Postgres);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let (before, from22): (Vec<_>, Vec<_>) = files.iter().partition(|p| {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        name.as_str() < "0022"
+    });
+    assert!(from22[0].ends_with("0022_domain_checks.sql"), "{from22:?}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let call = "SELECT old_state, task_state FROM tasker_complete_claim_0123456789abcdef(1)";
+    let (old_state, task_state): (String, String) = rt.block_on(async {
+        use sqlx::{Connection, Executor};
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        for f in &before {
+            c.execute(sqlx::raw_sql(&std::fs::read_to_string(f).unwrap()))
+                .await
+                .unwrap();
+        }
+        // What an earlier build installed: the claim's states as VARCHAR (its own settings kept).
+        c.execute(sqlx::raw_sql(
+            "INSERT INTO tasker_task_transitions (task_id, from_state, to_state, metadata, sort_key, created_at) \
+             VALUES (1, 'pending', 'in_progress', '{}', 10, 0); \
+             CREATE FUNCTION tasker_complete_claim_0123456789abcdef(p_task bigint) \
+             RETURNS TABLE (old_state varchar, task_state varchar) LANGUAGE plpgsql VOLATILE \
+             SET enable_seqscan = off AS $f$ BEGIN RETURN QUERY \
+             SELECT x.from_state, x.to_state FROM tasker_task_transitions x WHERE x.task_id = p_task; \
+             END $f$",
+        ))
+        .await
+        .unwrap();
+        c.execute(sqlx::raw_sql(&std::fs::read_to_string(from22[0]).unwrap()))
+            .await
+            .unwrap();
+        let config: Vec<String> = sqlx::query_scalar(
+            "SELECT unnest(proconfig) FROM pg_proc WHERE proname = 'tasker_complete_claim_0123456789abcdef'",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        assert_eq!(config, ["enable_seqscan=off"]);
+        let result: String = sqlx::query_scalar(
+            "SELECT pg_get_function_result('tasker_complete_claim_0123456789abcdef'::regproc)",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        assert_eq!(result, "TABLE(old_state tasker_state, task_state tasker_state)");
+        sqlx::query_as(call).fetch_one(&mut c).await.unwrap()
+    });
+    assert_eq!(
+        (old_state.as_str(), task_state.as_str()),
+        ("pending", "in_progress")
+    );
+}
+
 // A step whose lease expired keeps its place in the ready order: its retry is ready after the
 // delay counted from its claim, so it is claimed before steps that became ready while its lease
 // ran (it used to queue behind that whole backlog).
