@@ -289,9 +289,9 @@ both_backends!(schema_refuses_unknown_states_and_negative_counters, |b| {
         &format!("UPDATE tasker_task_transitions SET from_state = NULL WHERE task_id = {t}"),
     );
     let view = c.task_view(t).unwrap();
-    register_handlers(&c, &ExecLog::default());
     assert_eq!(view.state, State::Pending);
     assert!(view.steps.iter().all(|s| s.state == State::Pending));
+    register_handlers(&c, &ExecLog::default());
     assert_eq!(c.run_task(t).unwrap().task_state, State::Complete);
 });
 
@@ -615,7 +615,7 @@ fn pooled_statements_are_planned_once_not_per_call() {
         .build()
         .unwrap();
     let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
-    let (custom, generic): (i64, i64) = rt.block_on(async {
+    let (custom, generic, mode): (i64, i64, String) = rt.block_on(async {
         use tasker::testing::{ClaimScope, Store};
         // One connection: every claim below runs on the session the plans are read from.
         let store = Store::connect(&db.url, 1, std::time::Duration::from_secs(5))
@@ -625,23 +625,15 @@ fn pooled_statements_are_planned_once_not_per_call() {
             let (claimed, _) = store.claim_loaded(ClaimScope::Any, 1, now).await.unwrap();
             assert_eq!(claimed.len(), 1);
         }
+        // The session's setting, which the complete-and-claim function's statements rely on too.
         sqlx::query_as(
-            "SELECT COALESCE(sum(custom_plans), 0)::bigint, COALESCE(sum(generic_plans), 0)::bigint \
+            "SELECT COALESCE(sum(custom_plans), 0)::bigint, COALESCE(sum(generic_plans), 0)::bigint, \
+             current_setting('plan_cache_mode') \
              FROM pg_prepared_statements WHERE statement LIKE '%WITH cl AS (UPDATE tasker_workflow_steps%'",
         )
         .fetch_one(store.pg_pool().unwrap())
         .await
         .unwrap()
-    });
-    // The session's setting, which the complete-and-claim function's statements rely on too.
-    let mode: String = rt.block_on(async {
-        let store = tasker::testing::Store::connect(&db.url, 1, std::time::Duration::from_secs(5))
-            .await
-            .unwrap();
-        sqlx::query_scalar("SELECT current_setting('plan_cache_mode')")
-            .fetch_one(store.pg_pool().unwrap())
-            .await
-            .unwrap()
     });
     assert_eq!(mode, "force_generic_plan");
     assert_eq!(custom, 0, "custom plans of the claim");
