@@ -129,7 +129,8 @@ pub struct Config {
     pub schedule_check_interval_ms: u64,
     /// Maximum size of a task context or step result, as serialized JSON bytes.
     pub max_payload_bytes: usize,
-    /// Connection pool size.
+    /// Connection pool size. PostgreSQL keeps one more connection beside the pool for the hot
+    /// path's single statements (src/database/parked_connection.rs).
     pub max_connections: u32,
     /// How long connecting to PostgreSQL may take before the client reports where it tried and
     /// why it failed (a server that is down must not hang the caller for a minute).

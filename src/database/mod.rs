@@ -14,12 +14,14 @@ use serde_json::Value;
 mod held_claim;
 mod listener;
 mod migrations;
+mod parked_connection;
 mod purge_batch;
 mod stale_connections;
 
 pub use held_claim::HeldClaim;
 pub(crate) use listener::spawn_ready_listener;
 pub(crate) use migrations::{migrator, PG_MIGRATIONS, SQLITE_MIGRATIONS};
+pub(crate) use parked_connection::{Checkout, ParkedConnection};
 pub use purge_batch::{PurgeBatch, PurgeCutoffs};
 pub use stale_connections::StaleConnections;
 
@@ -313,6 +315,21 @@ impl Store {
             Store::Postgres(b) => Some(&b.pool),
             Store::Sqlite(_) => None,
         }
+    }
+
+    /// PostgreSQL: the first row of `sql` (text columns) on the connection the hot single
+    /// statements use (`parked_connection.rs`): tests read that session's state with it.
+    pub async fn pg_hot_session_row(&self, sql: &str) -> Result<Vec<Option<String>>> {
+        use sqlx::Row;
+        let Store::Postgres(b) = self else {
+            return Err(Error::Internal("no PostgreSQL session".into()));
+        };
+        let mut conn = b.checkout().await?;
+        let row = sqlx::query(sql).fetch_one(&mut *conn).await?;
+        conn.done();
+        (0..row.len())
+            .map(|i| Ok(row.try_get::<Option<String>, _>(i)?))
+            .collect()
     }
 
     pub async fn migrate(&self) -> Result<()> {

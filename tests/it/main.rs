@@ -17,6 +17,7 @@ mod engine;
 mod fuzz;
 mod host_queue;
 mod metrics;
+mod parked_connection;
 mod priority;
 mod purge;
 mod queries;

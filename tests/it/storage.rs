@@ -617,7 +617,6 @@ fn pooled_statements_are_planned_once_not_per_call() {
     let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
     let (custom, generic, mode): (i64, i64, String) = rt.block_on(async {
         use tasker::testing::{ClaimScope, Store};
-        // One connection: every claim below runs on the session the plans are read from.
         let store = Store::connect(&db.url, 1, std::time::Duration::from_secs(5))
             .await
             .unwrap();
@@ -625,15 +624,18 @@ fn pooled_statements_are_planned_once_not_per_call() {
             let (claimed, _) = store.claim_loaded(ClaimScope::Any, 1, now).await.unwrap();
             assert_eq!(claimed.len(), 1);
         }
-        // The session's setting, which the complete-and-claim function's statements rely on too.
-        sqlx::query_as(
-            "SELECT COALESCE(sum(custom_plans), 0)::bigint, COALESCE(sum(generic_plans), 0)::bigint, \
-             current_setting('plan_cache_mode') \
-             FROM pg_prepared_statements WHERE statement LIKE '%WITH cl AS (UPDATE tasker_workflow_steps%'",
-        )
-        .fetch_one(store.pg_pool().unwrap())
-        .await
-        .unwrap()
+        // On the session the claims ran on (the parked connection); its setting is the one the
+        // complete-and-claim function's statements rely on too.
+        let row = store
+            .pg_hot_session_row(
+                "SELECT COALESCE(sum(custom_plans), 0)::text, COALESCE(sum(generic_plans), 0)::text, \
+                 current_setting('plan_cache_mode') \
+                 FROM pg_prepared_statements WHERE statement LIKE '%WITH cl AS (UPDATE tasker_workflow_steps%'",
+            )
+            .await
+            .unwrap();
+        let num = |i: usize| row[i].as_deref().unwrap().parse::<i64>().unwrap();
+        (num(0), num(1), row[2].clone().unwrap())
     });
     assert_eq!(mode, "force_generic_plan");
     assert_eq!(custom, 0, "custom plans of the claim");

@@ -135,7 +135,9 @@ impl Backend {
         if let ClaimScope::Task(id) | ClaimScope::Step(id) = scope {
             q = q.bind(id);
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        let mut conn = self.checkout().await?;
+        let rows = q.fetch_all(&mut *conn).await?;
+        conn.done();
         let mut claimed = Vec::with_capacity(rows.len());
         let mut started: Vec<i64> = Vec::new();
         for r in &rows {

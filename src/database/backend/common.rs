@@ -274,6 +274,8 @@ pub struct Backend {
     pub(super) keyed: super::claim_keyed::KeyedGate,
     /// PostgreSQL: the complete-and-claim functions known installed (complete_and_claim_fn.rs).
     pub(super) step_fns: super::complete_and_claim_fn::StepFns,
+    /// PostgreSQL: the connection kept between hot single statements (`checkout`).
+    pub(super) parked: crate::database::ParkedConnection<Db>,
 }
 
 /// SQLite files: the writer connection kept checked out of its pool between raw transactions
@@ -291,7 +293,6 @@ pub(super) struct WriteTx<'a> {
 impl Backend {
     pub(super) fn new(pool: sqlx::Pool<Db>) -> Backend {
         Backend {
-            pool,
             write_lock: if PG {
                 None
             } else {
@@ -304,7 +305,15 @@ impl Backend {
             claim_lease_ms: crate::config::Config::default().lease_ms as i64,
             keyed: Default::default(),
             step_fns: Default::default(),
+            parked: crate::database::ParkedConnection::new(PG),
+            pool,
         }
+    }
+
+    /// A connection for one autocommit statement of the hot path (see `parked_connection.rs`);
+    /// call `done()` on it once the statement's result is read.
+    pub(crate) async fn checkout(&self) -> Result<crate::database::Checkout<'_, Db>> {
+        Ok(self.parked.checkout(&self.pool, &self.stale).await?)
     }
 
     pub(super) async fn begin(&self) -> Result<WriteTx<'_>> {
@@ -346,6 +355,7 @@ impl Backend {
             }
             w.close().await;
         }
+        self.parked.release();
         self.pool.close().await;
     }
 

@@ -155,19 +155,24 @@ impl Backend {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let tok = token.as_str();
         let call = |name: String| async move {
-            sqlx::query(&format!("SELECT * FROM {name}($1, $2, $3, $4)"))
+            let mut conn = self.checkout().await?;
+            let rows = sqlx::query(&format!("SELECT * FROM {name}($1, $2, $3, $4)"))
                 .bind(Json(items))
                 .bind(now)
                 .bind(tok)
                 .bind(task_id)
-                .fetch_all(&self.pool)
-                .await
+                .fetch_all(&mut *conn)
+                .await;
+            if rows.is_ok() {
+                conn.done();
+            }
+            Ok::<_, Error>(rows)
         };
-        let rows = match call(self.step_fn(limit).await?).await {
+        let rows = match call(self.step_fn(limit).await?).await? {
             // Dropped behind our back (a schema reset, a restore): forget it, install it again.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNDEFINED_FUNCTION) => {
                 self.forget_step_fn(limit)?;
-                call(self.step_fn(limit).await?).await?
+                call(self.step_fn(limit).await?).await??
             }
             r => r?,
         };

@@ -131,11 +131,13 @@ impl Backend {
         items: &[CompletionRow<'_>],
         now: i64,
     ) -> Result<Vec<Option<StepSettled>>> {
+        let mut conn = self.checkout().await?;
         let rows = sqlx::query(complete_sql(true)?)
             .bind(Json(items))
             .bind(now)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?;
+        conn.done();
         let rows = rows
             .iter()
             .map(|r| {

@@ -85,13 +85,16 @@ impl Backend {
             edges.push(serde_json::json!({"f": name(*f)?, "t": name(*to)?}));
         }
         let sql = create_sql();
+        let mut conn = self.checkout().await?;
         let rows = bind_task(sqlx::query(sql), t, now, t.steps.len() as i64)
             .bind(Json(Value::Array(steps)))
             .bind(Json(Value::Array(edges)))
             .bind(t.start_at)
             .bind(t.priority)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?;
+        conn.done();
+        drop(conn);
         let mut created = None;
         let mut existing = None;
         for r in &rows {

@@ -20,13 +20,15 @@ impl Backend {
 
     /// The task's deadline while not checked yet (None: none, or already checked).
     pub async fn pending_deadline(&self, task_id: i64) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
+        let mut conn = self.checkout().await?;
+        let deadline: Option<Option<i64>> = sqlx::query_scalar(
             "SELECT deadline_at FROM tasker_tasks WHERE task_id = $1 AND deadline_pending",
         )
         .bind(task_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .flatten())
+        .fetch_optional(&mut *conn)
+        .await?;
+        conn.done();
+        Ok(deadline.flatten())
     }
 
     /// At most `limit` tasks whose deadline is before `now` and not checked yet, oldest
