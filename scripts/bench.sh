@@ -44,6 +44,11 @@ if [ -z "$only" ] || [[ ",$only," == *,peers,* ]]; then
   fi
 fi
 
+# The build just wrote hundreds of MB (a fresh clone's release build: GBs); flushed now, their
+# writeback does not compete with the fsyncs measured below (pgbench -N ran at 0.4x its usual
+# rate in a fresh-clone run without this).
+sync
+
 # Both databases live on local disk (TMPDIR, default /tmp; not tmpfs here — see PERFORMANCE.md).
 work=$(mktemp -d "${TMPDIR:-/tmp}/tasker-bench.XXXXXX")
 chmod 755 "$work" # the server runs as the postgres user when we are root

@@ -6,7 +6,7 @@
 //! skip it. On an inline run that was one extra round trip per statement: more thread wake-ups
 //! in the client and the server on a 2-core machine, and the next statement took another
 //! connection because this one was still being tested (docs/PERFORMANCE.md, round 12: inline
-//! 4-step P50 0.76x parked). The parked connection is taken out of the pool (`detach`), so it
+//! 4-step P50 0.85x parked). The parked connection is taken out of the pool (`detach`), so it
 //! never holds a pool slot that a transaction or a LISTEN could be waiting for: a client has at
 //! most `max_connections` pooled connections plus this one. At most one exists at a time; a
 //! call that finds it taken uses the pool as before. It is closed when a call on it does not
@@ -19,7 +19,6 @@ use sqlx::pool::PoolConnection;
 use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
-#[derive(Default)]
 struct Slot<C> {
     /// The parked connection while no call holds it, with the time it was parked.
     idle: Option<(C, Instant)>,
