@@ -45,8 +45,8 @@ if [ -z "$only" ] || [[ ",$only," == *,peers,* ]]; then
 fi
 
 # The build just wrote hundreds of MB (a fresh clone's release build: GBs); flushed now, their
-# writeback does not compete with the fsyncs measured below (pgbench -N ran at 0.4x its usual
-# rate in a fresh-clone run without this).
+# writeback does not compete with the fsyncs measured below (suspected when a fresh-clone run
+# measured pgbench -N at 0.4x the day before's rate).
 sync
 
 # Both databases live on local disk (TMPDIR, default /tmp; not tmpfs here — see PERFORMANCE.md).
