@@ -317,21 +317,6 @@ impl Store {
         }
     }
 
-    /// PostgreSQL: the first row of `sql` (text columns) on the connection the hot single
-    /// statements use (`parked_connection.rs`): tests read that session's state with it.
-    pub async fn pg_hot_session_row(&self, sql: &str) -> Result<Vec<Option<String>>> {
-        use sqlx::Row;
-        let Store::Postgres(b) = self else {
-            return Err(Error::Internal("no PostgreSQL session".into()));
-        };
-        let mut conn = b.checkout().await?;
-        let row = sqlx::query(sql).fetch_one(&mut *conn).await?;
-        conn.done();
-        (0..row.len())
-            .map(|i| Ok(row.try_get::<Option<String>, _>(i)?))
-            .collect()
-    }
-
     pub async fn migrate(&self) -> Result<()> {
         match self {
             Store::Postgres(b) => migrator(PG_MIGRATIONS).await?.run(&b.pool).await?,

@@ -160,3 +160,20 @@ impl<DB: sqlx::Database> Drop for Checkout<'_, DB> {
         }
     }
 }
+
+impl super::Store {
+    /// PostgreSQL: the first row of `sql` (text columns) on the connection the hot single
+    /// statements use (`parked_connection.rs`): tests read that session's state with it.
+    pub async fn pg_hot_session_row(&self, sql: &str) -> crate::Result<Vec<Option<String>>> {
+        use sqlx::Row;
+        let super::Store::Postgres(b) = self else {
+            return Err(crate::Error::Internal("no PostgreSQL session".into()));
+        };
+        let mut conn = b.checkout().await?;
+        let row = sqlx::query(sql).fetch_one(&mut *conn).await?;
+        conn.done();
+        (0..row.len())
+            .map(|i| Ok(row.try_get::<Option<String>, _>(i)?))
+            .collect()
+    }
+}
