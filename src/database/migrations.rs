@@ -103,6 +103,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "domain checks",
         include_str!("../../migrations/postgres/0022_domain_checks.sql"),
     ),
+    (
+        23,
+        "lease index predicate",
+        include_str!("../../migrations/postgres/0023_lease_index_predicate.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (

@@ -15,6 +15,7 @@ mod decision_then_batch;
 mod delayed_start;
 mod engine;
 mod fuzz;
+mod generic_plans;
 mod host_queue;
 mod metrics;
 mod parked_connection;
