@@ -108,6 +108,11 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str, &str)] = &[
         "lease index predicate",
         include_str!("../../migrations/postgres/0023_lease_index_predicate.sql"),
     ),
+    (
+        24,
+        "finish watched on transitions",
+        include_str!("../../migrations/postgres/0024_finish_watched_on_transitions.sql"),
+    ),
 ];
 pub(crate) const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (

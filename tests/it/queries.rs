@@ -571,4 +571,43 @@ fn a_finish_is_notified_only_for_a_watched_task() {
         next(Duration::from_secs(30)).expect("a waited-on task's finish must NOTIFY"),
         "tasker_task_finished"
     );
+
+    // The workers' path: the one-statement completion writes the flag it read under the task's
+    // lock on the transition row, and the trigger is not called for FALSE (migration 0024).
+    let by_workers = |n: i64, watch: bool| {
+        let id = c
+            .create_task(&treq("linear", json!({"n": n})))
+            .unwrap()
+            .task_id;
+        if watch {
+            assert!(c.wait_task(id, Duration::ZERO).unwrap().timed_out);
+        }
+        while c.run_once().unwrap() > 0 {}
+        assert_eq!(
+            c.task_view(id).unwrap().state,
+            State::Complete,
+            "run to the end by the workers"
+        );
+    };
+    by_workers(5, false);
+    assert!(
+        next(Duration::from_secs(1)).is_err(),
+        "nobody waits on the task its workers finished: no NOTIFY"
+    );
+    by_workers(6, true);
+    assert_eq!(
+        next(Duration::from_secs(30)).expect("a watched task finished by workers must NOTIFY"),
+        "tasker_task_finished"
+    );
+    // A writer that leaves the flag to the trigger (NULL): cancelling a watched task.
+    let cancelled = c
+        .create_task(&treq("linear", json!({"n": 7})))
+        .unwrap()
+        .task_id;
+    assert!(c.wait_task(cancelled, Duration::ZERO).unwrap().timed_out);
+    c.cancel_task(cancelled).unwrap();
+    assert_eq!(
+        next(Duration::from_secs(30)).expect("a watched task's cancellation must NOTIFY"),
+        "tasker_task_finished"
+    );
 }

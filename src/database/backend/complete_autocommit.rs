@@ -39,6 +39,9 @@ fn build_complete_sql(notify: bool) -> Result<String> {
         now: "$2",
     }
     .sql();
+    // The task's finish_watched as `tk` returns it: read under the row lock `lk` took, so a
+    // waiter that committed before it is seen (the trigger then NOTIFYs), and one that comes
+    // later waits for this commit and then reads the finished task (migrations 0021, 0024).
     let tasks = Append {
         entity: Entity::Task,
         src: "tk",
@@ -50,7 +53,7 @@ fn build_complete_sql(notify: bool) -> Result<String> {
         tail: " WHERE tk.unfinished_steps = 0",
         now: "$2",
     }
-    .sql();
+    .sql_with_finish_watched("tk.finish_watched");
     let rel = release_children_sql(
         "SELECT workflow_step_id FROM done",
         "$2",
@@ -89,7 +92,7 @@ fn build_complete_sql(notify: bool) -> Result<String> {
          state = CASE WHEN t.unfinished_steps = cnt.n THEN 'complete' ELSE t.state END, \
          complete = (t.unfinished_steps = cnt.n), \
          completed_at = CASE WHEN t.unfinished_steps = cnt.n THEN $2 ELSE t.completed_at END, updated_at = $2 \
-         FROM cnt WHERE t.task_id = cnt.task_id RETURNING t.task_id, t.unfinished_steps), \
+         FROM cnt WHERE t.task_id = cnt.task_id RETURNING t.task_id, t.unfinished_steps, t.finish_watched), \
          tins AS ({tasks}){nf} \
          SELECT 0 AS kind, workflow_step_id AS id, task_id, attempts AS n, last_attempted_at AS at, name FROM done \
          UNION ALL SELECT 1, workflow_step_id, task_id, pending_parents, ready_at, NULL FROM rel \

@@ -61,6 +61,18 @@ pub(super) struct Append<'a> {
 impl Append<'_> {
     /// The INSERT ... SELECT (a statement, or a CTE body on PostgreSQL).
     pub(super) fn sql(&self) -> String {
+        self.sql_writing(None)
+    }
+
+    /// [`Append::sql`] for task transitions on PostgreSQL that also write `finish_watched`
+    /// (SQL of the task's flag as the writer read it under the task's row lock; migration
+    /// 0024): `false` spares the finish trigger its call for a task nobody waits on, while rows
+    /// written without it (NULL) keep being looked up by the trigger.
+    pub(super) fn sql_with_finish_watched(&self, watched: &str) -> String {
+        self.sql_writing(Some(watched))
+    }
+
+    fn sql_writing(&self, watched: Option<&str>) -> String {
         let (table, col) = table_of(self.entity);
         let Append {
             src,
@@ -73,11 +85,15 @@ impl Append<'_> {
             now,
             ..
         } = self;
+        let (watched_col, watched_val) = match watched {
+            Some(w) => (", finish_watched", format!(", {w}")),
+            None => ("", String::new()),
+        };
         format!(
-            "INSERT INTO {table} ({col}, from_state, to_state, metadata, sort_key, created_at) \
+            "INSERT INTO {table} ({col}, from_state, to_state, metadata, sort_key, created_at{watched_col}) \
              SELECT {id}, {from}, {to}, {metadata}, \
              (SELECT COALESCE(MAX(x_.sort_key), 0) FROM {table} x_ WHERE x_.{col} = {id}) + {step}, \
-             {now} FROM {src}{tail}"
+             {now}{watched_val} FROM {src}{tail}"
         )
     }
 }
