@@ -547,6 +547,17 @@ pub fn req(name: &str, context: Value) -> tasker::TaskRequest {
     }
 }
 
+/// Creates `n` tasks of template `name` in namespace "tests", context `{"n": i}`.
+pub fn create_tests_tasks(c: &Client, name: &str, n: usize) {
+    for i in 0..n {
+        c.create_task(&tasker::TaskRequest {
+            namespace: Some("tests".into()),
+            ..req(name, json!({ "n": i }))
+        })
+        .unwrap();
+    }
+}
+
 pub const LINEAR: &str = r#"
 name: linear
 namespace_name: tests

@@ -13,11 +13,7 @@ const ONE: &str = "name: one\nnamespace_name: tests\nversion: 1.0.0\n\
 
 /// The generic plan of `sql` (its parameters all NULL), one line per node, on a connection of
 /// its own to `url`.
-fn generic_plan(url: &str, sql: &str, params: usize) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+fn generic_plan(rt: &tokio::runtime::Runtime, url: &str, sql: &str, params: usize) -> String {
     rt.block_on(async {
         use sqlx::{Connection, Executor, Row};
         let mut c = sqlx::PgConnection::connect(url).await.unwrap();
@@ -39,6 +35,18 @@ fn generic_plan(url: &str, sql: &str, params: usize) -> String {
     })
 }
 
+/// `plan` finds its steps by primary key, not through the lease index.
+fn assert_probes_primary_key(plan: &str, what: &str) {
+    assert!(
+        !plan.contains("steps_lease_idx"),
+        "{what} reads the lease index:\n{plan}"
+    );
+    assert!(
+        plan.contains("tasker_workflow_steps_pkey"),
+        "{what}:\n{plan}"
+    );
+}
+
 // The lease index holds every running step, for the lease reaper. Its predicate was `state =
 // 'in_progress'`, which the fenced statements of one step imply ("this step, this claim token,
 // in progress"): with statistics in which it looked empty, their generic plan read the whole
@@ -48,13 +56,7 @@ fn generic_plan(url: &str, sql: &str, params: usize) -> String {
 fn fenced_step_statements_probe_the_primary_key_not_the_lease_index() {
     let (c, db) = client(Backend::Postgres);
     c.register_template_yaml(ONE).unwrap();
-    for n in 0..8 {
-        c.create_task(&tasker::TaskRequest {
-            namespace: Some("tests".into()),
-            ..req("one", json!({ "n": n }))
-        })
-        .unwrap();
-    }
+    create_tests_tasks(&c, "one", 8);
     // A queue with a history: 5,000 finished steps (copies of a pending one, as the planner
     // prices a table by its size), and none running when the statistics are taken.
     exec_sql(
@@ -66,16 +68,10 @@ fn fenced_step_statements_probe_the_primary_key_not_the_lease_index() {
          WHERE s.workflow_step_id = (SELECT min(workflow_step_id) FROM tasker_workflow_steps)",
     );
     exec_sql(&db.url, "ANALYZE");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (rt, store) = store_runtime(&db.url);
     let now = tasker::Clock::now_ms(&tasker::SystemClock) + 1_000;
     let completion: String = rt.block_on(async {
-        use tasker::testing::{ClaimScope, Store};
-        let store = Store::connect(&db.url, 1, std::time::Duration::from_secs(5))
-            .await
-            .unwrap();
+        use tasker::testing::ClaimScope;
         let (claimed, _) = store.claim_loaded(ClaimScope::Any, 4, now).await.unwrap();
         assert_eq!(claimed.len(), 4);
         let (s, _) = &claimed[0];
@@ -94,26 +90,20 @@ fn fenced_step_statements_probe_the_primary_key_not_the_lease_index() {
         row[0].clone().expect("the completion was prepared")
     });
 
-    let plan = generic_plan(&db.url, &completion, 2);
-    assert!(
-        !plan.contains("steps_lease_idx"),
-        "the completion reads the lease index:\n{plan}"
-    );
-    assert!(plan.contains("tasker_workflow_steps_pkey"), "{plan}");
+    let plan = generic_plan(&rt, &db.url, &completion, 2);
+    assert_probes_primary_key(&plan, "the completion");
     // The single-step fenced shape (failure, heartbeat, release, checkpoint).
     let plan = generic_plan(
+        &rt,
         &db.url,
         "UPDATE tasker_workflow_steps SET lease_expires_at = $3 \
          WHERE workflow_step_id = $1 AND claim_token = $2 AND state = 'in_progress'",
         3,
     );
-    assert!(
-        !plan.contains("steps_lease_idx"),
-        "a fenced update reads the lease index:\n{plan}"
-    );
-    assert!(plan.contains("tasker_workflow_steps_pkey"), "{plan}");
+    assert_probes_primary_key(&plan, "a fenced update");
     // The reaper still finds expired leases through the index.
     let plan = generic_plan(
+        &rt,
         &db.url,
         "SELECT workflow_step_id FROM tasker_workflow_steps s \
          WHERE s.state = 'in_progress' AND s.lease_expires_at < $1 \
