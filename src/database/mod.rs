@@ -12,6 +12,7 @@ use crate::{Error, Result};
 use serde_json::Value;
 
 mod held_claim;
+mod held_writer;
 mod listener;
 mod migrations;
 mod parked_connection;
@@ -19,6 +20,7 @@ mod purge_batch;
 mod stale_connections;
 
 pub use held_claim::HeldClaim;
+pub(crate) use held_writer::HeldWriter;
 pub(crate) use listener::spawn_ready_listener;
 pub(crate) use migrations::{migrator, PG_MIGRATIONS, SQLITE_MIGRATIONS};
 pub(crate) use parked_connection::{Checkout, ParkedConnection};

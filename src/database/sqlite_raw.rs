@@ -1,8 +1,9 @@
 //! SQLite statements run synchronously on the writer connection's raw `sqlite3*` handle, on the
 //! calling thread (issue #11): sqlx-sqlite runs each connection on its own thread, and every
 //! statement through it is a trip to that thread and back (~34 µs under load, PERFORMANCE.md
-//! "SQLite latency"). A hot write transaction locks the handle out of that thread ONCE
-//! (`SqliteConnection::lock_handle`) and runs BEGIN IMMEDIATE .. COMMIT here.
+//! "SQLite latency"). The hot write transactions run BEGIN IMMEDIATE .. COMMIT here, on the
+//! handle locked out of that thread (`SqliteConnection::lock_handle`) and kept so between
+//! them (`HeldWriter`).
 //!
 //! The prepared statements are cached per writer connection (`RawStatements`, keyed by the SQL
 //! text) and finalized before that connection closes (`Backend::close`, `Drop for Backend`):

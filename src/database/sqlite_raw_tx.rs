@@ -84,8 +84,9 @@ pub(super) fn drive_task_raw(
 
 impl Backend {
     /// Runs `body` in ONE write transaction (BEGIN IMMEDIATE .. COMMIT) on the raw handle of
-    /// this SQLite file's writer connection: one hand-off to sqlx's connection thread (the
-    /// handle is locked out of it) instead of one per statement. `body` returning `None`, or
+    /// this SQLite file's writer connection, locked out of sqlx's connection thread and kept
+    /// so between raw transactions (`HeldWriter`): no hand-off to that thread per statement,
+    /// nor per transaction. `body` returning `None`, or
     /// an error, rolls back. `Ok(None)`: not run, or handed back (nothing written): an
     /// in-memory database (no writer connection), the file's write lock held by another
     /// process, or `body`'s `None`; the caller then takes the sqlx path.
@@ -97,20 +98,17 @@ impl Backend {
             return Ok(None);
         };
         let mut parked = lock.lock().await;
-        let mut conn = match parked.take() {
-            Some(conn) => conn,
-            None => pool.acquire().await?,
+        let mut held = match parked.take() {
+            Some(held) => held,
+            None => crate::database::HeldWriter::lock(pool.acquire().await?).await?,
         };
-        let out = {
-            let mut handle = conn.lock_handle().await?;
-            // From here on synchronous, on the caller's (runtime) thread: acceptable only
-            // because the writer lock serialises it (no writer of this process waits on the
-            // handle) and the transaction is short — what sqlx's connection thread ran before,
-            // minus the hand-offs. It never waits for another process: `RawTx::begin` hands
-            // back when the file is locked.
+        // From here on synchronous, on the caller's (runtime) thread: acceptable only because
+        // the writer lock serialises it (no writer of this process waits on the handle) and the
+        // transaction is short — what sqlx's connection thread ran before, minus the hand-offs.
+        // It never waits for another process: `RawTx::begin` hands back when the file is locked.
+        let out = held.with_raw(|db| {
             let mut cache = self.raw.lock();
-            let begun = RawTx::begin(handle.as_raw_handle(), &mut cache)?;
-            match begun {
+            let done = match RawTx::begin(db, &mut cache)? {
                 None => None,
                 Some(mut tx) => match body(&mut tx)? {
                     Some(v) => {
@@ -120,11 +118,14 @@ impl Backend {
                     // Dropped: rolled back.
                     None => None,
                 },
-            }
-        };
-        // Kept for the next raw transaction (`ParkedWriter`); after an error above it went
-        // back to the pool instead.
-        *parked = Some(conn);
-        Ok(out)
+            };
+            Ok(done)
+        });
+        // Kept, handle locked, for the next raw transaction (`HeldWriter`); after an error the
+        // connection goes back to the pool instead.
+        if out.is_ok() {
+            *parked = Some(held);
+        }
+        out
     }
 }

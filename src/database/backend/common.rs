@@ -279,10 +279,11 @@ pub struct Backend {
 }
 
 /// SQLite files: the writer connection kept checked out of its pool between raw transactions
-/// (`sqlite_raw_tx.rs`). Taking a connection back, sqlx pings it (a round trip to its thread,
-/// from a spawned task): thread wake-ups that were about a sixth of an inline 4-step run
-/// (P50 0.85x parked, docs/PERFORMANCE.md). A sqlx transaction (`begin`) gives it back first.
-pub(super) type ParkedWriter = Option<sqlx::pool::PoolConnection<Db>>;
+/// (`sqlite_raw_tx.rs`), its raw handle locked (`HeldWriter` says why). Taking a connection
+/// back, sqlx pings it (a round trip to its thread, from a spawned task): thread wake-ups that
+/// were about a sixth of an inline 4-step run (P50 0.85x parked, docs/PERFORMANCE.md). A sqlx
+/// transaction (`begin`) gives it back first. Never set on PostgreSQL.
+pub(super) type ParkedWriter = Option<crate::database::HeldWriter>;
 
 /// A write transaction; on SQLite it also holds the in-process writer lock.
 pub(super) struct WriteTx<'a> {
@@ -344,13 +345,15 @@ impl Backend {
         if let Some(w) = &self.write_pool {
             if let Some(lock) = &self.write_lock {
                 let mut parked = lock.lock().await;
-                // Checked out, the connection is idle: no statement of sqlx's runs on it.
-                let conn = match parked.take() {
-                    Some(conn) => Some(conn),
-                    None => w.acquire().await.ok(),
-                };
-                if conn.is_some() {
-                    self.raw.lock().finalize_all();
+                // Held, the handle is ours; checked out, the connection is idle: no statement
+                // of sqlx's runs on it either way.
+                match parked.take() {
+                    Some(mut held) => held.with_raw(|_| self.raw.lock().finalize_all()),
+                    None => {
+                        if w.acquire().await.is_ok() {
+                            self.raw.lock().finalize_all();
+                        }
+                    }
                 }
             }
             w.close().await;
@@ -406,17 +409,21 @@ impl Drop for Backend {
         // Parked, the connection is ours; otherwise it is taken from its pool if idle.
         let parked = self.write_lock.as_mut().and_then(|l| l.get_mut().take());
         let raw = self.raw.get_mut();
-        let conn = match parked {
-            Some(conn) => Some(conn),
-            None if raw.is_empty() => return,
-            None => w.try_acquire(),
-        };
-        match conn {
-            Some(conn) => {
-                raw.finalize_all();
-                drop(conn.detach());
+        match parked {
+            Some(mut held) => {
+                held.with_raw(|_| raw.finalize_all());
+                drop(held.into_connection().detach());
             }
-            None => tracing::warn!("SQLite writer connection busy at drop: raw statements left"),
+            None if raw.is_empty() => {}
+            None => match w.try_acquire() {
+                Some(conn) => {
+                    raw.finalize_all();
+                    drop(conn.detach());
+                }
+                None => {
+                    tracing::warn!("SQLite writer connection busy at drop: raw statements left")
+                }
+            },
         }
     }
 }
