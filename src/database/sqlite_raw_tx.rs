@@ -86,10 +86,10 @@ impl Backend {
     /// Runs `body` in ONE write transaction (BEGIN IMMEDIATE .. COMMIT) on the raw handle of
     /// this SQLite file's writer connection, locked out of sqlx's connection thread and kept
     /// so between raw transactions (`HeldWriter`): no hand-off to that thread per statement,
-    /// nor per transaction. `body` returning `None`, or
-    /// an error, rolls back. `Ok(None)`: not run, or handed back (nothing written): an
-    /// in-memory database (no writer connection), the file's write lock held by another
-    /// process, or `body`'s `None`; the caller then takes the sqlx path.
+    /// nor per transaction. `body` returning `None`, or an error, rolls back. `Ok(None)`: not
+    /// run, or handed back (nothing written): an in-memory database (no writer connection), the
+    /// file's write lock held by another process, or `body`'s `None`; the caller then takes the
+    /// sqlx path.
     pub(super) async fn raw_write<T>(
         &self,
         body: impl FnOnce(&mut RawTx<'_>) -> Result<Option<T>>,
