@@ -547,9 +547,9 @@ pub fn req(name: &str, context: Value) -> tasker::TaskRequest {
     }
 }
 
-/// Creates `n` tasks of template `name` in namespace "tests", context `{"n": i}`.
-pub fn create_tests_tasks(c: &Client, name: &str, n: usize) {
-    for i in 0..n {
+/// Creates a task of template `name` in namespace "tests" per `i` of `ns`, context `{"n": i}`.
+pub fn create_tests_tasks(c: &Client, name: &str, ns: std::ops::Range<usize>) {
+    for i in ns {
         c.create_task(&tasker::TaskRequest {
             namespace: Some("tests".into()),
             ..req(name, json!({ "n": i }))

@@ -56,7 +56,7 @@ fn assert_probes_primary_key(plan: &str, what: &str) {
 fn fenced_step_statements_probe_the_primary_key_not_the_lease_index() {
     let (c, db) = client(Backend::Postgres);
     c.register_template_yaml(ONE).unwrap();
-    create_tests_tasks(&c, "one", 8);
+    create_tests_tasks(&c, "one", 0..8);
     // A queue with a history: 5,000 finished steps (copies of a pending one, as the planner
     // prices a table by its size), and none running when the statistics are taken.
     exec_sql(

@@ -552,29 +552,10 @@ fn a_finish_is_notified_only_for_a_watched_task() {
         rt.block_on(tokio::time::timeout(wait, l.recv()))
             .map(|n| n.unwrap().channel().to_string())
     };
-    let unwatched = c
-        .create_task(&treq("linear", json!({"n": 3})))
-        .unwrap()
-        .task_id;
-    assert_eq!(c.run_task(unwatched).unwrap().task_state, State::Complete);
-    assert!(
-        next(Duration::from_secs(1)).is_err(),
-        "nobody waits on the task: its finish must not NOTIFY"
-    );
-    let watched = c
-        .create_task(&treq("linear", json!({"n": 4})))
-        .unwrap()
-        .task_id;
-    assert!(c.wait_task(watched, Duration::ZERO).unwrap().timed_out);
-    assert_eq!(c.run_task(watched).unwrap().task_state, State::Complete);
-    assert_eq!(
-        next(Duration::from_secs(30)).expect("a waited-on task's finish must NOTIFY"),
-        "tasker_task_finished"
-    );
-
-    // The workers' path: the one-statement completion writes the flag it read under the task's
-    // lock on the transition row, and the trigger is not called for FALSE (migration 0024).
-    let by_workers = |n: i64, watch: bool| {
+    // A task created (and waited on if `watch`) and run to the end: inline (`run_task`), or by
+    // the workers, whose one-statement completion writes the flag it read under the task's
+    // lock on the transition row; the trigger is not called for FALSE (migration 0024).
+    let finish = |n: i64, watch: bool, by_workers: bool| {
         let id = c
             .create_task(&treq("linear", json!({"n": n})))
             .unwrap()
@@ -582,23 +563,28 @@ fn a_finish_is_notified_only_for_a_watched_task() {
         if watch {
             assert!(c.wait_task(id, Duration::ZERO).unwrap().timed_out);
         }
-        while c.run_once().unwrap() > 0 {}
-        assert_eq!(
-            c.task_view(id).unwrap().state,
-            State::Complete,
-            "run to the end by the workers"
-        );
+        if by_workers {
+            while c.run_once().unwrap() > 0 {}
+            assert_eq!(c.task_view(id).unwrap().state, State::Complete);
+        } else {
+            assert_eq!(c.run_task(id).unwrap().task_state, State::Complete);
+        }
     };
-    by_workers(5, false);
-    assert!(
-        next(Duration::from_secs(1)).is_err(),
-        "nobody waits on the task its workers finished: no NOTIFY"
-    );
-    by_workers(6, true);
-    assert_eq!(
-        next(Duration::from_secs(30)).expect("a watched task finished by workers must NOTIFY"),
-        "tasker_task_finished"
-    );
+    // Distinct contexts: a creation with an existing identity returns that (finished) task.
+    for (n, by_workers) in [(3, false), (5, true)] {
+        finish(n, false, by_workers);
+        assert!(
+            next(Duration::from_secs(1)).is_err(),
+            "nobody waits on the task (by workers: {by_workers}): its finish must not NOTIFY"
+        );
+        finish(n + 1, true, by_workers);
+        assert_eq!(
+            next(Duration::from_secs(30)).unwrap_or_else(|_| panic!(
+                "a watched task's finish (by workers: {by_workers}) must NOTIFY"
+            )),
+            "tasker_task_finished"
+        );
+    }
     // A writer that leaves the flag to the trigger (NULL): cancelling a watched task.
     let cancelled = c
         .create_task(&treq("linear", json!({"n": 7})))

@@ -58,17 +58,11 @@ fn raw_writes_child_entry() {
         "step_templates": [{"name": "a", "handler": "noop"}]
     }))
     .expect("template");
-    // Warm-up (statement caches), with contexts of their own: a creation whose identity
-    // exists takes the sqlx path, which hands the connection back to sqlx.
-    for i in 0..20 {
-        c.create_task(&tasker::TaskRequest {
-            namespace: Some("tests".into()),
-            ..req("one", json!({ "warm": i }))
-        })
-        .expect("warm-up creation");
-    }
+    // Warm-up (statement caches). Every creation has an identity of its own: one whose
+    // identity exists takes the sqlx path, which hands the connection back to sqlx.
+    create_tests_tasks(&c, "one", 0..20);
     let before = sqlx_thread_switches();
-    create_tests_tasks(&c, "one", WRITES);
+    create_tests_tasks(&c, "one", 20..20 + WRITES);
     let switches = sqlx_thread_switches() - before;
     eprintln!("{switches} context switches of sqlx-sqlite threads over {WRITES} creations");
     // Handed over per write: about two per write on the writer's thread (1,740 measured). Held:

@@ -603,7 +603,7 @@ fn complete_and_claim_function_matches_rust_and_notifies_unclaimed() {
 fn pooled_statements_are_planned_once_not_per_call() {
     let (c, db) = client(crate::common::Backend::Postgres);
     c.register_template_yaml(ONE).unwrap();
-    create_tests_tasks(&c, "one", 8);
+    create_tests_tasks(&c, "one", 0..8);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -350,7 +350,7 @@ impl Backend {
                 match parked.take() {
                     Some(mut held) => held.with_raw(|_| self.raw.lock().finalize_all()),
                     None => {
-                        if w.acquire().await.is_ok() {
+                        if let Ok(_idle) = w.acquire().await {
                             self.raw.lock().finalize_all();
                         }
                     }
