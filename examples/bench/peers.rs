@@ -61,6 +61,8 @@ fn peers_profile() -> bool {
 struct CpuSnapshot {
     bench_user: f64,
     bench_sys: f64,
+    /// Waited-for children of this process (a peer's `work` program, once it exited).
+    children: f64,
     server: f64,
 }
 
@@ -83,6 +85,7 @@ fn cpu_snapshot(postmaster: u64) -> CpuSnapshot {
     if let Some(f) = proc_stat("self").filter(|f| f.len() > 14) {
         out.bench_user = f[11] as f64 * tick;
         out.bench_sys = f[12] as f64 * tick;
+        out.children = (f[13] + f[14]) as f64 * tick;
     }
     if let Some(f) = proc_stat(&postmaster.to_string()).filter(|f| f.len() > 14) {
         out.server = (f[11] + f[12] + f[13] + f[14]) as f64 * tick;
@@ -118,8 +121,9 @@ fn postmaster_pid(env: &Env) -> Res<u64> {
         .unwrap_or(0))
 }
 
-/// A statement's pg_stat_statements figures: (text, calls, exec ms, plan ms, plans).
-type StatementTime = (String, i64, f64, f64, i64);
+/// A statement's pg_stat_statements figures: (text, calls, exec ms, plan ms, plans, rows,
+/// shared blocks hit + read, WAL records).
+type StatementTime = (String, i64, f64, f64, i64, i64, i64, i64);
 
 /// The statements of `db` by total execution time.
 fn top_statements(env: &Env, db: &str) -> Res<Vec<StatementTime>> {
@@ -129,7 +133,8 @@ fn top_statements(env: &Env, db: &str) -> Res<Vec<StatementTime>> {
         let mut c = sqlx::PgConnection::connect(&admin).await?;
         let rows: Vec<StatementTime> = sqlx::query_as(
             "SELECT left(regexp_replace(s.query, '\\s+', ' ', 'g'), 60), s.calls, s.total_exec_time, \
-             s.total_plan_time, s.plans FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
+             s.total_plan_time, s.plans, s.rows, s.shared_blks_hit + s.shared_blks_read, \
+             s.wal_records FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
              WHERE d.datname = $1 ORDER BY s.total_exec_time DESC LIMIT 8",
         )
         .bind(&db)
@@ -141,8 +146,10 @@ fn top_statements(env: &Env, db: &str) -> Res<Vec<StatementTime>> {
 }
 
 /// Prints one throughput run's time per job: wall, this process's CPU (the workers, the
-/// runtime, the waiting main thread), the server's CPU, and per statement its execution and
-/// planning time (pg_stat_statements; planning is counted only with
+/// runtime, the waiting main thread), a peer program's CPU (its process, counted once it
+/// exited), the server's CPU, their sum (the cores a job costs: the figure to compare across
+/// systems on a shared machine), and per statement its execution and planning time, blocks and
+/// WAL records per returned row (pg_stat_statements; planning is counted only with
 /// `pg_stat_statements.track_planning` on).
 fn print_profile(
     label: &str,
@@ -153,19 +160,32 @@ fn print_profile(
 ) {
     let (a, b) = cpu;
     eprintln!(
-        "profile {label}: {jobs} jobs, wall {:.1} us/job; bench CPU {:.1} us/job (user {:.1}, sys {:.1}); server CPU {:.1} us/job",
+        "profile {label}: {jobs} jobs, wall {:.1} us/job; bench CPU {:.1} us/job (user {:.1}, sys {:.1}); \
+         peer process CPU {:.1} us/job; server CPU {:.1} us/job; client + server {:.1} us/job",
         secs * 1e6 / jobs,
         (b.bench_user + b.bench_sys - a.bench_user - a.bench_sys) / jobs,
         (b.bench_user - a.bench_user) / jobs,
         (b.bench_sys - a.bench_sys) / jobs,
+        (b.children - a.children) / jobs,
         (b.server - a.server) / jobs,
+        (b.bench_user + b.bench_sys + b.children + b.server
+            - a.bench_user
+            - a.bench_sys
+            - a.children
+            - a.server)
+            / jobs,
     );
-    for (q, calls, exec, plan, plans) in top {
+    for (q, calls, exec, plan, plans, rows, blocks, wal) in top {
+        // Per returned row: independent of the machine's load (round 15, PERFORMANCE.md).
+        let per_row = |x: i64| x as f64 / (*rows).max(1) as f64;
         eprintln!(
-            "profile {label}:   calls {calls:>5} exec {:>6.1} us/job ({:.3} ms/call) plan {:>5.1} us/job ({plans} plans) | {q}",
+            "profile {label}:   calls {calls:>5} exec {:>6.1} us/job ({:.3} ms/call) plan {:>5.1} us/job ({plans} plans) \
+             rows {rows:>6} blocks/row {:>5.1} WAL records/row {:>5.1} | {q}",
             exec * 1e3 / jobs,
             exec / (*calls).max(1) as f64,
             plan * 1e3 / jobs,
+            per_row(*blocks),
+            per_row(*wal),
         );
     }
 }
