@@ -20,7 +20,7 @@ use sqlx::{Connection, Executor, Row};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use tasker::{Client, Config, StopHandle};
 
@@ -78,6 +78,13 @@ fn proc_stat(pid: &str) -> Option<Vec<u64>> {
     )
 }
 
+impl CpuSnapshot {
+    /// Everything counted: the cores the measured work cost.
+    fn total(&self) -> f64 {
+        self.bench_user + self.bench_sys + self.children + self.server
+    }
+}
+
 fn cpu_snapshot(postmaster: u64) -> CpuSnapshot {
     // /proc times are in clock ticks (USER_HZ, 100 on Linux).
     let tick = 1e6 / 100.0;
@@ -121,9 +128,19 @@ fn postmaster_pid(env: &Env) -> Res<u64> {
         .unwrap_or(0))
 }
 
-/// A statement's pg_stat_statements figures: (text, calls, exec ms, plan ms, plans, rows,
-/// shared blocks hit + read, WAL records).
-type StatementTime = (String, i64, f64, f64, i64, i64, i64, i64);
+/// A statement's pg_stat_statements figures.
+struct StatementTime {
+    /// The normalised text's first 60 characters.
+    query: String,
+    calls: i64,
+    exec_ms: f64,
+    plan_ms: f64,
+    plans: i64,
+    rows: i64,
+    /// Shared blocks hit + read.
+    blocks: i64,
+    wal_records: i64,
+}
 
 /// The statements of `db` by total execution time.
 fn top_statements(env: &Env, db: &str) -> Res<Vec<StatementTime>> {
@@ -131,17 +148,31 @@ fn top_statements(env: &Env, db: &str) -> Res<Vec<StatementTime>> {
     let db = db.to_string();
     Ok(env.rt.block_on(async move {
         let mut c = sqlx::PgConnection::connect(&admin).await?;
-        let rows: Vec<StatementTime> = sqlx::query_as(
-            "SELECT left(regexp_replace(s.query, '\\s+', ' ', 'g'), 60), s.calls, s.total_exec_time, \
-             s.total_plan_time, s.plans, s.rows, s.shared_blks_hit + s.shared_blks_read, \
-             s.wal_records FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
+        let rows = sqlx::query(
+            "SELECT left(regexp_replace(s.query, '\\s+', ' ', 'g'), 60) AS query, s.calls, \
+             s.total_exec_time AS exec_ms, s.total_plan_time AS plan_ms, s.plans, s.rows, \
+             s.shared_blks_hit + s.shared_blks_read AS blocks, s.wal_records \
+             FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
              WHERE d.datname = $1 ORDER BY s.total_exec_time DESC LIMIT 8",
         )
         .bind(&db)
         .fetch_all(&mut c)
         .await?;
         c.close().await?;
-        Ok::<_, sqlx::Error>(rows)
+        rows.iter()
+            .map(|r| {
+                Ok(StatementTime {
+                    query: r.try_get("query")?,
+                    calls: r.try_get("calls")?,
+                    exec_ms: r.try_get("exec_ms")?,
+                    plan_ms: r.try_get("plan_ms")?,
+                    plans: r.try_get("plans")?,
+                    rows: r.try_get("rows")?,
+                    blocks: r.try_get("blocks")?,
+                    wal_records: r.try_get("wal_records")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
     })?)
 }
 
@@ -168,24 +199,23 @@ fn print_profile(
         (b.bench_sys - a.bench_sys) / jobs,
         (b.children - a.children) / jobs,
         (b.server - a.server) / jobs,
-        (b.bench_user + b.bench_sys + b.children + b.server
-            - a.bench_user
-            - a.bench_sys
-            - a.children
-            - a.server)
-            / jobs,
+        (b.total() - a.total()) / jobs,
     );
-    for (q, calls, exec, plan, plans, rows, blocks, wal) in top {
+    for t in top {
         // Per returned row: independent of the machine's load (round 15, PERFORMANCE.md).
-        let per_row = |x: i64| x as f64 / (*rows).max(1) as f64;
+        let per_row = |x: i64| x as f64 / t.rows.max(1) as f64;
         eprintln!(
-            "profile {label}:   calls {calls:>5} exec {:>6.1} us/job ({:.3} ms/call) plan {:>5.1} us/job ({plans} plans) \
-             rows {rows:>6} blocks/row {:>5.1} WAL records/row {:>5.1} | {q}",
-            exec * 1e3 / jobs,
-            exec / (*calls).max(1) as f64,
-            plan * 1e3 / jobs,
-            per_row(*blocks),
-            per_row(*wal),
+            "profile {label}:   calls {:>5} exec {:>6.1} us/job ({:.3} ms/call) plan {:>5.1} us/job ({} plans) \
+             rows {:>6} blocks/row {:>5.1} WAL records/row {:>5.1} | {}",
+            t.calls,
+            t.exec_ms * 1e3 / jobs,
+            t.exec_ms / t.calls.max(1) as f64,
+            t.plan_ms * 1e3 / jobs,
+            t.plans,
+            t.rows,
+            per_row(t.blocks),
+            per_row(t.wal_records),
+            t.query,
         );
     }
 }
@@ -425,10 +455,9 @@ fn tasker_work(url: &str, workers: usize, batching: bool, n: usize) -> Res<(f64,
     // The last completion wakes the waiting thread (as the peers' programs wait on their
     // events): a polling loop here cost the two cores thousands of wake-ups a second.
     let (all_done, finished) = mpsc::channel::<()>();
-    let all_done = Mutex::new(all_done);
     client.subscribe_fn(&["task.completed"], move |_| {
         if d.fetch_add(1, Ordering::SeqCst) + 1 == n as u64 {
-            let _ = all_done.lock().map(|tx| tx.send(()));
+            let _ = all_done.send(());
         }
     });
     let stop = StopHandle::new();
@@ -455,9 +484,8 @@ fn tasker_work(url: &str, workers: usize, batching: bool, n: usize) -> Res<(f64,
 fn tasker_latency(url: &str, steps: usize) -> Res<Vec<f64>> {
     let client = tasker_client(url, None)?;
     let (tx, rx) = mpsc::channel::<i64>();
-    let tx = Mutex::new(tx);
     client.subscribe_fn(&["task.completed"], move |e| {
-        let _ = tx.lock().unwrap().send(e.task_id);
+        let _ = tx.send(e.task_id);
     });
     let stop = StopHandle::new();
     let (c, s) = (client.clone(), stop.clone());
